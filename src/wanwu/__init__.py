@@ -1,0 +1,7 @@
+"""wanwu (万物): offline, private "recognize anything" ImageNet-1k image classifier."""
+
+from .errors import WanwuError
+from .pipeline import Classifier, ImageResult, Prediction
+
+__version__ = "0.1.0"
+__all__ = ["Classifier", "ImageResult", "Prediction", "WanwuError", "__version__"]

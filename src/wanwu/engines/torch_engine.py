@@ -1,0 +1,22 @@
+"""PyTorch eager engine: the reference every other engine is checked against."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import default_threads
+
+
+class TorchEngine:
+    name = "torch"
+
+    def __init__(self, model: torch.nn.Module, *, threads: int | None = None):
+        self.precision = "fp32"
+        self.threads = threads or default_threads()
+        torch.set_num_threads(self.threads)
+        self.model = model.eval()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()

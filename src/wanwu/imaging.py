@@ -1,0 +1,249 @@
+"""Image decoding and preprocessing — the only place pixels are touched.
+
+``load_image``: bytes / path / PIL image -> validated, upright RGB image. The pixel limit is
+checked from the header before any pixel is decoded; every failure is a wanwu
+``ImageInputError`` whose message names the problem.
+
+``preprocess``: RGB image -> float32 CHW array exactly as the model's ``Preprocessing`` says
+(torchvision-style: antialiased bilinear resize of the shorter side, center crop,
+normalize). Only the crop box is resampled, which gives the same pixels as resizing the
+whole image and then cropping, for less work.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from .errors import (
+    CorruptImageError,
+    EmptyImageError,
+    NotAnImageError,
+    TooManyPixelsError,
+    TruncatedImageError,
+    UnsupportedFormatError,
+)
+from .models.spec import Preprocessing
+
+DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP
+ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image]
+
+# Formats Pillow may open. Anything else (EPS/PDF would call Ghostscript, etc.) is refused.
+_WANTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "DIB", "TIFF", "PPM", "ICO", "TGA", "AVIF")
+Image.init()
+ALLOWED_FORMATS = tuple(f for f in _WANTED_FORMATS if f in Image.OPEN)  # JPEG also yields MPO
+IMAGE_EXTENSIONS = frozenset(
+    ".jpg .jpeg .jpe .jfif .png .apng .gif .webp .bmp .dib .tif .tiff .ppm .pgm .pbm .ico .tga .avif".split()
+)
+
+# Pillow's own bomb guard would raise above 2x its default; ours (max_pixels) runs first.
+Image.MAX_IMAGE_PIXELS = None
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+_MAGIC_NAMES = [  # formats we recognise only to name them in the error
+    (b"%PDF", "PDF"),
+    (b"%!PS", "PostScript/EPS"),
+    (b"8BPS", "Photoshop PSD"),
+    (b"<svg", "SVG"),
+    (b"<?xml", "XML/SVG"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (b"II*\x00\x10\x00\x00\x00CR", "Canon RAW"),
+]
+
+
+@dataclass
+class DecodedImage:
+    image: Image.Image  # RGB, upright
+    width: int  # as stored in the file (before EXIF rotation)
+    height: int
+    format: str | None
+
+
+def _name_unknown(head: bytes) -> str | None:
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12].decode("latin-1").strip()
+        return {"heic": "HEIC", "heix": "HEIC", "mif1": "HEIF", "msf1": "HEIF", "avif": "AVIF"}.get(brand, f"ISO media ({brand})")
+    stripped = head.lstrip()
+    for magic, name in _MAGIC_NAMES:
+        if stripped.startswith(magic):
+            return name
+    return None
+
+
+def _open(source: ImageSource, label: str) -> Image.Image:
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            if path.stat().st_size == 0:
+                raise EmptyImageError(f"{label} is empty (0 bytes)")
+            fp: io.IOBase = open(path, "rb")
+        except IsADirectoryError:
+            raise NotAnImageError(f"{label} is a directory, not an image") from None
+        except FileNotFoundError:
+            raise NotAnImageError(f"{label}: no such file") from None
+        except PermissionError:
+            raise NotAnImageError(f"{label}: permission denied") from None
+    else:
+        data = bytes(source)
+        if not data:
+            raise EmptyImageError(f"{label} is empty (0 bytes)")
+        fp = io.BytesIO(data)
+    try:
+        return Image.open(fp, formats=ALLOWED_FORMATS)
+    except UnidentifiedImageError:
+        fp.seek(0)
+        head = fp.read(64)
+        fp.close()
+        known = _name_unknown(head)
+        if known:
+            raise UnsupportedFormatError(
+                f"{label} is a {known} file, which wanwu does not read; use JPEG, PNG, WebP, GIF, BMP or TIFF"
+            ) from None
+        raise NotAnImageError(f"{label} is not an image wanwu can read (JPEG, PNG, WebP, GIF, BMP, TIFF)") from None
+    except Image.DecompressionBombError as exc:
+        fp.close()
+        raise TooManyPixelsError(f"{label}: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        fp.close()
+        raise CorruptImageError(f"{label} has a corrupt header: {exc}") from None
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """High-bit-depth greyscale (I;16*, I, F) -> L, scaled by the range the mode can hold."""
+    arr = np.asarray(img)
+    if img.mode.startswith("I;16"):
+        arr = arr.astype(np.float32) / 257.0
+    elif img.mode == "I":
+        hi = float(arr.max()) if arr.size else 0.0
+        arr = arr.astype(np.float32) / (257.0 if hi > 255 else 1.0)
+    else:  # F: assume [0, 1] floats when they fit, else [0, 255]
+        arr = np.nan_to_num(arr.astype(np.float32))
+        if arr.size and float(arr.max()) <= 1.0 and float(arr.min()) >= 0.0:
+            arr = arr * 255.0
+    return Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8), "L")
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> RGB. Alpha is composited on white; 16-bit and float are scaled."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return _to_8bit(img).convert("RGB")
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        img.mode in ("P", "L", "RGB") and "transparency" in img.info
+    )
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+    draft_size: int | None = None,
+) -> DecodedImage:
+    """Decode ``source`` to an upright RGB image.
+
+    ``draft_size``: for JPEGs, let libjpeg decode at a reduced scale (1/2, 1/4, 1/8) as long
+    as both sides stay >= ``draft_size`` — a large saving on big photos.
+    """
+    label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "image")
+    if isinstance(source, Image.Image):
+        img = source
+        fmt = getattr(source, "format", None)
+    else:
+        img = _open(source, label)
+        fmt = img.format
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise CorruptImageError(f"{label} declares an empty size {width}x{height}")
+    if max_pixels is not None and width * height > max_pixels:
+        raise TooManyPixelsError(
+            f"{label} is {width}x{height} = {width * height / 1e6:.1f} megapixels, "
+            f"over the limit of {max_pixels / 1e6:g} MP"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's bomb/EXIF/palette warnings: we check ourselves
+            if getattr(img, "is_animated", False):
+                img.seek(0)  # animated GIF/WebP/PNG: the first frame
+            if draft_size and fmt in ("JPEG", "MPO") and img.mode in ("RGB", "L", "CMYK"):
+                # the smallest DCT scale (1/2, 1/4, 1/8) that keeps the shorter side >= draft_size
+                scale = min(width, height) / draft_size
+                if scale >= 2:
+                    img.draft(img.mode, (int(width / scale) + 1, int(height / scale) + 1))
+            img.load()
+            orientation = img.getexif().get(0x0112, 1) if fmt in ("JPEG", "MPO", "TIFF", "PNG", "WEBP") else 1
+            upright = ImageOps.exif_transpose(img) if orientation not in (1, None) else img
+            rgb = to_rgb(upright)
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixelsError(f"{label}: {exc}") from None
+    except OSError as exc:
+        text = str(exc)
+        if "truncated" in text or "broken data stream" in text or "premature end" in text.lower():
+            raise TruncatedImageError(f"{label} is truncated: the file ends before the image data does") from None
+        raise CorruptImageError(f"{label} could not be decoded: {text}") from None
+    except (SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, struct.error, ZeroDivisionError) as exc:
+        raise CorruptImageError(f"{label} could not be decoded: {exc or type(exc).__name__}") from None
+    except MemoryError:
+        raise TooManyPixelsError(f"{label} needs more memory to decode than is available") from None
+    finally:
+        fp = getattr(img, "fp", None)
+        if fp is not None and not isinstance(source, Image.Image):
+            try:
+                fp.close()  # pixels are loaded; release the file handle
+            except Exception:
+                pass
+    return DecodedImage(rgb, width, height, fmt)
+
+
+def resize_geometry(width: int, height: int, prep: Preprocessing) -> tuple[int, int, int, int]:
+    """torchvision's Resize(resize_size) + CenterCrop(crop_size) geometry: the resized size
+    (new_w, new_h) and the crop's top-left corner (left, top) in resized coordinates."""
+    short, long_ = (width, height) if width <= height else (height, width)
+    new_short = prep.resize_size
+    new_long = int(prep.resize_size * long_ / short)
+    new_w, new_h = (new_short, new_long) if width <= height else (new_long, new_short)
+    c = prep.crop_size
+    left = int(round((new_w - c) / 2.0))
+    top = int(round((new_h - c) / 2.0))
+    return new_w, new_h, left, top
+
+
+def _normalizer(prep: Preprocessing) -> tuple[np.ndarray, np.ndarray]:
+    std = np.asarray(prep.std, np.float32)
+    scale = (1.0 / (255.0 * std)).astype(np.float32)
+    bias = (-np.asarray(prep.mean, np.float32) / std).astype(np.float32)
+    return scale, bias
+
+
+def preprocess(image: Image.Image, prep: Preprocessing) -> np.ndarray:
+    """RGB image -> float32 array (3, crop, crop), normalized as ``prep`` says."""
+    w, h = image.size
+    new_w, new_h, left, top = resize_geometry(w, h, prep)
+    c = prep.crop_size
+    if new_w < c or new_h < c:  # resized image smaller than the crop: resize then pad, as torchvision
+        resized = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
+        canvas = Image.new("RGB", (max(new_w, c), max(new_h, c)))
+        canvas.paste(resized, ((canvas.width - new_w) // 2, (canvas.height - new_h) // 2))
+        image, (w, h) = canvas, canvas.size
+        new_w, new_h, left, top = w, h, (w - c) // 2, (h - c) // 2
+    sx, sy = w / new_w, h / new_h
+    box = (left * sx, top * sy, (left + c) * sx, (top + c) * sy)
+    crop = image.resize((c, c), Image.Resampling.BILINEAR, box=box)
+    scale, bias = _normalizer(prep)
+    arr = np.asarray(crop, dtype=np.float32) * scale + bias  # HWC, fused /255, -mean, /std
+    return np.ascontiguousarray(arr.transpose(2, 0, 1))

