@@ -1,0 +1,132 @@
+"""Dynamic micro-batching: concurrent single-image requests share one inference call.
+
+One inference thread takes the first waiting image, adds every image already queued (up to
+``max_batch_size``) and runs them as one batch. While a batch runs, new requests queue up and
+form the next one, so batches grow with load by themselves. An idle server adds no wait: the
+thread only lingers (at most ``max_wait_ms``) when other requests have announced themselves
+(``expect()``: they are still decoding) and will be ready in a moment.
+
+The queue is bounded: when ``max_queue`` images are waiting, ``submit`` raises ``BusyError``
+(the server answers 503 with Retry-After) instead of letting memory grow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .errors import WanwuError
+
+
+class BusyError(WanwuError):
+    code = "busy"
+    http_status = 503
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        infer: Callable[[np.ndarray], np.ndarray],
+        *,
+        max_batch_size: int = 16,
+        max_wait_ms: float = 2.0,
+        max_queue: int = 256,
+        name: str = "wanwu-inference",
+    ):
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be >= 1")
+        self._infer = infer
+        self.max_batch_size = max_batch_size
+        self.max_wait = max(0.0, max_wait_ms) / 1e3
+        self.max_queue = max_queue
+        self._queue: deque[tuple[np.ndarray, Future]] = deque()
+        self._expected = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self.batches = 0  # statistics: calls made and images served
+        self.images = 0
+        self.last_batch_size = 0
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    # -- producers ----------------------------------------------------------------------
+    @contextmanager
+    def expect(self) -> Iterator[None]:
+        """Announce an image that is still being decoded, so a forming batch may wait for it."""
+        with self._cond:
+            self._expected += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._expected -= 1
+                self._cond.notify_all()
+
+    def submit(self, x: np.ndarray) -> Future:
+        """Queue one preprocessed image (C, H, W); the future resolves to its logits row."""
+        fut: Future = Future()
+        with self._cond:
+            if self._closed:
+                raise BusyError("the server is shutting down")
+            if len(self._queue) >= self.max_queue:
+                raise BusyError(f"too many images waiting ({self.max_queue}); try again shortly")
+            self._queue.append((x, fut))
+            self._cond.notify_all()
+        return fut
+
+    async def infer_async(self, x: np.ndarray) -> np.ndarray:
+        return await asyncio.wrap_future(self.submit(x))
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    # -- the inference thread -------------------------------------------------------------
+    def _take_batch(self) -> list[tuple[np.ndarray, Future]] | None:
+        with self._cond:
+            while not self._queue and not self._closed:
+                self._cond.wait()
+            if not self._queue:
+                return None
+            deadline = time.monotonic() + self.max_wait
+            while len(self._queue) < self.max_batch_size and self._expected > 0 and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            n = min(self.max_batch_size, len(self._queue))
+            return [self._queue.popleft() for _ in range(n)]
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._take_batch()
+            if batch is None:
+                return
+            live = [(x, f) for x, f in batch if f.set_running_or_notify_cancel()]
+            if not live:
+                continue
+            try:
+                logits = self._infer(np.stack([x for x, _ in live]))
+            except BaseException as exc:  # hand the failure to every waiting request
+                for _, f in live:
+                    f.set_exception(exc)
+                continue
+            self.batches += 1
+            self.images += len(live)
+            self.last_batch_size = len(live)
+            for (_, f), row in zip(live, logits):
+                f.set_result(row)
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Finish what is queued, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
