@@ -110,6 +110,12 @@ class Classifier:
         self.draft = draft
         self.weights: ResolvedWeights = resolve_weights(self.spec, weights)
         self.engine: Engine = _make_engine(self.spec, self.weights, engine, precision, threads)
+        self.warmup()
+
+    def warmup(self) -> None:
+        """One dummy inference: engines allocate and pick kernels on their first call."""
+        size = self.spec.input_size
+        self.postprocess(self.infer(np.zeros((1, 3, size, size), np.float32)), 1)
 
     # -- the four stages ------------------------------------------------------------------
     @property
