@@ -98,7 +98,9 @@ def _open(source: ImageSource, label: str) -> Image.Image:
             raise EmptyImageError(f"{label} is empty (0 bytes)")
         fp = io.BytesIO(data)
     try:
-        return Image.open(fp, formats=ALLOWED_FORMATS)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # corrupt-EXIF chatter; real failures raise below
+            return Image.open(fp, formats=ALLOWED_FORMATS)
     except UnidentifiedImageError:
         fp.seek(0)
         head = fp.read(64)
