@@ -107,9 +107,10 @@
   }
   let lang = initialLanguage();
 
-  // t("card.time", {ms: 12}) -> "12 ms"
+  // t("card.time", {ms: 12}) -> "12 ms"; uses "<key>.one" (if defined) when vars.n === 1.
   function t(key, vars) {
     const dict = I18N[lang] || {};
+    if (vars && vars.n === 1 && `${key}.one` in dict) key = `${key}.one`;
     const s = key in dict ? dict[key] : (I18N.en && I18N.en[key]) || key;
     return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : s;
   }
@@ -311,7 +312,12 @@
       const reason = models.find((x) => x.reason);
       notice = t("model.noneAvailable") + (reason ? " " + reason.reason : "");
     }
-    els.modelStatus.textContent = notice;
+    els.modelStatus.replaceChildren(notice);
+    if (modelsState === "error") {
+      els.modelStatus.append(" ", h("button", {
+        type: "button", class: "link-button", text: t("model.retry"), onclick: () => loadModels(),
+      }));
+    }
     els.modelStatus.hidden = !notice;
   }
 
@@ -476,7 +482,7 @@
     if (card.state === "error") {
       body.replaceChildren(head,
         h("p", { class: "card-status is-error" }, icon(ICONS.alert), t("card.failed")),
-        h("p", { class: "error-message", role: "alert", text: errorText(card.error) }),
+        h("p", { class: "error-message", text: errorText(card.error) }),
         h("button", {
           type: "button", class: "btn btn-secondary btn-small retry-button",
           "aria-label": t("card.retryLabel", { name }),

@@ -28,6 +28,7 @@ window.WANWU_I18N = {
     "model.input": "{v}px input",
     "model.loadError": "Could not load the model list: {message}",
     "model.noneAvailable": "No model is available on this server.",
+    "model.retry": "Try again",
 
     "drop.title": "Drop images here",
     "drop.hint": "or click to choose files · paste with {paste}",
@@ -36,7 +37,8 @@ window.WANWU_I18N = {
 
     "results.label": "Recognition results",
     "results.empty": "Your results will appear here. Nothing leaves this server.",
-    "summary.images": "{n} image(s)",
+    "summary.images": "{n} images",
+    "summary.images.one": "1 image",
     "summary.done": "{n} recognized",
     "summary.pending": "{n} in progress",
     "summary.failed": "{n} failed",
@@ -94,6 +96,7 @@ window.WANWU_I18N = {
     "model.input": "输入 {v}px",
     "model.loadError": "无法加载模型列表：{message}",
     "model.noneAvailable": "此服务器上没有可用的模型。",
+    "model.retry": "重试",
 
     "drop.title": "将图片拖放到这里",
     "drop.hint": "或点击选择文件 · 也可用 {paste} 粘贴",
@@ -114,7 +117,7 @@ window.WANWU_I18N = {
     "card.remove": "移除",
     "card.removeLabel": "移除 {name}",
     "card.size": "{w} × {h}",
-    "card.time": "{ms} 毫秒",
+    "card.time": "{ms} ms",
     "card.timeDetail": "解码 {decode} · 预处理 {preprocess} · 推理 {inference} · 后处理 {postprocess} 毫秒",
     "card.cached": "缓存",
     "card.cachedTitle": "结果来自服务器缓存",
