@@ -59,11 +59,20 @@ _MAGIC_NAMES = [  # formats we recognise only to name them in the error
     (b"II*\x00\x10\x00\x00\x00CR", "Canon RAW"),
 ]
 
+_SIGNATURES = [  # formats we read: a file starting like this that Pillow refuses is damaged
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+]
+
 
 @dataclass
 class DecodedImage:
     image: Image.Image  # RGB, upright
-    width: int  # as stored in the file (before EXIF rotation)
+    width: int  # as displayed: EXIF rotation applied (not reduced by draft decoding)
     height: int
     format: str | None
 
@@ -76,6 +85,16 @@ def _name_unknown(head: bytes) -> str | None:
     for magic, name in _MAGIC_NAMES:
         if stripped.startswith(magic):
             return name
+    return None
+
+
+def _damaged_format(head: bytes) -> str | None:
+    """The readable format whose signature ``head`` starts with (Pillow could not open it)."""
+    for magic, name in _SIGNATURES:
+        if head.startswith(magic):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
     return None
 
 
@@ -109,6 +128,11 @@ def _open(source: ImageSource, label: str) -> Image.Image:
         if known:
             raise UnsupportedFormatError(
                 f"{label} is a {known} file, which wanwu does not read; use JPEG, PNG, WebP, GIF, BMP or TIFF"
+            ) from None
+        damaged = _damaged_format(head)
+        if damaged:
+            raise CorruptImageError(
+                f"{label} is a damaged {damaged} file: its header is corrupt or cut short"
             ) from None
         raise NotAnImageError(f"{label} is not an image wanwu can read (JPEG, PNG, WebP, GIF, BMP, TIFF)") from None
     except Image.DecompressionBombError as exc:
@@ -170,14 +194,15 @@ def load_image(
         img = _open(source, label)
         fmt = img.format
     width, height = img.size
-    if width <= 0 or height <= 0:
-        raise CorruptImageError(f"{label} declares an empty size {width}x{height}")
-    if max_pixels is not None and width * height > max_pixels:
-        raise TooManyPixelsError(
-            f"{label} is {width}x{height} = {width * height / 1e6:.1f} megapixels, "
-            f"over the limit of {max_pixels / 1e6:g} MP"
-        )
     try:
+        # inside the try: the finally below closes the file on these refusals too
+        if width <= 0 or height <= 0:
+            raise CorruptImageError(f"{label} declares an empty size {width}x{height}")
+        if max_pixels is not None and width * height > max_pixels:
+            raise TooManyPixelsError(
+                f"{label} is {width}x{height} = {width * height / 1e6:.1f} megapixels, "
+                f"over the limit of {max_pixels / 1e6:g} MP"
+            )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's bomb/EXIF/palette warnings: we check ourselves
             if getattr(img, "is_animated", False):
@@ -190,6 +215,8 @@ def load_image(
             img.load()
             orientation = img.getexif().get(0x0112, 1) if fmt in ("JPEG", "MPO", "TIFF", "PNG", "WEBP") else 1
             upright = ImageOps.exif_transpose(img) if orientation not in (1, None) else img
+            if orientation in (5, 6, 7, 8):  # quarter turns: the displayed image is transposed
+                width, height = height, width
             rgb = to_rgb(upright)
     except Image.DecompressionBombError as exc:
         raise TooManyPixelsError(f"{label}: {exc}") from None

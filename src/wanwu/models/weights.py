@@ -197,11 +197,15 @@ def download_weights(spec: ModelSpec, dest_dir: Path | None = None, progress: bo
         raise WeightsError(f"{spec.name} has no download URL: {how_to_get(spec)}")
     dest_dir = dest_dir or torch_hub_checkpoints()
     dest = dest_dir / src.filename
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=src.filename + ".", suffix=".part")
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=src.filename + ".", suffix=".part")
+    except OSError as exc:
+        raise WeightsError(f"cannot write to {dest_dir}: {exc}") from None
     h = hashlib.sha256()
     try:
-        with urllib.request.urlopen(src.url, timeout=30) as resp, os.fdopen(fd, "wb") as out:
+        # the file first: it is then closed even when the connection fails
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(src.url, timeout=30) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None
             from tqdm import tqdm
 

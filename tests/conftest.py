@@ -1,0 +1,105 @@
+"""Shared fixtures: real photos shipped in wheels (scikit-image, matplotlib, scikit-learn), the
+default classifier, random-weight torchvision-format state_dicts, and isolated cache/weights
+directories for the tests that write to them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+
+def _photo_paths() -> dict[str, Path]:
+    import matplotlib
+    import skimage
+    import sklearn
+
+    skimage_data = Path(skimage.__file__).parent / "data"
+    sklearn_images = Path(sklearn.__file__).parent / "datasets" / "images"
+    photos = {
+        name: skimage_data / name
+        for name in ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png")
+    }
+    photos["grace_hopper.jpg"] = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    photos["china.jpg"] = sklearn_images / "china.jpg"
+    photos["flower.jpg"] = sklearn_images / "flower.jpg"
+    missing = [str(p) for p in photos.values() if not p.is_file()]
+    assert not missing, f"test photos missing from the installed wheels: {missing}"
+    return photos
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, Path]:
+    """name -> path of every real test photo."""
+    return _photo_paths()
+
+
+@pytest.fixture(scope="session")
+def chelsea(photos) -> Path:
+    return photos["chelsea.png"]
+
+
+@pytest.fixture(scope="session")
+def coffee(photos) -> Path:
+    return photos["coffee.png"]
+
+
+@pytest.fixture(scope="session")
+def rocket_jpeg(photos) -> Path:
+    return photos["rocket.jpg"]
+
+
+@pytest.fixture(scope="session")
+def classifier():
+    """The default model on the default engine, from the real user cache (official weights only)."""
+    from wanwu import Classifier
+
+    return Classifier()
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch) -> Path:
+    """A private, empty ``WANWU_CACHE_DIR``, removed afterwards (exports can be hundreds of MB)."""
+    cache = tmp_path / "wanwu-cache"
+    monkeypatch.setenv("WANWU_CACHE_DIR", str(cache))
+    yield cache
+    shutil.rmtree(cache, ignore_errors=True)
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch) -> dict[str, Path]:
+    """Empty ``WANWU_WEIGHTS_DIR`` and ``TORCH_HOME``: the real hub cache is not seen."""
+    dirs = {"weights": tmp_path / "weights", "torch_home": tmp_path / "torch-home"}
+    for d in dirs.values():
+        d.mkdir()
+    monkeypatch.setenv("WANWU_WEIGHTS_DIR", str(dirs["weights"]))
+    monkeypatch.setenv("TORCH_HOME", str(dirs["torch_home"]))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory):
+    """``random_weights(name)`` -> path of a torchvision-format state_dict with random values
+    (the architecture's own init, torch seed 0), written once per session and deleted after."""
+    made: dict[str, Path] = {}
+    folder = tmp_path_factory.mktemp("random-weights")
+
+    def make(name: str) -> Path:
+        if name not in made:
+            import torch
+
+            from wanwu.models import get_spec
+
+            torch.manual_seed(0)
+            model = get_spec(name).build()
+            path = folder / f"{name}-random.pth"
+            torch.save(model.state_dict(), path)
+            made[name] = path
+        return made[name]
+
+    yield make
+    for path in made.values():
+        path.unlink(missing_ok=True)
+
