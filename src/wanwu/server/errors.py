@@ -1,0 +1,139 @@
+"""Request errors of the HTTP layer, and how every error becomes a JSON response.
+
+The JSON API and the TorchServe routes answer ``{"error": {"code", "message"}}``; the v2
+routes answer ``{"error": "message"}`` as the Open Inference Protocol says. Errors with a
+5xx status also carry the request id, which the log line repeats.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from ..errors import WanwuError
+
+log = logging.getLogger("wanwu.server")
+
+
+class RequestTooLargeError(WanwuError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class TooManyFilesError(WanwuError):
+    code = "too_many_files"
+    http_status = 413
+
+
+class NoFileError(WanwuError):
+    code = "no_file"
+    http_status = 422
+
+
+class BadRequestError(WanwuError):
+    code = "bad_request"
+    http_status = 400
+
+
+class InvalidTensorError(WanwuError):
+    """A v2 inference request whose tensors do not fit the model (name, datatype, shape, data)."""
+
+    code = "invalid_tensor"
+    http_status = 400
+
+
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def is_v2(request: Request) -> bool:
+    path = request.url.path
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def error_response(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The one place an error body is shaped (and counted in the metrics)."""
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.errors.labels(code).inc()
+    if is_v2(request):
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
+    body: dict = {"code": code, "message": message}
+    if status >= 500:
+        body["request_id"] = request_id_of(request)
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def wanwu_error_body(exc: WanwuError) -> dict:
+    return {"code": exc.code, "message": exc.message}
+
+
+async def _wanwu_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, WanwuError)
+    if exc.http_status == 503:  # busy or shutting down: a client may retry shortly
+        return error_response(request, 503, exc.code, exc.message, headers={"Retry-After": "1"})
+    if exc.http_status >= 500:
+        log.error("%s %s failed [request_id=%s]: %s",
+                  request.method, request.url.path, request_id_of(request), exc.message)
+    return error_response(request, exc.http_status, exc.code, exc.message)
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = [str(x) for x in err.get("loc", ()) if x not in ("body",)]
+        if len(loc) > 1 and loc[0] in ("query", "path", "header"):
+            where = f"{loc[0]} parameter {'.'.join(loc[1:])}"
+        else:
+            where = ".".join(loc)
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else str(err.get("msg", "invalid")))
+    return "; ".join(parts) or "invalid request"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    status = 400 if is_v2(request) else 422  # v2: every malformed request is a 400
+    return error_response(request, status, "invalid_request", _describe_validation(exc))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if status == 404:
+        message = f"nothing at {request.url.path}; the API is described at /docs and /openapi.json"
+    elif status == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        message = f"{request.method} is not allowed on {request.url.path}" + (f"; use {allowed}" if allowed else "")
+    else:
+        message = str(exc.detail)
+    return error_response(request, status, _HTTP_CODES.get(status, "http_error"), message, headers=exc.headers)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up while sending: nobody to answer, nothing to log as an error."""
+    log.debug("%s %s: client disconnected [request_id=%s]", request.method, request.url.path, request_id_of(request))
+    return Response(status_code=499)  # nginx's "client closed request", for the access log and metrics
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """JSON errors for wanwu's own errors, FastAPI's validation errors and routing errors.
+    Unexpected exceptions are turned into 500s by ``RequestContextMiddleware``."""
+    app.add_exception_handler(WanwuError, _wanwu_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)

@@ -1,0 +1,159 @@
+"""``InferenceService``: the one road from request bytes to predictions for every route.
+
+CPU work never runs on the event loop: decoding and preprocessing run on a pool of
+``workers`` threads, the forward pass on a single inference thread (ONNX Runtime already
+uses all cores). ``infer`` is the seam where a dynamic micro-batcher goes, and
+``classify`` the one where a result cache keyed by sha256(bytes)+model+precision goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TypeVar
+
+import anyio.to_thread
+import numpy as np
+
+from ..errors import ImageInputError
+from ..pipeline import Classifier, ImageResult, softmax
+from .config import ServerConfig
+from .models import ModelPool
+
+log = logging.getLogger("wanwu.server")
+T = TypeVar("T")
+
+
+@dataclass
+class Classified:
+    """One image's answer plus how it was obtained."""
+
+    result: ImageResult
+    cached: bool = False
+
+    def to_dict(self) -> dict:
+        out = self.result.to_dict()
+        if self.result.ok:
+            out["cached"] = self.cached
+        return out
+
+
+@dataclass
+class Inferred:
+    logits: np.ndarray  # (N, classes)
+    seconds: float  # forward pass time (shared by the batch)
+
+
+class InferenceService:
+    """Models, thread pools and lifecycle state of one server."""
+
+    def __init__(self, config: ServerConfig, pool: ModelPool | None = None):
+        self.config = config
+        self.pool = pool or ModelPool(config)
+        self._cpu = ThreadPoolExecutor(config.decode_workers, thread_name_prefix="wanwu-decode")
+        self._infer_thread = ThreadPoolExecutor(1, thread_name_prefix="wanwu-infer")
+        self._started = False
+        self._draining = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load and warm up the default model (blocking; idempotent)."""
+        self.pool.get(self.config.model)
+        self._started = True
+
+    @property
+    def ready(self) -> bool:
+        return self._started and not self._draining
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    def begin_drain(self) -> None:
+        """Shutting down: report not-ready from now on; in-flight requests still finish."""
+        if not self._draining:
+            log.info("shutting down: finishing in-flight requests, reporting not ready")
+        self._draining = True
+
+    def close(self) -> None:
+        self._draining = True
+        self._cpu.shutdown(wait=False, cancel_futures=True)
+        self._infer_thread.shutdown(wait=False, cancel_futures=True)
+
+    # -- models ---------------------------------------------------------------------------
+    async def classifier(self, name: str | None = None) -> Classifier:
+        """The loaded classifier for ``name`` (default model when empty), loading it in a
+        worker thread the first time."""
+        name = name or self.config.model
+        clf = self.pool.peek(name)
+        if clf is not None:
+            return clf
+        return await anyio.to_thread.run_sync(self.pool.get, name)
+
+    # -- the pipeline ---------------------------------------------------------------------
+    async def _run(self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(fn, *args))
+
+    @staticmethod
+    def _decode_prepare(clf: Classifier, data: bytes, name: str) -> tuple[np.ndarray, int, int, float, float]:
+        t0 = time.perf_counter()
+        decoded = clf.load(data, name)
+        t1 = time.perf_counter()
+        x = clf.prepare(decoded.image)
+        t2 = time.perf_counter()
+        return x, decoded.width, decoded.height, t1 - t0, t2 - t1
+
+    @staticmethod
+    def _forward(clf: Classifier, batch: np.ndarray) -> Inferred:
+        t0 = time.perf_counter()
+        logits = clf.infer(batch)
+        return Inferred(logits, time.perf_counter() - t0)
+
+    async def infer(self, clf: Classifier, batch: np.ndarray) -> Inferred:
+        """float32 NCHW batch -> logits. Every forward pass of the server goes through here."""
+        return await self._run(self._infer_thread, self._forward, clf, batch)
+
+    async def classify(
+        self, data: bytes, *, model: str | None = None, top_k: int = 5, filename: str = "upload"
+    ) -> Classified:
+        """Encoded image -> top-k predictions with per-stage timings. Bad input is returned
+        in ``result.error``, not raised; an unknown/unavailable model raises."""
+        clf = await self.classifier(model)
+        t0 = time.perf_counter()
+        try:
+            x, width, height, t_decode, t_prep = await self._run(self._cpu, self._decode_prepare, clf, data, filename)
+        except ImageInputError as exc:
+            return Classified(ImageResult(filename, error=exc))
+        inferred = await self.infer(clf, x[None])
+        t1 = time.perf_counter()
+        predictions = clf.postprocess(inferred.logits, top_k)[0]
+        t2 = time.perf_counter()
+        timing = {
+            "decode": t_decode * 1e3, "preprocess": t_prep * 1e3, "inference": inferred.seconds * 1e3,
+            "postprocess": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3,
+        }
+        return Classified(ImageResult(filename, predictions, width, height, timing))
+
+    async def prepare_images(self, clf: Classifier, images: Sequence[bytes], names: Sequence[str]) -> np.ndarray:
+        """Encoded images -> one float32 NCHW batch. The first bad image raises its error."""
+        prepared = await asyncio.gather(
+            *(self._run(self._cpu, self._decode_prepare, clf, data, name) for data, name in zip(images, names)),
+            return_exceptions=True,
+        )
+        for item in prepared:
+            if isinstance(item, BaseException):
+                raise item
+        return np.stack([item[0] for item in prepared])  # type: ignore[index]
+
+    async def probabilities(self, clf: Classifier, batch: np.ndarray) -> tuple[np.ndarray, float]:
+        """float32 NCHW batch -> (N, classes) softmax probabilities and the forward time."""
+        inferred = await self.infer(clf, batch)
+        return softmax(inferred.logits.astype(np.float64)).astype(np.float32), inferred.seconds
+
+    async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run other CPU-heavy request work (e.g. parsing a large JSON tensor) off the loop."""
+        return await self._run(self._cpu, fn, *args)

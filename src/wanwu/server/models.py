@@ -1,0 +1,96 @@
+"""``ModelPool``: one ``Classifier`` per model name, loaded (and warmed up) on first use and
+kept for the life of the process. Loading is blocking: call it from a worker thread."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+
+from PIL import Image
+
+from ..models import ModelSpec, get_spec, list_specs
+from ..models.weights import availability
+from ..pipeline import Classifier
+from .config import ServerConfig
+
+log = logging.getLogger("wanwu.server")
+
+
+def _warmup_image() -> bytes:
+    """A small PNG that walks the whole pipeline once (decoder plugins, ORT allocations)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (320, 240), (120, 130, 140)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+class ModelPool:
+    """Classifiers by model name, built with the server's engine, precision, threads and
+    pixel limit. ``config.weights`` applies to ``config.model`` only."""
+
+    def __init__(self, config: ServerConfig):
+        self.config = config
+        self._loaded: dict[str, Classifier] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def peek(self, name: str) -> Classifier | None:
+        """The classifier if already loaded (never blocks)."""
+        return self._loaded.get(name)
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
+
+    def loaded_names(self) -> list[str]:
+        return list(self._loaded)
+
+    def get(self, name: str) -> Classifier:
+        """Load ``name`` once (other threads asking meanwhile wait for the same load).
+        Raises ``UnknownModelError``, ``ModelUnavailableError`` or ``WeightsError``."""
+        clf = self._loaded.get(name)
+        if clf is not None:
+            return clf
+        spec = get_spec(name)
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            clf = self._loaded.get(name)
+            if clf is None:
+                clf = self._load(spec)
+                self._loaded[name] = clf
+        return clf
+
+    def _load(self, spec: ModelSpec) -> Classifier:
+        cfg = self.config
+        t0 = time.perf_counter()
+        clf = Classifier(
+            spec.name, cfg.engine,
+            weights=cfg.weights if spec.name == cfg.model else None,
+            precision=cfg.precision, threads=cfg.threads, max_pixels=cfg.max_pixels,
+        )
+        warm = clf.classify_one(_warmup_image(), top_k=1, name="warm-up")
+        if warm.error is not None:  # pragma: no cover - our own PNG
+            raise warm.error
+        log.info("loaded %s (%s, %s, weights from %s) in %.2f s",
+                 spec.name, clf.engine.name, clf.engine.precision, clf.weights.source, time.perf_counter() - t0)
+        return clf
+
+    def availability(self, spec: ModelSpec) -> tuple[bool, str | None]:
+        """(available, reason): loaded or explicitly given weights count as available."""
+        if spec.name in self._loaded or (spec.name == self.config.model and self.config.weights):
+            return True, None
+        return availability(spec)
+
+    def describe(self) -> list[dict]:
+        """The registry as the JSON API shows it."""
+        out = []
+        for spec in list_specs():
+            available, reason = self.availability(spec)
+            size = spec.weights.size_bytes if spec.weights else None
+            out.append({
+                "name": spec.name, "title": spec.title, "available": available, "reason": reason,
+                "top1": spec.top1, "params_m": spec.params_m, "input_size": spec.input_size,
+                "size_mb": round(size / 1e6, 1) if size else None, "loaded": spec.name in self._loaded,
+            })
+        return out

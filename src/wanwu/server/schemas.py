@@ -1,0 +1,70 @@
+"""Response shapes of the JSON API (they feed ``/openapi.json`` and validate our answers)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="stable machine-readable code, e.g. not_an_image, too_many_pixels")
+    message: str = Field(description="what went wrong and what to do about it")
+    request_id: str | None = Field(None, description="only on 5xx: quote it when reporting the problem")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorInfo
+
+
+class V2ErrorResponse(BaseModel):
+    """Open Inference Protocol errors are one string."""
+
+    error: str
+
+
+class Prediction(BaseModel):
+    index: int = Field(description="ImageNet-1k class index (0-999)")
+    wnid: str = Field(description="WordNet id, e.g. n02123045")
+    label: str = Field(description="readable class name, e.g. tabby")
+    score: float = Field(description="softmax probability, 0-1")
+
+
+class Timing(BaseModel):
+    decode: float
+    preprocess: float
+    inference: float
+    postprocess: float
+    total: float
+
+
+class ImageOut(BaseModel):
+    filename: str
+    width: int | None = Field(None, description="as stored in the file (before EXIF rotation)")
+    height: int | None = None
+    cached: bool | None = Field(None, description="answered from the result cache")
+    predictions: list[Prediction] | None = Field(None, description="best first; absent when error is set")
+    timing_ms: Timing | None = None
+    error: ErrorInfo | None = Field(None, description="set instead of predictions when this image failed")
+
+
+class ClassifyResponse(BaseModel):
+    model: str
+    engine: str
+    precision: str
+    results: list[ImageOut]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    title: str
+    available: bool
+    reason: str | None = Field(description="why it is unavailable and how to get its weights")
+    top1: float | None = Field(description="published ImageNet-1k top-1 accuracy, %")
+    params_m: float | None = Field(description="parameters, millions")
+    input_size: int
+    size_mb: float | None = Field(description="weights file size, MB")
+    loaded: bool = Field(description="in memory in this server process")
+
+
+class ModelsResponse(BaseModel):
+    default: str
+    models: list[ModelInfo]

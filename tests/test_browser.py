@@ -1,0 +1,461 @@
+"""The web UI in a real browser: Debian's chromium driven by Playwright against a real
+`wanwu serve` child process on a loopback port.
+
+Covers uploading through the file chooser (desktop and phone viewports), the error card of a
+bad upload, the EN/中文 toggle, console errors / Content-Security-Policy violations, and that
+the page never talks to anything but the server it came from.
+
+Needs the `playwright` Python package and a chromium binary (never downloaded: this runs
+offline). Set WANWU_CHROMIUM to use a chromium other than /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+HOST = "127.0.0.1"
+MODEL = "efficientnet_lite0"
+TOP_K = 3  # the UI's default top-k
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SERVER_START_TIMEOUT_S = 300.0  # a fresh machine exports the ONNX model on first start
+UI_TIMEOUT_MS = 60_000
+PERCENT = re.compile(r"\d+(\.\d)?%")
+CJK = re.compile(r"[\u4e00-\u9fff]")
+LOOPBACK_NAMES = {"localhost", "localhost."}
+
+# Reported through console.error from an init script (which CDP injects regardless of the
+# page's CSP), in addition to the console message chromium logs itself for a violation.
+CSP_REPORTER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline")
+    + " at " + (e.sourceFile || "?") + ":" + e.lineNumber);
+}, true);
+"""
+
+
+def _find_chromium() -> str | None:
+    explicit = os.environ.get("WANWU_CHROMIUM")
+    if explicit:
+        return explicit if os.access(explicit, os.X_OK) else None
+    if os.access("/usr/bin/chromium", os.X_OK):
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
+CHROMIUM = _find_chromium()
+if CHROMIUM is None:
+    pytest.skip(
+        "browser tests need a chromium binary: install Debian's `chromium` package "
+        "(/usr/bin/chromium) or set WANWU_CHROMIUM=/path/to/chromium",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api",
+    reason="browser tests need the `playwright` Python package (pip install playwright; "
+    "no `playwright install` needed, the system chromium is used)",
+)
+expect = sync_api.expect
+
+
+def _grace_hopper() -> Path:
+    import matplotlib
+
+    path = Path(os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg"))
+    assert path.is_file(), f"matplotlib's sample photo is missing: {path}"
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _http_get(url: str, timeout: float = 2.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+class _Server:
+    """`python -m wanwu.cli serve` on a free loopback port, its output in a log file."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.log_path = Path(tempfile.gettempdir()) / f"wanwu-browser-test-{self.port}.log"
+        self._log = open(self.log_path, "wb")
+        cmd = [sys.executable, "-m", "wanwu.cli", "serve", "--host", HOST, "--port", str(self.port),
+               "--model", MODEL, "--log-level", "warning"]
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log_tail(self, n: int = 4000) -> str:
+        self._log.flush()
+        return self.log_path.read_bytes()[-n:].decode("utf-8", "replace")
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"wanwu serve exited with status {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                if _http_get(self.url + "/v2/health/ready", timeout=1.0) == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"wanwu serve not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def classify_via_api(base_url: str, path: Path | None = None, *, name: str | None = None,
+                     data: bytes | None = None, top_k: int = TOP_K) -> tuple[int, dict]:
+    """POST one file to the JSON API the UI uses; (status, parsed JSON)."""
+    import json
+
+    if data is None:
+        data = path.read_bytes()
+    name = name or path.name
+    boundary = uuid.uuid4().hex
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+        f"Content-Type: image/jpeg\r\n\r\n"
+    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    req = urllib.request.Request(
+        f"{base_url}/api/v1/classify?top_k={top_k}&model={MODEL}", data=body, method="POST",
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Accept": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = _Server()
+    try:
+        srv.wait_ready(SERVER_START_TIMEOUT_S)
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Watch:
+    """Everything a page says on its console, throws, or requests."""
+
+    def __init__(self, page) -> None:
+        self.console: list[tuple[str, str]] = []
+        self.page_errors: list[str] = []
+        self.requests: list[str] = []
+        self.websockets: list[str] = []
+        page.on("console", lambda m: self.console.append((m.type, m.text)))
+        page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+        page.on("request", lambda r: self.requests.append(r.url))
+        page.on("websocket", lambda ws: self.websockets.append(ws.url))
+
+    def errors(self, allow: tuple[re.Pattern, ...] = ()) -> list[str]:
+        bad = [f"console.{kind}: {text}" for kind, text in self.console
+               if kind in ("error", "assert") and not any(a.search(text) for a in allow)]
+        bad += [f"console.{kind}: {text}" for kind, text in self.console
+                if kind not in ("error", "assert") and "Content Security Policy" in text]
+        return bad + [f"uncaught: {e}" for e in self.page_errors]
+
+    def off_loopback(self) -> list[str]:
+        return [u for u in self.requests + self.websockets if not _is_loopback_url(u)]
+
+
+def _is_loopback_url(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "data":
+        return True
+    if parts.scheme == "blob":  # blob:http://127.0.0.1:port/uuid — in-page object URL of that origin
+        return _is_loopback_url(url[len("blob:"):])
+    if parts.scheme not in ("http", "https", "ws", "wss"):
+        return False
+    host = (parts.hostname or "").lower()
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture
+def open_page(browser, server):
+    """open_page(**context_options) -> (page, watch): the UI loaded, models listed."""
+    contexts = []
+
+    def _open(**options):
+        options.setdefault("viewport", {"width": 1280, "height": 800})
+        options.setdefault("color_scheme", "light")
+        options.setdefault("locale", "en-US")
+        ctx = browser.new_context(**options)
+        contexts.append(ctx)
+        ctx.add_init_script(CSP_REPORTER)
+        page = ctx.new_page()
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        watch = Watch(page)
+        response = page.goto(server.url + "/")
+        assert response is not None and response.status == 200
+        # app.js has run and /api/v1/models answered: the default model is selectable.
+        page.wait_for_selector(f'#model-select option[value="{MODEL}"]', state="attached")
+        expect(page.locator("#model-select")).to_have_value(MODEL)
+        return page, watch
+
+    yield _open
+    for ctx in contexts:
+        ctx.close()
+
+
+def _card(page, filename: str):
+    return page.locator(f'.result-card[data-filename="{filename}"]')
+
+
+def _wait_state(page, filename: str, state: str):
+    page.wait_for_selector(f'.result-card[data-filename="{filename}"][data-state="{state}"]')
+    card = _card(page, filename)
+    expect(card).to_have_count(1)
+    return card
+
+
+def _check_prediction_matches_api(card, api_result: dict) -> None:
+    """The card shows the API's predictions, in order, with the same rounded percentages."""
+    labels = [t.strip() for t in card.locator(".prediction .prediction-label").all_inner_texts()]
+    scores = [t.strip() for t in card.locator(".prediction .prediction-score").all_inner_texts()]
+    expected = api_result["predictions"]
+    assert len(labels) == len(expected) == TOP_K, (labels, expected)
+    for shown, score, p in zip(labels, scores, expected):
+        assert shown.lower() == p["label"].replace("_", " ").lower(), (shown, p)
+        assert PERCENT.fullmatch(score), f"score text {score!r} is not like 12.3%"
+        assert abs(float(score[:-1]) - 100 * p["score"]) <= 0.051, (score, p["score"])
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_upload_photo_desktop(open_page, server):
+    page, watch = open_page(viewport={"width": 1280, "height": 800})
+    photo = _grace_hopper()
+    page.set_input_files("#file-input", str(photo))
+    card = _wait_state(page, photo.name, "done")
+
+    status, body = classify_via_api(server.url, photo)
+    assert status == 200, body
+    api = body["results"][0]
+    api_top1 = api["predictions"][0]["label"]
+    api_top3 = [p["label"] for p in api["predictions"]]
+    # The reference result for this photo (see test_accuracy.py): "military uniform" is in the
+    # top 3 (behind "academic gown" and "mortarboard" for EfficientNet-Lite0).
+    assert "military uniform" in api_top3, api_top3
+
+    top = card.locator(".prediction.is-top")
+    expect(top).to_have_count(1)
+    top_label = top.locator(".prediction-label").inner_text().strip()
+    top_score = top.locator(".prediction-score").inner_text().strip()
+    assert top_label.lower() == api_top1.lower(), (top_label, api_top1)
+    assert PERCENT.fullmatch(top_score), top_score
+    shown = [t.strip().lower() for t in card.locator(".prediction-label").all_inner_texts()]
+    assert "military uniform" in shown, shown
+    _check_prediction_matches_api(card, api)
+
+    expect(card).to_be_visible()
+    expect(card.locator(".thumb img")).to_be_visible()
+    expect(page.locator("#summary")).to_contain_text("1 recognized")
+    assert watch.errors() == []
+
+
+def test_invalid_file_shows_server_message(open_page, server):
+    page, watch = open_page()
+    data = b"These are my notes, not a photo.\n" * 20
+    status, body = classify_via_api(server.url, name="notes.jpg", data=data)
+    assert 400 <= status < 500, (status, body)
+    message = body["error"]["message"]
+    assert message
+
+    page.set_input_files("#file-input", files=[{"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": data}])
+    card = _wait_state(page, "notes.jpg", "error")
+    error = card.locator(".error-message")
+    expect(error).to_be_visible()
+    assert message in error.inner_text(), (error.inner_text(), message)
+    expect(card.locator(".prediction")).to_have_count(0)
+    expect(card.locator(".retry-button")).to_be_visible()
+    expect(page.locator("#summary")).to_contain_text("1 failed")
+    # chromium logs every 4xx fetch as "Failed to load resource"; that one is expected here.
+    expected_log = re.compile(rf"Failed to load resource: the server responded with a status of {status}\b")
+    assert watch.errors(allow=(expected_log,)) == []
+
+
+def test_phone_viewport(open_page):
+    page, watch = open_page(viewport={"width": 360, "height": 740}, is_mobile=True,
+                            has_touch=True, device_scale_factor=2)
+    # page.evaluate goes through CDP (Runtime.callFunctionOn), not the page's eval(): the CSP's
+    # lack of 'unsafe-eval' does not apply to it.
+    assert page.evaluate("() => window.innerWidth") == 360
+    expect(page.locator("#dropzone")).to_be_visible()
+
+    photo = _grace_hopper()
+    page.set_input_files("#file-input", str(photo))
+    card = _wait_state(page, photo.name, "done")
+    expect(card.locator(".prediction")).to_have_count(TOP_K)
+    for score in card.locator(".prediction-score").all_inner_texts():
+        assert PERCENT.fullmatch(score.strip()), score
+
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]")
+    assert widths[0] <= 360 and widths[1] <= 360, f"horizontal scroll on a 360 px phone: {widths}"
+
+    card.scroll_into_view_if_needed()
+    expect(card).to_be_visible()
+    expect(card).to_be_in_viewport()
+    box = card.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 360 + 0.5, box
+    for sel in (".prediction-label", ".prediction-score"):
+        b = card.locator(sel).first.bounding_box()
+        assert b is not None and b["x"] >= 0 and b["x"] + b["width"] <= 360 + 0.5, (sel, b)
+    assert watch.errors() == []
+
+
+def test_language_toggle(open_page):
+    page, watch = open_page()
+    html = page.locator("html")
+    assert html.get_attribute("lang") == "en"
+    expect(page.locator(".dropzone-title")).to_have_text("Drop images here")
+
+    page.click("#lang-toggle")
+    expect(html).to_have_attribute("lang", re.compile(r"^zh\b"))
+    for sel in (".tagline", ".dropzone-title", "#empty-state", ".site-footer p"):
+        text = page.locator(sel).first.inner_text()
+        assert CJK.search(text), f"{sel} is not in Chinese after the toggle: {text!r}"
+    assert CJK.search(page.title()), page.title()
+    expect(page.locator("#lang-toggle")).to_have_text("EN")
+
+    # Results rendered while in Chinese: the summary line is in Chinese too.
+    photo = _grace_hopper()
+    page.set_input_files("#file-input", str(photo))
+    _wait_state(page, photo.name, "done")
+    assert CJK.search(page.locator("#summary").inner_text())
+
+    # The choice survives a reload (localStorage) ...
+    page.reload()
+    page.wait_for_selector(f'#model-select option[value="{MODEL}"]', state="attached")
+    expect(html).to_have_attribute("lang", re.compile(r"^zh\b"))
+    assert CJK.search(page.locator(".dropzone-title").inner_text())
+
+    # ... and toggles back.
+    page.click("#lang-toggle")
+    expect(html).to_have_attribute("lang", "en")
+    expect(page.locator(".dropzone-title")).to_have_text("Drop images here")
+    expect(page.locator("#lang-toggle")).to_have_text("中文")
+    assert watch.errors() == []
+
+
+def _full_session(page, server, photos: list[Path]) -> None:
+    """Everything a user does on the page: upload, re-run with another top-k, switch language
+    both ways, a bad upload, remove a card, clear, then the API reference page."""
+    page.set_input_files("#file-input", [str(p) for p in photos])
+    for p in photos:
+        _wait_state(page, p.name, "done")
+    page.select_option("#topk-select", "5")
+    for p in photos:
+        _wait_state(page, p.name, "done")
+        expect(_card(page, p.name).locator(".prediction")).to_have_count(5)
+    page.click("#lang-toggle")
+    expect(page.locator("html")).to_have_attribute("lang", re.compile(r"^zh\b"))
+    page.click("#lang-toggle")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    page.set_input_files("#file-input", files=[{"name": "notes.jpg", "mimeType": "image/jpeg",
+                                                "buffer": b"not an image\n" * 10}])
+    _wait_state(page, "notes.jpg", "error")
+    _card(page, "notes.jpg").locator(".icon-btn").click()
+    expect(_card(page, "notes.jpg")).to_have_count(0)
+    page.click("#clear-button")
+    expect(page.locator(".result-card")).to_have_count(0)
+    expect(page.locator("#empty-state")).to_be_visible()
+    response = page.goto(server.url + "/docs")
+    assert response is not None and response.status == 200
+    page.wait_for_load_state("load")
+
+
+def _session_photos(photos: dict[str, Path]) -> list[Path]:
+    return [photos["grace_hopper.jpg"], photos["chelsea.png"], photos["coffee.png"]]
+
+
+def test_no_console_errors_or_csp_violations(open_page, server, photos):
+    page, watch = open_page()
+    _full_session(page, server, _session_photos(photos))
+    failed_fetch = re.compile(r"Failed to load resource: the server responded with a status of 4\d\d\b")
+    errors = watch.errors(allow=(failed_fetch,))
+    assert errors == [], "console errors / CSP violations:\n" + "\n".join(errors)
+    # Exactly one expected 4xx (the bad upload), nothing else failed to load.
+    assert sum(bool(failed_fetch.search(t)) for _, t in watch.console) == 1, watch.console
+    assert not [t for _, t in watch.console if "Content Security Policy" in t or "CSP violation" in t]
+
+
+def test_no_request_leaves_loopback(open_page, server, photos):
+    page, watch = open_page()
+    _full_session(page, server, _session_photos(photos))
+    assert any(u.startswith(server.url + "/api/v1/classify") for u in watch.requests), watch.requests
+    assert watch.off_loopback() == [], "requests to non-loopback hosts:\n" + "\n".join(watch.off_loopback())
+    origins = {f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in watch.requests
+               if urlsplit(u).scheme in ("http", "https")}
+    assert origins == {server.url}, origins
+
+
+def test_loopback_check_itself():
+    """The request filter above really rejects other hosts."""
+    assert _is_loopback_url("http://127.0.0.1:8080/static/app.js")
+    assert _is_loopback_url("blob:http://127.0.0.1:8080/0b6f6c1e")
+    assert _is_loopback_url("http://[::1]:8080/")
+    assert _is_loopback_url("data:image/png;base64,AAAA")
+    assert not _is_loopback_url("https://fonts.googleapis.com/css")
+    assert not _is_loopback_url("http://192.168.1.10:8080/")
+    assert not _is_loopback_url("blob:https://example.com/0b6f6c1e")
+    assert not _is_loopback_url("chrome-extension://abc/x.js")
