@@ -60,6 +60,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help=_h("max_pixels", "largest image in pixels (e.g. 40M), checked from the header (413 above)"))
     a("--max-files", type=int, metavar="N", help=_h("max_files", "most images in one request (413 above)"))
     a("--top-k", type=int, metavar="K", help=_h("top_k", "predictions per image when a request does not say"))
+    a("--batch-size", type=int, metavar="N",
+      help=_h("batch_size", "most images per forward pass when requests arrive together; 1 turns batching off"))
+    a("--batch-wait-ms", type=float, metavar="MS",
+      help=_h("batch_wait_ms", "how long a forming batch may wait for requests still decoding (never when idle)"))
+    a("--max-queue", type=int, metavar="N", help=_h("max_queue", "images waiting for inference before 503 + Retry-After"))
+    a("--cache-entries", type=int, metavar="N",
+      help=_h("cache_entries", "result cache size (same photo again = no inference); 0 turns it off"))
+    a("--cache-mb", type=float, metavar="MB", help=_h("cache_mb", "result cache memory bound"))
     a("--shutdown-timeout", type=float, metavar="S",
       help=_h("shutdown_timeout", "seconds to finish in-flight requests on shutdown"))
     a("--log-level", choices=("critical", "error", "warning", "info", "debug"), help=_h("log_level", "log verbosity"))

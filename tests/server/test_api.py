@@ -252,13 +252,13 @@ def test_unknown_route_and_wrong_method_are_json(client):
 
 
 def test_unexpected_exception_is_500_with_request_id(make_client, coffee, monkeypatch):
-    c = make_client()
-    service = c.app.state.ctx.service
+    c = make_client(cache_entries=0)
+    engine = c.app.state.ctx.service.pool.get("efficientnet_lite0").engine
 
-    async def broken(*args, **kwargs):
+    def broken(batch):
         raise RuntimeError("injected fault")
 
-    monkeypatch.setattr(service, "infer", broken)
+    monkeypatch.setattr(engine, "run", broken)  # the engine fails inside the inference thread
     r = c.post("/api/v1/classify", content=coffee.read_bytes())
     body = assert_error(r, 500, "internal_error")
     assert body["error"]["request_id"] == r.headers["x-request-id"]
@@ -276,10 +276,11 @@ def test_request_id_echoed_or_generated(client):
 
 
 def test_cpu_work_runs_off_the_event_loop(make_client, coffee, monkeypatch):
+    from wanwu.pipeline import Classifier
     from wanwu.server.inference import InferenceService
 
     threads: list[str] = []
-    decode, forward = InferenceService._decode_prepare, InferenceService._forward
+    decode, forward = InferenceService._decode_prepare, Classifier.infer
 
     def spy_decode(*args):
         threads.append(threading.current_thread().name)
@@ -290,7 +291,7 @@ def test_cpu_work_runs_off_the_event_loop(make_client, coffee, monkeypatch):
         return forward(*args)
 
     monkeypatch.setattr(InferenceService, "_decode_prepare", staticmethod(spy_decode))
-    monkeypatch.setattr(InferenceService, "_forward", staticmethod(spy_forward))
+    monkeypatch.setattr(Classifier, "infer", spy_forward)  # the batcher binds it on first use
     c = make_client()
     assert c.post("/api/v1/classify", content=coffee.read_bytes()).status_code == 200
     assert threads[0].startswith("wanwu-decode") and threads[1].startswith("wanwu-infer")

@@ -67,6 +67,7 @@ def create_app(config: ServerConfig | None = None, *, service: InferenceService 
     service = service or InferenceService(config)
     metrics = Metrics()
     metrics.ready.set_function(lambda: 1.0 if service.ready else 0.0)
+    metrics.watch_service(service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

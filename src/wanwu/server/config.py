@@ -51,6 +51,11 @@ class ServerConfig:
     max_pixels: int = _opt(DEFAULT_MAX_PIXELS, "WANWU_MAX_PIXELS", parse_pixels)
     max_files: int = _opt(64, "WANWU_MAX_FILES", int)  # images per request (JSON API and v2)
     top_k: int = _opt(5, "WANWU_TOP_K", int)  # when a request does not say
+    batch_size: int = _opt(16, "WANWU_BATCH_SIZE", int)  # most images per forward pass; 1 = no batching
+    batch_wait_ms: float = _opt(2.0, "WANWU_BATCH_WAIT_MS", float)  # linger for requests still decoding
+    max_queue: int = _opt(256, "WANWU_MAX_QUEUE", int)  # images waiting for inference; 503 above
+    cache_entries: int = _opt(4096, "WANWU_CACHE_ENTRIES", int)  # result cache; 0 turns it off
+    cache_mb: float = _opt(64.0, "WANWU_CACHE_MB", float)
     shutdown_timeout: float = _opt(10.0, "WANWU_SHUTDOWN_TIMEOUT", float)  # seconds to finish in-flight requests
     log_level: str = _opt("info", "WANWU_LOG_LEVEL")
 
@@ -116,5 +121,13 @@ class ServerConfig:
             raise bad("threads", "must be at least 1 (or 'auto')")
         if self.workers is not None and self.workers < 1:
             raise bad("workers", "must be at least 1 (or 'auto')")
+        if self.batch_size < 1:
+            raise bad("batch_size", "must be at least 1 (1 turns batching off)")
+        if self.batch_wait_ms < 0:
+            raise bad("batch_wait_ms", "must not be negative")
+        if self.max_queue < 1:
+            raise bad("max_queue", "must be at least 1")
+        if self.cache_entries < 0 or self.cache_mb < 0:
+            raise bad("cache_entries", "must not be negative (0 turns the cache off)")
         if self.shutdown_timeout < 0:
             raise bad("shutdown_timeout", "must not be negative")

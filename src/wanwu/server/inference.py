@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Any, Callable, Sequence, TypeVar
 import anyio.to_thread
 import numpy as np
 
+from ..batching import MicroBatcher
+from ..cache import CachedResult, ResultCache, content_key
 from ..errors import ImageInputError
 from ..pipeline import Classifier, ImageResult, softmax
 from .config import ServerConfig
@@ -55,7 +58,9 @@ class InferenceService:
         self.config = config
         self.pool = pool or ModelPool(config)
         self._cpu = ThreadPoolExecutor(config.decode_workers, thread_name_prefix="wanwu-decode")
-        self._infer_thread = ThreadPoolExecutor(1, thread_name_prefix="wanwu-infer")
+        self.cache = ResultCache(config.cache_entries, int(config.cache_mb * 1024 * 1024))
+        self._batchers: dict[str, MicroBatcher] = {}
+        self._batchers_lock = threading.Lock()
         self._started = False
         self._draining = False
 
@@ -82,7 +87,8 @@ class InferenceService:
     def close(self) -> None:
         self._draining = True
         self._cpu.shutdown(wait=False, cancel_futures=True)
-        self._infer_thread.shutdown(wait=False, cancel_futures=True)
+        for batcher in self._batchers.values():
+            batcher.close(timeout=self.config.shutdown_timeout)
 
     # -- models ---------------------------------------------------------------------------
     async def classifier(self, name: str | None = None) -> Classifier:
@@ -107,33 +113,71 @@ class InferenceService:
         t2 = time.perf_counter()
         return x, decoded.width, decoded.height, t1 - t0, t2 - t1
 
-    @staticmethod
-    def _forward(clf: Classifier, batch: np.ndarray) -> Inferred:
-        t0 = time.perf_counter()
-        logits = clf.infer(batch)
-        return Inferred(logits, time.perf_counter() - t0)
+    @property
+    def batchers(self) -> dict[str, MicroBatcher]:
+        return self._batchers
+
+    def batcher(self, clf: Classifier) -> MicroBatcher:
+        """The micro-batcher (and inference thread) of ``clf``'s model."""
+        batcher = self._batchers.get(clf.model_name)
+        if batcher is None:
+            with self._batchers_lock:
+                batcher = self._batchers.get(clf.model_name)
+                if batcher is None:
+                    batcher = MicroBatcher(
+                        clf.infer, max_batch_size=self.config.batch_size, max_wait_ms=self.config.batch_wait_ms,
+                        max_queue=self.config.max_queue, name=f"wanwu-infer-{clf.model_name}",
+                    )
+                    self._batchers[clf.model_name] = batcher
+        return batcher
 
     async def infer(self, clf: Classifier, batch: np.ndarray) -> Inferred:
-        """float32 NCHW batch -> logits. Every forward pass of the server goes through here."""
-        return await self._run(self._infer_thread, self._forward, clf, batch)
+        """float32 NCHW batch -> logits. Every forward pass of the server goes through here:
+        each image joins the model's micro-batcher, so concurrent requests share passes.
+        ``seconds`` is the wait for the answer (queueing included). A full queue raises
+        ``BusyError`` (503)."""
+        batcher = self.batcher(clf)
+        t0 = time.perf_counter()
+        futures = [batcher.submit(x) for x in batch]
+        rows = await asyncio.gather(*(asyncio.wrap_future(f) for f in futures))
+        return Inferred(np.stack(rows), time.perf_counter() - t0)
+
+    def cache_key(self, clf: Classifier, data: bytes) -> str:
+        return content_key(data, clf.model_name, clf.engine.precision, clf.weights.sha256)
 
     async def classify(
         self, data: bytes, *, model: str | None = None, top_k: int = 5, filename: str = "upload"
     ) -> Classified:
         """Encoded image -> top-k predictions with per-stage timings. Bad input is returned
-        in ``result.error``, not raised; an unknown/unavailable model raises."""
+        in ``result.error``, not raised; an unknown/unavailable model raises. A photo seen
+        before is answered from the result cache (``cached=True``)."""
         clf = await self.classifier(model)
         t0 = time.perf_counter()
-        try:
-            x, width, height, t_decode, t_prep = await self._run(self._cpu, self._decode_prepare, clf, data, filename)
-        except ImageInputError as exc:
-            return Classified(ImageResult(filename, error=exc))
-        inferred = await self.infer(clf, x[None])
+        key = None
+        if self.cache.enabled:
+            key = self.cache_key(clf, data) if len(data) < 256 * 1024 else await self._run(self._cpu, self.cache_key, clf, data)
+            hit = self.cache.get(key)
+            if hit is not None:
+                predictions = clf.postprocess(hit.logits[None], top_k)[0]
+                t1 = time.perf_counter()
+                timing = {"decode": 0.0, "preprocess": 0.0, "inference": 0.0, "postprocess": (t1 - t0) * 1e3, "total": (t1 - t0) * 1e3}
+                return Classified(ImageResult(filename, predictions, hit.width, hit.height, timing), cached=True)
+        batcher = self.batcher(clf)
+        with batcher.expect():  # a batch forming meanwhile may wait for this image
+            try:
+                x, width, height, t_decode, t_prep = await self._run(self._cpu, self._decode_prepare, clf, data, filename)
+            except ImageInputError as exc:
+                return Classified(ImageResult(filename, error=exc))
+            future = batcher.submit(x)
+        t_submit = time.perf_counter()
+        logits = await asyncio.wrap_future(future)
         t1 = time.perf_counter()
-        predictions = clf.postprocess(inferred.logits, top_k)[0]
+        predictions = clf.postprocess(logits[None], top_k)[0]
         t2 = time.perf_counter()
+        if key is not None:
+            self.cache.put(key, CachedResult(logits, width, height))
         timing = {
-            "decode": t_decode * 1e3, "preprocess": t_prep * 1e3, "inference": inferred.seconds * 1e3,
+            "decode": t_decode * 1e3, "preprocess": t_prep * 1e3, "inference": (t1 - t_submit) * 1e3,
             "postprocess": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3,
         }
         return Classified(ImageResult(filename, predictions, width, height, timing))

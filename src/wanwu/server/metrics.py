@@ -49,6 +49,11 @@ class Metrics:
         ProcessCollector(registry=r)
         PlatformCollector(registry=r)
 
+    def watch_service(self, service) -> None:
+        """Export the result cache's hits/misses/size and the batchers' queue and batch sizes,
+        read from ``service`` at scrape time."""
+        self.registry.register(_ServiceCollector(service))
+
     def observe_inference(self, model: str, seconds: float) -> None:
         self.inference_seconds.labels(model).observe(seconds)
 
@@ -57,6 +62,31 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _ServiceCollector:
+    def __init__(self, service) -> None:
+        self.service = service
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        cache = self.service.cache
+        yield CounterMetricFamily("wanwu_cache_hits", "Result cache hits", value=cache.hits)
+        yield CounterMetricFamily("wanwu_cache_misses", "Result cache misses", value=cache.misses)
+        yield GaugeMetricFamily("wanwu_cache_entries", "Results held in the cache", value=len(cache))
+        yield GaugeMetricFamily("wanwu_cache_bytes", "Bytes held in the result cache", value=cache.size_bytes)
+        queued = GaugeMetricFamily("wanwu_inference_queue", "Images waiting for inference", labels=["model"])
+        batches = CounterMetricFamily("wanwu_inference_batches", "Forward passes run", labels=["model"])
+        batched = CounterMetricFamily("wanwu_inference_batched_images", "Images run through forward passes", labels=["model"])
+        for model, batcher in list(self.service.batchers.items()):
+            queued.add_metric([model], batcher.queued)
+            batches.add_metric([model], batcher.batches)
+            batched.add_metric([model], batcher.images)
+        yield from (queued, batches, batched)
 
 
 def route_template(scope: Scope, router: Router) -> str:
