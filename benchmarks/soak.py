@@ -4,8 +4,9 @@ stays flat and calm.
     python benchmarks/soak.py --duration 60 --out out/soak          # what CI runs
     python benchmarks/soak.py --duration 1800 --out docs/stability   # the documented run
 
-The mix: concurrent clients sending real photos at several sizes and formats, repeats (cache
-hits), and bad uploads (random bytes, truncated, text, empty, a PNG header bomb). Every
+The mix: concurrent clients sending real photos at several sizes and formats — 60% as new
+bytes every time (cache misses: full decode and inference), 30% a few popular photos (cache
+hits) — and 10% bad uploads (random bytes, truncated, text, empty, a PNG header bomb). Every
 second the server's RSS and open file descriptors are sampled. Writes samples.csv,
 requests.csv, soak.png and a verdict (verdict.md + verdict.json); exits 0 on PASS, 1 on FAIL.
 
@@ -59,11 +60,14 @@ async def client(url: str, payloads: list[Payload], stop_at: float, t0: float, s
         while time.monotonic() < stop_at:
             roll = rng.random()
             payload = rng.choice(bad if roll < 0.1 else hot if roll < 0.4 else good)
+            data = payload.data
+            if roll >= 0.4:  # same pixels, new bytes (trailing junk is ignored): a cache miss
+                data = data + rng.randbytes(8)
             start = time.monotonic()
             try:
                 resp = await http.post(
                     "/api/v1/classify", params={"top_k": 3},
-                    files={"file": (payload.name, payload.data, payload.content_type)},
+                    files={"file": (payload.name, data, payload.content_type)},
                 )
                 status = resp.status_code
                 top1 = None
