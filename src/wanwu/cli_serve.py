@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
+import signal
 import sys
-from typing import Any, Callable
+import time
+from typing import Any
 
 from .engines import ENGINES, PRECISIONS
 from .errors import WanwuError
@@ -25,13 +26,26 @@ examples:
   wanwu serve                                  # http://127.0.0.1:8080, EfficientNet-Lite0
   wanwu serve --port 9000 --model resnet18
   WANWU_MAX_UPLOAD_MB=50 wanwu serve --top-k 3
-  wanwu serve --host 0.0.0.0                   # reachable from other machines (no auth yet!)
+  WANWU_API_KEY=$(cat ~/.wanwu-key) wanwu serve --host 0.0.0.0
+                                               # reachable from other machines, key required
+  wanwu serve --api-key-file /run/secrets/wanwu --cors-origin https://photos.example
 
 then:
-  open http://127.0.0.1:8080 in a browser, or
+  open http://127.0.0.1:8080 in a browser (it asks for the key once, if there is one), or
   curl -F file=@cat.jpg 'http://127.0.0.1:8080/api/v1/classify?top_k=3'
   curl -T cat.jpg http://127.0.0.1:8080/predictions/efficientnet_lite0
+  curl -H "Authorization: Bearer $KEY" -F file=@cat.jpg http://127.0.0.1:8080/api/v1/classify
   API reference: http://127.0.0.1:8080/docs
+
+access (with an API key): every route needs 'Authorization: Bearer <key>' except the web
+UI (/, /static/*), the probes (/ping, /v2/health/live, /v2/health/ready), the API
+description (/docs, /openapi.json) and, with --metrics-public, /metrics. Prefer
+--api-key-file or WANWU_API_KEY to --api-key: other users of the machine can read a
+process's command line.
+
+shutdown (SIGTERM or Ctrl+C): the server reports not ready, answers new requests 503,
+finishes the requests in flight (at most --shutdown-timeout seconds) and exits with 0.
+A second signal stops it sooner.
 
 Every option can also be set by the environment variable shown with it; a flag wins
 over the environment."""
@@ -40,6 +54,10 @@ over the environment."""
 def _h(name: str, text: str) -> str:
     default = ServerConfig.__dataclass_fields__[name].default
     shown = "auto" if default is None and name in ("threads", "workers") else default
+    if isinstance(default, bool):
+        shown = "on" if default else "off"
+    elif default == ():
+        shown = "none"
     suffix = f"env {ServerConfig.env_name(name)}" + (f"; default: {shown}" if shown is not None else "")
     return f"{text} [{suffix}]".replace("%", "%%")
 
@@ -70,6 +88,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--cache-mb", type=float, metavar="MB", help=_h("cache_mb", "result cache memory bound"))
     a("--shutdown-timeout", type=float, metavar="S",
       help=_h("shutdown_timeout", "seconds to finish in-flight requests on shutdown"))
+    a("--request-timeout", type=float, metavar="S",
+      help=_h("request_timeout", "longest the server works on one request once its body is in (503 after); 0 = no limit"))
+    a("--body-timeout", type=float, metavar="S",
+      help=_h("body_timeout", "longest a client may stall while sending headers or body (408 and the connection is "
+                              "closed; a body must also average 8 KB/s); 0 = no limit"))
+    a("--max-connections", type=int, metavar="N",
+      help=_h("max_connections", "open connections and requests at once; more get a plain 503"))
+
+    access = parser.add_argument_group("access control")
+    b = access.add_argument
+    b("--api-key", metavar="KEY",
+      help=_h("api_key", "require 'Authorization: Bearer KEY' on the API (see the access notes at the end); never logged"))
+    b("--api-key-file", metavar="FILE", help=_h("api_key_file", "read the API key from FILE instead"))
+    b("--metrics-public", action=argparse.BooleanOptionalAction, default=None,
+      help=_h("metrics_public", "serve /metrics without the API key (for a Prometheus scraper)"))
+    b("--cors-origin", dest="cors_origins", action="append", metavar="URL",
+      help=_h("cors_origins", "let web pages from this origin (e.g. https://app.example) call the API from a "
+                              "browser; repeat it or give a comma list; * allows any"))
     a("--log-level", choices=("critical", "error", "warning", "info", "debug"), help=_h("log_level", "log verbosity"))
 
 
@@ -98,17 +134,36 @@ def _setup_logging(level: str) -> None:
     logger.setLevel(level.upper())
 
 
-def _make_server(config: Any, on_exit: Callable[[], None]) -> Any:
+def _make_server(config: Any, service: Any, in_flight: Any, drain_timeout: float) -> Any:
     import uvicorn
 
     class Server(uvicorn.Server):
-        """uvicorn, plus: report not-ready the moment a shutdown signal arrives, log the URL once
-        the port is bound, and exit normally (status 0) after a graceful shutdown."""
+        """uvicorn with a drain phase: on the first SIGTERM/SIGINT the server reports not
+        ready and answers new requests 503 (``DrainMiddleware``) but keeps listening, so probes
+        see it; once no request is in flight (or after ``drain_timeout``) uvicorn's own
+        shutdown closes the socket. A second signal skips the rest of the drain. Exits with
+        status 0 after a graceful shutdown, and logs the URL once the port is bound."""
+
+        drain_started: float | None = None
 
         def handle_exit(self, sig: int, frame: Any) -> None:
-            on_exit()
-            super().handle_exit(sig, frame)
+            service.begin_drain()
+            if self.drain_started is None and not self.should_exit:
+                self.drain_started = time.monotonic()
+                log.info("%s: draining (%d request(s) in flight, at most %g s)",
+                         signal.Signals(sig).name, in_flight.count, drain_timeout)
+            else:
+                super().handle_exit(sig, frame)
             getattr(self, "_captured_signals", []).clear()  # do not re-raise the signal afterwards
+
+        async def on_tick(self, counter: int) -> bool:
+            if self.drain_started is not None and not self.should_exit:
+                waited = time.monotonic() - self.drain_started
+                if in_flight.count == 0 or waited >= drain_timeout:
+                    if in_flight.count:
+                        log.warning("shutdown timeout: %d request(s) still in flight are cut off", in_flight.count)
+                    self.should_exit = True
+            return await super().on_tick(counter)
 
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
@@ -118,6 +173,19 @@ def _make_server(config: Any, on_exit: Callable[[], None]) -> Any:
                 log.info("wanwu is ready at http://%s:%s (API reference: /docs)", shown, port)
 
     return Server(config)
+
+
+def _log_access(config: ServerConfig) -> None:
+    """Say who may call the API (never the key itself)."""
+    if config.api_key is not None:
+        open_metrics = " and /metrics" if config.metrics_public else ""
+        log.info("API key required (Authorization: Bearer); open without it: the web UI, /docs, "
+                 "/openapi.json, /ping, /v2/health/*%s", open_metrics)
+    elif config.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s without an API key: anyone who can reach this port may use the API "
+                    "(set WANWU_API_KEY or --api-key-file)", config.host)
+    if config.cors_origins:
+        log.info("CORS: browser pages from %s may call the API", ", ".join(config.cors_origins))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -132,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .server import InferenceService, create_app
+    from .server.http_protocol import header_deadline_protocol
 
     log.info("loading %s (%s, %s)…", config.model, config.engine, config.precision)
     service = InferenceService(config)
@@ -142,11 +211,14 @@ def run(args: argparse.Namespace) -> int:
         service.close()
         return 1
     app = create_app(config, service=service)
+    _log_access(config)
     uv_config = uvicorn.Config(
         app, host=config.host, port=config.port, log_level=config.log_level, lifespan="on",
-        timeout_graceful_shutdown=max(1, math.ceil(config.shutdown_timeout)), server_header=False,
+        http=header_deadline_protocol(config.body_timeout), limit_concurrency=config.max_connections,
+        # the drain phase (above) already waited for in-flight requests; this bounds what is left
+        timeout_graceful_shutdown=1, server_header=False,
     )
-    server = _make_server(uv_config, service.begin_drain)
+    server = _make_server(uv_config, service, app.state.in_flight, config.shutdown_timeout)
     try:
         server.run()
     except SystemExit as exc:  # uvicorn exits on bind errors, after logging them

@@ -45,6 +45,9 @@ IMAGE_EXTENSIONS = frozenset(
 )
 
 # Pillow's own bomb guard would raise above 2x its default; ours (max_pixels) runs first.
+# Two formats do pixel work inside Image.open, before our check can see a size: an ICO
+# decodes its embedded PNG/BMP there, and WebP sets up a decoder for the whole canvas.
+# ``_check_embedded_sizes`` reads their declared sizes from the bytes beforehand.
 Image.MAX_IMAGE_PIXELS = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -98,7 +101,67 @@ def _damaged_format(head: bytes) -> str | None:
     return None
 
 
-def _open(source: ImageSource, label: str) -> Image.Image:
+def _too_many(label: str, width: int, height: int, max_pixels: int, what: str = "") -> TooManyPixelsError:
+    return TooManyPixelsError(
+        f"{label}{what} is {width}x{height} = {width * height / 1e6:.1f} megapixels, "
+        f"over the limit of {max_pixels / 1e6:g} MP"
+    )
+
+
+def _ico_sizes(fp: io.IOBase) -> list[tuple[int, int]]:
+    """The real sizes of an ICO/CUR's images: those of the embedded PNG or BMP headers (the
+    directory's own byte-sized fields say nothing about them)."""
+    fp.seek(4)
+    (count,) = struct.unpack("<H", fp.read(2))
+    directory = fp.read(16 * count)
+    sizes = []
+    for i in range(len(directory) // 16):
+        (offset,) = struct.unpack("<I", directory[16 * i + 12:16 * i + 16])
+        fp.seek(offset)
+        head = fp.read(26)
+        if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
+            sizes.append(struct.unpack(">II", head[16:24]))
+        elif len(head) >= 12:  # BITMAPINFOHEADER: the height counts the image and its mask
+            w, h = struct.unpack("<ii", head[4:12])
+            sizes.append((abs(w), abs(h) // 2))
+    return sizes
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    """The canvas of a WebP (VP8X, VP8L or VP8 header), read from its first 30 bytes."""
+    kind = head[12:16]
+    if kind == b"VP8X" and len(head) >= 30:
+        return 1 + int.from_bytes(head[24:27], "little"), 1 + int.from_bytes(head[27:30], "little")
+    if kind == b"VP8L" and len(head) >= 25:
+        bits = int.from_bytes(head[21:25], "little")
+        return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+    if kind == b"VP8 " and len(head) >= 30:
+        return int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF
+    return None
+
+
+def _check_embedded_sizes(fp: io.IOBase, label: str, max_pixels: int | None) -> None:
+    """Refuse an ICO/CUR or WebP whose declared pixels are over ``max_pixels`` before Pillow
+    opens it (opening would already decode or allocate them)."""
+    if max_pixels is None:
+        return
+    head = fp.read(30)
+    try:
+        if head[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00"):
+            for width, height in _ico_sizes(fp):
+                if width * height > max_pixels:
+                    raise _too_many(label, width, height, max_pixels, " holds an icon that")
+        elif head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            size = _webp_size(head)
+            if size and size[0] * size[1] > max_pixels:
+                raise _too_many(label, size[0], size[1], max_pixels)
+    except struct.error:
+        pass  # too short to say: Pillow will call it damaged
+    finally:
+        fp.seek(0)
+
+
+def _open(source: ImageSource, label: str, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Image.Image:
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         try:
@@ -116,6 +179,11 @@ def _open(source: ImageSource, label: str) -> Image.Image:
         if not data:
             raise EmptyImageError(f"{label} is empty (0 bytes)")
         fp = io.BytesIO(data)
+    try:
+        _check_embedded_sizes(fp, label, max_pixels)
+    except TooManyPixelsError:
+        fp.close()
+        raise
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # corrupt-EXIF chatter; real failures raise below
@@ -191,7 +259,7 @@ def load_image(
         img = source
         fmt = getattr(source, "format", None)
     else:
-        img = _open(source, label)
+        img = _open(source, label, max_pixels)
         fmt = img.format
     width, height = img.size
     try:
@@ -199,10 +267,7 @@ def load_image(
         if width <= 0 or height <= 0:
             raise CorruptImageError(f"{label} declares an empty size {width}x{height}")
         if max_pixels is not None and width * height > max_pixels:
-            raise TooManyPixelsError(
-                f"{label} is {width}x{height} = {width * height / 1e6:.1f} megapixels, "
-                f"over the limit of {max_pixels / 1e6:g} MP"
-            )
+            raise _too_many(label, width, height, max_pixels)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's bomb/EXIF/palette warnings: we check ourselves
             if getattr(img, "is_animated", False):

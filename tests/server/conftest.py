@@ -90,3 +90,88 @@ def make_client(base_config: ServerConfig, pool: ModelPool) -> Iterator[Callable
     yield make
     for c in opened:
         c.__exit__(None, None, None)
+
+
+# -- real `wanwu serve` processes -----------------------------------------------------------
+SRC_DIR = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A ``wanwu serve`` subprocess on a free loopback port, its log in a file."""
+
+    def __init__(self, args: list[str], log_path: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None):
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        keep = ("WANWU_CACHE_DIR", "WANWU_WEIGHTS_DIR")
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("WANWU_") or k in keep}
+        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, full_env.get("PYTHONPATH")]))
+        full_env.update(env or {})
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "wanwu.cli_serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+                stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=cwd,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 120) -> "ServerProcess":
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"wanwu serve exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/v2/health/ready", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                pytest.fail(f"wanwu serve did not become ready:\n{self.log()}")
+            time.sleep(0.1)
+
+    def stop(self, sig: int | None = None, timeout: float = 30) -> int:
+        """Send ``sig`` (SIGTERM) and wait; the exit status (killed after ``timeout``)."""
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig or signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="session")
+def spawn_server(tmp_path_factory) -> Iterator[Callable[..., ServerProcess]]:
+    """``spawn_server(*flags, env=..., cwd=...)`` -> a ready ``ServerProcess``; any still running
+    at the end of the session is stopped."""
+    started: list[ServerProcess] = []
+
+    def spawn(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, ready: bool = True) -> ServerProcess:
+        server = ServerProcess(list(args), tmp_path_factory.mktemp("serve") / "serve.log", env=env, cwd=cwd)
+        started.append(server)
+        return server.wait_ready() if ready else server
+
+    yield spawn
+    for server in started:
+        server.stop(timeout=15)

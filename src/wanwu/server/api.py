@@ -21,9 +21,11 @@ _ERRORS = {
     400: {"model": ErrorResponse, "description": "malformed multipart body"},
     404: {"model": ErrorResponse, "description": "unknown model (`unknown_model`)"},
     409: {"model": ErrorResponse, "description": "model known but its weights are missing (`model_unavailable`)"},
+    408: {"model": ErrorResponse, "description": "the body arrived too slowly (--body-timeout)"},
     413: {"model": ErrorResponse, "description": "body over --max-upload-mb, too many files, or too many pixels"},
-    415: {"model": ErrorResponse, "description": "not an image, or an unsupported format"},
+    415: {"model": ErrorResponse, "description": "not an image, an unsupported format, or a JSON/text body"},
     422: {"model": ErrorResponse, "description": "bad image (empty, truncated, corrupt), bad parameter, no file field"},
+    503: {"model": ErrorResponse, "description": "busy, over --request-timeout, or shutting down (see Retry-After)"},
 }
 
 _CLASSIFY_BODY = {
@@ -37,7 +39,8 @@ _CLASSIFY_BODY = {
             "multipart/form-data": {
                 "schema": {
                     "type": "object", "required": ["file"],
-                    "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}},
+                    "properties": {"file": {"type": "array", "minItems": 1,
+                                            "items": {"type": "string", "format": "binary"}}},
                 }
             },
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},

@@ -9,18 +9,27 @@ from typing import AsyncIterator
 
 import anyio.to_thread
 from fastapi import FastAPI
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
+from starlette.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from . import api, torchserve, v2
+from .auth import ApiKeyMiddleware, is_open_path
 from .config import ServerConfig
 from .context import AppContext
 from .errors import install_error_handlers
 from .inference import InferenceService
 from .limits import BodySizeLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
-from .middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from .middleware import (
+    REQUEST_ID_HEADER,
+    DrainMiddleware,
+    InFlight,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
 from .pages import install_pages
+from .timeouts import TimeoutMiddleware
 
 log = logging.getLogger("wanwu.server")
 
@@ -32,9 +41,18 @@ DESCRIPTION = (
 )
 
 
-def _document_our_validation_errors(app: FastAPI) -> None:
+# What a browser page on another origin may send and read (with --cors-origin).
+CORS_ALLOW_HEADERS = [
+    "Authorization", "Content-Type", "Content-Encoding", "X-Filename", REQUEST_ID_HEADER,
+    "Inference-Header-Content-Length",
+]
+CORS_EXPOSE_HEADERS = [REQUEST_ID_HEADER, "Retry-After", "WWW-Authenticate", "Inference-Header-Content-Length"]
+
+
+def _finish_openapi(app: FastAPI, config: ServerConfig) -> None:
     """FastAPI documents its own 422 body (``HTTPValidationError``); ours is ``ErrorResponse``
-    (and v2 path parameters are plain strings that cannot fail validation)."""
+    (and v2 path parameters are plain strings that cannot fail validation). With an API key,
+    the protected operations declare the Bearer scheme and their 401."""
     build = app.openapi
 
     def openapi() -> dict:
@@ -55,9 +73,29 @@ def _document_our_validation_errors(app: FastAPI) -> None:
                     }
         for name in ("HTTPValidationError", "ValidationError"):
             schema.get("components", {}).get("schemas", {}).pop(name, None)
+        if config.auth_enabled:
+            _document_auth(schema, config)
+        app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_auth(schema: dict, config: ServerConfig) -> None:
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})["bearer"] = {
+        "type": "http", "scheme": "bearer", "description": "the server's --api-key",
+    }
+    for path, item in schema.get("paths", {}).items():
+        if is_open_path(path, metrics_public=config.metrics_public):
+            continue
+        for op in item.values():
+            op["security"] = [{"bearer": []}]
+            ref = "#/components/schemas/V2ErrorResponse" if path.startswith("/v2") else "#/components/schemas/ErrorResponse"
+            op.setdefault("responses", {})["401"] = {
+                "description": "no API key, or a wrong one",
+                "content": {"application/json": {"schema": {"$ref": ref}}},
+            }
 
 
 def create_app(config: ServerConfig | None = None, *, service: InferenceService | None = None) -> FastAPI:
@@ -89,16 +127,31 @@ def create_app(config: ServerConfig | None = None, *, service: InferenceService 
     app.include_router(v2.router)
     app.include_router(torchserve.router)
 
-    @app.get("/metrics", tags=["Operations"], summary="Prometheus metrics")
+    @app.get("/metrics", tags=["Operations"], summary="Prometheus metrics", response_class=PlainTextResponse,
+             responses={200: {"description": "Prometheus text exposition format",
+                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
     install_pages(app)
-    _document_our_validation_errors(app)
+    _finish_openapi(app, config)
+    in_flight = app.state.in_flight = InFlight()
 
-    # Outermost last: metrics -> request id / 500 -> body limit -> security headers -> routes.
-    app.add_middleware(SecurityHeadersMiddleware)
+    # Added innermost first. A request passes: metrics -> security headers -> CORS ->
+    # request id / 500 -> drain gate -> API key -> timeouts -> body limit -> routes, so every
+    # answer (401, 413, 503, 500 included) carries the security headers, the CORS headers a
+    # browser needs to read it, and a request id; and a preflight needs no key.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=config.max_upload_bytes)
+    app.add_middleware(TimeoutMiddleware, request_timeout=config.request_timeout, body_timeout=config.body_timeout)
+    if config.api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, api_key=config.api_key, metrics_public=config.metrics_public)
+    app.add_middleware(DrainMiddleware, draining=lambda: service.draining, in_flight=in_flight)
     app.add_middleware(RequestContextMiddleware)
+    if config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST", "PUT"],
+            allow_headers=CORS_ALLOW_HEADERS, expose_headers=CORS_EXPOSE_HEADERS, max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics, router=app.router)
     return app

@@ -4,7 +4,9 @@ environment variable; CLI flags override the environment, which overrides the de
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..engines import DEFAULT_ENGINE, ENGINES, PRECISIONS, default_threads
@@ -20,12 +22,40 @@ class ConfigError(WanwuError):
     http_status = 500
 
 
-def _opt(default: Any, env: str, parse: Callable[[str], Any] = str) -> Any:
-    return field(default=default, metadata={"env": env, "parse": parse})
+def _opt(default: Any, env: str, parse: Callable[[str], Any] = str, *, secret: bool = False) -> Any:
+    return field(default=default, repr=not secret, metadata={"env": env, "parse": parse})
 
 
 def _optional_int(text: str) -> int | None:
     return None if text.strip().lower() in ("", "auto", "none") else int(text)
+
+
+def parse_bool(text: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off`` (any case)."""
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+def parse_origins(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``"https://a.example, http://localhost:3000"`` (or a list of such) -> a tuple of origins."""
+    items = [text] if isinstance(text, str) else list(text)
+    return tuple(o.strip().rstrip("/") for item in items for o in item.split(",") if o.strip())
+
+
+_ORIGIN = re.compile(r"https?://[^/\s?#@]+")
+_TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what fits in an HTTP header unchanged
+
+
+def read_key_file(path: str) -> str:
+    """The API key stored in ``path`` (surrounding whitespace, e.g. the final newline, removed)."""
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--api-key-file / WANWU_API_KEY_FILE: cannot read {path}: {exc}") from None
 
 
 def parse_pixels(text: str) -> int:
@@ -57,6 +87,13 @@ class ServerConfig:
     cache_entries: int = _opt(4096, "WANWU_CACHE_ENTRIES", int)  # result cache; 0 turns it off
     cache_mb: float = _opt(64.0, "WANWU_CACHE_MB", float)
     shutdown_timeout: float = _opt(10.0, "WANWU_SHUTDOWN_TIMEOUT", float)  # seconds to finish in-flight requests
+    request_timeout: float = _opt(30.0, "WANWU_REQUEST_TIMEOUT", float)  # work on one request after its body; 0 = none
+    body_timeout: float = _opt(10.0, "WANWU_BODY_TIMEOUT", float)  # longest stall while a request arrives; 0 = none
+    max_connections: int = _opt(1000, "WANWU_MAX_CONNECTIONS", int)  # open connections before plain 503s
+    api_key: str | None = _opt(None, "WANWU_API_KEY", secret=True)  # Bearer token for the API; None = open
+    api_key_file: str | None = _opt(None, "WANWU_API_KEY_FILE")  # or the file holding it
+    metrics_public: bool = _opt(False, "WANWU_METRICS_PUBLIC", parse_bool)  # /metrics without the key
+    cors_origins: tuple[str, ...] = _opt((), "WANWU_CORS_ORIGINS", parse_origins)  # browser origins allowed
     log_level: str = _opt("info", "WANWU_LOG_LEVEL")
 
     @classmethod
@@ -73,9 +110,22 @@ class ServerConfig:
                 except ValueError:
                     raise ConfigError(f"{env}={raw!r} is not a valid value for {f.name}; unset it or fix it") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("api_key") is not None and values.get("api_key_file") is not None:
+            raise ConfigError("--api-key / WANWU_API_KEY and --api-key-file / WANWU_API_KEY_FILE are both set; use one")
         config = cls(**values)
         config.validate()
         return config
+
+    def __post_init__(self) -> None:
+        # normalise here so that from_env, with_ and direct construction agree
+        if not isinstance(self.cors_origins, tuple):
+            object.__setattr__(self, "cors_origins", parse_origins(self.cors_origins))
+        if self.api_key is None and self.api_key_file is not None:
+            object.__setattr__(self, "api_key", read_key_file(self.api_key_file))
+
+    @property
+    def auth_enabled(self) -> bool:
+        return self.api_key is not None
 
     @staticmethod
     def env_name(name: str) -> str:
@@ -99,7 +149,7 @@ class ServerConfig:
         """Raise ``ConfigError`` naming the flag and variable of the first bad setting."""
 
         def bad(name: str, why: str) -> ConfigError:
-            flag = "--" + name.replace("_", "-")
+            flag = {"cors_origins": "--cors-origin"}.get(name, "--" + name.replace("_", "-"))
             return ConfigError(f"{flag} / {self.env_name(name)}: {why}")
 
         get_spec(self.model)  # UnknownModelError lists the known models
@@ -131,3 +181,16 @@ class ServerConfig:
             raise bad("cache_entries", "must not be negative (0 turns the cache off)")
         if self.shutdown_timeout < 0:
             raise bad("shutdown_timeout", "must not be negative")
+        if self.request_timeout < 0:
+            raise bad("request_timeout", "must not be negative (0 turns it off)")
+        if self.body_timeout < 0:
+            raise bad("body_timeout", "must not be negative (0 turns it off)")
+        if self.max_connections < 1:
+            raise bad("max_connections", "must be at least 1")
+        if self.api_key is not None and not _TOKEN.fullmatch(self.api_key):
+            # never echo the key itself: error messages end up in logs
+            where = "api_key_file" if self.api_key_file else "api_key"
+            raise bad(where, "the API key must be non-empty visible ASCII without spaces (it travels in an HTTP header)")
+        for origin in self.cors_origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise bad("cors_origins", f"{origin!r} is not an origin like https://app.example or http://localhost:3000 (or *)")

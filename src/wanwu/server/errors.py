@@ -14,8 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match, Mount
 
-from ..errors import WanwuError
+from ..errors import ImageInputError, WanwuError
 
 log = logging.getLogger("wanwu.server")
 
@@ -35,6 +36,11 @@ class NoFileError(WanwuError):
     http_status = 422
 
 
+class UnsupportedMediaTypeError(WanwuError):
+    code = "unsupported_media_type"
+    http_status = 415
+
+
 class BadRequestError(WanwuError):
     code = "bad_request"
     http_status = 400
@@ -49,8 +55,8 @@ class InvalidTensorError(WanwuError):
 
 _HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
+    405: "method_not_allowed", 406: "not_acceptable", 408: "request_timeout", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests", 431: "headers_too_large",
     503: "unavailable",
 }
 
@@ -90,7 +96,12 @@ async def _wanwu_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.http_status >= 500:
         log.error("%s %s failed [request_id=%s]: %s",
                   request.method, request.url.path, request_id_of(request), exc.message)
-    return error_response(request, exc.http_status, exc.code, exc.message)
+    headers = None
+    if exc.http_status in (408, 413) and not isinstance(exc, ImageInputError):
+        # raised while the body was still arriving: the rest of it is not read, so the
+        # connection cannot carry another request (its leftover bytes would be parsed as one)
+        headers = {"Connection": "close"}
+    return error_response(request, exc.http_status, exc.code, exc.message, headers=headers)
 
 
 def _describe_validation(exc: RequestValidationError) -> str:
@@ -117,11 +128,24 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if status == 404:
         message = f"nothing at {request.url.path}; the API is described at /docs and /openapi.json"
     elif status == 405:
-        allowed = (exc.headers or {}).get("Allow", "")
+        allowed = _allowed_methods(request) or (exc.headers or {}).get("Allow", "")
         message = f"{request.method} is not allowed on {request.url.path}" + (f"; use {allowed}" if allowed else "")
+        return error_response(request, 405, "method_not_allowed", message, headers={"Allow": allowed})
     else:
         message = str(exc.detail)
     return error_response(request, status, _HTTP_CODES.get(status, "http_error"), message, headers=exc.headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette's 405 names only the methods of
+    the first route that matched the path, e.g. PUT but not POST for /predictions/{model})."""
+    allowed = []
+    for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+        scope = {**request.scope, "method": method}
+        routes = (r for r in request.app.router.routes if not isinstance(r, Mount))  # a mount takes any method
+        if any(route.matches(scope)[0] == Match.FULL for route in routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:

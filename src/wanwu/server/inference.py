@@ -98,7 +98,9 @@ class InferenceService:
         clf = self.pool.peek(name)
         if clf is not None:
             return clf
-        return await anyio.to_thread.run_sync(self.pool.get, name)
+        # abandon_on_cancel: a request that times out stops waiting; the load itself goes on
+        # (the pool's lock makes the next request wait for that same load)
+        return await anyio.to_thread.run_sync(self.pool.get, name, abandon_on_cancel=True)
 
     # -- the pipeline ---------------------------------------------------------------------
     async def _run(self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:

@@ -1,5 +1,5 @@
 """Pure-ASGI middleware around every request: a request id (and the catch-all 500 that
-reports it), and the security headers of the web UI."""
+reports it), the security headers of the web UI, and the drain gate used on shutdown."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ SECURITY_HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),  # CSP frame-ancestors says the same to newer browsers
 ]
 
 
@@ -84,3 +85,40 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+PROBE_PATHS = frozenset({"/ping", "/v2/health/live", "/v2/health/ready", "/metrics"})
+
+
+class InFlight:
+    """How many requests the app is working on (the shutdown waits for it to reach 0)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
+class DrainMiddleware:
+    """Count requests in flight; once ``draining()`` is true, answer new requests 503 (with
+    ``Retry-After`` and ``Connection: close``) while those already in flight finish. Probes and
+    metrics are still answered, so a load balancer sees the server turn not-ready."""
+
+    def __init__(self, app: ASGIApp, draining, in_flight: InFlight):
+        self.app = app
+        self.draining = draining
+        self.in_flight = in_flight
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.draining() and scope["path"] not in PROBE_PATHS:
+            message = "the server is shutting down; retry in a moment (another instance may answer)"
+            response = error_response(Request(scope), 503, "shutting_down", message,
+                                      headers={"Retry-After": "1", "Connection": "close"})
+            await response(scope, receive, send)
+            return
+        self.in_flight.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight.count -= 1

@@ -38,7 +38,7 @@ class Timing(BaseModel):
 
 class ImageOut(BaseModel):
     filename: str
-    width: int | None = Field(None, description="as stored in the file (before EXIF rotation)")
+    width: int | None = Field(None, description="as displayed (after EXIF rotation), in pixels")
     height: int | None = None
     cached: bool | None = Field(None, description="answered from the result cache")
     predictions: list[Prediction] | None = Field(None, description="best first; absent when error is set")

@@ -17,7 +17,9 @@ _ERRORS = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in {
         400: "malformed multipart body", 404: "unknown model", 409: "model weights missing",
-        413: "body or image too large", 415: "not an image", 422: "truncated, corrupt or empty image",
+        408: "the body arrived too slowly (--body-timeout)", 413: "body or image too large",
+        415: "not an image, or a JSON/text body", 422: "truncated, corrupt or empty image",
+        503: "busy, over --request-timeout, or shutting down (see Retry-After)",
     }.items()
 }
 router = APIRouter(tags=["TorchServe style"])

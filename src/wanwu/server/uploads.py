@@ -5,13 +5,14 @@ written to disk, and client file names are only echoed back, never used as paths
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from .errors import BadRequestError, NoFileError, TooManyFilesError
+from .errors import BadRequestError, NoFileError, TooManyFilesError, UnsupportedMediaTypeError
 
 DEFAULT_NAME = "upload"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -24,8 +25,11 @@ class Upload:
 
 
 def clean_filename(raw: str | None, fallback: str = DEFAULT_NAME) -> str:
-    """The last path component, without control characters, at most 255 characters."""
-    name = _CONTROL.sub("", (raw or "").replace("\\", "/").rsplit("/", 1)[-1]).strip()
+    """The last path component, without control or invisible format characters (NUL, newlines,
+    the right-to-left overrides that disguise an extension), at most 255 characters. Only ever
+    echoed back: never used as a path."""
+    name = _CONTROL.sub("", (raw or "").replace("\\", "/").rsplit("/", 1)[-1])
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp")).strip()
     return name[:255] or fallback
 
 
@@ -37,9 +41,32 @@ async def read_body(request: Request) -> bytes:
     return bytes(chunks)
 
 
+def header_filename(raw: str | None) -> str:
+    """The ``X-Filename`` header: HTTP hands it over as latin-1; clients send UTF-8 bytes."""
+    if raw is None:
+        return clean_filename(None)
+    try:
+        raw = raw.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        pass
+    return clean_filename(raw)
+
+
 def is_multipart(request: Request) -> bool:
     ctype, _ = parse_options_header(request.headers.get("content-type"))
     return ctype == b"multipart/form-data"
+
+
+def _refuse_non_image_types(request: Request) -> None:
+    """A JSON or text body is a client using the wrong API, not a broken image: say so.
+    (Any other type is read as the image: curl --data-binary sends form-urlencoded.)"""
+    ctype = parse_options_header(request.headers.get("content-type"))[0].decode("latin-1").lower()
+    if ctype == "application/json" or ctype.endswith("+json") or ctype.startswith("text/"):
+        raise UnsupportedMediaTypeError(
+            f"a body of type {ctype} is not accepted here: send the image as a multipart form field "
+            "(curl -F file=@photo.jpg) or as the raw body (curl --data-binary @photo.jpg); JSON "
+            "tensors go to POST /v2/models/{name}/infer"
+        )
 
 
 async def read_uploads(request: Request, *, max_files: int, fields: tuple[str, ...] = ("file",)) -> list[Upload]:
@@ -47,7 +74,8 @@ async def read_uploads(request: Request, *, max_files: int, fields: tuple[str, .
     file name comes from the ``X-Filename`` header."""
     if is_multipart(request):
         return await _read_multipart(request, max_files, fields)
-    return [Upload(clean_filename(request.headers.get("x-filename")), await read_body(request))]
+    _refuse_non_image_types(request)
+    return [Upload(header_filename(request.headers.get("x-filename")), await read_body(request))]
 
 
 class _PartCollector:

@@ -42,6 +42,8 @@ _INFER_ERRORS = _errors(
     e400="malformed request, or a tensor name/datatype/shape the model does not take",
     e404="unknown model or version", e409="model weights missing", e413="body, batch or image too large",
     e415="an element is not an image", e422="an image is empty, truncated or corrupt",
+    e408="the body arrived too slowly (--body-timeout)",
+    e503="busy, over --request-timeout, or shutting down (see Retry-After)",
 )
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
 Ctx = Annotated[AppContext, Depends(get_context)]
