@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PHOTOS ?= docs/samples
+BENCH_DATA ?= ../shared/imagenet-100
 TORCH_VERSION ?= 2.13.0
 
 .PHONY: setup demo test serve bench clean
@@ -27,7 +28,7 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
-	$(VENV)/bin/wanwu bench compare --out docs
+	$(VENV)/bin/wanwu bench compare --data $(BENCH_DATA) --out docs
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -211,7 +211,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", "-e", default=os.environ.get("WANWU_ENGINE", "onnxruntime"), choices=ENGINES,
                    help="inference engine; torch is the eager reference (env WANWU_ENGINE)")
     p.add_argument("--precision", default=os.environ.get("WANWU_PRECISION", "fp32"), choices=PRECISIONS,
-                   help="fp32, or int8 (static quantization, onnxruntime only) (env WANWU_PRECISION)")
+                   help="fp32, or int8 (static quantization; onnxruntime or openvino) (env WANWU_PRECISION)")
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="inference threads (default: all cores this process may use)")
 

@@ -227,7 +227,6 @@ def _make_engine(spec: ModelSpec, weights: ResolvedWeights, engine: str, precisi
 
         return TorchEngine(load_state_dict(spec, weights), threads=threads)
     from .engines.onnx_cache import load_or_export
-    from .engines.onnxruntime_engine import OnnxRuntimeEngine
 
     if precision == "int8":
         from .engines.quantize import load_or_quantize
@@ -235,4 +234,10 @@ def _make_engine(spec: ModelSpec, weights: ResolvedWeights, engine: str, precisi
         model_bytes = load_or_quantize(spec, weights)
     else:
         model_bytes = load_or_export(spec, weights)
+    if engine == "openvino":
+        from .engines.openvino_engine import OpenVinoEngine
+
+        return OpenVinoEngine(model_bytes, precision=precision, threads=threads)
+    from .engines.onnxruntime_engine import OnnxRuntimeEngine
+
     return OnnxRuntimeEngine(model_bytes, precision=precision, threads=threads)

@@ -1,5 +1,6 @@
 """Inference engines. ``onnxruntime`` (default) runs a cached ONNX export and never imports
-torch once the export exists; ``torch`` is the eager reference."""
+torch once the export exists; ``torch`` is the eager reference; ``openvino`` (optional package)
+runs the same ONNX files."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-ENGINES = ("onnxruntime", "torch")
+ENGINES = ("onnxruntime", "torch", "openvino")
 DEFAULT_ENGINE = "onnxruntime"
 PRECISIONS = ("fp32", "int8")
 

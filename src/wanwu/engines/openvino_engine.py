@@ -1,0 +1,45 @@
+"""OpenVINO CPU engine (optional: ``pip install openvino``). Runs the same cached ONNX files as
+ONNX Runtime: the fp32 export, or for int8 the static QDQ model (OpenVINO turns the QDQ pairs
+into its own int8 kernels). ``fp32`` is kept strictly fp32: on CPUs with AMX/AVX-512 BF16,
+OpenVINO would otherwise compute in bf16 by default."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from ..errors import EngineError
+from . import default_threads
+
+
+class OpenVinoEngine:
+    name = "openvino"
+
+    def __init__(self, model: bytes, *, precision: str = "fp32", threads: int | None = None):
+        try:
+            import openvino as ov
+        except ImportError:
+            raise EngineError("the openvino engine needs the openvino package: pip install openvino") from None
+        self.precision = precision
+        self.threads = threads or default_threads()
+        core = ov.Core()
+        config = {
+            "INFERENCE_NUM_THREADS": self.threads,
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": "f32",  # int8 layers stay int8; the rest is not lowered to bf16
+            "ENABLE_CPU_PINNING": False,  # several processes would otherwise pin to the same cores
+        }
+        try:
+            self._compiled = core.compile_model(core.read_model(model), "CPU", config)
+        except RuntimeError as exc:
+            raise EngineError(f"OpenVINO could not compile the model: {exc}") from None
+        self._output = self._compiled.output(0)
+        self._local = threading.local()  # an infer request is not thread-safe: one per thread
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self._compiled.create_infer_request()
+        result = request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+        return np.array(result[self._output], dtype=np.float32, copy=True)
