@@ -359,3 +359,23 @@ def test_other_formats(classifier, cat_rgb, fmt, kwargs, lossless):
     if lossless:
         np.testing.assert_array_equal(pixels(decoded.image), pixels(cat_rgb))
     assert top1(classifier, data) in CATS
+
+
+def test_large_jpeg_is_decoded_at_reduced_scale_with_the_same_answer(classifier, cat_rgb):
+    """Default draft decoding: a 12 MP JPEG is decoded at a DCT scale that keeps >= 2x the
+    model's resize size, reports its real size, and gets the exact decode's top-5."""
+    from wanwu import Classifier
+    from wanwu.pipeline import DRAFT_MARGIN
+
+    big = encode(cat_rgb.resize((4242, 2822), Image.Resampling.BICUBIC), "JPEG", quality=90)
+    assert classifier.draft is True
+    decoded = classifier.load(big)
+    keep = classifier.spec.preprocessing.resize_size * DRAFT_MARGIN
+    assert (decoded.width, decoded.height) == (4242, 2822)
+    assert keep <= min(decoded.image.size) < 2 * keep  # reduced, but not below the margin
+    exact = Classifier(draft=False)
+    assert exact.load(big).image.size == (4242, 2822)
+    drafted_top5 = [p.index for p in classifier.classify(big, top_k=5)]
+    exact_top5 = [p.index for p in exact.classify(big, top_k=5)]
+    assert drafted_top5[0] == exact_top5[0] and classifier.classify(big, top_k=1)[0].label in CATS
+    assert len(set(drafted_top5[:3]) & set(exact_top5[:3])) >= 2

@@ -106,7 +106,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     clf = Classifier(
         args.model, args.engine, weights=args.weights, precision=args.precision,
-        threads=args.threads, max_pixels=args.max_pixels, draft=args.fast_decode,
+        threads=args.threads, max_pixels=args.max_pixels, draft=not args.exact_decode,
     )
     out = sys.stdout
     writer = None
@@ -237,8 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=_positive_int, default=8, help="images per inference call")
     p.add_argument("--max-pixels", type=_positive_int, default=40_000_000,
                    help="refuse images with more pixels than this (checked before decoding)")
-    p.add_argument("--fast-decode", action="store_true",
-                   help="decode large JPEGs at reduced scale (DCT scaling): much faster on big photos")
+    p.add_argument("--exact-decode", action="store_true",
+                   help="decode large JPEGs at full size; by default they are decoded at a reduced "
+                   "DCT scale that keeps twice the model's resolution (same labels, ~3 ms/MP faster)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary on stderr")
     p.set_defaults(func=cmd_classify)
 

@@ -37,7 +37,7 @@ def upscale_photos(photos: list[Path], out_dir: Path, megapixels: float, quality
 
 class _DraftMargin:
     """Classifier.load with a larger draft target: decode at the smallest DCT scale that keeps the
-    shorter side >= ``factor`` x the resize size (Classifier(draft=True) uses factor 1)."""
+    shorter side >= ``factor`` x the resize size (the Classifier default uses DRAFT_MARGIN = 2)."""
 
     def __init__(self, clf, factor: float):
         self.clf, self.factor = clf, factor
@@ -60,11 +60,7 @@ def compare_draft(clf, photos: list[Path], progress: bool = True, desc: str = "d
     the draft decode keeps the shorter side >= factor x the resize size."""
     exact = copy.copy(clf)
     exact.draft = False
-    if factor == 1.0:
-        draft = copy.copy(clf)
-        draft.draft = True
-    else:
-        draft = _DraftMargin(clf, factor)
+    draft = _DraftMargin(clf, factor)
     t_exact, t_draft, mp, applied = [], [], [], 0
     x_exact, x_draft = [], []
     for i, path in enumerate(tqdm(photos, desc=desc, unit="img", file=sys.stderr,

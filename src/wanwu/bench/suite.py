@@ -30,7 +30,7 @@ log = logging.getLogger("wanwu.bench")
 
 SECTIONS = ("latency", "throughput", "accuracy", "quantization", "decode", "memory")
 LATENCY_PHOTOS = 10  # photos cycled through in the latency runs
-# draft decoding targets: shorter side >= factor x resize size (1 = what Classifier(draft=True) does)
+# draft decoding targets: shorter side >= factor x resize size (the Classifier default is 2: wanwu.pipeline.DRAFT_MARGIN)
 DRAFT_FACTORS = (1.0, 2.0)
 THROUGHPUT_ROUNDS = 5
 
