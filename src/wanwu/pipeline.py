@@ -105,6 +105,7 @@ class Classifier:
         threads: int | None = None,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         draft: bool = True,
+        engine_options: dict | None = None,
     ):
         if engine not in ENGINES:
             raise WanwuError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
@@ -114,7 +115,7 @@ class Classifier:
         self.max_pixels = max_pixels
         self.draft = draft
         self.weights: ResolvedWeights = resolve_weights(self.spec, weights)
-        self.engine: Engine = _make_engine(self.spec, self.weights, engine, precision, threads)
+        self.engine: Engine = _make_engine(self.spec, self.weights, engine, precision, threads, engine_options or {})
         self.warmup()
 
     def warmup(self) -> None:
@@ -223,7 +224,9 @@ class Classifier:
             yield result
 
 
-def _make_engine(spec: ModelSpec, weights: ResolvedWeights, engine: str, precision: str, threads: int | None) -> Engine:
+def _make_engine(
+    spec: ModelSpec, weights: ResolvedWeights, engine: str, precision: str, threads: int | None, options: dict
+) -> Engine:
     if engine == "torch":
         if precision != "fp32":
             raise WanwuError("the torch engine is the fp32 reference; use --engine onnxruntime for int8")
@@ -245,4 +248,4 @@ def _make_engine(spec: ModelSpec, weights: ResolvedWeights, engine: str, precisi
         return OpenVinoEngine(model_bytes, precision=precision, threads=threads)
     from .engines.onnxruntime_engine import OnnxRuntimeEngine
 
-    return OnnxRuntimeEngine(model_bytes, precision=precision, threads=threads)
+    return OnnxRuntimeEngine(model_bytes, precision=precision, threads=threads, **options)

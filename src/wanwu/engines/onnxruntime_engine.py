@@ -11,7 +11,13 @@ from . import default_threads
 class OnnxRuntimeEngine:
     name = "onnxruntime"
 
-    def __init__(self, model: bytes, *, precision: str = "fp32", threads: int | None = None):
+    def __init__(
+        self, model: bytes, *, precision: str = "fp32", threads: int | None = None,
+        arena: bool = True, spin: bool = True,
+    ):
+        """``arena=False`` returns activation memory after each call (a server whose batch size
+        varies keeps the largest batch's memory otherwise); ``spin=False`` stops idle intra-op
+        threads from busy-waiting, which helps when other threads (decoding) share the cores."""
         self.precision = precision
         self.threads = threads or default_threads()
         options = ort.SessionOptions()
@@ -20,6 +26,9 @@ class OnnxRuntimeEngine:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only
+        options.enable_cpu_mem_arena = arena
+        if not spin:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
 
