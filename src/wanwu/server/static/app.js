@@ -506,7 +506,7 @@
 
     const list = h("ol", { class: "predictions", "aria-label": t("card.predictions", { name }) });
     (r.predictions || []).forEach((p, i) => {
-      const label = (lang === "zh" && p.label_zh) || prettyLabel(p.label) || p.wnid || `#${p.index}`;
+      const label = prettyLabel(p.label) || p.wnid || `#${p.index}`;
       const fill = h("span", { class: "bar-fill" });
       list.append(h("li", { class: i === 0 ? "prediction is-top" : "prediction", title: p.wnid || null },
         h("span", { class: "prediction-line" },
