@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from pathlib import Path
+from typing import Callable
 
 from ..models.spec import ModelSpec
 from ..models.weights import ResolvedWeights, atomic_write_bytes, load_state_dict
@@ -28,7 +29,7 @@ def onnx_cache_path(spec: ModelSpec, weights: ResolvedWeights, precision: str = 
     return cache_dir() / "onnx" / f"{spec.name}-{weights.sha256[:16]}-{precision}-v{EXPORT_VERSION}.onnx"
 
 
-def _verified(path: Path) -> bytes | None:
+def read_verified(path: Path) -> bytes | None:
     """The file's bytes if it exists and matches its sidecar checksum, else None."""
     sidecar = path.with_name(path.name + ".sha256")
     try:
@@ -74,13 +75,21 @@ def export_onnx(model, input_size: int) -> bytes:
     return buf.getvalue()
 
 
+def cached(path: Path, build: Callable[[], bytes]) -> bytes:
+    """The verified bytes at ``path``, or ``build()``'s result, stored there for next time."""
+    data = read_verified(path)
+    if data is None:
+        data = build()
+        store(path, data)
+    return data
+
+
 def load_or_export(spec: ModelSpec, weights: ResolvedWeights) -> bytes:
     """The fp32 ONNX model for (spec, weights), from the cache or freshly exported."""
     path = onnx_cache_path(spec, weights, "fp32")
-    data = _verified(path)
-    if data is not None:
-        return data
-    log.info("exporting %s to ONNX (once; cached at %s)", spec.name, path)
-    data = export_onnx(load_state_dict(spec, weights), spec.input_size)
-    store(path, data)
-    return data
+
+    def export() -> bytes:
+        log.info("exporting %s to ONNX (once; cached at %s)", spec.name, path)
+        return export_onnx(load_state_dict(spec, weights), spec.input_size)
+
+    return cached(path, export)

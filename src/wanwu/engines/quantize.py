@@ -22,7 +22,7 @@ from PIL import ImageOps
 from ..imaging import IMAGE_EXTENSIONS, load_image, preprocess
 from ..models.spec import ModelSpec
 from ..models.weights import ResolvedWeights
-from .onnx_cache import INPUT_NAME, _verified, load_or_export, onnx_cache_path, store
+from .onnx_cache import INPUT_NAME, cached, load_or_export, onnx_cache_path
 
 log = logging.getLogger("wanwu.quantize")
 
@@ -83,13 +83,12 @@ def load_or_quantize(
     spec: ModelSpec, weights: ResolvedWeights, calibration_dir: str | os.PathLike | None = None
 ) -> bytes:
     """The int8 model for (spec, weights), from the cache or freshly quantized."""
-    path = onnx_cache_path(spec, weights, "int8" if calibration_dir is None else "int8-custom")
-    data = _verified(path) if calibration_dir is None else None
-    if data is not None:
-        return data
-    photos = calibration_photos(calibration_dir)
-    log.info("quantizing %s to int8 on %d calibration photos (once; cached at %s)", spec.name, len(photos), path)
-    data = quantize_onnx(load_or_export(spec, weights), calibration_batches(spec, photos))
-    if calibration_dir is None:
-        store(path, data)
-    return data
+    path = onnx_cache_path(spec, weights, "int8")
+
+    def quantize() -> bytes:
+        photos = calibration_photos(calibration_dir)
+        log.info("quantizing %s to int8 on %d calibration photos (once; cached at %s)", spec.name, len(photos), path)
+        return quantize_onnx(load_or_export(spec, weights), calibration_batches(spec, photos))
+
+    # a custom calibration set is the caller's experiment: built every time, never cached
+    return quantize() if calibration_dir is not None else cached(path, quantize)

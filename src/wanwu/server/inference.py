@@ -48,7 +48,7 @@ class Classified:
 @dataclass
 class Inferred:
     logits: np.ndarray  # (N, classes)
-    seconds: float  # forward pass time (shared by the batch)
+    seconds: float  # from submitting to the micro-batcher to the answer (queueing included)
 
 
 class InferenceService:
