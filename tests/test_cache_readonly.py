@@ -80,7 +80,7 @@ def test_valid_read_only_cache_is_used_without_writing(filled_cache, tmp_cache, 
     path = tmp_cache / relative
     before = path.stat().st_mtime_ns
     attempts = _refuse_writes(monkeypatch)
-    monkeypatch.setattr(onnx_cache, "export_onnx", lambda *a, **k: pytest.fail("exported although the cache is valid"))
+    monkeypatch.setattr(onnx_cache, "build_from_weights", lambda *a, **k: pytest.fail("built although the cache is valid"))
     with caplog.at_level(logging.WARNING, logger="wanwu.cache"):
         again = Classifier()
     assert attempts == [] and caplog.records == []

@@ -1,5 +1,5 @@
 """The ONNX export cache: written once with a checksum sidecar, reused, rebuilt (with a warning)
-when corrupt, and served without importing torch. Every test uses a private WANWU_CACHE_DIR."""
+when corrupt, and built and served without importing torch. Every test uses a private WANWU_CACHE_DIR."""
 
 from __future__ import annotations
 
@@ -34,10 +34,10 @@ def test_export_is_written_once_with_its_checksum(tmp_cache, chelsea, monkeypatc
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, sidecar.name]  # no temp files left
     mtime = path.stat().st_mtime_ns
 
-    def no_export(*args, **kwargs):
-        raise AssertionError("exported again although the cache is valid")
+    def no_build(*args, **kwargs):
+        raise AssertionError("built again although the cache is valid")
 
-    monkeypatch.setattr(onnx_cache, "export_onnx", no_export)
+    monkeypatch.setattr(onnx_cache, "build_from_weights", no_build)
     again = Classifier()
     assert path.stat().st_mtime_ns == mtime
     np.testing.assert_array_equal(logits_for(again, chelsea), logits_for(clf, chelsea))
@@ -85,7 +85,7 @@ print(top, "|", "torch" in sys.modules)
 """
 
 
-def test_serving_from_a_warm_cache_does_not_import_torch(tmp_cache, chelsea):
+def test_building_and_serving_do_not_import_torch(tmp_cache, chelsea):
     def serve() -> tuple[str, bool]:
         out = subprocess.run(
             [sys.executable, "-c", SERVE, str(chelsea)], capture_output=True, text=True, timeout=120, check=True
@@ -93,8 +93,8 @@ def test_serving_from_a_warm_cache_does_not_import_torch(tmp_cache, chelsea):
         label, imported = out.split(" | ")
         return label, imported == "True"
 
-    cold_label, cold_imported_torch = serve()  # empty cache: exports, which needs torch
-    assert cold_imported_torch
+    cold_label, cold_imported_torch = serve()  # empty cache: builds the graph (wanwu.graph)
+    assert not cold_imported_torch, "building the ONNX graph imported torch"
     assert list((tmp_cache / "onnx").glob("*.onnx"))
     warm_label, warm_imported_torch = serve()
     assert not warm_imported_torch, "serving a cached ONNX model imported torch"

@@ -105,17 +105,59 @@ def test_unexpected_key_is_named(resnet_sd, tmp_path):
         load_state_dict(get_spec("resnet18"), resolve_weights(get_spec("resnet18"), path))
 
 
-def test_weights_of_another_model_are_refused(random_weights):
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
+def test_weights_of_another_model_are_refused(random_weights, engine):
     with pytest.raises(WeightsError, match="does not fit efficientnet_lite0"):
-        Classifier("efficientnet_lite0", engine="torch", weights=random_weights("resnet18"))
+        Classifier("efficientnet_lite0", engine=engine, weights=random_weights("resnet18"))
 
 
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
+def test_both_engines_name_the_same_mismatch(resnet_sd, tmp_path, engine):
+    """The torch-free graph builder words a misfit as the torch reference does."""
+    del resnet_sd["layer3.1.bn2.running_var"]
+    resnet_sd["fc.weight"] = torch.zeros(10, 512)
+    resnet_sd["head.extra"] = torch.zeros(3)
+    path = tmp_path / "misfit.pth"
+    torch.save(resnet_sd, path)
+    with pytest.raises(WeightsError) as info:
+        Classifier("resnet18", engine=engine, weights=path)
+    assert str(info.value) == (
+        f"{path} does not fit resnet18: missing keys ['layer3.1.bn2.running_var']; unexpected keys ['head.extra']; "
+        "shape mismatch at fc.weight: file (10, 512) vs model (1000, 512)"
+    )
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
 @pytest.mark.parametrize("content", [b"", b"not a pickle at all", b"PK\x03\x04 broken zip"])
-def test_unreadable_weights_file(tmp_path, content):
+def test_unreadable_weights_file(tmp_path, content, engine):
     path = tmp_path / "junk.pth"
     path.write_bytes(content)
     with pytest.raises(WeightsError, match="junk.pth"):
-        Classifier("resnet18", engine="torch", weights=path)
+        Classifier("resnet18", engine=engine, weights=path)
+
+
+NO_TORCH = """
+import sys
+sys.modules["torch"] = None  # any `import torch` now raises ImportError
+from wanwu.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_weights_file_works_without_torch(random_weights, chelsea, tmp_cache):
+    """``--weights FILE`` (a torchvision-format file) builds and runs with torch unimportable."""
+    import json
+    import subprocess
+    import sys
+
+    args = ["classify", str(chelsea), "--model", "resnet18", "--weights", str(random_weights("resnet18")),
+            "--format", "json", "-k", "1"]
+    out = subprocess.run([sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    reference = Classifier("resnet18", engine="torch", weights=random_weights("resnet18")).classify(chelsea, top_k=1)
+    assert result["engine"] == "onnxruntime"
+    assert result["results"][0]["predictions"][0]["wnid"] == reference[0].wnid
 
 
 def test_weights_file_that_does_not_exist(tmp_path):
@@ -203,3 +245,14 @@ def test_failed_download_is_a_weights_error_and_leaks_nothing(tmp_path):
             download_weights(spec, dest_dir, progress=False)
     assert len(os.listdir("/proc/self/fd")) - before < 3
     assert list(dest_dir.iterdir()) == []
+
+
+def test_torch_engine_without_torch_says_how_to_get_it(chelsea):
+    import subprocess
+    import sys
+
+    args = ["classify", str(chelsea), "--engine", "torch"]
+    out = subprocess.run([sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and out.stdout == ""
+    assert "the torch engine needs torch" in out.stderr and "wanwu[torch]" in out.stderr
+    assert "Traceback" not in out.stderr

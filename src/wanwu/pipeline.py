@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from .engines import DEFAULT_ENGINE, ENGINES, PRECISIONS, Engine
-from .errors import ImageInputError, WanwuError
+from .errors import EngineError, ImageInputError, WanwuError
 from .imaging import DEFAULT_MAX_PIXELS, DecodedImage, ImageSource, load_image, preprocess
 from .labels import imagenet_classes
 from .models import DEFAULT_MODEL, ModelSpec, get_spec
@@ -138,6 +138,10 @@ class Classifier:
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self.engine.run(batch)
 
+    def infer_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits and the last feature map (N, C, h, w) from one forward pass (for CAM)."""
+        return self.engine.run_with_features(batch)
+
     @staticmethod
     def postprocess(logits: np.ndarray, top_k: int) -> list[list[Prediction]]:
         return top_k_predictions(logits, top_k)
@@ -230,6 +234,13 @@ def _make_engine(
     if engine == "torch":
         if precision != "fp32":
             raise WanwuError("the torch engine is the fp32 reference; use --engine onnxruntime for int8")
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise EngineError(
+                "the torch engine needs torch: pip install torch==2.13.0 'wanwu[torch]' "
+                "(the default onnxruntime engine does not)"
+            ) from None
         from .engines.torch_engine import TorchEngine
         from .models.weights import load_state_dict
 

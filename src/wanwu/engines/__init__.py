@@ -21,6 +21,10 @@ class Engine(Protocol):
     def run(self, batch: np.ndarray) -> np.ndarray:
         """float32 NCHW batch -> float32 logits (N, classes)."""
 
+    def run_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same forward pass, also returning the last feature map (N, C, h, w) that the
+        classifier head reads (``wanwu.graph``: before global average pooling)."""
+
 
 def default_threads() -> int:
     """Cores this process may run on (affinity/cgroup aware where the OS tells)."""

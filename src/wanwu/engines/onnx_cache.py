@@ -1,9 +1,10 @@
-"""Export a model to ONNX once and keep it under the cache dir, keyed by the weights' SHA-256.
+"""Build a model's ONNX graph once (``wanwu.graph``, no torch) and keep it under the cache dir,
+keyed by the weights' SHA-256 and the graph builder's version.
 
 Files are written atomically (temp file + rename) with a ``.sha256`` sidecar; a file whose
 checksum does not match its sidecar is treated as corrupt and rebuilt. When the cache dir
-cannot be written, the export lives in memory for this process (with a warning). Torch is
-imported only when an export is actually needed.
+cannot be written, the model lives in memory for this process (with a warning). Torch is
+never imported here.
 """
 
 from __future__ import annotations
@@ -13,20 +14,16 @@ import logging
 from pathlib import Path
 from typing import Callable
 
+from ..graph import GRAPH_VERSION, INPUT_NAME, build_from_weights  # noqa: F401  (INPUT_NAME: quantize)
 from ..models.spec import ModelSpec
-from ..models.weights import ResolvedWeights, atomic_write_bytes, load_state_dict
+from ..models.weights import ResolvedWeights, atomic_write_bytes
 from ..paths import cache_dir
 
 log = logging.getLogger("wanwu.cache")
 
-EXPORT_VERSION = 1  # bump when the export procedure changes: old cache entries are ignored
-OPSET = 18
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
-
 
 def onnx_cache_path(spec: ModelSpec, weights: ResolvedWeights, precision: str = "fp32") -> Path:
-    return cache_dir() / "onnx" / f"{spec.name}-{weights.sha256[:16]}-{precision}-v{EXPORT_VERSION}.onnx"
+    return cache_dir() / "onnx" / f"{spec.name}-{weights.sha256[:16]}-{precision}-g{GRAPH_VERSION}.onnx"
 
 
 def read_verified(path: Path) -> bytes | None:
@@ -54,27 +51,6 @@ def store(path: Path, data: bytes) -> bool:
         return False
 
 
-def export_onnx(model, input_size: int) -> bytes:
-    """torch module -> ONNX bytes with a dynamic batch dimension."""
-    import io
-    import warnings
-
-    import torch
-
-    model = model.eval()
-    dummy = torch.zeros(1, 3, input_size, input_size)
-    buf = io.BytesIO()
-    with torch.inference_mode(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # exporter chatter about constant folding
-        torch.onnx.export(
-            model, (dummy,), buf,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-            opset_version=OPSET, dynamo=False, do_constant_folding=True,
-        )
-    return buf.getvalue()
-
-
 def cached(path: Path, build: Callable[[], bytes]) -> bytes:
     """The verified bytes at ``path``, or ``build()``'s result, stored there for next time."""
     data = read_verified(path)
@@ -85,11 +61,11 @@ def cached(path: Path, build: Callable[[], bytes]) -> bytes:
 
 
 def load_or_export(spec: ModelSpec, weights: ResolvedWeights) -> bytes:
-    """The fp32 ONNX model for (spec, weights), from the cache or freshly exported."""
+    """The fp32 ONNX model for (spec, weights), from the cache or freshly built."""
     path = onnx_cache_path(spec, weights, "fp32")
 
-    def export() -> bytes:
-        log.info("exporting %s to ONNX (once; cached at %s)", spec.name, path)
-        return export_onnx(load_state_dict(spec, weights), spec.input_size)
+    def build() -> bytes:
+        log.info("building the ONNX graph of %s (once; cached at %s)", spec.name, path)
+        return build_from_weights(spec, weights)
 
-    return cached(path, export)
+    return cached(path, build)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
+from ..errors import EngineError
+from ..graph import FEATURES_NAME, LOGITS_NAME
 from . import default_threads
 
 
@@ -31,6 +33,18 @@ class OnnxRuntimeEngine:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        names = [o.name for o in self.session.get_outputs()]
+        self._logits = LOGITS_NAME if LOGITS_NAME in names else names[0]
+        self._has_features = FEATURES_NAME in names
+
+    def _feed(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        return {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+        return self.session.run([self._logits], self._feed(batch))[0]
+
+    def run_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self._has_features:
+            raise EngineError(f"this ONNX model has no {FEATURES_NAME!r} output")
+        logits, features = self.session.run([self._logits, FEATURES_NAME], self._feed(batch))
+        return logits, features

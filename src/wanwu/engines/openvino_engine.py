@@ -10,6 +10,7 @@ import threading
 import numpy as np
 
 from ..errors import EngineError
+from ..graph import FEATURES_NAME, LOGITS_NAME
 from . import default_threads
 
 
@@ -34,12 +35,23 @@ class OpenVinoEngine:
             self._compiled = core.compile_model(core.read_model(model), "CPU", config)
         except RuntimeError as exc:
             raise EngineError(f"OpenVINO could not compile the model: {exc}") from None
-        self._output = self._compiled.output(0)
+        names = [o.get_any_name() for o in self._compiled.outputs]
+        self._output = self._compiled.output(LOGITS_NAME if LOGITS_NAME in names else 0)
+        self._features = self._compiled.output(FEATURES_NAME) if FEATURES_NAME in names else None
         self._local = threading.local()  # an infer request is not thread-safe: one per thread
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def _infer(self, batch: np.ndarray):
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
-        result = request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
-        return np.array(result[self._output], dtype=np.float32, copy=True)
+        return request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return np.array(self._infer(batch)[self._output], dtype=np.float32, copy=True)
+
+    def run_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._features is None:
+            raise EngineError(f"this ONNX model has no {FEATURES_NAME!r} output")
+        result = self._infer(batch)
+        return (np.array(result[self._output], dtype=np.float32, copy=True),
+                np.array(result[self._features], dtype=np.float32, copy=True))

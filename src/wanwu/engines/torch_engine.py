@@ -20,3 +20,9 @@ class TorchEngine:
     def run(self, batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
+
+    def run_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``forward_features`` then ``forward_head``: the split every wanwu model has."""
+        with torch.inference_mode():
+            features = self.model.forward_features(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+            return self.model.forward_head(features).numpy(), features.numpy()

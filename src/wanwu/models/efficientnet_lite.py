@@ -9,42 +9,14 @@ BatchNorm eps 1e-3."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-# (repeats, kernel, stride, expand ratio, in channels, out channels) — EfficientNet-B0 stages
-_STAGES = [
-    (1, 3, 1, 1, 32, 16),
-    (2, 3, 2, 6, 16, 24),
-    (2, 5, 2, 6, 24, 40),
-    (3, 3, 2, 6, 40, 80),
-    (3, 5, 1, 6, 80, 112),
-    (4, 5, 2, 6, 112, 192),
-    (1, 3, 1, 6, 192, 320),
-]
-# variant -> (width multiplier, depth multiplier, resolution)
-VARIANTS = {0: (1.0, 1.0, 224), 1: (1.0, 1.1, 240), 2: (1.1, 1.2, 260), 3: (1.2, 1.4, 280), 4: (1.4, 1.8, 300)}
-BN_EPS = 1e-3
+from .arch import LITE_BN_EPS as BN_EPS
+from .arch import LITE_HEAD, LITE_STEM, lite_blocks, round_filters, same_padding
+from .arch import LITE_VARIANTS as VARIANTS
+
 BN_MOMENTUM = 0.01
-
-
-def _round_filters(channels: int, width: float, divisor: int = 8) -> int:
-    if width == 1.0:
-        return channels
-    channels *= width
-    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * channels:
-        rounded += divisor
-    return int(rounded)
-
-
-def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int, int]:
-    """TF SAME padding for one spatial dim: (pad_before, pad_after, output size)."""
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2, out
 
 
 class Conv2dSame(nn.Conv2d):
@@ -52,7 +24,7 @@ class Conv2dSame(nn.Conv2d):
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, image_size: int, groups: int = 1):
         super().__init__(cin, cout, kernel, stride, padding=0, groups=groups, bias=False)
-        before, after, self.out_size = _same_padding(image_size, kernel, stride)
+        before, after, self.out_size = same_padding(image_size, kernel, stride)
         self.pad = nn.ZeroPad2d((before, after, before, after)) if before or after else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,38 +55,37 @@ class MBConvBlock(nn.Module):
 
 
 class EfficientNetLite(nn.Module):
-    def __init__(self, width: float, depth: float, image_size: int, num_classes: int = 1000, dropout: float = 0.2):
+    def __init__(self, variant: int, num_classes: int = 1000, dropout: float = 0.2):
         super().__init__()
-        self._conv_stem = Conv2dSame(3, 32, 3, 2, image_size)  # stem width fixed in Lite
-        self._bn0 = nn.BatchNorm2d(32, eps=BN_EPS, momentum=BN_MOMENTUM)
-        size = self._conv_stem.out_size
-        blocks: list[MBConvBlock] = []
-        for i, (repeats, kernel, stride, expand, cin, cout) in enumerate(_STAGES):
-            cin, cout = _round_filters(cin, width), _round_filters(cout, width)
-            if 0 < i < len(_STAGES) - 1:  # Lite keeps the first and last stage at depth 1
-                repeats = int(math.ceil(depth * repeats))
-            for r in range(repeats):
-                block = MBConvBlock(cin if r == 0 else cout, cout, kernel, stride if r == 0 else 1, expand, size)
-                size = block.out_size
-                blocks.append(block)
-        self._blocks = nn.ModuleList(blocks)
-        head_in = _round_filters(320, width)
-        self._conv_head = Conv2dSame(head_in, 1280, 1, 1, size)  # head width fixed in Lite
-        self._bn1 = nn.BatchNorm2d(1280, eps=BN_EPS, momentum=BN_MOMENTUM)
+        width, _, image_size = VARIANTS[variant]
+        self._conv_stem = Conv2dSame(3, LITE_STEM, 3, 2, image_size)
+        self._bn0 = nn.BatchNorm2d(LITE_STEM, eps=BN_EPS, momentum=BN_MOMENTUM)
+        plan = lite_blocks(variant)
+        self._blocks = nn.ModuleList(
+            MBConvBlock(b.cin, b.cout, b.kernel, b.stride, b.expand, b.in_size) for b in plan
+        )
+        size = plan[-1].out_size
+        head_in = round_filters(320, width)
+        self._conv_head = Conv2dSame(head_in, LITE_HEAD, 1, 1, size)
+        self._bn1 = nn.BatchNorm2d(LITE_HEAD, eps=BN_EPS, momentum=BN_MOMENTUM)
         self._avg_pooling = nn.AdaptiveAvgPool2d(1)
         self._dropout = nn.Dropout(dropout)
-        self._fc = nn.Linear(1280, num_classes)
+        self._fc = nn.Linear(LITE_HEAD, num_classes)
         self.act = nn.ReLU6(inplace=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map (N, 1280, h, w), before global average pooling."""
         x = self.act(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             x = block(x)
-        x = self.act(self._bn1(self._conv_head(x)))
-        x = self._avg_pooling(x).flatten(1)
-        return self._fc(self._dropout(x))
+        return self.act(self._bn1(self._conv_head(x)))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self._fc(self._dropout(self._avg_pooling(features).flatten(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 def efficientnet_lite(variant: int = 0, num_classes: int = 1000) -> EfficientNetLite:
-    width, depth, size = VARIANTS[variant]
-    return EfficientNetLite(width, depth, size, num_classes)
+    return EfficientNetLite(variant, num_classes)

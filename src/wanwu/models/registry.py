@@ -16,6 +16,7 @@ def _lite(index: int, size: int, sha: str, nbytes: int, top1: float, params: flo
         name=f"efficientnet_lite{index}",
         title=f"EfficientNet-Lite{index}",
         builder="wanwu.models.efficientnet_lite:efficientnet_lite",
+        graph="wanwu.graph.efficientnet_lite:build",
         builder_kwargs={"variant": index},
         # TF EfficientNet eval transform: center crop of size/(size+32) of the shorter side.
         preprocessing=Preprocessing(size, size + 32, TF_LITE_MEAN, TF_LITE_STD),
@@ -44,6 +45,7 @@ MODELS: dict[str, ModelSpec] = {
             name="resnet18",
             title="ResNet-18",
             builder="wanwu.models.resnet:resnet18",
+            graph="wanwu.graph.resnet:build",
             preprocessing=Preprocessing(224, 256, IMAGENET_MEAN, IMAGENET_STD),
             weights=WeightSource(
                 filename="resnet18-f37072fd.pth",
@@ -61,6 +63,7 @@ MODELS: dict[str, ModelSpec] = {
             name="vgg16",
             title="VGG-16",
             builder="wanwu.models.vgg:vgg16",
+            graph="wanwu.graph.vgg:build",
             preprocessing=Preprocessing(224, 256, IMAGENET_MEAN, IMAGENET_STD),
             weights=WeightSource(
                 filename="vgg16-397923af.pth",

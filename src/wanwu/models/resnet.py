@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .arch import RESNET18_LAYERS
+
 
 class BasicBlock(nn.Module):
     expansion = 1
@@ -58,11 +60,17 @@ class ResNet(nn.Module):
         layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map (N, 512, h, w), before global average pooling."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.avgpool(features), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 def resnet18(num_classes: int = 1000) -> ResNet:
-    return ResNet([2, 2, 2, 2], num_classes)
+    return ResNet(RESNET18_LAYERS, num_classes)

@@ -48,6 +48,7 @@ class ModelSpec:
     name: str
     title: str
     builder: str  # "module:function" building the nn.Module (imported lazily: torch)
+    graph: str  # "module:function" adding the same network to an ONNX GraphBuilder (no torch)
     builder_kwargs: dict[str, Any] = field(default_factory=dict)
     preprocessing: Preprocessing = Preprocessing(224, 256, IMAGENET_MEAN, IMAGENET_STD)
     weights: WeightSource | None = None

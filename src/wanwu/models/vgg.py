@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-_CFG_D = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+from .arch import VGG16_CFG, VGG_HIDDEN, VGG_POOL
 
 
 class VGG(nn.Module):
@@ -21,11 +21,11 @@ class VGG(nn.Module):
                 layers += [nn.Conv2d(channels, v, 3, padding=1), nn.ReLU(inplace=True)]
                 channels = v
         self.features = nn.Sequential(*layers)
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.avgpool = nn.AdaptiveAvgPool2d((VGG_POOL, VGG_POOL))
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(dropout),
-            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(dropout),
-            nn.Linear(4096, num_classes),
+            nn.Linear(512 * VGG_POOL * VGG_POOL, VGG_HIDDEN), nn.ReLU(True), nn.Dropout(dropout),
+            nn.Linear(VGG_HIDDEN, VGG_HIDDEN), nn.ReLU(True), nn.Dropout(dropout),
+            nn.Linear(VGG_HIDDEN, num_classes),
         )
         for m in self.modules():  # torchvision's init
             if isinstance(m, nn.Conv2d):
@@ -35,10 +35,17 @@ class VGG(nn.Module):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.constant_(m.bias, 0)
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last feature map (N, 512, h, w) after the last max-pool. VGG has no global average
+        pooling: its head is three linear layers on the (7x7-pooled) map."""
+        return self.features(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(features), 1))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.avgpool(self.features(x))
-        return self.classifier(torch.flatten(x, 1))
+        return self.forward_head(self.forward_features(x))
 
 
 def vgg16(num_classes: int = 1000) -> VGG:
-    return VGG(_CFG_D, num_classes)
+    return VGG(VGG16_CFG, num_classes)

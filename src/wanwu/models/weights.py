@@ -158,6 +158,28 @@ def resolve_weights(spec: ModelSpec, weights: str | os.PathLike | None = None) -
     return found
 
 
+def fit_error(
+    path: Path, model: str, missing: list[str], unexpected: list[str], wrong: list[tuple[str, tuple, tuple]]
+) -> WeightsError:
+    """The one wording, for both engines, of a state_dict that does not fit ``model``."""
+    parts = []
+    if missing:
+        parts.append(f"missing keys {missing[:3]}{'…' if len(missing) > 3 else ''}")
+    if unexpected:
+        parts.append(f"unexpected keys {unexpected[:3]}{'…' if len(unexpected) > 3 else ''}")
+    if wrong:
+        key, found, expected = wrong[0]
+        parts.append(f"shape mismatch at {key}: file {found} vs model {expected}")
+    return WeightsError(f"{path} does not fit {model}: " + "; ".join(parts))
+
+
+def read_weights(resolved: ResolvedWeights) -> dict:
+    """The state_dict of ``resolved`` as NumPy arrays, read without torch (restricted unpickler)."""
+    from .pth_reader import read_state_dict
+
+    return read_state_dict(resolved.path)
+
+
 def load_state_dict(spec: ModelSpec, resolved: ResolvedWeights):
     """Build ``spec``'s architecture and load the weights strictly. Imports torch."""
     import torch
@@ -166,25 +188,21 @@ def load_state_dict(spec: ModelSpec, resolved: ResolvedWeights):
         obj = torch.load(resolved.path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle errors, zip errors, wrong format…
         raise WeightsError(f"cannot read weights {resolved.path}: {exc}") from None
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
+    for wrapper in ("state_dict", "model"):  # as pth_reader.read_state_dict unwraps checkpoints
+        if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
+            obj = obj[wrapper]
+            break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise WeightsError(f"{resolved.path} is not a state_dict of tensors")
     model = spec.build()
     expected = model.state_dict()
     missing = [k for k in expected if k not in obj]
     unexpected = [k for k in obj if k not in expected]
-    wrong = [k for k in expected if k in obj and tuple(obj[k].shape) != tuple(expected[k].shape)]
+    wrong = [
+        (k, tuple(obj[k].shape), tuple(v.shape)) for k, v in expected.items() if k in obj and obj[k].shape != v.shape
+    ]
     if missing or unexpected or wrong:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:3]}{'…' if len(missing) > 3 else ''}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:3]}{'…' if len(unexpected) > 3 else ''}")
-        if wrong:
-            k = wrong[0]
-            parts.append(f"shape mismatch at {k}: file {tuple(obj[k].shape)} vs model {tuple(expected[k].shape)}")
-        raise WeightsError(f"{resolved.path} does not fit {spec.name}: " + "; ".join(parts))
+        raise fit_error(resolved.path, spec.name, missing, unexpected, wrong)
     model.load_state_dict(obj, strict=True)
     return model.eval()
 
