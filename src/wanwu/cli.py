@@ -11,33 +11,13 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from . import __version__
+from . import __version__, settings
+from .cli_args import HelpFormatter, positive_int
 from .errors import WanwuError
 
 log = logging.getLogger("wanwu")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _top_k(text: str) -> int:
-    value = _positive_int(text)
-    if value > 1000:
-        raise argparse.ArgumentTypeError("must be between 1 and 1000 (there are 1000 classes)")
-    return value
 
 
 # --- classify ----------------------------------------------------------------------------
@@ -104,10 +84,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if files.count("-") > 1:
         print("wanwu: '-' (standard input) may be given only once", file=sys.stderr)
         return EXIT_USAGE
-    clf = Classifier(
-        args.model, args.engine, weights=args.weights, precision=args.precision,
-        threads=args.threads, max_pixels=args.max_pixels, draft=not args.exact_decode,
-    )
+    chosen = settings.ModelSettings.from_args(args)
+    chosen.export_cache_dir()
+    clf = Classifier(**chosen.classifier_kwargs(), draft=not args.exact_decode)
     out = sys.stdout
     writer = None
     if args.format == "csv":
@@ -118,7 +97,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     show_bar = len(files) > 1 and not args.quiet
     bar = tqdm(total=len(files), unit="img", file=sys.stderr, disable=not show_bar or None, leave=False)
     try:
-        for result in clf.classify_iter(_sources(files), top_k=args.top_k, batch_size=args.batch_size):
+        for result in clf.classify_iter(_sources(files), top_k=chosen.top_k, batch_size=args.batch_size):
             bar.update(1)
             failed += not result.ok
             if not result.ok and args.format == "table":
@@ -200,53 +179,34 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 # --- parser ------------------------------------------------------------------------------
-def _add_model_options(p: argparse.ArgumentParser) -> None:
-    from .engines import ENGINES, PRECISIONS
-    from .models import DEFAULT_MODEL, MODELS
-
-    p.add_argument("--model", "-m", default=os.environ.get("WANWU_MODEL", DEFAULT_MODEL), choices=list(MODELS),
-                   help="model to use (env WANWU_MODEL); see `wanwu models`")
-    p.add_argument("--weights", default=os.environ.get("WANWU_WEIGHTS"), metavar="FILE",
-                   help="state_dict file to load instead of the official weights (env WANWU_WEIGHTS)")
-    p.add_argument("--engine", "-e", default=os.environ.get("WANWU_ENGINE", "onnxruntime"), choices=ENGINES,
-                   help="inference engine; torch is the eager reference (env WANWU_ENGINE)")
-    p.add_argument("--precision", default=os.environ.get("WANWU_PRECISION", "fp32"), choices=PRECISIONS,
-                   help="fp32, or int8 (static quantization; onnxruntime or openvino) (env WANWU_PRECISION)")
-    p.add_argument("--threads", type=_positive_int, default=None,
-                   help="inference threads (default: all cores this process may use)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wanwu",
         description="wanwu (万物): recognise what is in your photos, offline. ImageNet-1k labels "
         "with confidence, from a model that ships with the package; nothing leaves the machine.",
         epilog="run `wanwu COMMAND --help` for the options and examples of each command.",
-        formatter_class=_Formatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"wanwu {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (exports, cache)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("classify", help="label images, files or folders", description="Label images with "
-                       "ImageNet-1k classes and confidence.", epilog=CLASSIFY_EXAMPLES, formatter_class=_Formatter)
+                       "ImageNet-1k classes and confidence.", epilog=CLASSIFY_EXAMPLES, formatter_class=HelpFormatter)
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (recursive) or - for stdin")
-    p.add_argument("--top-k", "-k", type=_top_k, default=5, help="labels per image (1-1000)")
     p.add_argument("--format", "-f", choices=["table", "json", "jsonl", "csv"], default="table", help="output format")
-    _add_model_options(p)
-    p.add_argument("--batch-size", type=_positive_int, default=8, help="images per inference call")
-    p.add_argument("--max-pixels", type=_positive_int, default=40_000_000,
-                   help="refuse images with more pixels than this (checked before decoding)")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per inference call")
     p.add_argument("--exact-decode", action="store_true",
                    help="decode large JPEGs at full size; by default they are decoded at a reduced "
                    "DCT scale that keeps twice the model's resolution (same labels, ~3 ms/MP faster)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary on stderr")
+    settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
     p.set_defaults(func=cmd_classify)
 
     p = sub.add_parser("models", help="list models and whether their weights are here",
                        description="List every model wanwu knows, whether its weights are on this machine, "
                        "and how to get them when they are not.",
-                       epilog="examples:\n  wanwu models\n  wanwu models --format json", formatter_class=_Formatter)
+                       epilog="examples:\n  wanwu models\n  wanwu models --format json", formatter_class=HelpFormatter)
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_models)
 
@@ -254,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Download a model's official torchvision weights into the torch hub cache "
                        "and verify their SHA-256. Only for models not shipped on PyPI (resnet18, vgg16); "
                        "needs internet.",
-                       epilog="examples:\n  wanwu download resnet18\n  wanwu download vgg16", formatter_class=_Formatter)
+                       epilog="examples:\n  wanwu download resnet18\n  wanwu download vgg16", formatter_class=HelpFormatter)
     p.add_argument("model", help="model name, e.g. resnet18")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_download)
@@ -286,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except WanwuError as exc:
         print(f"wanwu: error: {exc.message}", file=sys.stderr)
-        return EXIT_USAGE if exc.code in ("unknown_model",) else EXIT_FAILED
+        return EXIT_USAGE if exc.code in ("unknown_model", "bad_config") else EXIT_FAILED
     except KeyboardInterrupt:
         print("wanwu: interrupted", file=sys.stderr)
         return 130

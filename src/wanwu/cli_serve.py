@@ -11,9 +11,9 @@ import sys
 import time
 from typing import Any
 
-from .engines import ENGINES, PRECISIONS
+from . import settings
 from .errors import WanwuError
-from .server.config import ServerConfig, parse_pixels
+from .server.config import ServerConfig
 
 log = logging.getLogger("wanwu.server")
 
@@ -53,14 +53,7 @@ over the environment."""
 
 
 def _h(name: str, text: str) -> str:
-    default = ServerConfig.__dataclass_fields__[name].default
-    shown = "auto" if default is None and name in ("threads", "workers") else default
-    if isinstance(default, bool):
-        shown = "on" if default else "off"
-    elif default == ():
-        shown = "none"
-    suffix = f"env {ServerConfig.env_name(name)}" + (f"; default: {shown}" if shown is not None else "")
-    return f"{text} [{suffix}]".replace("%", "%%")
+    return settings.help_text(ServerConfig, name, text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,17 +61,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
     a("--host", help=_h("host", "address to bind; 0.0.0.0 exposes the server to the network"))
     a("--port", type=int, help=_h("port", "TCP port"))
-    a("--model", help=_h("model", "default model (see `wanwu models`); others load on first use"))
-    a("--weights", metavar="FILE", help=_h("weights", "weights file for --model instead of the official one"))
-    a("--engine", choices=ENGINES, help=_h("engine", "inference engine"))
-    a("--precision", choices=PRECISIONS, help=_h("precision", "numeric precision of the model"))
-    a("--threads", type=int, help=_h("threads", "threads per forward pass"))
-    a("--workers", type=int, help=_h("workers", "threads decoding and preprocessing images"))
+    settings.add_arguments(parser, ("model", "weights", "engine", "precision", "threads"), settings=ServerConfig, help={
+        "model": "default model (see `wanwu models`); others load on first use",
+        "weights": "weights file for --model instead of the official one",
+        "threads": "threads per forward pass; auto = all cores this process may use",
+    })
+    a("--workers", type=settings.arg_type(settings.parse_optional_int), metavar="N",
+      help=_h("workers", "threads decoding and preprocessing images; auto = all cores"))
     a("--max-upload-mb", type=float, metavar="MB", help=_h("max_upload_mb", "largest request body, in MB (413 above)"))
-    a("--max-pixels", type=parse_pixels, metavar="N",
-      help=_h("max_pixels", "largest image in pixels (e.g. 40M), checked from the header (413 above)"))
+    settings.add_arguments(parser, ("max_pixels",), settings=ServerConfig, help={
+        "max_pixels": "largest image in pixels (e.g. 40M), checked from the header (413 above)"})
     a("--max-files", type=int, metavar="N", help=_h("max_files", "most images in one request (413 above)"))
-    a("--top-k", type=int, metavar="K", help=_h("top_k", "predictions per image when a request does not say"))
+    settings.add_arguments(parser, ("top_k",), settings=ServerConfig, help={
+        "top_k": "predictions per image when a request does not say"})
     a("--batch-size", type=int, metavar="N",
       help=_h("batch_size", "most images per forward pass when requests arrive together; 1 turns batching off"))
     a("--batch-wait-ms", type=float, metavar="MS",
@@ -108,6 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help=_h("cors_origins", "let web pages from this origin (e.g. https://app.example) call the API from a "
                               "browser; repeat it or give a comma list; * allows any"))
     a("--log-level", choices=("critical", "error", "warning", "info", "debug"), help=_h("log_level", "log verbosity"))
+    settings.add_arguments(parser, ("cache_dir",), settings=ServerConfig)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -121,8 +117,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
-    names = ServerConfig.__dataclass_fields__
-    return ServerConfig.from_env(**{k: v for k, v in vars(args).items() if k in names})
+    return ServerConfig.from_args(args)
 
 
 def _setup_logging(level: str) -> None:
@@ -214,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wanwu serve: error: {exc.message}", file=sys.stderr)
         return 2
     _setup_logging(config.log_level)
+    config.export_cache_dir()
 
     import uvicorn
 

@@ -80,6 +80,13 @@ class WeightsError(WanwuError):
     http_status = 409
 
 
+class ConfigError(WanwuError):
+    """A setting (flag, environment variable or argument) has a value that cannot work."""
+
+    code = "bad_config"
+    http_status = 500
+
+
 class EngineError(WanwuError):
     code = "engine_error"
     http_status = 500

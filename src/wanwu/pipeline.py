@@ -12,12 +12,13 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .engines import DEFAULT_ENGINE, ENGINES, PRECISIONS, Engine
-from .errors import EngineError, ImageInputError, WanwuError
-from .imaging import DEFAULT_MAX_PIXELS, DecodedImage, ImageSource, load_image, preprocess
+from .engines import DEFAULT_ENGINE, Engine, check_engine
+from .errors import ImageInputError, WanwuError
+from .imaging import DecodedImage, ImageSource, load_image, preprocess
 from .labels import imagenet_classes
 from .models import DEFAULT_MODEL, ModelSpec, get_spec
 from .models.weights import ResolvedWeights, resolve_weights
+from .settings import DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_TOP_K
 
 log = logging.getLogger("wanwu")
 
@@ -101,21 +102,20 @@ class Classifier:
         engine: str = DEFAULT_ENGINE,
         *,
         weights: str | os.PathLike | None = None,
-        precision: str = "fp32",
+        precision: str = DEFAULT_PRECISION,
         threads: int | None = None,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
         draft: bool = True,
         engine_options: dict | None = None,
     ):
-        if engine not in ENGINES:
-            raise WanwuError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
-        if precision not in PRECISIONS:
-            raise WanwuError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+        engine_spec = check_engine(engine, precision)  # ConfigError before any loading
         self.spec: ModelSpec = get_spec(model)
         self.max_pixels = max_pixels
         self.draft = draft
         self.weights: ResolvedWeights = resolve_weights(self.spec, weights)
-        self.engine: Engine = _make_engine(self.spec, self.weights, engine, precision, threads, engine_options or {})
+        self.engine: Engine = engine_spec.create(
+            self.spec, self.weights, precision=precision, threads=threads, **(engine_options or {})
+        )
         self.warmup()
 
     def warmup(self) -> None:
@@ -147,7 +147,7 @@ class Classifier:
         return top_k_predictions(logits, top_k)
 
     # -- convenience ----------------------------------------------------------------------
-    def classify_one(self, source: ImageSource, top_k: int = 5, name: str | None = None) -> ImageResult:
+    def classify_one(self, source: ImageSource, top_k: int = DEFAULT_TOP_K, name: str | None = None) -> ImageResult:
         """One image through all four stages, timing each. Input errors are returned in the
         result (``result.error``), not raised."""
         name = name or _source_name(source, 0)
@@ -170,7 +170,7 @@ class Classifier:
         return ImageResult(name, preds, decoded.width, decoded.height, timing)
 
     def classify(
-        self, images: ImageSource | Sequence[ImageSource], top_k: int = 5
+        self, images: ImageSource | Sequence[ImageSource], top_k: int = DEFAULT_TOP_K
     ) -> list[Prediction] | list[ImageResult]:
         """One image -> its list of ``Prediction`` (raises on bad input).
         A list of images -> one ``ImageResult`` each (bad inputs carry ``.error``)."""
@@ -182,7 +182,7 @@ class Classifier:
         return result.predictions
 
     def classify_iter(
-        self, images: Iterable[ImageSource], top_k: int = 5, batch_size: int = 8, decode_threads: int = 2
+        self, images: Iterable[ImageSource], top_k: int = DEFAULT_TOP_K, batch_size: int = 8, decode_threads: int = 2
     ) -> Iterator[ImageResult]:
         """Results in input order. Decoding/preprocessing runs in threads, inference in batches."""
 
@@ -227,36 +227,3 @@ class Classifier:
         for result, _ in pending:
             yield result
 
-
-def _make_engine(
-    spec: ModelSpec, weights: ResolvedWeights, engine: str, precision: str, threads: int | None, options: dict
-) -> Engine:
-    if engine == "torch":
-        if precision != "fp32":
-            raise WanwuError("the torch engine is the fp32 reference; use --engine onnxruntime for int8")
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            raise EngineError(
-                "the torch engine needs torch: pip install torch==2.13.0 'wanwu[torch]' "
-                "(the default onnxruntime engine does not)"
-            ) from None
-        from .engines.torch_engine import TorchEngine
-        from .models.weights import load_state_dict
-
-        return TorchEngine(load_state_dict(spec, weights), threads=threads)
-    from .engines.onnx_cache import load_or_export
-
-    if precision == "int8":
-        from .engines.quantize import load_or_quantize
-
-        model_bytes = load_or_quantize(spec, weights)
-    else:
-        model_bytes = load_or_export(spec, weights)
-    if engine == "openvino":
-        from .engines.openvino_engine import OpenVinoEngine
-
-        return OpenVinoEngine(model_bytes, precision=precision, threads=threads)
-    from .engines.onnxruntime_engine import OnnxRuntimeEngine
-
-    return OnnxRuntimeEngine(model_bytes, precision=precision, threads=threads, **options)

@@ -235,3 +235,15 @@ def test_gzip_bomb_is_413_and_unknown_encoding_400(make_client):
     assert "--max-upload-mb" in v2_error(c.post(URL, content=bomb, headers=headers), 413)
     headers["Content-Encoding"] = "br"
     assert "Content-Encoding" in v2_error(c.post(URL, content=b"{}", headers=headers))
+
+
+def test_model_metadata_platform_follows_the_engine(make_client):
+    from wanwu.engines import get_engine
+
+    for engine in ("onnxruntime", "torch"):
+        client = make_client(engine=engine)
+        meta = client.get("/v2/models/efficientnet_lite0").json()
+        config = client.get("/v2/models/efficientnet_lite0/config").json()
+        assert meta["platform"] == config["platform"] == get_engine(engine).v2_platform
+        assert config["backend"] == get_engine(engine).v2_backend
+    assert get_engine("torch").v2_platform == "pytorch_libtorch"

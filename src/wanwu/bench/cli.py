@@ -8,7 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..cli import _positive_int
+from ..cli_args import positive_float as _positive_float
+from ..cli_args import positive_int as _positive_int
 
 COMMANDS = {
     "latency": ("single-image latency, end to end and per stage", ["latency"]),
@@ -44,16 +45,6 @@ def _threads(text: str) -> str:
     if text.lower() == "all":
         return "all"
     return str(_positive_int(text))
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
-    return value
 
 
 def _add_options(p: argparse.ArgumentParser, command: str) -> None:

@@ -5,7 +5,6 @@ everything into one JSON-able dict that ``targets`` and ``report`` read."""
 from __future__ import annotations
 
 import contextlib
-import inspect
 import io
 import logging
 import sys
@@ -22,6 +21,7 @@ from ..errors import WanwuError
 from ..imaging import IMAGE_EXTENSIONS
 from ..models import DEFAULT_MODEL, get_spec
 from ..pipeline import Classifier
+from ..settings import DEFAULT_PRECISION
 from .machine import load_average, machine_info
 from .stats import ratio
 from .variants import ModelWeights, Variant, baseline, engine_available, engine_variants, make_classifier, plan_weights
@@ -33,10 +33,6 @@ LATENCY_PHOTOS = 10  # photos cycled through in the latency runs
 # draft decoding targets: shorter side >= factor x resize size (the Classifier default is 2: wanwu.pipeline.DRAFT_MARGIN)
 DRAFT_FACTORS = (1.0, 2.0)
 THROUGHPUT_ROUNDS = 5
-
-
-def default_precision() -> str:
-    return inspect.signature(Classifier).parameters["precision"].default
 
 
 @dataclass
@@ -103,7 +99,7 @@ class Bench:
             "machine": machine_info(),
             "load_average": {"start": load_average()},
             "options": opts.to_dict(),
-            "default": {"model": DEFAULT_MODEL, "engine": DEFAULT_ENGINE, "precision": default_precision(),
+            "default": {"model": DEFAULT_MODEL, "engine": DEFAULT_ENGINE, "precision": DEFAULT_PRECISION,
                         "threads": default_threads()},
             "skipped_engines": [],
             "errors": [],
@@ -353,7 +349,7 @@ class Bench:
         from .decode import compare_draft, draft_verdict, upscale_photos
 
         model = self.decode_model()
-        clf = self.classifier(Variant(model, DEFAULT_ENGINE, default_precision(), max(self.opts.threads)))
+        clf = self.classifier(Variant(model, DEFAULT_ENGINE, DEFAULT_PRECISION, max(self.opts.threads)))
         if clf is None:
             return
         photos = self.photo_paths
@@ -379,8 +375,8 @@ class Bench:
 
         model = self.decode_model()
         threads = default_threads()
-        cases = [(Variant(model, DEFAULT_ENGINE, default_precision(), threads), False),
-                 (Variant(model, DEFAULT_ENGINE, default_precision(), threads), True)]
+        cases = [(Variant(model, DEFAULT_ENGINE, DEFAULT_PRECISION, threads), False),
+                 (Variant(model, DEFAULT_ENGINE, DEFAULT_PRECISION, threads), True)]
         if "int8" in self.opts.precisions:
             cases += [(Variant(model, "onnxruntime", "int8", threads), False),
                       (Variant(model, "onnxruntime", "int8", threads), True)]

@@ -8,7 +8,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..engines import default_threads
+from ..engines import ENGINES, default_threads, get_engine
 from ..models import get_spec
 from ..models.weights import availability, how_to_get
 from ..paths import cache_dir
@@ -60,26 +60,22 @@ def parse_threads(values: list[str] | None, default: list[str]) -> list[int]:
 
 
 def engine_available(engine: str) -> tuple[bool, str | None]:
-    if engine == "openvino":
-        import importlib.util
-
-        if importlib.util.find_spec("openvino") is None:
-            return False, "openvino is not installed (pip install openvino)"
-    return True, None
+    return get_engine(engine).available()
 
 
 def engine_variants(
     models: list[str], engines: list[str], precisions: list[str], threads: list[int]
 ) -> list[Variant]:
     """Per model: the baseline first, then every engine x precision x threads that exists
-    (torch is fp32 only)."""
-    order = {"torch": 0, "onnxruntime": 1, "openvino": 2}
+    (each engine's precisions come from ``ENGINE_TABLE``; torch is fp32 only), engines in the
+    table's order after the baseline's."""
+    order = {**{name: i for i, name in enumerate(ENGINES)}, BASELINE_ENGINE: -1}
     out: list[Variant] = []
     for model in models:
         out.append(baseline(model))
         for engine in sorted(engines, key=lambda e: order.get(e, len(order))):
             for precision in precisions:
-                if engine == "torch" and precision != "fp32":
+                if not get_engine(engine).supports(precision):
                     continue
                 for n in threads:
                     v = Variant(model, engine, precision, n)

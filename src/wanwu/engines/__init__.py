@@ -1,17 +1,35 @@
-"""Inference engines. ``onnxruntime`` (default) runs a cached ONNX export and never imports
-torch once the export exists; ``torch`` is the eager reference; ``openvino`` (optional package)
-runs the same ONNX files."""
+"""Inference engines, and the table that says which exist and what each supports.
+
+``onnxruntime`` (default) runs a cached ONNX export and never imports torch once the export
+exists; ``torch`` is the eager reference; ``openvino`` (optional package) runs the same ONNX
+files. ``ENGINE_TABLE`` is the one source of truth about them: ``Classifier`` creates engines
+through it, the settings validate engine x precision against it, the server takes its engine
+options and the v2 platform name from it, and the bench builds its variants from it.
+
+How to add an engine:
+  1. write ``engines/<name>_engine.py`` with a class that has ``name``, ``precision`` and
+     ``run(batch) -> logits`` (the ``Engine`` protocol) and a module-level
+     ``create(spec, weights, *, precision, threads, **options) -> Engine``;
+  2. add one ``EngineSpec`` to ``ENGINE_TABLE`` below (and, if it needs a package that is not a
+     dependency, a pip extra in pyproject.toml).
+Nothing else changes: ``--engine`` choices, validation, the bench and ``/v2`` metadata follow.
+"""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 import numpy as np
 
-ENGINES = ("onnxruntime", "torch", "openvino")
-DEFAULT_ENGINE = "onnxruntime"
-PRECISIONS = ("fp32", "int8")
+from ..errors import ConfigError, EngineError
+
+if TYPE_CHECKING:
+    from ..models.spec import ModelSpec
+    from ..models.weights import ResolvedWeights
 
 
 class Engine(Protocol):
@@ -24,6 +42,108 @@ class Engine(Protocol):
     def run_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The same forward pass, also returning the last feature map (N, C, h, w) that the
         classifier head reads (``wanwu.graph``: before global average pooling)."""
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """Every fact about one engine. ``factory`` is ``"module:function"`` inside this package,
+    imported only when an engine is created (so listing engines imports neither torch nor
+    onnxruntime)."""
+
+    name: str
+    precisions: tuple[str, ...]  # the first one is the engine's own default
+    factory: str
+    module: str  # importable module the engine needs (its availability test)
+    package: str  # pip distribution that provides ``module``
+    extra: str | None  # wanwu's pip extra that installs it (None: a core dependency)
+    install: str  # the command that installs what is missing
+    v2_platform: str  # Open Inference Protocol / Triton "platform" of a model run by it
+    v2_backend: str  # Triton "backend"
+    # engine options a long-running server passes (measured choices; see the comments in the table)
+    server_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def supports(self, precision: str) -> bool:
+        return precision in self.precisions
+
+    def available(self) -> tuple[bool, str | None]:
+        """(True, None), or (False, how to install what is missing)."""
+        if importlib.util.find_spec(self.module) is not None:
+            return True, None
+        return False, f"the {self.name} engine needs the {self.package} package: {self.install}"
+
+    def create(
+        self, spec: ModelSpec, weights: ResolvedWeights, *, precision: str, threads: int | None = None,
+        **options: Any,
+    ) -> Engine:
+        check_engine(self.name, precision)
+        ok, why = self.available()
+        if not ok:
+            raise EngineError(why or f"the {self.name} engine is not available")
+        module, func = self.factory.split(":")
+        return getattr(importlib.import_module(module, __name__), func)(
+            spec, weights, precision=precision, threads=threads, **options
+        )
+
+
+ENGINE_TABLE: tuple[EngineSpec, ...] = (
+    EngineSpec(
+        name="onnxruntime", precisions=("fp32", "int8"), factory=".onnxruntime_engine:create",
+        module="onnxruntime", package="onnxruntime", extra=None, install="pip install onnxruntime",
+        v2_platform="onnxruntime_onnx", v2_backend="onnxruntime",
+        # soak runs (benchmarks/soak.py, 6 clients): no memory arena, so memory for the largest
+        # batch seen is not kept for good (RSS about 200 MB instead of 310 MB), and no spinning,
+        # since decode threads share the cores
+        server_options={"arena": False, "spin": False},
+    ),
+    EngineSpec(
+        name="torch", precisions=("fp32",), factory=".torch_engine:create",
+        # the CPU wheel first: a bare `pip install torch` may pull a multi-GB CUDA build
+        module="torch", package="torch", extra=None,
+        install="pip install torch==2.13.0 (the default onnxruntime engine does not need it)",
+        v2_platform="pytorch_libtorch", v2_backend="pytorch",
+    ),
+    EngineSpec(
+        name="openvino", precisions=("fp32", "int8"), factory=".openvino_engine:create",
+        module="openvino", package="openvino", extra="openvino", install="pip install 'wanwu[openvino]'",
+        v2_platform="openvino", v2_backend="openvino",
+    ),
+)
+ENGINES: tuple[str, ...] = tuple(e.name for e in ENGINE_TABLE)
+DEFAULT_ENGINE = "onnxruntime"
+PRECISIONS: tuple[str, ...] = tuple(dict.fromkeys(p for e in ENGINE_TABLE for p in e.precisions))
+
+
+def get_engine(name: str) -> EngineSpec:
+    """The table entry of engine ``name``; ``ConfigError`` naming the choices otherwise."""
+    for entry in ENGINE_TABLE:
+        if entry.name == name:
+            return entry
+    raise ConfigError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+
+
+def check_engine(engine: str, precision: str) -> EngineSpec:
+    """The entry of ``engine`` if it runs ``precision``; else a ``ConfigError`` that says which do."""
+    entry = get_engine(engine)
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    if not entry.supports(precision):
+        others = [e.name for e in ENGINE_TABLE if e.supports(precision)]
+        raise ConfigError(
+            f"the {engine} engine runs {', '.join(entry.precisions)} only; for {precision} use "
+            f"--engine {' or '.join(others)}"
+        )
+    return entry
+
+
+def onnx_model(spec: ModelSpec, weights: ResolvedWeights, precision: str) -> bytes:
+    """The cached ONNX model that the ONNX-based engines run: the fp32 export or the int8 one."""
+    if precision == "int8":
+        from .quantize import load_or_quantize
+
+        return load_or_quantize(spec, weights)
+    from .onnx_cache import load_or_export
+
+    return load_or_export(spec, weights)
 
 
 def default_threads() -> int:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import onnxruntime as ort
 
 from ..errors import EngineError
 from ..graph import FEATURES_NAME, LOGITS_NAME
-from . import default_threads
+from . import default_threads, onnx_model
+
+if TYPE_CHECKING:
+    from ..models.spec import ModelSpec
+    from ..models.weights import ResolvedWeights
 
 
 class OnnxRuntimeEngine:
@@ -48,3 +54,9 @@ class OnnxRuntimeEngine:
             raise EngineError(f"this ONNX model has no {FEATURES_NAME!r} output")
         logits, features = self.session.run([self._logits, FEATURES_NAME], self._feed(batch))
         return logits, features
+
+
+def create(
+    spec: ModelSpec, weights: ResolvedWeights, *, precision: str, threads: int | None = None, **options: Any
+) -> OnnxRuntimeEngine:
+    return OnnxRuntimeEngine(onnx_model(spec, weights, precision), precision=precision, threads=threads, **options)

@@ -6,12 +6,17 @@ OpenVINO would otherwise compute in bf16 by default."""
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import EngineError
 from ..graph import FEATURES_NAME, LOGITS_NAME
-from . import default_threads
+from . import default_threads, onnx_model
+
+if TYPE_CHECKING:
+    from ..models.spec import ModelSpec
+    from ..models.weights import ResolvedWeights
 
 
 class OpenVinoEngine:
@@ -55,3 +60,7 @@ class OpenVinoEngine:
         result = self._infer(batch)
         return (np.array(result[self._output], dtype=np.float32, copy=True),
                 np.array(result[self._features], dtype=np.float32, copy=True))
+
+
+def create(spec: ModelSpec, weights: ResolvedWeights, *, precision: str, threads: int | None = None) -> OpenVinoEngine:
+    return OpenVinoEngine(onnx_model(spec, weights, precision), precision=precision, threads=threads)

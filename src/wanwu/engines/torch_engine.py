@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from . import default_threads
+
+if TYPE_CHECKING:
+    from ..models.spec import ModelSpec
+    from ..models.weights import ResolvedWeights
 
 
 class TorchEngine:
@@ -26,3 +32,10 @@ class TorchEngine:
         with torch.inference_mode():
             features = self.model.forward_features(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
             return self.model.forward_head(features).numpy(), features.numpy()
+
+
+def create(spec: ModelSpec, weights: ResolvedWeights, *, precision: str, threads: int | None = None) -> TorchEngine:
+    """The eager model with ``weights`` (fp32 only; ``ENGINE_TABLE`` says so)."""
+    from ..models.weights import load_state_dict
+
+    return TorchEngine(load_state_dict(spec, weights), threads=threads)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from ..pipeline import Classifier
+from ..settings import MAX_TOP_K
 from .context import AppContext, get_context
 from .errors import wanwu_error_body
 from .inference import Classified
@@ -49,7 +50,7 @@ _CLASSIFY_BODY = {
     }
 }
 
-TopK = Annotated[int | None, Query(ge=1, le=1000, description="predictions per image (1-1000); default: --top-k")]
+TopK = Annotated[int | None, Query(ge=1, le=MAX_TOP_K, description=f"predictions per image (1-{MAX_TOP_K}); default: --top-k")]
 ModelName = Annotated[str | None, Query(description="model name from /api/v1/models; default: the server's --model")]
 
 

@@ -24,6 +24,7 @@ from ..batching import MicroBatcher
 from ..cache import CachedResult, ResultCache, content_key
 from ..errors import ImageInputError
 from ..pipeline import Classifier, ImageResult, softmax
+from ..settings import DEFAULT_TOP_K
 from .config import ServerConfig
 from .models import ModelPool
 
@@ -148,7 +149,7 @@ class InferenceService:
         return content_key(data, clf.model_name, clf.engine.precision, clf.weights.sha256)
 
     async def classify(
-        self, data: bytes, *, model: str | None = None, top_k: int = 5, filename: str = "upload"
+        self, data: bytes, *, model: str | None = None, top_k: int = DEFAULT_TOP_K, filename: str = "upload"
     ) -> Classified:
         """Encoded image -> top-k predictions with per-stage timings. Bad input is returned
         in ``result.error``, not raised; an unknown/unavailable model raises. A photo seen

@@ -10,19 +10,13 @@ import time
 
 from PIL import Image
 
+from ..engines import get_engine
 from ..models import ModelSpec, get_spec, list_specs
 from ..models.weights import availability
 from ..pipeline import Classifier
 from .config import ServerConfig
 
 log = logging.getLogger("wanwu.server")
-
-
-def _engine_options(engine: str) -> dict:
-    """ONNX Runtime settings for a server, chosen by soak runs (benchmarks/soak.py, 6 clients):
-    no memory arena, so memory for the largest batch seen is not kept for good (RSS about
-    200 MB instead of 310 MB), and no spinning, since decode threads share the cores."""
-    return {"arena": False, "spin": False} if engine == "onnxruntime" else {}
 
 
 def _warmup_image() -> bytes:
@@ -75,7 +69,7 @@ class ModelPool:
             spec.name, cfg.engine,
             weights=cfg.weights if spec.name == cfg.model else None,
             precision=cfg.precision, threads=cfg.threads, max_pixels=cfg.max_pixels,
-            engine_options=_engine_options(cfg.engine),
+            engine_options=dict(get_engine(cfg.engine).server_options),
         )
         warm = clf.classify_one(_warmup_image(), top_k=1, name="warm-up")
         if warm.error is not None:  # pragma: no cover - our own PNG

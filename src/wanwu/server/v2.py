@@ -19,6 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from .. import __version__
+from ..engines import get_engine
 from ..errors import UnknownModelError
 from ..labels import imagenet_classes
 from ..models import get_spec, list_specs
@@ -67,13 +68,13 @@ def _check_version(name: str, version: str | None) -> None:
 Version = Annotated[str | None, Depends(_version)]
 
 
-def _metadata(name: str) -> dict:
+def _metadata(name: str, engine: str) -> dict:
     spec = get_spec(name)
     size = spec.input_size
     return {
         "name": spec.name,
         "versions": [MODEL_VERSION],
-        "platform": "onnxruntime_onnx",
+        "platform": get_engine(engine).v2_platform,
         "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, 3, size, size]}],
         "outputs": [{"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, spec.num_classes]}],
     }
@@ -100,9 +101,9 @@ async def ready(ctx: Ctx) -> JSONResponse:
 # -- models ----------------------------------------------------------------------------
 @router.get("/models/{name}", summary="Model metadata", responses=_UNKNOWN)
 @router.get("/models/{name}/versions/{version}", include_in_schema=False)
-async def model_metadata(name: str, version: Version) -> dict:
+async def model_metadata(ctx: Ctx, name: str, version: Version) -> dict:
     _check_version(name, version)
-    return _metadata(name)
+    return _metadata(name, ctx.config.engine)
 
 
 @router.get("/models/{name}/ready", summary="Model readiness (200 ready, 400 not ready)",
@@ -122,8 +123,9 @@ async def model_ready(ctx: Ctx, name: str, version: Version) -> JSONResponse:
 async def model_config(ctx: Ctx, name: str, version: Version) -> dict:
     _check_version(name, version)
     spec = get_spec(name)
+    engine = get_engine(ctx.config.engine)
     return {
-        "name": spec.name, "platform": "onnxruntime_onnx", "backend": "onnxruntime",
+        "name": spec.name, "platform": engine.v2_platform, "backend": engine.v2_backend,
         "max_batch_size": ctx.config.max_files,
         "input": [{"name": INPUT_NAME, "data_type": "TYPE_FP32", "format": "FORMAT_NCHW",
                    "dims": [3, spec.input_size, spec.input_size]}],

@@ -1,0 +1,44 @@
+"""What every ``wanwu`` subcommand's parser shares: argparse validators (``positive_int``,
+``positive_float``) and the help formatter. Settings with a ``WANWU_*`` variable get their flags
+from ``wanwu.settings.add_arguments``; this module is for the plain options around them."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return value
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps descriptions and epilogs as written, and appends ``(default: X)`` to an option's
+    help only when there is a default worth showing and the help does not already say it
+    (settings' flags default to None and carry ``[env ...; default: ...]`` themselves)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (
+            "default" in text
+            or not action.option_strings
+            or action.default in (None, False, argparse.SUPPRESS)
+            or action.nargs == 0
+        ):
+            return text
+        return text + " (default: %(default)s)"
