@@ -179,12 +179,9 @@ class ModelSettings:
         if self.precision not in PRECISIONS:
             raise self.error("precision", f"{self.precision!r} is not one of {', '.join(PRECISIONS)}")
         try:
-            entry = check_engine(self.engine, self.precision)
+            check_engine(self.engine, self.precision)
         except ConfigError as exc:
             raise self.error("precision", exc.message) from None
-        ok, why = entry.available()
-        if not ok:
-            raise self.error("engine", why or "not available")
         if self.threads is not None and self.threads < 1:
             raise self.error("threads", "must be at least 1 (or 'auto')")
         if self.max_pixels <= 0:

@@ -69,7 +69,7 @@ class EngineSpec:
         """(True, None), or (False, how to install what is missing)."""
         if importlib.util.find_spec(self.module) is not None:
             return True, None
-        return False, f"the {self.name} engine needs the {self.package} package: {self.install}"
+        return False, f"the {self.name} engine needs {self.package}: {self.install}"
 
     def create(
         self, spec: ModelSpec, weights: ResolvedWeights, *, precision: str, threads: int | None = None,
@@ -98,8 +98,8 @@ ENGINE_TABLE: tuple[EngineSpec, ...] = (
     EngineSpec(
         name="torch", precisions=("fp32",), factory=".torch_engine:create",
         # the CPU wheel first: a bare `pip install torch` may pull a multi-GB CUDA build
-        module="torch", package="torch", extra=None,
-        install="pip install torch==2.13.0 (the default onnxruntime engine does not need it)",
+        module="torch", package="torch", extra="torch",
+        install="pip install torch==2.13.0 'wanwu[torch]' (the default onnxruntime engine does not need it)",
         v2_platform="pytorch_libtorch", v2_backend="pytorch",
     ),
     EngineSpec(
