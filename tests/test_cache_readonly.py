@@ -68,7 +68,7 @@ def filled_cache(tmp_path_factory, chelsea):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WANWU_CACHE_DIR", str(folder))
         clf = Classifier()
-        expected = clf.infer(clf.prepare(clf.load(chelsea).image)[None])
+        expected = clf.infer(clf.preprocess(clf.decode(chelsea).image)[None])
         relative = onnx_cache_path(clf.spec, clf.weights, "fp32").relative_to(folder)
     yield folder, relative, expected
     shutil.rmtree(folder, ignore_errors=True)
@@ -101,7 +101,7 @@ def test_corrupt_file_in_a_read_only_cache_is_rebuilt_in_memory(filled_cache, tm
     assert "is corrupt (checksum mismatch); rebuilding it" in text and "keeping the model in memory" in text
     assert attempts and attempts[0] == path  # it tried, was refused, and went on
     assert path.read_bytes() == damaged  # the read-only file is left as it was
-    got = rebuilt.infer(rebuilt.prepare(rebuilt.load(chelsea).image)[None])
+    got = rebuilt.infer(rebuilt.preprocess(rebuilt.decode(chelsea).image)[None])
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 

@@ -26,7 +26,7 @@ FEATURE_TOLERANCE = 1e-4  # relative to the largest feature value
 
 
 def batch_of(clf: Classifier, paths) -> np.ndarray:
-    return np.stack([clf.prepare(clf.load(p).image) for p in paths])
+    return np.stack([clf.preprocess(clf.decode(p).image) for p in paths])
 
 
 def assert_parity(model: str, ort: Classifier, reference: Classifier, paths) -> float:

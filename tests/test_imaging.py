@@ -369,12 +369,12 @@ def test_large_jpeg_is_decoded_at_reduced_scale_with_the_same_answer(classifier,
 
     big = encode(cat_rgb.resize((4242, 2822), Image.Resampling.BICUBIC), "JPEG", quality=90)
     assert classifier.draft is True
-    decoded = classifier.load(big)
+    decoded = classifier.decode(big)
     keep = classifier.spec.preprocessing.resize_size * DRAFT_MARGIN
     assert (decoded.width, decoded.height) == (4242, 2822)
     assert keep <= min(decoded.image.size) < 2 * keep  # reduced, but not below the margin
     exact = Classifier(draft=False)
-    assert exact.load(big).image.size == (4242, 2822)
+    assert exact.decode(big).image.size == (4242, 2822)
     drafted_top5 = [p.index for p in classifier.classify(big, top_k=5)]
     exact_top5 = [p.index for p in exact.classify(big, top_k=5)]
     assert drafted_top5[0] == exact_top5[0] and classifier.classify(big, top_k=1)[0].label in CATS

@@ -21,7 +21,7 @@ def cached_file(clf: Classifier):
 
 
 def logits_for(clf: Classifier, photo) -> np.ndarray:
-    return clf.infer(clf.prepare(clf.load(photo).image)[None])
+    return clf.infer(clf.preprocess(clf.decode(photo).image)[None])
 
 
 def test_export_is_written_once_with_its_checksum(tmp_cache, chelsea, monkeypatch):

@@ -277,10 +277,9 @@ def test_request_id_echoed_or_generated(client):
 
 def test_cpu_work_runs_off_the_event_loop(make_client, coffee, monkeypatch):
     from wanwu.pipeline import Classifier
-    from wanwu.server.inference import InferenceService
 
     threads: list[str] = []
-    decode, forward = InferenceService._decode_prepare, Classifier.infer
+    decode, forward = Classifier.decode, Classifier.infer
 
     def spy_decode(*args):
         threads.append(threading.current_thread().name)
@@ -290,7 +289,7 @@ def test_cpu_work_runs_off_the_event_loop(make_client, coffee, monkeypatch):
         threads.append(threading.current_thread().name)
         return forward(*args)
 
-    monkeypatch.setattr(InferenceService, "_decode_prepare", staticmethod(spy_decode))
+    monkeypatch.setattr(Classifier, "decode", spy_decode)
     monkeypatch.setattr(Classifier, "infer", spy_forward)  # the batcher binds it on first use
     c = make_client()
     assert c.post("/api/v1/classify", content=coffee.read_bytes()).status_code == 200

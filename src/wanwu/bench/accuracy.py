@@ -54,7 +54,7 @@ def prepare_inputs(clf, photos: list[Path], progress: bool = True, desc: str = "
     """Decode + preprocess each photo through ``clf``'s own pipeline stages -> (N, 3, H, W)."""
     arrays = []
     for path in tqdm(photos, desc=desc, unit="img", file=sys.stderr, disable=not progress or None, leave=False):
-        arrays.append(clf.prepare(clf.load(path).image))
+        arrays.append(clf.preprocess(clf.decode(path).image))
     return np.stack(arrays)
 
 

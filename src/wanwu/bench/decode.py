@@ -42,14 +42,14 @@ class _DraftMargin:
     def __init__(self, clf, factor: float):
         self.clf, self.factor = clf, factor
 
-    def load(self, data):
+    def decode(self, data):
         from ..imaging import load_image
 
         size = int(round(self.clf.spec.preprocessing.resize_size * self.factor))
         return load_image(data, max_pixels=self.clf.max_pixels, draft_size=size)
 
-    def prepare(self, image):
-        return self.clf.prepare(image)
+    def preprocess(self, image):
+        return self.clf.preprocess(image)
 
 
 def compare_draft(clf, photos: list[Path], progress: bool = True, desc: str = "draft vs exact",
@@ -69,8 +69,8 @@ def compare_draft(clf, photos: list[Path], progress: bool = True, desc: str = "d
         order = (exact, draft) if i % 2 == 0 else (draft, exact)
         for c in order:
             t0 = time.perf_counter()
-            decoded = c.load(data)
-            x = c.prepare(decoded.image)
+            decoded = c.decode(data)
+            x = c.preprocess(decoded.image)
             ms = (time.perf_counter() - t0) * 1e3
             if c is exact:
                 t_exact.append(ms)

@@ -161,7 +161,7 @@ class Bench:
         """The latency photos, decoded and preprocessed for ``model`` (for throughput)."""
         if model not in self._inputs:
             clf = self.classifier(baseline(model))
-            self._inputs[model] = np.stack([clf.prepare(clf.load(b).image) for b in self.latency_bytes])
+            self._inputs[model] = np.stack([clf.preprocess(clf.decode(b).image) for b in self.latency_bytes])
         return self._inputs[model]
 
     def _built(self, variants: list[Variant]) -> dict[str, tuple[Variant, Classifier]]:

@@ -104,10 +104,9 @@ async def classify(
 
 
 def _record(ctx: AppContext, clf: Classifier, results: list[Classified]) -> None:
+    """Images answered and failed (stage times are recorded by the stage runner)."""
     for r in results:
         if r.result.error is not None:
             ctx.metrics.errors.labels(r.result.error.code).inc()
-            continue
-        ctx.metrics.count_images(clf.model_name)
-        if not r.cached:
-            ctx.metrics.observe_inference(clf.model_name, r.result.timing_ms["inference"] / 1e3)
+        else:
+            ctx.metrics.count_images(clf.model_name)

@@ -104,6 +104,7 @@ def create_app(config: ServerConfig | None = None, *, service: InferenceService 
     config = config or ServerConfig.from_env()
     service = service or InferenceService(config)
     metrics = Metrics()
+    service.recorder = metrics  # the stage runner records stage times here
     metrics.ready.set_function(lambda: 1.0 if service.ready else 0.0)
     metrics.watch_service(service)
 

@@ -2,8 +2,10 @@
 
 CPU work never runs on the event loop: decoding and preprocessing run on a pool of
 ``workers`` threads, the forward pass on a single inference thread (ONNX Runtime already
-uses all cores). ``infer`` is the seam where a dynamic micro-batcher goes, and
-``classify`` the one where a result cache keyed by sha256(bytes)+model+precision goes.
+uses all cores). Every stage runs through ``wanwu.stages.Stages`` (one per model, recording
+into this service's ``recorder``, the app's metrics): ``front`` on the decode pool, ``infer``
+in the model's micro-batcher, ``back`` for the answer. ``classify`` is where the result cache
+keyed by sha256(bytes)+model+precision sits.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import numpy as np
 from ..batching import MicroBatcher
 from ..cache import CachedResult, ResultCache, content_key
 from ..errors import ImageInputError
-from ..pipeline import Classifier, ImageResult, softmax
+from ..pipeline import Classifier
 from ..settings import DEFAULT_TOP_K
+from ..stages import NO_RECORDER, ImageResult, Recorder, Stages, Timing, softmax
 from .config import ServerConfig
 from .models import ModelPool
 
@@ -55,9 +58,11 @@ class Inferred:
 class InferenceService:
     """Models, thread pools and lifecycle state of one server."""
 
-    def __init__(self, config: ServerConfig, pool: ModelPool | None = None):
+    def __init__(self, config: ServerConfig, pool: ModelPool | None = None, recorder: Recorder = NO_RECORDER):
         self.config = config
         self.pool = pool or ModelPool(config)
+        self.recorder = recorder  # where stage times go; ``create_app`` sets its metrics before any request
+        self._stages: dict[str, Stages] = {}
         self._cpu = ThreadPoolExecutor(config.decode_workers, thread_name_prefix="wanwu-decode")
         self.cache = ResultCache(config.cache_entries, int(config.cache_mb * 1024 * 1024))
         self._batchers: dict[str, MicroBatcher] = {}
@@ -107,14 +112,12 @@ class InferenceService:
     async def _run(self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(executor, functools.partial(fn, *args))
 
-    @staticmethod
-    def _decode_prepare(clf: Classifier, data: bytes, name: str) -> tuple[np.ndarray, int, int, float, float]:
-        t0 = time.perf_counter()
-        decoded = clf.load(data, name)
-        t1 = time.perf_counter()
-        x = clf.prepare(decoded.image)
-        t2 = time.perf_counter()
-        return x, decoded.width, decoded.height, t1 - t0, t2 - t1
+    def stages(self, clf: Classifier) -> Stages:
+        """The stage runner of ``clf``'s model, recording into ``self.recorder``."""
+        stages = self._stages.get(clf.model_name)
+        if stages is None or stages.model is not clf:
+            stages = self._stages[clf.model_name] = Stages(clf, self.recorder)
+        return stages
 
     @property
     def batchers(self) -> dict[str, MicroBatcher]:
@@ -128,7 +131,7 @@ class InferenceService:
                 batcher = self._batchers.get(clf.model_name)
                 if batcher is None:
                     batcher = MicroBatcher(
-                        clf.infer, max_batch_size=self.config.batch_size, max_wait_ms=self.config.batch_wait_ms,
+                        self.stages(clf).infer, max_batch_size=self.config.batch_size, max_wait_ms=self.config.batch_wait_ms,
                         max_queue=self.config.max_queue, name=f"wanwu-infer-{clf.model_name}",
                     )
                     self._batchers[clf.model_name] = batcher
@@ -155,46 +158,41 @@ class InferenceService:
         in ``result.error``, not raised; an unknown/unavailable model raises. A photo seen
         before is answered from the result cache (``cached=True``)."""
         clf = await self.classifier(model)
-        t0 = time.perf_counter()
+        stages = self.stages(clf)
         key = None
         if self.cache.enabled:
             key = self.cache_key(clf, data) if len(data) < 256 * 1024 else await self._run(self._cpu, self.cache_key, clf, data)
             hit = self.cache.get(key)
-            if hit is not None:
-                predictions = clf.postprocess(hit.logits[None], top_k)[0]
-                t1 = time.perf_counter()
-                timing = {"decode": 0.0, "preprocess": 0.0, "inference": 0.0, "postprocess": (t1 - t0) * 1e3, "total": (t1 - t0) * 1e3}
-                return Classified(ImageResult(filename, predictions, hit.width, hit.height, timing), cached=True)
+            if hit is not None:  # no decode, no forward pass: only postprocess runs (and is recorded)
+                predictions, seconds = stages.back(hit.logits[None], top_k)
+                result = ImageResult(filename, predictions[0], hit.width, hit.height, Timing(postprocess=seconds))
+                return Classified(result, cached=True)
         batcher = self.batcher(clf)
         with batcher.expect():  # a batch forming meanwhile may wait for this image
             try:
-                x, width, height, t_decode, t_prep = await self._run(self._cpu, self._decode_prepare, clf, data, filename)
+                prepared = await self._run(self._cpu, stages.front, data, filename)
             except ImageInputError as exc:
                 return Classified(ImageResult(filename, error=exc))
-            future = batcher.submit(x)
+            future = batcher.submit(prepared.x)
         t_submit = time.perf_counter()
-        logits = await asyncio.wrap_future(future)
-        t1 = time.perf_counter()
-        predictions = clf.postprocess(logits[None], top_k)[0]
-        t2 = time.perf_counter()
+        logits = await asyncio.wrap_future(future)  # the batcher's thread ran (and recorded) the pass
+        prepared.timing.inference = time.perf_counter() - t_submit
+        predictions, prepared.timing.postprocess = stages.back(logits[None], top_k)
         if key is not None:
-            self.cache.put(key, CachedResult(logits, width, height))
-        timing = {
-            "decode": t_decode * 1e3, "preprocess": t_prep * 1e3, "inference": (t1 - t_submit) * 1e3,
-            "postprocess": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3,
-        }
-        return Classified(ImageResult(filename, predictions, width, height, timing))
+            self.cache.put(key, CachedResult(logits, prepared.width, prepared.height))
+        return Classified(prepared.result(predictions[0]))
 
     async def prepare_images(self, clf: Classifier, images: Sequence[bytes], names: Sequence[str]) -> np.ndarray:
         """Encoded images -> one float32 NCHW batch. The first bad image raises its error."""
+        stages = self.stages(clf)
         prepared = await asyncio.gather(
-            *(self._run(self._cpu, self._decode_prepare, clf, data, name) for data, name in zip(images, names)),
+            *(self._run(self._cpu, stages.front, data, name) for data, name in zip(images, names)),
             return_exceptions=True,
         )
         for item in prepared:
             if isinstance(item, BaseException):
                 raise item
-        return np.stack([item[0] for item in prepared])  # type: ignore[index]
+        return np.stack([item.x for item in prepared])  # type: ignore[union-attr]
 
     async def probabilities(self, clf: Classifier, batch: np.ndarray) -> tuple[np.ndarray, float]:
         """float32 NCHW batch -> (N, classes) softmax probabilities and the forward time."""

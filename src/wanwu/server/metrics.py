@@ -1,6 +1,11 @@
 """Prometheus metrics of one app, in its own ``CollectorRegistry`` (tests build many apps):
-requests by route template and status, request and inference latency, images classified,
-errors by code, and the process's memory/CPU/fds."""
+requests by route template and status, request latency, stage latencies, images classified,
+errors by code, and the process's memory/CPU/fds.
+
+Stage latencies are recorded by the stage runner (``wanwu.stages``), never by a route, so each
+histogram has one meaning on every route: ``wanwu_inference_duration_seconds`` is one forward
+pass (a batch of any size; cache hits run none), ``wanwu_stage_duration_seconds`` is one image's
+decode, preprocess or postprocess."""
 
 from __future__ import annotations
 
@@ -40,8 +45,12 @@ class Metrics:
             ["route"], buckets=_LATENCY_BUCKETS, registry=r,
         )
         self.inference_seconds = Histogram(
-            "wanwu_inference_duration_seconds", "Model forward pass per batch",
+            "wanwu_inference_duration_seconds", "One model forward pass (a batch of any size); cache hits run none",
             ["model"], buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.stage_seconds = Histogram(
+            "wanwu_stage_duration_seconds", "One image's decode, preprocess or postprocess",
+            ["model", "stage"], buckets=_LATENCY_BUCKETS, registry=r,
         )
         self.images = Counter("wanwu_images_classified", "Images classified", ["model"], registry=r)
         self.errors = Counter("wanwu_errors", "Error responses and failed images by error code", ["code"], registry=r)
@@ -54,8 +63,12 @@ class Metrics:
         read from ``service`` at scrape time."""
         self.registry.register(_ServiceCollector(service))
 
-    def observe_inference(self, model: str, seconds: float) -> None:
-        self.inference_seconds.labels(model).observe(seconds)
+    def observe(self, model: str, stage: str, seconds: float) -> None:
+        """The stage runner's ``Recorder``: a forward pass, or one image's other stage."""
+        if stage == "inference":
+            self.inference_seconds.labels(model).observe(seconds)
+        else:
+            self.stage_seconds.labels(model, stage).observe(seconds)
 
     def count_images(self, model: str, n: int = 1) -> None:
         self.images.labels(model).inc(n)

@@ -1,0 +1,69 @@
+"""The stage runner (``wanwu.stages``): one ``Timing`` per image, every stage reported once to
+the recorder, and the same answers from ``classify_one`` and ``classify_iter``."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from wanwu.stages import STAGES, Stages, Timing
+
+
+class Tally:
+    """A ``Recorder`` that counts observations per stage."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def observe(self, model: str, stage: str, seconds: float) -> None:
+        assert seconds >= 0
+        self.counts[stage] += 1
+
+
+def test_timing_total_and_milliseconds():
+    t = Timing(decode=0.001, preprocess=0.002, inference=0.003, postprocess=0.004)
+    assert t.total == pytest.approx(0.010)
+    ms = t.as_ms()
+    assert list(ms) == [*STAGES, "total"] and ms["total"] == pytest.approx(10.0)
+
+
+def test_classify_one_times_every_stage(classifier, chelsea):
+    result = classifier.classify_one(chelsea, top_k=3)
+    assert result.ok and "cat" in result.predictions[0].label
+    assert set(result.timing_ms) == {*STAGES, "total"}
+    assert all(v > 0 for v in result.timing_ms.values())
+    assert result.timing_ms["total"] == pytest.approx(sum(result.timing_ms[s] for s in STAGES))
+
+
+def test_run_records_each_stage_once(classifier, chelsea):
+    tally = Tally()
+    Stages(classifier, tally).run(chelsea.read_bytes(), top_k=1, name="chelsea")
+    assert tally.counts == Counter({s: 1 for s in STAGES})
+
+
+def test_run_many_records_one_forward_pass_per_batch(classifier, photos):
+    tally = Tally()
+    sources = [photos["chelsea.png"], b"not an image", photos["coffee.png"], photos["rocket.jpg"]]
+    results = list(Stages(classifier, tally).run_many(sources, top_k=1, batch_size=2))
+    assert [r.ok for r in results] == [True, False, True, True]  # input order, the bad one in place
+    assert results[1].error.code == "not_an_image" and results[1].name == "image[1]"
+    # batches of 2 inputs: [chelsea, bad] -> a pass of 1, [coffee, rocket] -> a pass of 2
+    assert tally.counts["inference"] == 2
+    assert tally.counts["decode"] == tally.counts["preprocess"] == tally.counts["postprocess"] == 3
+
+
+def test_classify_iter_agrees_with_classify_one(classifier, photos):
+    paths = [photos[n] for n in ("chelsea.png", "coffee.png", "astronaut.png")]
+    batched = list(classifier.classify_iter(paths, top_k=2, batch_size=3))
+    for path, result in zip(paths, batched):
+        single = classifier.classify_one(path, top_k=2)
+        assert [p.index for p in single.predictions] == [p.index for p in result.predictions]
+        assert result.timing.inference > 0
+
+
+def test_classifier_stages_are_named_after_what_they_do(classifier, chelsea):
+    decoded = classifier.decode(chelsea)
+    x = classifier.preprocess(decoded.image)
+    assert x.shape == (3, classifier.spec.input_size, classifier.spec.input_size)
+    assert not hasattr(classifier, "load") and not hasattr(classifier, "prepare")
