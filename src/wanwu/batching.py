@@ -12,7 +12,6 @@ The queue is bounded: when ``max_queue`` images are waiting, ``submit`` raises `
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections import deque
@@ -22,12 +21,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import WanwuError
+from .errors import BusyError
 
-
-class BusyError(WanwuError):
-    code = "busy"
-    http_status = 503
+__all__ = ["BusyError", "MicroBatcher"]
 
 
 class MicroBatcher:
@@ -80,9 +76,6 @@ class MicroBatcher:
             self._queue.append((x, fut))
             self._cond.notify_all()
         return fut
-
-    async def infer_async(self, x: np.ndarray) -> np.ndarray:
-        return await asyncio.wrap_future(self.submit(x))
 
     @property
     def queued(self) -> int:

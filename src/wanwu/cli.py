@@ -13,11 +13,11 @@ from typing import Iterable, Iterator, Sequence
 
 from . import __version__, settings
 from .cli_args import HelpFormatter, positive_int
-from .errors import WanwuError
+from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
 
 log = logging.getLogger("wanwu")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK = 0
 
 
 # --- classify ----------------------------------------------------------------------------
@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except WanwuError as exc:
         print(f"wanwu: error: {exc.message}", file=sys.stderr)
-        return EXIT_USAGE if exc.code in ("unknown_model", "bad_config") else EXIT_FAILED
+        return exc.exit_status
     except KeyboardInterrupt:
         print("wanwu: interrupted", file=sys.stderr)
         return 130

@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
     except WanwuError as exc:
         print(f"wanwu serve: error: {exc.message}", file=sys.stderr)
-        return 2
+        return exc.exit_status
     _setup_logging(config.log_level)
     config.export_cache_dir()
 
@@ -224,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     except WanwuError as exc:
         log.error("cannot load %s: %s", config.model, exc.message)
         service.close()
-        return 1
+        return exc.exit_status
     app = create_app(config, service=service)
     _log_access(config)
     uv_config = uvicorn.Config(

@@ -1,7 +1,19 @@
-"""Every error wanwu raises on purpose. Each carries a stable ``code`` and the HTTP status
-the server answers with, so the CLI, the API and the UI report the same problem the same way."""
+"""Every error wanwu raises on purpose, outside the HTTP layer (``wanwu.server.errors`` holds
+the errors only a request can cause). Each class carries everything every front end needs to
+report it alike: a stable ``code``, the HTTP ``http_status`` the server answers with, the
+``exit_status`` of the ``wanwu`` command, and a ``summary`` from which the API documentation's
+error tables are generated (``wanwu.server.errors.error_responses``).
+
+How to add an error: subclass the closest class here (or in ``server/errors.py`` if only a
+request can cause it), set ``code``, ``http_status``, ``summary`` (and ``exit_status`` if it is
+a usage error), raise it with a message that says what to do next, and list it in the
+``error_responses(...)`` of the routes that can raise it.
+"""
 
 from __future__ import annotations
+
+EXIT_FAILED = 1  # the command ran and something could not be done
+EXIT_USAGE = 2  # the command line or a WANWU_* variable asks for something impossible
 
 
 class WanwuError(Exception):
@@ -9,6 +21,8 @@ class WanwuError(Exception):
 
     code = "wanwu_error"
     http_status = 400
+    exit_status = EXIT_FAILED
+    summary = "a problem wanwu reports"
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -21,49 +35,51 @@ class ImageInputError(WanwuError):
 
     code = "bad_image"
     http_status = 422
+    summary = "the image cannot be used"
 
 
 class EmptyImageError(ImageInputError):
     code = "empty_image"
     http_status = 422
+    summary = "empty image"
 
 
 class NotAnImageError(ImageInputError):
     code = "not_an_image"
     http_status = 415
+    summary = "not an image"
 
 
 class UnsupportedFormatError(ImageInputError):
     code = "unsupported_format"
     http_status = 415
+    summary = "an image format wanwu does not read"
 
 
 class TruncatedImageError(ImageInputError):
     code = "truncated_image"
     http_status = 422
+    summary = "truncated image"
 
 
 class CorruptImageError(ImageInputError):
     code = "corrupt_image"
     http_status = 422
+    summary = "corrupt image"
 
 
 class TooManyPixelsError(ImageInputError):
     code = "too_many_pixels"
     http_status = 413
+    summary = "more pixels than --max-pixels"
 
 
-class ImageTooLargeError(ImageInputError):
-    """The encoded file itself (bytes, not pixels) is over the limit."""
-
-    code = "payload_too_large"
-    http_status = 413
-
-
-# --- models and weights -------------------------------------------------------------------
+# --- models, weights, engines, settings ---------------------------------------------------
 class UnknownModelError(WanwuError):
     code = "unknown_model"
     http_status = 404
+    exit_status = EXIT_USAGE
+    summary = "unknown model"
 
 
 class ModelUnavailableError(WanwuError):
@@ -71,6 +87,7 @@ class ModelUnavailableError(WanwuError):
 
     code = "model_unavailable"
     http_status = 409
+    summary = "model known but its weights are missing"
 
 
 class WeightsError(WanwuError):
@@ -78,6 +95,7 @@ class WeightsError(WanwuError):
 
     code = "bad_weights"
     http_status = 409
+    summary = "the weights file is not usable"
 
 
 class ConfigError(WanwuError):
@@ -85,8 +103,19 @@ class ConfigError(WanwuError):
 
     code = "bad_config"
     http_status = 500
+    exit_status = EXIT_USAGE
+    summary = "a setting has a value that cannot work"
 
 
 class EngineError(WanwuError):
     code = "engine_error"
     http_status = 500
+    summary = "the inference engine failed or is not installed"
+
+
+class BusyError(WanwuError):
+    """Too many images wait for inference (or the batcher is closing): retry shortly."""
+
+    code = "busy"
+    http_status = 503
+    summary = "too many images waiting"

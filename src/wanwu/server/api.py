@@ -11,23 +11,14 @@ from fastapi.responses import JSONResponse
 from ..pipeline import Classifier
 from ..settings import MAX_TOP_K
 from .context import AppContext, get_context
-from .errors import wanwu_error_body
+from .errors import IMAGE_ERRORS, MODEL_ERRORS, RETRY_NOTE, SERVICE_ERRORS, UPLOAD_ERRORS, error_responses, wanwu_error_body
 from .inference import Classified
 from .schemas import ClassifyResponse, ErrorResponse, ModelsResponse
 from .uploads import read_uploads
 
 router = APIRouter(prefix="/api/v1", tags=["JSON API"])
 
-_ERRORS = {
-    400: {"model": ErrorResponse, "description": "malformed multipart body"},
-    404: {"model": ErrorResponse, "description": "unknown model (`unknown_model`)"},
-    409: {"model": ErrorResponse, "description": "model known but its weights are missing (`model_unavailable`)"},
-    408: {"model": ErrorResponse, "description": "the body arrived too slowly (--body-timeout)"},
-    413: {"model": ErrorResponse, "description": "body over --max-upload-mb, too many files, or too many pixels"},
-    415: {"model": ErrorResponse, "description": "not an image, an unsupported format, or a JSON/text body"},
-    422: {"model": ErrorResponse, "description": "bad image (empty, truncated, corrupt), bad parameter, no file field"},
-    503: {"model": ErrorResponse, "description": "busy, over --request-timeout, or shutting down (see Retry-After)"},
-}
+_ERRORS = error_responses(*UPLOAD_ERRORS, *MODEL_ERRORS, *IMAGE_ERRORS, *SERVICE_ERRORS, model=ErrorResponse, **RETRY_NOTE)
 
 _CLASSIFY_BODY = {
     "requestBody": {

@@ -1,8 +1,10 @@
-"""Request errors of the HTTP layer, and how every error becomes a JSON response.
+"""Errors only an HTTP request can cause, how every error becomes a JSON response, and the
+OpenAPI error tables generated from the error classes (``error_responses``).
 
 The JSON API and the TorchServe routes answer ``{"error": {"code", "message"}}``; the v2
 routes answer ``{"error": "message"}`` as the Open Inference Protocol says. Errors with a
-5xx status also carry the request id, which the log line repeats.
+5xx status also carry the request id, which the log line repeats. Domain errors (images,
+models, settings, a busy batcher) live in ``wanwu.errors``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match, Mount
 
-from ..errors import ImageInputError, WanwuError
+from pydantic import BaseModel
+
+from ..errors import (
+    BusyError,
+    CorruptImageError,
+    EmptyImageError,
+    ImageInputError,
+    ModelUnavailableError,
+    NotAnImageError,
+    TooManyPixelsError,
+    TruncatedImageError,
+    UnknownModelError,
+    UnsupportedFormatError,
+    WanwuError,
+    WeightsError,
+)
 
 log = logging.getLogger("wanwu.server")
 
@@ -24,26 +41,39 @@ log = logging.getLogger("wanwu.server")
 class RequestTooLargeError(WanwuError):
     code = "payload_too_large"
     http_status = 413
+    summary = "body over --max-upload-mb"
 
 
 class TooManyFilesError(WanwuError):
     code = "too_many_files"
     http_status = 413
+    summary = "more images than --max-files"
 
 
 class NoFileError(WanwuError):
     code = "no_file"
     http_status = 422
+    summary = "no file field"
 
 
 class UnsupportedMediaTypeError(WanwuError):
     code = "unsupported_media_type"
     http_status = 415
+    summary = "a JSON or text body where an image was expected"
 
 
 class BadRequestError(WanwuError):
     code = "bad_request"
     http_status = 400
+    summary = "malformed body"
+
+
+class InvalidRequestError(WanwuError):
+    """A query/path parameter or JSON field FastAPI's validation refused (v2 answers 400)."""
+
+    code = "invalid_request"
+    http_status = 422
+    summary = "bad parameter"
 
 
 class InvalidTensorError(WanwuError):
@@ -51,6 +81,59 @@ class InvalidTensorError(WanwuError):
 
     code = "invalid_tensor"
     http_status = 400
+    summary = "a tensor name, datatype or shape the model does not take"
+
+
+class BodyTimeoutError(WanwuError):
+    code = "body_timeout"
+    http_status = 408
+    summary = "the body arrived too slowly, see --body-timeout"
+
+
+class RequestTimeoutError(WanwuError):
+    code = "timeout"
+    http_status = 503
+    summary = "over --request-timeout"
+
+
+class ShuttingDownError(WanwuError):
+    code = "shutting_down"
+    http_status = 503
+    summary = "shutting down"
+
+
+class UIMissingError(WanwuError):
+    code = "ui_missing"
+    http_status = 404
+    summary = "the web UI is not installed"
+
+
+# what the routes can raise, by kind (each route lists the kinds that apply to it)
+IMAGE_ERRORS = (NotAnImageError, UnsupportedFormatError, EmptyImageError, TruncatedImageError, CorruptImageError,
+                TooManyPixelsError)
+MODEL_ERRORS = (UnknownModelError, ModelUnavailableError, WeightsError)
+BODY_ERRORS = (BadRequestError, BodyTimeoutError, RequestTooLargeError, TooManyFilesError)
+UPLOAD_ERRORS = (*BODY_ERRORS, UnsupportedMediaTypeError, NoFileError, InvalidRequestError)
+SERVICE_ERRORS = (BusyError, RequestTimeoutError, ShuttingDownError)
+RETRY_NOTE = {"e503": "see Retry-After"}
+
+
+def error_responses(*errors: type[WanwuError], model: type[BaseModel] | None = None, **notes: str) -> dict:
+    """OpenAPI ``responses`` for a route that can raise ``errors``: per HTTP status, the
+    summaries and codes of its errors (``notes``, e.g. ``e503="see Retry-After"``, add a
+    remark to a status). The one place a route's documented error statuses come from."""
+    by_status: dict[int, list[str]] = {}
+    for error in errors:
+        text = f"{error.summary} (`{error.code}`)"
+        if text not in by_status.setdefault(error.http_status, []):
+            by_status[error.http_status].append(text)
+    out: dict[int, dict] = {}
+    for status in sorted(by_status):
+        description = "; ".join(by_status[status])
+        if f"e{status}" in notes:
+            description += f"; {notes[f'e{status}']}"
+        out[status] = {"description": description, **({"model": model} if model is not None else {})}
+    return out
 
 
 _HTTP_CODES = {
@@ -118,8 +201,8 @@ def _describe_validation(exc: RequestValidationError) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    status = 400 if is_v2(request) else 422  # v2: every malformed request is a 400
-    return error_response(request, status, "invalid_request", _describe_validation(exc))
+    status = 400 if is_v2(request) else InvalidRequestError.http_status  # v2: every malformed request is a 400
+    return error_response(request, status, InvalidRequestError.code, _describe_validation(exc))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,7 @@ import uuid
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_response
+from .errors import ShuttingDownError, error_response
 
 log = logging.getLogger("wanwu.server")
 
@@ -113,7 +113,7 @@ class DrainMiddleware:
             return
         if self.draining() and scope["path"] not in PROBE_PATHS:
             message = "the server is shutting down; retry in a moment (another instance may answer)"
-            response = error_response(Request(scope), 503, "shutting_down", message,
+            response = error_response(Request(scope), ShuttingDownError.http_status, ShuttingDownError.code, message,
                                       headers={"Retry-After": "1", "Connection": "close"})
             await response(scope, receive, send)
             return

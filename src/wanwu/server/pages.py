@@ -11,16 +11,11 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from ..errors import WanwuError
+from .errors import UIMissingError
 
 STATIC_DIR = Path(__file__).parent / "static"
 router = APIRouter(include_in_schema=False)
 _NO_CACHE = {"Cache-Control": "no-cache"}  # revalidate (ETag) so an upgraded UI shows at once
-
-
-class UIMissingError(WanwuError):
-    code = "ui_missing"
-    http_status = 404
 
 
 @router.get("/")

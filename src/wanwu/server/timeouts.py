@@ -21,17 +21,11 @@ import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import WanwuError
-from .errors import error_response
+from .errors import BodyTimeoutError, RequestTimeoutError, error_response
 
 log = logging.getLogger("wanwu.server")
 
 MIN_BODY_RATE = 8 * 1024  # bytes/s a body must average after its first --body-timeout seconds
-
-
-class BodyTimeoutError(WanwuError):
-    code = "body_timeout"
-    http_status = 408
 
 
 def body_timeout_message(seconds: float) -> str:
@@ -114,5 +108,8 @@ class TimeoutMiddleware:
             headers = {"Retry-After": "1"}
             if not body_done:
                 headers["Connection"] = "close"  # unread body bytes must not be taken for a next request
-            response = error_response(request, 503, "timeout", request_timeout_message(work_limit), headers=headers)
+            response = error_response(
+                request, RequestTimeoutError.http_status, RequestTimeoutError.code, request_timeout_message(work_limit),
+                headers=headers,
+            )
             await response(scope, receive, send)

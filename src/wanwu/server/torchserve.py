@@ -10,18 +10,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from .context import AppContext, get_context
+from .errors import IMAGE_ERRORS, MODEL_ERRORS, RETRY_NOTE, SERVICE_ERRORS, UPLOAD_ERRORS, error_responses
 from .schemas import ErrorResponse
 from .uploads import read_uploads
 
-_ERRORS = {
-    status: {"model": ErrorResponse, "description": text}
-    for status, text in {
-        400: "malformed multipart body", 404: "unknown model", 409: "model weights missing",
-        408: "the body arrived too slowly (--body-timeout)", 413: "body or image too large",
-        415: "not an image, or a JSON/text body", 422: "truncated, corrupt or empty image",
-        503: "busy, over --request-timeout, or shutting down (see Retry-After)",
-    }.items()
-}
+_ERRORS = error_responses(*UPLOAD_ERRORS, *MODEL_ERRORS, *IMAGE_ERRORS, *SERVICE_ERRORS, model=ErrorResponse, **RETRY_NOTE)
 router = APIRouter(tags=["TorchServe style"])
 Ctx = Annotated[AppContext, Depends(get_context)]
 TOP_K = 5  # what TorchServe's image_classifier handler returns

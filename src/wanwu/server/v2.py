@@ -25,26 +25,29 @@ from ..labels import imagenet_classes
 from ..models import get_spec, list_specs
 from ..pipeline import Classifier
 from .context import AppContext, get_context
-from .errors import BadRequestError, InvalidTensorError, RequestTooLargeError, TooManyFilesError
+from .errors import (
+    BODY_ERRORS,
+    IMAGE_ERRORS,
+    MODEL_ERRORS,
+    RETRY_NOTE,
+    SERVICE_ERRORS,
+    BadRequestError,
+    InvalidTensorError,
+    RequestTooLargeError,
+    TooManyFilesError,
+    error_responses,
+)
 from .limits import too_large_message
 from .schemas import V2ErrorResponse
 from .uploads import read_body
 from .v2_codec import InferRequest, InputTensor, OutputTensor, decode_request, encode_response
 
 
-def _errors(**texts: str) -> dict:
-    """OpenAPI error responses, e.g. ``_errors(e404="unknown model")``."""
-    return {int(k[1:]): {"model": V2ErrorResponse, "description": v} for k, v in texts.items()}
-
-
-_UNKNOWN = _errors(e404="unknown model or version")
+_UNKNOWN = error_responses(UnknownModelError, model=V2ErrorResponse, e404="or a version other than 1")
 _NOT_READY = {400: {"description": "not ready"}}
-_INFER_ERRORS = _errors(
-    e400="malformed request, or a tensor name/datatype/shape the model does not take",
-    e404="unknown model or version", e409="model weights missing", e413="body, batch or image too large",
-    e415="an element is not an image", e422="an image is empty, truncated or corrupt",
-    e408="the body arrived too slowly (--body-timeout)",
-    e503="busy, over --request-timeout, or shutting down (see Retry-After)",
+_INFER_ERRORS = error_responses(
+    *BODY_ERRORS, InvalidTensorError, *MODEL_ERRORS, *IMAGE_ERRORS, *SERVICE_ERRORS, model=V2ErrorResponse,
+    e400="or any other malformed request", e404="or a version other than 1", **RETRY_NOTE,
 )
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
 Ctx = Annotated[AppContext, Depends(get_context)]
@@ -147,7 +150,7 @@ async def repository_index(ctx: Ctx) -> list[dict]:
 
 
 @router.post("/repository/models/{name}/load", summary="Load a model now",
-             responses=_errors(e404="unknown model", e409="model weights missing"))
+             responses=error_responses(*MODEL_ERRORS, model=V2ErrorResponse))
 async def repository_load(ctx: Ctx, name: str) -> dict:
     await ctx.service.classifier(name)
     return {}
