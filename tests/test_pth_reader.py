@@ -148,8 +148,8 @@ def test_damaged_files_are_a_clear_error(tmp_path, random_weights, damage):
         read_state_dict(path)
 
 
-def test_tensor_reaching_past_its_storage_is_refused(tmp_path):
-    path = tmp_path / "oob.pth"
+def test_truncated_storage_is_refused(tmp_path):
+    path = tmp_path / "short.pth"
     torch.save({"w": torch.ones(4)}, path)
     buf = io.BytesIO()
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(buf, "w") as dst:
@@ -160,4 +160,44 @@ def test_tensor_reaching_past_its_storage_is_refused(tmp_path):
             dst.writestr(info, data)
     path.write_bytes(buf.getvalue())
     with pytest.raises(WeightsError, match="truncated"):
+        read_state_dict(path)
+
+
+def _text(value: str) -> bytes:
+    data = value.encode()
+    return b"X" + len(data).to_bytes(4, "little") + data  # BINUNICODE
+
+
+def _small_int(value: int) -> bytes:
+    return b"K" + bytes([value])  # BININT1
+
+
+def handmade_zip(path, size: int, stride: int, offset: int = 0, numel: int = 4) -> None:
+    """A zip-format .pth whose one tensor claims ``size``/``stride``/``offset`` over a storage
+    of ``numel`` floats: the pickle written opcode by opcode, as a forger would."""
+    pkl = b"".join([
+        b"\x80\x02}", _text("w"), b"ctorch._utils\n_rebuild_tensor_v2\n(",
+        b"(", _text("storage"), b"ctorch\nFloatStorage\n", _text("0"), _text("cpu"), _small_int(numel), b"tQ",
+        _small_int(offset), b"(", _small_int(size), b"t(", _small_int(stride), b"t\x89",
+        b"ccollections\nOrderedDict\n)RtRs.",
+    ])
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("archive/data.pkl", pkl)
+        z.writestr("archive/version", "3\n")
+        z.writestr("archive/data/0", np.arange(numel, dtype="<f4").tobytes())
+
+
+def test_handmade_file_reads_as_torch_reads_it(tmp_path):
+    path = tmp_path / "handmade.pth"
+    handmade_zip(path, size=2, stride=2, offset=1)
+    np.testing.assert_array_equal(read_state_dict(path)["w"], [1.0, 3.0])
+    np.testing.assert_array_equal(torch.load(path, weights_only=True)["w"].numpy(), [1.0, 3.0])
+
+
+@pytest.mark.parametrize("size,stride,offset", [(40, 1, 0), (4, 1, 1), (3, 2, 0)])
+def test_tensor_reaching_past_its_storage_is_refused(tmp_path, size, stride, offset):
+    """Without this check a strided view would read memory beyond the file's data."""
+    path = tmp_path / "oob.pth"
+    handmade_zip(path, size=size, stride=stride, offset=offset)
+    with pytest.raises(WeightsError, match="past the end of storage"):
         read_state_dict(path)
