@@ -1,6 +1,6 @@
 """Cold start and memory of a fresh serving process (``probe.py``): process start to first
 answer, with a warm ONNX cache (the normal case) and with an empty one (a temporary
-``WANWU_CACHE_DIR``: the model is exported, and quantized for int8, first); and the peak RSS
+``WANWU_CACHE_DIR``: the ONNX graph is built, and quantized for int8, first); and the peak RSS
 of the process after serving N images."""
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def _summary(r: dict) -> list[str]:
         for x in m["results"]:
             vv = x["variant"]
             if (vv["engine"], vv["precision"], vv["threads"]) == (dflt["engine"], dflt["precision"], dflt["threads"]):
-                what = "empty cache (export first)" if x["cold_cache"] else "warm ONNX cache"
+                what = "empty cache (graph built first)" if x["cold_cache"] else "warm ONNX cache"
                 L.append(f"- **Cold start, {what}** ({vv['engine']} {vv['precision']}): first answer after "
                          f"{x['first_answer_s']:.2f} s; peak RSS {x['peak_rss_mb']:.0f} MB after {x['images']} images.")
     return (["## Summary", ""] + L + [""]) if L else []
@@ -281,7 +281,7 @@ def _openvino(r: dict) -> list[str]:
     if not rows:
         return []
     L = ["## OpenVINO against ONNX Runtime", "",
-         "Same ONNX files (fp32 export, int8 = the ORT QDQ model read by OpenVINO), same threads, same run. "
+         "Same ONNX files (the fp32 graph, int8 = the ORT QDQ model read by OpenVINO), same threads, same run. "
          "ratio > 1: OpenVINO faster.", ""]
     L += _table(["model", "precision", "threads", "measure", "openvino", "onnxruntime", "ratio"],
                 [[_model_title(r, x["model"]), x["precision"], x["threads"], x["measure"], _f(x["openvino"], 2),
@@ -321,7 +321,7 @@ def _memory(r: dict) -> list[str]:
     rows = []
     for x in m["results"]:
         v = x["variant"]
-        cache = "n/a (no ONNX)" if v["engine"] == "torch" else ("empty (export first)" if x["cold_cache"] else "warm")
+        cache = "n/a (no ONNX)" if v["engine"] == "torch" else ("empty (graph built first)" if x["cold_cache"] else "warm")
         rows.append([_vname(v), cache, _f(x["import_s"], 2),
                      _f(x["load_s"], 2), _f(x["first_answer_s"], 2), _f(x["peak_rss_mb"], 0),
                      "yes" if x["torch_imported"] else "no", x["repeats"]])
