@@ -81,21 +81,23 @@ SERVE = """
 import sys
 from wanwu import Classifier
 top = Classifier().classify(sys.argv[1], top_k=1)[0].label
-print(top, "|", "torch" in sys.modules)
+print(top, "|", "torch" in sys.modules, "|", "onnx" in sys.modules)
 """
 
 
 def test_building_and_serving_do_not_import_torch(tmp_cache, chelsea):
-    def serve() -> tuple[str, bool]:
+    def serve() -> tuple[str, bool, bool]:
         out = subprocess.run(
             [sys.executable, "-c", SERVE, str(chelsea)], capture_output=True, text=True, timeout=120, check=True
         ).stdout.strip().splitlines()[-1]
-        label, imported = out.split(" | ")
-        return label, imported == "True"
+        label, torch_imported, onnx_imported = out.split(" | ")
+        return label, torch_imported == "True", onnx_imported == "True"
 
-    cold_label, cold_imported_torch = serve()  # empty cache: builds the graph (wanwu.graph)
+    cold_label, cold_imported_torch, cold_imported_onnx = serve()  # empty cache: builds the graph (wanwu.graph)
     assert not cold_imported_torch, "building the ONNX graph imported torch"
+    assert cold_imported_onnx  # the graph builder uses the onnx package
     assert list((tmp_cache / "onnx").glob("*.onnx"))
-    warm_label, warm_imported_torch = serve()
+    warm_label, warm_imported_torch, warm_imported_onnx = serve()
     assert not warm_imported_torch, "serving a cached ONNX model imported torch"
+    assert not warm_imported_onnx, "serving a cached ONNX model imported the onnx package (only building needs it)"
     assert warm_label == cold_label
