@@ -1,5 +1,6 @@
-# wanwu developer commands. `make demo` sets everything up and classifies the sample photos;
-# `make test` runs the test-suite. Both work offline (torch comes from the local CPU wheel).
+# wanwu developer commands. `make demo` installs what running needs (no torch) and classifies the
+# sample photos; `make test` adds torch (the reference engine; local CPU wheel first) and the
+# test and bench extras, then runs the test-suite.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,22 +8,34 @@ PHOTOS ?= docs/samples
 BENCH_DATA ?= ../shared/imagenet-100
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup demo test serve bench clean
+.PHONY: setup runtime demo test serve bench check-torchfree clean
 
-setup: $(VENV)/.installed
+# the runtime only: ONNX Runtime, NumPy, Pillow, the web server; no torch
+runtime: $(VENV)/.runtime
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# CPU torch first (local wheel); otherwise pip would pull a multi-GB CUDA build
-	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
-	$(PY) -m pip install --quiet -e ".[more-models,bench,test]"
+	$(PY) -m pip install --quiet -e .
 	touch $@
 
-demo: setup
+# everything for development: the runtime, torch (reference engine, parity tests), all extras
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.runtime
+	# CPU torch first (local wheel); otherwise pip would pull a multi-GB CUDA build
+	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
+	$(PY) -m pip install --quiet -e ".[torch,more-models,bench,test]"
+	touch $@
+
+demo: runtime
 	$(VENV)/bin/wanwu classify $(PHOTOS) --top-k 3
 
-serve: setup
+serve: runtime
 	$(VENV)/bin/wanwu serve
+
+# a fresh venv with wanwu and without torch: `import torch` fails, the sample photos are right
+check-torchfree:
+	$(PYTHON) scripts/torchfree_install.py --check
 
 test: setup
 	$(PY) -m pytest -q
