@@ -1,14 +1,15 @@
 """Inference engines, and the table that says which exist and what each supports.
 
-``onnxruntime`` (default) runs a cached ONNX export and never imports torch once the export
-exists; ``torch`` is the eager reference; ``openvino`` (optional package) runs the same ONNX
+``onnxruntime`` (default) runs the ONNX graph that ``wanwu.graph`` builds from the weights
+(cached; torch is never imported); ``torch`` is the eager reference (the ``wanwu[torch]`` extra); ``openvino`` (optional package) runs the same ONNX
 files. ``ENGINE_TABLE`` is the one source of truth about them: ``Classifier`` creates engines
 through it, the settings validate engine x precision against it, the server takes its engine
 options and the v2 platform name from it, and the bench builds its variants from it.
 
 How to add an engine:
   1. write ``engines/<name>_engine.py`` with a class that has ``name``, ``precision`` and
-     ``run(batch) -> logits`` (the ``Engine`` protocol) and a module-level
+     ``run(batch) -> logits`` and ``run_with_features(batch) -> (logits, features)`` (the
+     ``Engine`` protocol) and a module-level
      ``create(spec, weights, *, precision, threads, **options) -> Engine``;
   2. add one ``EngineSpec`` to ``ENGINE_TABLE`` below (and, if it needs a package that is not a
      dependency, a pip extra in pyproject.toml).
@@ -136,7 +137,7 @@ def check_engine(engine: str, precision: str) -> EngineSpec:
 
 
 def onnx_model(spec: ModelSpec, weights: ResolvedWeights, precision: str) -> bytes:
-    """The cached ONNX model that the ONNX-based engines run: the fp32 export or the int8 one."""
+    """The cached ONNX model that the ONNX-based engines run: the fp32 graph or the int8 one."""
     if precision == "int8":
         from .quantize import load_or_quantize
 
