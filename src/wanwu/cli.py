@@ -219,16 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_download)
 
-    for plugin in ("wanwu.cli_serve", "wanwu.bench.cli"):
-        try:
-            module = __import__(plugin, fromlist=["add_parser"])
-        except ImportError as exc:
-            if exc.name and exc.name.startswith(plugin):
-                continue  # not built yet
-            raise
-        plugin_parser = module.add_parser(sub)
-        if plugin_parser is not None and hasattr(module, "run") and plugin_parser.get_default("func") is None:
-            plugin_parser.set_defaults(func=module.run)
+    # subcommands kept in their own modules register themselves (parser and ``func``)
+    from . import cli_serve
+    from .bench import cli as bench_cli
+
+    for module in (cli_serve, bench_cli):
+        module.add_parser(sub)
     return parser
 
 

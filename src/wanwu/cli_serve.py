@@ -1,5 +1,7 @@
-"""``wanwu serve``: argument parsing and running uvicorn. ``cli.py`` calls ``add_parser`` and
-``run``; ``python -m wanwu.cli_serve`` runs it on its own."""
+"""``wanwu serve``: argument parsing and running uvicorn. ``cli.py`` calls ``add_parser``, which
+makes ``run`` the command's function; ``python -m wanwu.cli_serve`` runs it on its own. The
+model options come from ``wanwu.settings`` (shared with ``classify``), the rest from
+``ServerConfig``."""
 
 from __future__ import annotations
 
@@ -107,12 +109,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``serve`` on the ``wanwu`` command's subparsers."""
+    """Register ``serve`` (and ``run`` as what it does) on the ``wanwu`` command's subparsers."""
     parser = subparsers.add_parser(
         "serve", help="run the web UI and HTTP API", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
+    parser.set_defaults(func=run)
     return parser
 
 

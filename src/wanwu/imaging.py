@@ -31,10 +31,22 @@ from .errors import (
     TruncatedImageError,
     UnsupportedFormatError,
 )
-from .models.spec import Preprocessing
 
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image]
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """torchvision-style eval transform: resize shorter side (antialiased bilinear) to
+    ``resize_size``, center-crop ``crop_size``, scale to [0, 1], normalize with mean/std, NCHW.
+    Each ``ModelSpec`` carries one."""
+
+    crop_size: int
+    resize_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
 
 # Formats Pillow may open. Anything else (EPS/PDF would call Ghostscript, etc.) is refused.
 _WANTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "DIB", "TIFF", "PPM", "ICO", "TGA", "AVIF")

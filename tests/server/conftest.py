@@ -15,7 +15,7 @@ import skimage
 from fastapi.testclient import TestClient
 
 from wanwu.server import InferenceService, ServerConfig, create_app
-from wanwu.server.models import ModelPool
+from wanwu.server.model_pool import ModelPool
 
 SKIMAGE_DATA = Path(os.path.dirname(skimage.__file__)) / "data"
 

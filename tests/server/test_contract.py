@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, settings
 schemathesis = pytest.importorskip("schemathesis")
 
 from wanwu.server import InferenceService, ServerConfig, create_app  # noqa: E402
-from wanwu.server.models import ModelPool  # noqa: E402
+from wanwu.server.model_pool import ModelPool  # noqa: E402
 
 EXAMPLES = 25  # per operation (and per generation mode)
 KEY = "contract-test-key"

@@ -7,16 +7,7 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any, Callable
 
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """torchvision-style eval transform: resize shorter side (antialiased bilinear) to
-    ``resize_size``, center-crop ``crop_size``, scale to [0, 1], normalize with mean/std, NCHW."""
-
-    crop_size: int
-    resize_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+from ..imaging import Preprocessing
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,10 +28,6 @@ class WeightSource:
     package_module: str | None = None  # importable module of that distribution
     extra: str | None = None  # pip extra of wanwu that installs the package
     size_bytes: int | None = None
-
-    @property
-    def pip_name(self) -> str | None:
-        return self.package
 
 
 @dataclass(frozen=True)

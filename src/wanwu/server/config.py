@@ -1,5 +1,8 @@
-"""``ServerConfig``: every knob of ``wanwu serve`` in one value. Each field has a ``WANWU_*``
-environment variable; CLI flags override the environment, which overrides the defaults."""
+"""``ServerConfig``: every knob of ``wanwu serve`` in one value: the settings every entry point
+shares (``wanwu.settings.ModelSettings``: model, engine, precision, threads, max pixels, top-k,
+cache dir) and the server's own. Each field has a ``WANWU_*`` environment variable; CLI flags
+override the environment, which overrides the defaults. A server setting is added here the
+way ``wanwu.settings`` describes, with its flag in ``cli_serve.add_arguments``."""
 
 from __future__ import annotations
 

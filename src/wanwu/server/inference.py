@@ -29,7 +29,7 @@ from ..pipeline import Classifier
 from ..settings import DEFAULT_TOP_K
 from ..stages import NO_RECORDER, ImageResult, Recorder, Stages, Timing, softmax
 from .config import ServerConfig
-from .models import ModelPool
+from .model_pool import ModelPool
 
 log = logging.getLogger("wanwu.server")
 T = TypeVar("T")
