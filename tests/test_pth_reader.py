@@ -148,6 +148,16 @@ def test_damaged_files_are_a_clear_error(tmp_path, random_weights, damage):
         read_state_dict(path)
 
 
+@pytest.mark.parametrize("keep", [0.2, 0.5, 0.999])
+def test_truncated_legacy_file_is_refused(tmp_path, keep):
+    spec = get_spec("efficientnet_lite0")
+    data = find_official_weights(spec).path.read_bytes()
+    path = tmp_path / "cut.pth"
+    path.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(WeightsError, match="cut.pth"):
+        read_state_dict(path)
+
+
 def test_truncated_storage_is_refused(tmp_path):
     path = tmp_path / "short.pth"
     torch.save({"w": torch.ones(4)}, path)
@@ -201,3 +211,15 @@ def test_tensor_reaching_past_its_storage_is_refused(tmp_path, size, stride, off
     handmade_zip(path, size=size, stride=stride, offset=offset)
     with pytest.raises(WeightsError, match="past the end of storage"):
         read_state_dict(path)
+
+
+def test_compressed_archive_is_refused(tmp_path):
+    """torch.save never compresses; a deflated member could be a zip bomb."""
+    stored = tmp_path / "stored.pth"
+    torch.save({"w": torch.zeros(1000)}, stored)
+    deflated = tmp_path / "deflated.pth"
+    with zipfile.ZipFile(stored) as src, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+    with pytest.raises(WeightsError, match="compressed"):
+        read_state_dict(deflated)

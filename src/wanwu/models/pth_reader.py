@@ -11,7 +11,10 @@ same promise as ``torch.load(weights_only=True)``:
   ``_rebuild_tensor_v3``, ``_rebuild_parameter``, and ``torch.<dtype>`` names for v3.
 
 Any other global (``os.system``, a module class, …) is refused with ``WeightsError`` before it
-is resolved, so nothing of the file runs. Tensor bounds are checked against their storage.
+is resolved, so nothing of the file runs. Sizes are checked before anything is read or viewed:
+a tensor must lie inside its storage, a storage inside the file, and zip members must be
+stored uncompressed (as torch writes them), so a forged file cannot read stray memory or
+inflate into gigabytes.
 """
 
 from __future__ import annotations
@@ -216,6 +219,10 @@ def _load_zip(path: Path) -> Any:
         pickles = [n for n in names if n.endswith("data.pkl") and n.count("/") == 1]
         if len(pickles) != 1:
             raise WeightsError(f"{path} is a zip archive but not a torch.save file (no <name>/data.pkl)")
+        # torch.save stores members uncompressed; a compressed one could inflate far beyond the
+        # file's size, so it is refused rather than read
+        if any(info.compress_type != zipfile.ZIP_STORED for info in archive.infolist()):
+            raise WeightsError(f"{path} has compressed members: not a torch.save file")
         prefix = pickles[0][: -len("data.pkl")]
         big_endian = False
         if prefix + "byteorder" in names:
@@ -240,6 +247,7 @@ def _load_zip(path: Path) -> Any:
 
 def _load_legacy(path: Path) -> Any:
     with open(path, "rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
         header = _RestrictedUnpickler(f)
         if header.load() != LEGACY_MAGIC:
             raise WeightsError(f"{path} is not a PyTorch weights file (bad magic number)")
@@ -263,9 +271,9 @@ def _load_legacy(path: Path) -> Any:
             if numel != storage.numel:
                 raise WeightsError(f"{path}: storage {key!r} has {numel} elements, expected {storage.numel}")
             nbytes = numel * _itemsize(storage.code)
+            if nbytes > file_size - f.tell():  # checked before reading: a forged count allocates nothing
+                raise WeightsError(f"{path} is truncated (storage {key!r} needs {nbytes} more bytes)")
             raw = f.read(nbytes)
-            if len(raw) != nbytes:
-                raise WeightsError(f"{path} is truncated")
             storage.attach(raw, big_endian)
     return result
 
