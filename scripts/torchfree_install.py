@@ -57,16 +57,26 @@ def dir_size_mb(path: Path) -> float:
     return total / 1e6
 
 
+def source_copy(dest: Path) -> Path:
+    """What pip needs to build wanwu, copied: the build then leaves nothing in the work tree."""
+    dest.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, dest / name)
+    shutil.copytree(ROOT / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    return dest
+
+
 def make_venv(folder: Path, with_torch: bool) -> tuple[Path, float]:
     """A fresh venv with wanwu (``.[torch]`` after the CPU wheel when ``with_torch``); seconds taken."""
+    source = source_copy(folder.parent / "source")
     start = time.perf_counter()
     run([sys.executable, "-m", "venv", folder])
     py = folder / "bin" / "python"
     if with_torch:
         run([py, "-m", "pip", "install", "--quiet", f"torch=={TORCH_VERSION}"])
-        run([py, "-m", "pip", "install", "--quiet", f"{ROOT}[torch]"])
+        run([py, "-m", "pip", "install", "--quiet", f"{source}[torch]"])
     else:
-        run([py, "-m", "pip", "install", "--quiet", str(ROOT)])
+        run([py, "-m", "pip", "install", "--quiet", str(source)])
     return py, time.perf_counter() - start
 
 
