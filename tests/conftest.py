@@ -4,10 +4,25 @@ directories for the tests that write to them."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """Every test (and every process a test starts) uses a session-private ``WANWU_CACHE_DIR``,
+    never the user's ``~/.cache/wanwu``. Set ``WANWU_TEST_CACHE_DIR`` to keep the built graphs
+    between runs (a folder of your choosing; building the default model takes about 2 s)."""
+    kept = os.environ.get("WANWU_TEST_CACHE_DIR")
+    cache = Path(kept).expanduser() if kept else tmp_path_factory.mktemp("wanwu-session-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WANWU_CACHE_DIR", str(cache))
+        yield cache
+    if not kept:
+        shutil.rmtree(cache, ignore_errors=True)
 
 
 def _photo_paths() -> dict[str, Path]:
@@ -52,7 +67,7 @@ def rocket_jpeg(photos) -> Path:
 
 @pytest.fixture(scope="session")
 def classifier():
-    """The default model on the default engine, from the real user cache (official weights only)."""
+    """The default model on the default engine (official weights only), built in the session cache."""
     from wanwu import Classifier
 
     return Classifier()
