@@ -1,0 +1,1 @@
+"""The photo catalogue: ``wanwu index`` and what builds on it (the Ray scale-out backend)."""
