@@ -1,8 +1,14 @@
-"""``wanwu.imaging.preprocess`` against a torch reference of torchvision's eval transform:
-``interpolate(bilinear, antialias=True, align_corners=False)`` of the whole image to the size
-from ``resize_geometry``, center crop, ``(x/255 - mean) / std``.
+"""``wanwu.imaging.preprocess`` against torchvision's eval transform, two ways.
 
-Measured (Pillow 13, torch 2.13): max |difference| = 1.00002 uint8 levels on every photo and
+1. Exactly: torchvision's ``Resize`` + ``CenterCrop`` + ``ToTensor`` + ``Normalize`` on a PIL
+   image, written out step by step as torchvision does them (Pillow resizes the whole image,
+   the crop is padded with zeros when the image is smaller, torch divides and normalizes in
+   float32). Max |difference| must be 0 for every registered model, on real photos and on
+   many sizes and aspect ratios, including images smaller than the crop.
+2. Within a bound: ``interpolate(bilinear, antialias=True, align_corners=False)`` of the whole
+   image in float (torchvision's tensor path), which pins the geometry independently of Pillow.
+
+Measured for 2. (Pillow 13, torch 2.13): max |difference| = 1.00002 uint8 levels on every photo and
 size below, i.e. 0.00784 for EfficientNet-Lite (std 0.5) and 0.0175 for ResNet/VGG (std 0.224);
 mean |difference| 0.25-0.30 levels. The reason is exact: Pillow resamples in two separable
 passes and rounds to uint8 after each (<= 0.5 level each, the second pass averages the first's
@@ -19,12 +25,78 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from wanwu.imaging import load_image, preprocess, resize_geometry
-from wanwu.models import get_spec
+from wanwu.imaging import Preprocessing, center_crop_origin, load_image, preprocess, resize_geometry
+from wanwu.models import get_spec, list_specs
 
 MAX_LEVELS = 1.02  # uint8 levels, see the module docstring
 MEAN_LEVELS = 0.4
 MODELS = ["efficientnet_lite0", "efficientnet_lite2", "resnet18"]  # std 0.5 / crop 224 and 260 / std 0.224
+
+
+def torchvision_on_pil(image: Image.Image, prep) -> np.ndarray:
+    """torchvision.transforms Resize(resize_size) + CenterCrop(crop_size) + ToTensor() +
+    Normalize(mean, std) on a PIL image, step by step as torchvision 0.2x does them."""
+    w, h = image.size  # Resize: shorter side -> resize_size, longer int(size * long / short)
+    short, long_ = min(w, h), max(w, h)
+    new_short, new_long = prep.resize_size, int(prep.resize_size * long_ / short)
+    new_w, new_h = (new_short, new_long) if w <= h else (new_long, new_short)
+    image = image.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    c = prep.crop_size  # CenterCrop: pad with 0 where the image is smaller, then crop at round()
+    if c > new_w or c > new_h:
+        pad_l, pad_t = (c - new_w) // 2 if c > new_w else 0, (c - new_h) // 2 if c > new_h else 0
+        pad_r, pad_b = (c - new_w + 1) // 2 if c > new_w else 0, (c - new_h + 1) // 2 if c > new_h else 0
+        padded = Image.new("RGB", (new_w + pad_l + pad_r, new_h + pad_t + pad_b), (0, 0, 0))
+        padded.paste(image, (pad_l, pad_t))
+        image, new_w, new_h = padded, padded.width, padded.height
+    top, left = int(round((new_h - c) / 2.0)), int(round((new_w - c) / 2.0))
+    image = image.crop((left, top, left + c, top + c))
+    x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).contiguous().to(torch.float32).div(255)
+    mean = torch.as_tensor(prep.mean, dtype=torch.float32).view(-1, 1, 1)
+    std = torch.as_tensor(prep.std, dtype=torch.float32).view(-1, 1, 1)
+    return x.sub_(mean).div_(std).numpy()
+
+
+SIZES = [  # (w, h): photo-like, extreme aspect ratios, odd sizes, at/below the crop and resize sizes
+    (500, 375), (375, 500), (640, 427), (1008, 756), (333, 1000), (1000, 257), (257, 1000), (999, 255),
+    (256, 256), (257, 256), (255, 300), (260, 260), (261, 400), (292, 292), (224, 224), (223, 225),
+    (240, 239), (200, 150), (100, 150), (37, 23), (23, 37), (2, 3), (1, 1), (1, 400), (300, 1),
+]
+
+
+@pytest.fixture(scope="module")
+def sized_images(photos) -> list[Image.Image]:
+    cat = load_image(photos["chelsea.png"]).image
+    coffee = load_image(photos["coffee.png"]).image
+    return [(cat if i % 2 else coffee).resize(size, Image.Resampling.BICUBIC) for i, size in enumerate(SIZES)]
+
+
+@pytest.mark.parametrize("spec", list_specs(), ids=lambda s: s.name)
+def test_preprocess_is_torchvision_on_pil_exactly(spec, photos, sized_images):
+    prep = spec.preprocessing
+    images = [load_image(path).image for path in photos.values()] + sized_images
+    for image in images:
+        ours, ref = preprocess(image, prep), torchvision_on_pil(image, prep)
+        assert ours.shape == ref.shape == (3, prep.crop_size, prep.crop_size)
+        assert ours.dtype == np.float32 and ours.flags.c_contiguous
+        assert np.array_equal(ours, ref), f"{spec.name}, {image.size}: max |diff| {np.abs(ours - ref).max()}"
+
+
+@pytest.mark.parametrize("size", [(100, 60), (30, 300), (150, 150), (180, 220), (1, 1)])
+def test_crop_larger_than_resize_pads_with_zeros_as_torchvision(size, sized_images):
+    """No registered model resizes below its crop, but the padding path must match too."""
+    prep = Preprocessing(crop_size=224, resize_size=180, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    image = sized_images[0].resize(size)
+    ours = preprocess(image, prep)
+    assert np.array_equal(ours, torchvision_on_pil(image, prep))
+    black = (0 - np.asarray(prep.mean, np.float32)) / np.asarray(prep.std, np.float32)
+    assert np.allclose(ours[:, 0, 0], black)  # a padded corner
+
+
+@pytest.mark.parametrize("size,crop,expected", [((341, 256), 224, (58, 16)), ((256, 256), 224, (16, 16)),
+                                                ((225, 226), 224, (0, 1)), ((180, 300), 224, (-22, 38)),
+                                                ((181, 224), 224, (-21, 0))])
+def test_center_crop_origin_is_torchvisions(size, crop, expected):
+    assert center_crop_origin(*size, crop) == expected
 
 
 def reference(image: Image.Image, prep) -> np.ndarray:
