@@ -9,11 +9,14 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from . import __version__, settings
 from .cli_args import HelpFormatter, positive_int
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
+
+if TYPE_CHECKING:
+    from .walk import SkipReport
 
 log = logging.getLogger("wanwu")
 
@@ -34,23 +37,16 @@ exit status: 0 all images classified, 1 some image failed, 2 usage error.
 """
 
 
-def _iter_inputs(paths: Sequence[str]) -> Iterator[str]:
-    """Expand folders recursively (image extensions only, sorted); keep files as given."""
-    from .imaging import IMAGE_EXTENSIONS
+def _iter_inputs(paths: Sequence[str], report: "SkipReport") -> Iterator[str]:
+    """Folders expanded by ``wanwu.walk`` (what it leaves out goes to ``report``); files and
+    ``-`` kept as given."""
+    from .walk import iter_images
 
     for p in paths:
-        if p == "-":
-            yield p
-            continue
-        path = Path(p).expanduser()
-        if path.is_dir():
-            for root, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for f in sorted(files):
-                    if Path(f).suffix.lower() in IMAGE_EXTENSIONS and not f.startswith("."):
-                        yield str(Path(root) / f)
+        if p == "-" or not Path(p).expanduser().is_dir():
+            yield str(Path(p).expanduser()) if p.startswith("~") else p
         else:
-            yield str(path) if p.startswith("~") else p
+            yield from (str(f) for f in iter_images([p], report))
 
 
 class _Stdin(bytes):
@@ -72,14 +68,25 @@ def _print_table(result, out) -> None:
         print(f"  {p.score * 100:6.2f}%  {p.label:<{width}}  {p.wnid}", file=out)
 
 
+def _print_skipped(skipped: "SkipReport", args: argparse.Namespace) -> None:
+    """What the folder walk left out, on stderr (non-image and hidden files only with -v)."""
+    for line in skipped.lines(verbose=args.verbose):
+        print(f"wanwu: {line}", file=sys.stderr)
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .pipeline import Classifier
 
-    files = list(_iter_inputs(args.paths))
+    from .walk import SkipReport
+
+    skipped = SkipReport()
+    files = list(_iter_inputs(args.paths, skipped))
     if not files:
-        print("wanwu: no images found in the given paths", file=sys.stderr)
+        _print_skipped(skipped, args)
+        what = "no images wanwu can read" if skipped else "no images found"
+        print(f"wanwu: {what} in the given paths", file=sys.stderr)
         return EXIT_FAILED
     if files.count("-") > 1:
         print("wanwu: '-' (standard input) may be given only once", file=sys.stderr)
@@ -123,6 +130,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.format == "json":
         json.dump({"model": clf.model_name, "engine": clf.engine.name, "results": collected}, out, indent=2, ensure_ascii=False)
         out.write("\n")
+    if not args.quiet:
+        _print_skipped(skipped, args)
     if failed and not args.quiet:
         print(f"wanwu: {failed} of {len(files)} images could not be classified", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK

@@ -32,6 +32,7 @@ from .errors import (
     TruncatedImageError,
     UnsupportedFormatError,
 )
+from .formats import ALLOWED_FORMATS, HEIF_AVAILABLE, HEIF_EXTRA, IMAGE_EXTENSIONS, readable_names  # noqa: F401
 
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP
 ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image]
@@ -48,14 +49,6 @@ class Preprocessing:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
 
-
-# Formats Pillow may open. Anything else (EPS/PDF would call Ghostscript, etc.) is refused.
-_WANTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "DIB", "TIFF", "PPM", "ICO", "TGA", "AVIF")
-Image.init()
-ALLOWED_FORMATS = tuple(f for f in _WANTED_FORMATS if f in Image.OPEN)  # JPEG also yields MPO
-IMAGE_EXTENSIONS = frozenset(
-    ".jpg .jpeg .jpe .jfif .png .apng .gif .webp .bmp .dib .tif .tiff .ppm .pgm .pbm .ico .tga .avif".split()
-)
 
 # Pillow's own bomb guard would raise above 2x its default; ours (max_pixels) runs first.
 # Two formats do pixel work inside Image.open, before our check can see a size: an ICO
@@ -206,16 +199,22 @@ def _open(source: ImageSource, label: str, max_pixels: int | None = DEFAULT_MAX_
         head = fp.read(64)
         fp.close()
         known = _name_unknown(head)
+        if known in ("HEIC", "HEIF") and not HEIF_AVAILABLE:
+            raise UnsupportedFormatError(
+                f"{label} is a {known} file; wanwu reads it once the HEIC reader is installed: {HEIF_EXTRA}"
+            ) from None
+        if known in ("HEIC", "HEIF", "AVIF") and ("HEIF" if known != "AVIF" else known) in ALLOWED_FORMATS:
+            raise CorruptImageError(f"{label} is a damaged {known} file: its header is corrupt or cut short") from None
         if known:
             raise UnsupportedFormatError(
-                f"{label} is a {known} file, which wanwu does not read; use JPEG, PNG, WebP, GIF, BMP or TIFF"
+                f"{label} is a {known} file, which wanwu does not read; use {readable_names()}"
             ) from None
         damaged = _damaged_format(head)
         if damaged:
             raise CorruptImageError(
                 f"{label} is a damaged {damaged} file: its header is corrupt or cut short"
             ) from None
-        raise NotAnImageError(f"{label} is not an image wanwu can read (JPEG, PNG, WebP, GIF, BMP, TIFF)") from None
+        raise NotAnImageError(f"{label} is not an image wanwu can read ({readable_names()})") from None
     except Image.DecompressionBombError as exc:
         fp.close()
         raise TooManyPixelsError(f"{label}: {exc}") from None
