@@ -29,22 +29,22 @@ def test_label_table_is_imagenet_1k_in_sorted_wnid_order():
 
 
 @pytest.mark.parametrize(
-    "index,wnid,label",
-    [  # torchvision's names, including its duplicate "crane" and "maillot"
-        (0, "n01440764", "tench"),
-        (134, "n02012849", "crane"),
-        (281, "n02123045", "tabby"),
-        (285, "n02124075", "Egyptian cat"),
-        (517, "n03126707", "crane"),
-        (638, "n03710637", "maillot"),
-        (639, "n03710721", "maillot"),
-        (652, "n03763968", "military uniform"),
-        (967, "n07920052", "espresso"),
-        (999, "n15075141", "toilet tissue"),
+    "index,wnid,label,label_zh",
+    [  # torchvision's names, including its duplicate "crane" and "maillot" (distinct in Chinese)
+        (0, "n01440764", "tench", "丁鲷"),
+        (134, "n02012849", "crane", "鹤"),
+        (281, "n02123045", "tabby", "虎斑猫"),
+        (285, "n02124075", "Egyptian cat", "埃及猫"),
+        (517, "n03126707", "crane", "起重机"),
+        (638, "n03710637", "maillot", "紧身衣"),
+        (639, "n03710721", "maillot", "连体泳衣"),
+        (652, "n03763968", "military uniform", "军装"),
+        (967, "n07920052", "espresso", "意式浓缩咖啡"),
+        (999, "n15075141", "toilet tissue", "卫生纸"),
     ],
 )
-def test_known_classes(index, wnid, label):
-    assert tuple(imagenet_classes()[index]) == (index, wnid, label)
+def test_known_classes(index, wnid, label, label_zh):
+    assert tuple(imagenet_classes()[index]) == (index, wnid, label, label_zh)
 
 
 # --- postprocessing --------------------------------------------------------------------------

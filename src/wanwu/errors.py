@@ -119,3 +119,29 @@ class BusyError(WanwuError):
     code = "busy"
     http_status = 503
     summary = "too many images waiting"
+
+
+# --- class names and languages ------------------------------------------------------------
+class UnknownLabelError(WanwuError):
+    """No class or label group has the name asked for."""
+
+    code = "unknown_label"
+    http_status = 404
+    exit_status = EXIT_USAGE
+    summary = "no class or label group has this name"
+
+
+class AmbiguousLabelError(WanwuError):
+    """A name that should pick one class (or group) picks several."""
+
+    code = "ambiguous_label"
+    http_status = 400
+    exit_status = EXIT_USAGE
+    summary = "the name fits several classes or groups"
+
+
+class UnsupportedLanguageError(WanwuError):
+    code = "unsupported_language"
+    http_status = 400
+    exit_status = EXIT_USAGE
+    summary = "a language other than en (English) or zh (Chinese)"
