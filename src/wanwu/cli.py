@@ -1,4 +1,5 @@
-"""The ``wanwu`` command: classify photos, list models, fetch weights, serve, benchmark."""
+"""The ``wanwu`` command: classify photos, list models, fetch weights, serve, benchmark, and the
+photo library (index, search, library, tag)."""
 
 from __future__ import annotations
 
@@ -231,9 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     # subcommands kept in their own modules register themselves (parser and ``func``)
     from . import cli_serve
     from .bench import cli as bench_cli
+    from .library import cli as library_cli
 
     for module in (cli_serve, bench_cli):
         module.add_parser(sub)
+    library_cli.add_parsers(sub)  # index, search, library, tag
     return parser
 
 

@@ -1,1 +1,9 @@
-"""The photo catalogue: ``wanwu index`` and what builds on it (the Ray scale-out backend)."""
+"""The photo library: a SQLite catalogue of a photo collection's labels, kept up to date
+incrementally (``wanwu index``), searched by class or group in English and Chinese
+(``wanwu search``), summarised and exported (``wanwu library``), corrected by hand
+(``wanwu tag``), mirrored into XMP sidecars, and browsed in ``wanwu serve --library``.
+
+Modules: ``catalogue`` (schema, migrations, lock), ``walker`` (files and stats), ``indexer``
+(incremental rules, batching, stop), ``backend`` (the swappable classify step; ``ray_backend``
+runs it on a Ray cluster), ``xmp`` (sidecars), ``search``, ``usertags``, ``export``, ``names``
+(labels/groups), ``thumbnails``, ``routes`` (HTTP API) and ``cli``."""

@@ -1,0 +1,155 @@
+"""The one step of indexing that can run elsewhere: classify files. Everything else (walk,
+incremental planning, catalogue writes, sidecars) stays in the indexer.
+
+A backend takes paths and yields one ``Classified`` per path, in any order. ``LocalBackend``
+runs the wanwu pipeline here (``Stages``: threaded decode with JPEG draft decoding, batched
+inference); a Ray backend (``--ray``) will do the same on a cluster's workers with
+``classify_file`` as its per-file step. Each file is read once: its bytes are hashed, their
+EXIF read and decoded from memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Protocol
+
+import numpy as np
+
+from ..errors import ImageInputError
+from ..stages import ImageResult, Prepared
+
+
+@dataclass
+class FileFacts:
+    """What a file's bytes say, besides the labels."""
+
+    sha256: str
+    taken: str | None = None
+    camera: str | None = None
+
+
+@dataclass
+class Classified:
+    path: str
+    result: ImageResult  # predictions, width x height; or ``error``
+    facts: FileFacts | None  # None when the file could not even be read
+
+
+class ClassifyBackend(Protocol):
+    """Classify files, yielding as results are ready; ``tagger`` names the model that tags."""
+
+    tagger: str
+
+    def classify(self, paths: Iterable[str]) -> Iterator[Classified]: ...
+
+    def close(self) -> None: ...
+
+
+def file_sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def read_exif(data: bytes) -> tuple[str | None, str | None]:
+    """(date taken as ISO 8601, "Make Model") from the EXIF of image bytes, when present."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            exif = img.getexif()
+            sub = exif.get_ifd(0x8769)  # Exif IFD: DateTimeOriginal lives there
+    except Exception:
+        return None, None
+    when = sub.get(0x9003) or exif.get(0x0132)  # DateTimeOriginal, else DateTime
+    taken = None
+    if isinstance(when, str) and len(when) >= 19 and when[4] == ":":
+        taken = when[:10].replace(":", "-") + "T" + when[11:19]
+    make, model = (str(exif.get(t) or "").strip("\x00 ") for t in (0x010F, 0x0110))
+    camera = model if model.startswith(make) else f"{make} {model}".strip()
+    return taken, camera or None
+
+
+def tagger_name(model: str, precision: str, weights_sha256: str) -> str:
+    """What identifies the tags a model makes: ``model/precision/weights-hash-prefix``. A photo
+    tagged by another tagger is re-tagged by the next ``wanwu index``. The engine is not part of
+    it: ONNX Runtime, OpenVINO and torch give the same labels (tests/test_engines_parity.py)."""
+    return f"{model}/{precision}/{weights_sha256[:12]}"
+
+
+class UnreadableFileError(ImageInputError):
+    code = "unreadable"
+    http_status = 422
+
+
+class LocalBackend:
+    """The wanwu pipeline on this machine. At most ``window`` files are read or decoded ahead
+    of inference, so memory stays bounded however many paths come in."""
+
+    def __init__(self, classifier, top_k: int, batch_size: int = 8, threads: int = 2):
+        self.classifier = classifier
+        self.stages = classifier.stages
+        self.top_k = top_k
+        self.batch_size = batch_size
+        self.window = batch_size * 2 + threads
+        self.pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="wanwu-index")
+        precision = getattr(classifier.engine, "precision", None) or "fp32"
+        self.tagger = tagger_name(classifier.model_name, precision, classifier.weights.sha256)
+        self._stop = threading.Event()
+
+    def _front(self, path: str) -> tuple[Classified, Prepared | None]:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            error = UnreadableFileError(f"cannot read {path}: {exc.strerror or exc}")
+            return Classified(path, ImageResult(path, error=error), None), None
+        facts = FileFacts(hashlib.sha256(data).hexdigest(), *read_exif(data))
+        try:
+            prepared = self.stages.front(data, path)
+        except ImageInputError as exc:
+            return Classified(path, ImageResult(path, error=exc), facts), None
+        return Classified(path, ImageResult(path, width=prepared.width, height=prepared.height), facts), prepared
+
+    def classify(self, paths: Iterable[str]) -> Iterator[Classified]:
+        pending: deque[Future] = deque()
+        batch: list[tuple[Classified, Prepared | None]] = []
+        it = iter(paths)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < self.window and not self._stop.is_set():
+                path = next(it, None)
+                if path is None:
+                    exhausted = True
+                    break
+                pending.append(self.pool.submit(self._front, path))
+            if not pending:
+                break
+            batch.append(pending.popleft().result())
+            if len(batch) >= self.batch_size or (not pending and (exhausted or self._stop.is_set())):
+                yield from self._finish(batch)
+                batch = []
+        if batch:
+            yield from self._finish(batch)
+
+    def _finish(self, batch: list[tuple[Classified, Prepared | None]]) -> Iterator[Classified]:
+        ready = [(c, p) for c, p in batch if p is not None]
+        if ready:
+            logits, _ = self.stages.infer_timed(np.stack([p.x for _, p in ready]))
+            predictions, _ = self.stages.back(logits, self.top_k)
+            for (c, _), preds in zip(ready, predictions):
+                c.result.predictions = preds
+        for c, _ in batch:
+            yield c
+
+    def stop(self) -> None:
+        """Read no further files; what is in flight still comes out of ``classify``."""
+        self._stop.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.pool.shutdown(wait=True, cancel_futures=True)

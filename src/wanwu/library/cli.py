@@ -1,0 +1,355 @@
+"""``wanwu index``, ``wanwu search``, ``wanwu library`` and ``wanwu tag``: the photo library's
+commands. ``wanwu.cli`` calls ``add_parsers``. Results go to stdout; the progress bar, the
+failures and the summary's details to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import sys
+from typing import Any, Callable
+
+from .. import settings
+from ..cli_args import HelpFormatter, positive_int
+from ..errors import EXIT_FAILED, EXIT_USAGE, ConfigError
+from . import names
+from .catalogue import ENV_VAR, open_catalogue, resolve_db_path, thumbnails_dir, wanwu_files, writer_lock
+from .search import DEFAULT_MIN_SCORE
+
+EXIT_OK = 0
+EXIT_INTERRUPTED = 130
+
+INDEX_EXAMPLES = f"""\
+examples:
+  wanwu index ~/Pictures                        # tag every photo once; later runs do only what changed
+  wanwu index ~/Pictures --write-xmp            # + photo.jpg.xmp sidecars (digiKam, darktable, Immich)
+  wanwu index ~/Pictures --write-xmp --xmp-name stem --lang zh   # photo.xmp (Lightroom), Chinese keywords
+  wanwu index ~/Pictures --model resnet18       # re-tags photos tagged by another model
+  wanwu index ~/Pictures --force                # re-tag everything
+
+The catalogue is $XDG_DATA_HOME/wanwu/library.db unless --db / {ENV_VAR} say otherwise.
+Ctrl-C stops within a couple of seconds, keeping what was done; run it again to go on.
+exit status: 0 all photos indexed, 1 some files failed (listed on stderr), 2 usage error,
+130 interrupted.
+"""
+
+SEARCH_EXAMPLES = """\
+examples:
+  wanwu search dog                              # every dog breed, best match first
+  wanwu search 狗 --lang zh                      # the same in Chinese
+  wanwu search "golden retriever" --min-score 0.5
+  wanwu search cat --format paths | xargs -d '\\n' cp -t ~/cats/
+  wanwu search n02123045 --format json
+"""
+
+LIBRARY_EXAMPLES = """\
+examples:
+  wanwu library                                 # photos, failures, top groups and labels, models
+  wanwu library --format json
+  wanwu library --export photos.parquet         # every photo with its tags (.jsonl, .csv, .parquet)
+"""
+
+TAG_EXAMPLES = """\
+examples:
+  wanwu tag ~/Pictures/2024/rex.jpg --add "golden retriever" --remove "tennis ball"
+  wanwu tag a.jpg b.jpg --add holiday           # a free keyword (not an ImageNet class)
+User tags survive re-indexing and go into the XMP sidecar (with --write-xmp).
+"""
+
+
+def _lang(text: str) -> str:
+    return names.normalize_lang(text)
+
+
+def _score(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _common(p: argparse.ArgumentParser, *, lang: bool = True, min_score: bool = True) -> None:
+    p.add_argument("--db", metavar="FILE", help=f"the catalogue [env {ENV_VAR}; default: "
+                   "$XDG_DATA_HOME/wanwu/library.db]")
+    if lang:
+        p.add_argument("--lang", type=_lang, default=None, help="language of labels: en or zh")
+    if min_score:
+        p.add_argument("--min-score", type=_score, default=DEFAULT_MIN_SCORE, metavar="S",
+                       help="tags scoring below S (0-1) are kept but not shown, matched or written")
+
+
+def add_parsers(sub: Any) -> None:
+    p = sub.add_parser("index", help="tag a photo collection into the catalogue (incremental)",
+                       description="Walk photo folders and record every photo's labels in the catalogue. "
+                       "Only new and changed photos go through the model; moved ones are recognised by content.",
+                       epilog=INDEX_EXAMPLES, formatter_class=HelpFormatter)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="photo folders (recursive) or files")
+    _common(p)
+    p.add_argument("--force", action="store_true", help="re-tag every photo, changed or not")
+    p.add_argument("--write-xmp", action="store_true", help="write/merge an XMP sidecar beside each photo")
+    p.add_argument("--xmp-name", choices=("ext", "stem"), default="ext",
+                   help="sidecar name: ext = photo.jpg.xmp (digiKam, darktable, Immich), stem = photo.xmp (Lightroom)")
+    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per inference call")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr")
+    settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="find photos in the catalogue by what is in them",
+                       description="Find photos by class or group name (English, Chinese, synonyms, wnids).",
+                       epilog=SEARCH_EXAMPLES, formatter_class=HelpFormatter)
+    p.add_argument("query", help="a class or group: dog, 狗, golden retriever, n02099601")
+    _common(p)
+    p.add_argument("--limit", type=positive_int, default=50, metavar="N", help="most photos to list")
+    p.add_argument("--offset", type=int, default=0, metavar="N", help=argparse.SUPPRESS)
+    p.add_argument("--format", "-f", choices=("table", "json", "jsonl", "csv", "paths"), default="table")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("library", help="what the catalogue holds; export it",
+                       description="Summarise the photo catalogue, or export every photo with its tags.",
+                       epilog=LIBRARY_EXAMPLES, formatter_class=HelpFormatter)
+    _common(p)
+    p.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    p.add_argument("--export", metavar="FILE", help="write every photo with its tags to FILE.jsonl, .csv or .parquet")
+    p.set_defaults(func=cmd_library)
+
+    p = sub.add_parser("tag", help="add or remove your own tags on photos",
+                       description="Record your corrections: tags to add (an ImageNet class or any keyword) "
+                       "and model tags that are wrong.", epilog=TAG_EXAMPLES, formatter_class=HelpFormatter)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="photos already in the catalogue")
+    _common(p, min_score=False)
+    p.add_argument("--add", action="append", default=[], metavar="LABEL", help="tag to add (repeatable)")
+    p.add_argument("--remove", action="append", default=[], metavar="LABEL", help="tag to remove (repeatable)")
+    p.add_argument("--write-xmp", action="store_true", help="update the photos' XMP sidecars too")
+    p.add_argument("--xmp-name", choices=("ext", "stem"), default="ext", help="sidecar name (see `wanwu index`)")
+    p.set_defaults(func=cmd_tag, min_score=DEFAULT_MIN_SCORE)
+
+
+# --- index -------------------------------------------------------------------------------
+class _Bar:
+    """tqdm on stderr: a counter while walking, then photos classified with rate and ETA."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+
+    def scanning(self, seen: int) -> None:
+        if self.enabled:
+            print(f"\rwanwu: scanning… {seen} files", end="", file=sys.stderr, flush=True)
+
+    def start(self, total: int) -> None:
+        if self.enabled:
+            from tqdm import tqdm
+
+            print(file=sys.stderr)
+            self.bar = tqdm(total=total, unit="photo", file=sys.stderr, desc="classifying", dynamic_ncols=True)
+
+    def advance(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        elif self.enabled:
+            print(file=sys.stderr)
+        self.enabled = False
+
+
+def _tagger_for(chosen: settings.ModelSettings) -> str:
+    from ..models import get_spec
+    from ..models.weights import resolve_weights
+    from .backend import tagger_name
+
+    return tagger_name(chosen.model, chosen.precision, resolve_weights(get_spec(chosen.model), chosen.weights).sha256)
+
+
+def _sidecar_writer(conn, lang: str, min_score: float, naming: str, errors: list[str]) -> Callable[[int], None]:
+    from . import xmp
+    from .search import photos_by_id
+
+    def write(photo_id: int) -> None:
+        for p in photos_by_id(conn, [photo_id], lang, min_score):
+            try:
+                xmp.write_sidecar(p["path"], xmp.keywords_for(p["tags"], lang), naming)
+            except (xmp.SidecarError, OSError) as exc:
+                errors.append(str(exc))
+
+    return write
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .backend import LocalBackend
+    from .indexer import Indexer
+
+    chosen = settings.ModelSettings.from_args(args)
+    chosen.export_cache_dir()
+    missing = [p for p in args.paths if not os.path.exists(os.path.expanduser(p))]
+    if missing:
+        raise ConfigError(f"no such file or folder: {missing[0]}")
+    lang = args.lang or names.default_lang()
+    db_path = resolve_db_path(args.db)
+    with writer_lock(db_path):
+        conn = open_catalogue(db_path)
+        xmp_errors: list[str] = []
+        on_written = _sidecar_writer(conn, lang, args.min_score, args.xmp_name, xmp_errors) if args.write_xmp else None
+
+        def make_backend() -> LocalBackend:
+            from ..pipeline import Classifier
+
+            clf = Classifier(**chosen.classifier_kwargs())
+            return LocalBackend(clf, chosen.top_k, batch_size=args.batch_size)
+
+        bar = _Bar(enabled=not args.quiet and sys.stderr.isatty() or os.environ.get("WANWU_PROGRESS") == "1")
+        exclude = wanwu_files(db_path) | {str(thumbnails_dir(db_path))}
+        indexer = Indexer(conn, _tagger_for(chosen), make_backend, force=args.force, exclude=exclude,
+                          on_written=on_written, progress=bar)
+        stop_count = 0
+
+        def on_signal(signum, frame):
+            nonlocal stop_count
+            stop_count += 1
+            if stop_count > 1:
+                raise KeyboardInterrupt
+            print(f"\nwanwu: {signal.Signals(signum).name}: stopping after the current photo, keeping what is "
+                  "done (again to stop at once)", file=sys.stderr, flush=True)
+            indexer.request_stop()
+
+        old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            summary = indexer.run(args.paths)
+            if args.write_xmp and not indexer.stopping:
+                _write_missing_sidecars(conn, on_written, args.xmp_name)
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+            conn.close()
+    for path, error in summary.failures:
+        print(f"wanwu: failed: {error}" if path in error else f"wanwu: failed: {path}: {error}", file=sys.stderr)
+    for s in summary.skipped:
+        print(f"wanwu: skipped: {s.path}: {s.reason}", file=sys.stderr)
+    for e in xmp_errors:
+        print(f"wanwu: sidecar: {e}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({**summary.to_dict(), "catalogue": str(db_path)}, ensure_ascii=False, indent=2))
+    else:
+        state = "interrupted after" if summary.interrupted else "indexed"
+        print(f"{state}: {summary.line()}")
+        print(f"catalogue: {db_path}")
+    if summary.interrupted:
+        print("wanwu: interrupted; run the same command again to go on", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if summary.failed or xmp_errors else EXIT_OK
+
+
+def _write_missing_sidecars(conn, write: Callable[[int], None], naming: str) -> None:
+    """With --write-xmp on an already indexed tree: photos without a sidecar get one."""
+    from .xmp import sidecar_path
+
+    for row in conn.execute("SELECT id, path FROM photos WHERE error_code IS NULL").fetchall():
+        if os.path.exists(row["path"]) and not os.path.exists(sidecar_path(row["path"], naming)):
+            write(row["id"])
+
+
+# --- search / library / tag ----------------------------------------------------------------
+def cmd_search(args: argparse.Namespace) -> int:
+    from .search import search
+
+    lang = args.lang or names.default_lang()
+    conn = open_catalogue(args.db, readonly=True)
+    try:
+        page = search(conn, args.query, lang=lang, min_score=args.min_score, limit=args.limit, offset=args.offset)
+    finally:
+        conn.close()
+    out = sys.stdout
+    if args.query.strip() and not page.wnids:
+        print(f"wanwu: {args.query!r} names no class or group; searching your own tags only", file=sys.stderr)
+    if args.format == "json":
+        json.dump(page.items, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    elif args.format == "jsonl":
+        for item in page.items:
+            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+    elif args.format == "paths":
+        for item in page.items:
+            out.write(item["path"] + "\n")
+    elif args.format == "csv":
+        w = csv.writer(out)
+        w.writerow(["id", "path", "rank", "wnid", "label", "score"])
+        for item in page.items:
+            for rank, t in enumerate(item["tags"], 1):
+                w.writerow([item["id"], item["path"], rank, t["wnid"] or "", t["label"],
+                            "" if t["score"] is None else f"{t['score']:.6f}"])
+    else:
+        for item in page.items:
+            tags = ", ".join(t["label"] + ("" if t["score"] is None else f" {t['score'] * 100:.0f}%")
+                             for t in item["tags"][:3])
+            out.write(f"{item['path']}\n    {tags}\n")
+        shown = len(page.items)
+        print(f"{page.total} photo(s) match {args.query!r}" + (f"; showing {shown}" if shown < page.total else ""),
+              file=sys.stderr)
+    return EXIT_OK if page.total else EXIT_FAILED
+
+
+def cmd_library(args: argparse.Namespace) -> int:
+    from .export import export, summary
+
+    lang = args.lang or names.default_lang()
+    db_path = resolve_db_path(args.db)
+    conn = open_catalogue(db_path, readonly=True)
+    try:
+        if args.export:
+            n = export(conn, args.export, lang, args.min_score)
+            print(f"wanwu: wrote {n} photo(s) to {args.export}", file=sys.stderr)
+            return EXIT_OK
+        info = summary(conn, str(db_path), lang, args.min_score)
+    finally:
+        conn.close()
+    if args.format == "json":
+        print(json.dumps(info, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"catalogue   {info['catalogue']} ({info['catalogue_bytes'] / 1e6:.1f} MB)")
+    print(f"photos      {info['photos']} ({info['photo_bytes'] / 1e9:.2f} GB on disk), {info['failed']} failed, "
+          f"{info['user_tags']} user tag(s)")
+    for tagger, n in info["models"].items():
+        print(f"model       {tagger}: {n} photo(s)")
+    if info["groups"]:
+        print("groups      " + ", ".join(f"{g['label']} {g['count']}" for g in info["groups"]))
+    if info["labels"]:
+        print("labels      " + ", ".join(f"{x['label']} {x['count']}" for x in info["labels"]))
+    return EXIT_OK
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from .usertags import apply
+
+    if not args.add and not args.remove:
+        print("wanwu tag: give --add LABEL and/or --remove LABEL", file=sys.stderr)
+        return EXIT_USAGE
+    lang = args.lang or names.default_lang()
+    conn = open_catalogue(args.db)
+    failed = 0
+    try:
+        write = _sidecar_writer(conn, lang, args.min_score, args.xmp_name, errors := []) if args.write_xmp else None
+        for path in args.paths:
+            outcome = apply(conn, os.path.abspath(os.path.expanduser(path)), args.add, args.remove)
+            if not outcome.ok:
+                failed += 1
+                print(f"wanwu: {path}: {outcome.message}", file=sys.stderr)
+                continue
+            print(f"{outcome.path}: {outcome.message}")
+            if write is not None:
+                write(outcome.photo_id)
+        for e in errors if args.write_xmp else []:
+            failed += 1
+            print(f"wanwu: sidecar: {e}", file=sys.stderr)
+    finally:
+        conn.close()
+    return EXIT_FAILED if failed else EXIT_OK

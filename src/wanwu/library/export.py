@@ -1,0 +1,106 @@
+"""``wanwu library``: what the catalogue holds (summary), and every photo with its tags as
+JSON Lines, CSV or Parquet (through pyarrow, the ``wanwu[parquet]`` extra) — the hand-off to
+spreadsheets and data teams. Rows stream from SQLite in pages; nothing holds the whole table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+from typing import Iterator
+
+from ..errors import ConfigError
+from . import names
+from .search import DEFAULT_MIN_SCORE, group_counts, label_counts, photos_by_id
+
+EXPORT_FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+PAGE = 500
+
+
+def summary(conn: sqlite3.Connection, db_path: str, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE,
+            top: int = 10) -> dict:
+    photos, failed, size = conn.execute(
+        "SELECT count(*), count(error_code), coalesce(sum(size), 0) FROM photos").fetchone()
+    taggers = {r[0]: r[1] for r in conn.execute(
+        "SELECT tagger, count(*) FROM photos WHERE error_code IS NULL GROUP BY tagger ORDER BY 2 DESC")}
+    labels = [{"wnid": w, "label": names.label(w, lang), "count": n}
+              for w, n in label_counts(conn, min_score).most_common(top)]
+    db_bytes = sum(os.path.getsize(p) for p in (db_path, db_path + "-wal") if os.path.exists(p))
+    return {
+        "catalogue": db_path, "photos": photos, "failed": failed, "photo_bytes": size, "catalogue_bytes": db_bytes,
+        "user_tags": conn.execute("SELECT count(*) FROM user_tags").fetchone()[0],
+        "models": taggers, "groups": group_counts(conn, lang, min_score, top), "labels": labels,
+    }
+
+
+def iter_photos(conn: sqlite3.Connection, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE) -> Iterator[dict]:
+    """Every photo (failed ones with their error), in id order, page by page."""
+    last = 0
+    while True:
+        rows = conn.execute("SELECT id, error, tagger, size, sha256 FROM photos WHERE id > ? ORDER BY id LIMIT ?",
+                            (last, PAGE)).fetchall()
+        if not rows:
+            return
+        extra = {r["id"]: r for r in rows}
+        for p in photos_by_id(conn, [r["id"] for r in rows], lang, min_score):
+            r = extra[p["id"]]
+            p.update(size=r["size"], sha256=r["sha256"], tagger=r["tagger"], error=r["error"])
+            yield p
+        last = rows[-1]["id"]
+
+
+def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE) -> int:
+    """Write every photo to ``out_path`` (format from its extension); returns the count."""
+    ext = os.path.splitext(out_path)[1].lower()
+    fmt = EXPORT_FORMATS.get(ext)
+    if fmt is None:
+        raise ConfigError(f"--export {out_path}: use a .jsonl, .csv or .parquet file name")
+    rows = iter_photos(conn, lang, min_score)
+    if fmt == "parquet":
+        return _parquet(rows, out_path)
+    n = 0
+    with open(out_path, "w", encoding="utf-8", newline="") as f:
+        if fmt == "jsonl":
+            for p in rows:
+                f.write(json.dumps(p, ensure_ascii=False) + "\n")
+                n += 1
+            return n
+        w = csv.writer(f)
+        w.writerow(["id", "path", "width", "height", "taken", "camera", "rank", "wnid", "label", "score", "user",
+                    "error"])
+        for p in rows:
+            n += 1
+            base = [p["id"], p["path"], p["width"], p["height"], p["taken"], p["camera"]]
+            if not p["tags"]:
+                w.writerow(base + ["", "", "", "", "", p["error"] or ""])
+            for rank, t in enumerate(p["tags"], 1):
+                w.writerow(base + [rank, t["wnid"] or "", t["label"], "" if t["score"] is None else t["score"],
+                                   int(bool(t.get("user"))), ""])
+    return n
+
+
+def _parquet(rows: Iterator[dict], out_path: str) -> int:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ConfigError("Parquet export needs pyarrow: pip install 'wanwu[parquet]' (or export .jsonl / .csv)") from None
+    tag = pa.struct([("wnid", pa.string()), ("label", pa.string()), ("score", pa.float64()), ("user", pa.bool_())])
+    schema = pa.schema([("id", pa.int64()), ("path", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
+                        ("taken", pa.string()), ("camera", pa.string()), ("size", pa.int64()), ("sha256", pa.string()),
+                        ("tagger", pa.string()), ("error", pa.string()), ("tags", pa.list_(tag))])
+    n = 0
+    with pq.ParquetWriter(out_path, schema) as writer:
+        chunk: list[dict] = []
+        for p in rows:
+            p["tags"] = [{**t, "user": bool(t.get("user"))} for t in p["tags"]]
+            chunk.append({k: p.get(k) for k in schema.names})
+            if len(chunk) >= PAGE:
+                writer.write_table(pa.Table.from_pylist(chunk, schema))
+                n += len(chunk)
+                chunk = []
+        if chunk or n == 0:
+            writer.write_table(pa.Table.from_pylist(chunk, schema))
+            n += len(chunk)
+    return n

@@ -1,0 +1,343 @@
+"""``Indexer``: bring the catalogue up to date with photo folders, doing as little as possible.
+
+The incremental rules (docs/library.md):
+
+1. walk: one ``stat`` per file. A photo whose path, size and mtime match its row and whose
+   tags come from the current tagger is unchanged: nothing is read.
+2. resolve, without inference: a changed file (other size/mtime) whose content hash equals
+   the stored one only gets its stat updated; a new path whose hash equals a catalogued photo
+   that has vanished is a move (the row keeps its id, tags and user tags, only the path
+   changes); equal to a photo still present, it is a copy (tags copied). Files are hashed here
+   only when a catalogued photo has the same size.
+3. delete: catalogued photos under the walked roots that were not seen leave the catalogue
+   (only after a complete walk).
+4. classify the rest (new, changed, tagged by another model, or everything with ``force``)
+   through the ``ClassifyBackend`` (the only step that differs with ``--ray``), writing results
+   in batches of ``commit_every`` or every ``commit_seconds``.
+
+A stop request (``request_stop``; the CLI calls it on SIGINT/SIGTERM) ends the run at the next
+result: the open batch is committed, so the catalogue is consistent and the next run goes on
+from there. Files that failed keep their row (with the reason) and are retried when they change.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+from .backend import Classified, ClassifyBackend, file_sha256
+from .walker import FileEntry, Skipped, walk
+
+
+@dataclass
+class IndexSummary:
+    new: int = 0
+    changed: int = 0
+    retagged: int = 0  # tagged by another model (or --force) before
+    moved: int = 0
+    copied: int = 0
+    deleted: int = 0
+    failed: int = 0
+    unchanged: int = 0
+    classified: int = 0  # files that went through the model
+    seconds: float = 0.0
+    classify_seconds: float = 0.0
+    interrupted: bool = False
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.classified / self.classify_seconds if self.classify_seconds > 0 else 0.0
+
+    def line(self) -> str:
+        parts = [f"{getattr(self, k)} {k}" for k in ("new", "changed", "retagged", "moved", "copied", "deleted",
+                                                     "failed", "unchanged")]
+        rate = f", {self.rate:.1f} photos/s" if self.classified else ""
+        return f"{', '.join(parts)} in {self.seconds:.1f} s ({self.classified} classified{rate})"
+
+    def to_dict(self) -> dict:
+        keys = ("new", "changed", "retagged", "moved", "copied", "deleted", "failed", "unchanged", "classified")
+        out: dict = {k: getattr(self, k) for k in keys}
+        out.update(seconds=round(self.seconds, 3), photos_per_second=round(self.rate, 2),
+                   interrupted=self.interrupted, failures=[{"path": p, "error": e} for p, e in self.failures],
+                   skipped=[{"path": s.path, "reason": s.reason} for s in self.skipped])
+        return out
+
+
+@dataclass
+class _Todo:
+    entry: FileEntry
+    kind: str  # new | changed | retagged
+    photo_id: int | None = None
+    sha256: str | None = None
+
+
+class Progress:
+    """What the indexer reports as it goes (the CLI draws a bar on stderr; tests pass nothing)."""
+
+    def scanning(self, seen: int) -> None: ...
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Indexer:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        tagger: str,
+        make_backend: Callable[[], ClassifyBackend],
+        *,
+        force: bool = False,
+        exclude: Iterable[str] = (),
+        commit_every: int = 64,
+        commit_seconds: float = 1.0,
+        on_written: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
+    ):
+        self.conn = conn
+        self.tagger = tagger
+        self.make_backend = make_backend
+        self.force = force
+        self.exclude = set(exclude)
+        self.commit_every = commit_every
+        self.commit_seconds = commit_seconds
+        self.on_written = on_written  # called with a photo id after its row is final (sidecars)
+        self.progress = progress or Progress()
+        self._stop = threading.Event()
+        self._backend: ClassifyBackend | None = None
+        self._pending = 0
+        self._last_commit = time.monotonic()
+
+    def request_stop(self) -> None:
+        """Finish the current result, commit, and return (safe to call from a signal handler)."""
+        self._stop.set()
+        backend = self._backend
+        if backend is not None and hasattr(backend, "stop"):
+            backend.stop()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- transactions -----------------------------------------------------------------------
+    def _begin(self) -> None:
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._last_commit = time.monotonic()
+
+    def _wrote(self) -> None:
+        self._pending += 1
+        if self._pending >= self.commit_every or time.monotonic() - self._last_commit >= self.commit_seconds:
+            self._commit()
+
+    def _commit(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+        self._pending = 0
+        self._last_commit = time.monotonic()
+
+    # -- the run ----------------------------------------------------------------------------
+    def run(self, roots: Sequence[str]) -> IndexSummary:
+        s = IndexSummary()
+        t0 = time.monotonic()
+        try:
+            todo, walked = self._scan(roots, s)
+            if walked and not self.stopping:
+                todo = self._resolve(todo, s)
+            if walked and not self.stopping:
+                self._delete_missing(s)
+            self._commit()
+            if todo and not self.stopping:
+                self._classify(todo, s)
+            self._commit()
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")  # everything written is consistent: keep it
+            self.conn.execute("DROP TABLE IF EXISTS temp.seen")
+            self.conn.execute("DROP TABLE IF EXISTS temp.missing")
+            self.progress.close()
+        s.interrupted = self.stopping
+        s.seconds = time.monotonic() - t0
+        return s
+
+    def _scan(self, roots: Sequence[str], s: IndexSummary) -> tuple[list[_Todo], bool]:
+        """Walk and compare with the catalogue. Returns what needs work and whether the walk ended."""
+        c = self.conn
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path TEXT PRIMARY KEY) WITHOUT ROWID")
+        c.execute("DELETE FROM temp.seen")
+        todo: list[_Todo] = []
+        seen: list[tuple[str]] = []
+        n = 0
+        for entry in walk(roots, self.exclude, s.skipped):
+            if self.stopping:
+                return todo, False
+            n += 1
+            if n % 500 == 0:
+                self.progress.scanning(n)
+            seen.append((entry.path,))
+            if len(seen) >= 1000:
+                c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", seen)
+                seen.clear()
+            row = c.execute("SELECT id, size, mtime_ns, sha256, tagger, error_code FROM photos WHERE path = ?",
+                            (entry.path,)).fetchone()
+            if row is None:
+                todo.append(_Todo(entry, "new"))
+            elif self.force:
+                todo.append(_Todo(entry, "retagged", row["id"], row["sha256"]))
+            elif row["size"] != entry.size or row["mtime_ns"] != entry.mtime_ns:
+                todo.append(_Todo(entry, "changed", row["id"], row["sha256"]))
+            elif row["tagger"] != self.tagger and row["error_code"] is None:
+                todo.append(_Todo(entry, "retagged", row["id"], row["sha256"]))
+            else:
+                s.unchanged += 1  # a failed file is retried when it changes
+        c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", seen)
+        self.progress.scanning(n)
+        self._find_missing(roots)
+        return todo, True
+
+    def _find_missing(self, roots: Sequence[str]) -> None:
+        """Catalogued photos under ``roots`` that the walk did not see (moved or deleted)."""
+        import os
+
+        c = self.conn
+        c.execute("CREATE TEMP TABLE IF NOT EXISTS missing (id INTEGER PRIMARY KEY, sha256 TEXT)")
+        c.execute("DELETE FROM temp.missing")
+        for root in roots:
+            path = os.path.abspath(os.path.expanduser(root))
+            if os.path.isdir(path):
+                prefix = path.rstrip(os.sep) + os.sep
+                where, args = "substr(path, 1, ?) = ?", (len(prefix), prefix)
+            else:
+                where, args = "path = ?", (path,)
+            c.execute(f"INSERT OR IGNORE INTO temp.missing SELECT id, sha256 FROM photos WHERE {where} "
+                      "AND path NOT IN (SELECT path FROM temp.seen)", args)
+        c.execute("CREATE INDEX IF NOT EXISTS temp.missing_sha ON missing(sha256)")
+
+    def _resolve(self, todo: list[_Todo], s: IndexSummary) -> list[_Todo]:
+        """Touched, moved and copied files: recognised by content hash, no inference."""
+        c = self.conn
+        rest: list[_Todo] = []
+        for t in todo:
+            if self.stopping:
+                rest.append(t)
+                continue
+            e = t.entry
+            if t.kind == "changed" and t.sha256:
+                sha = _hash_or_none(e.path)
+                if sha == t.sha256:
+                    row = c.execute("SELECT tagger, error_code FROM photos WHERE id = ?", (t.photo_id,)).fetchone()
+                    if row["tagger"] == self.tagger and row["error_code"] is None:
+                        self._begin()
+                        c.execute("UPDATE photos SET size = ?, mtime_ns = ? WHERE id = ?", (e.size, e.mtime_ns, t.photo_id))
+                        self._wrote()
+                        s.unchanged += 1
+                        continue
+                rest.append(t)
+                continue
+            if t.kind != "new" or c.execute(
+                "SELECT 1 FROM photos WHERE size = ? AND sha256 IS NOT NULL AND error_code IS NULL AND tagger = ? LIMIT 1",
+                (e.size, self.tagger),
+            ).fetchone() is None:
+                rest.append(t)
+                continue
+            sha = _hash_or_none(e.path)
+            gone = c.execute(
+                "SELECT p.id FROM temp.missing m JOIN photos p ON p.id = m.id WHERE m.sha256 = ? AND p.tagger = ? "
+                "AND p.error_code IS NULL LIMIT 1", (sha, self.tagger)).fetchone()
+            self._begin()
+            if gone is not None:
+                c.execute("UPDATE photos SET path = ?, size = ?, mtime_ns = ?, indexed_at = ? WHERE id = ?",
+                          (e.path, e.size, e.mtime_ns, time.time(), gone["id"]))
+                c.execute("DELETE FROM temp.missing WHERE id = ?", (gone["id"],))
+                s.moved += 1
+                self._written(gone["id"])
+                continue
+            twin = c.execute("SELECT * FROM photos WHERE sha256 = ? AND tagger = ? AND error_code IS NULL LIMIT 1",
+                             (sha, self.tagger)).fetchone()
+            if twin is None:
+                rest.append(t)
+                continue
+            new_id = c.execute(
+                "INSERT INTO photos (path, size, mtime_ns, sha256, width, height, taken, camera, tagger, indexed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (e.path, e.size, e.mtime_ns, sha, twin["width"], twin["height"], twin["taken"], twin["camera"],
+                 self.tagger, time.time())).fetchone()[0]
+            c.execute("INSERT INTO tags (photo_id, rank, wnid, score) SELECT ?, rank, wnid, score FROM tags "
+                      "WHERE photo_id = ?", (new_id, twin["id"]))
+            s.copied += 1
+            self._written(new_id)
+        return rest
+
+    def _written(self, photo_id: int) -> None:
+        self._wrote()
+        if self.on_written is not None:
+            self.on_written(photo_id)
+
+    def _delete_missing(self, s: IndexSummary) -> None:
+        self._begin()
+        s.deleted = self.conn.execute("DELETE FROM photos WHERE id IN (SELECT id FROM temp.missing)").rowcount
+        self._commit()
+
+    def _classify(self, todo: list[_Todo], s: IndexSummary) -> None:
+        by_path = {t.entry.path: t for t in todo}
+        self.progress.start(len(todo))
+        backend = self._backend = self.make_backend()
+        if self.stopping:  # asked to stop while the model loaded
+            backend.stop() if hasattr(backend, "stop") else None
+        t0 = time.monotonic()
+        try:
+            for item in backend.classify(t.entry.path for t in todo):
+                t = by_path.pop(item.path, None)
+                if t is None:
+                    continue
+                self._store(t, item, s)
+                s.classified += 1
+                self.progress.advance()
+                if self.stopping:
+                    break
+        finally:
+            s.classify_seconds = time.monotonic() - t0
+            self._commit()
+            backend.close()
+            self._backend = None
+
+    def _store(self, t: _Todo, item: Classified, s: IndexSummary) -> None:
+        c, e, r = self.conn, t.entry, item.result
+        facts = item.facts
+        self._begin()
+        err_code = r.error.code if r.error is not None else None
+        err = r.error.message if r.error is not None else None
+        photo_id = c.execute(
+            "INSERT INTO photos (path, size, mtime_ns, sha256, width, height, taken, camera, tagger, indexed_at, "
+            "error_code, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
+            "sha256 = excluded.sha256, width = excluded.width, height = excluded.height, taken = excluded.taken, "
+            "camera = excluded.camera, tagger = excluded.tagger, indexed_at = excluded.indexed_at, "
+            "error_code = excluded.error_code, error = excluded.error RETURNING id",
+            (e.path, e.size, e.mtime_ns, facts.sha256 if facts else None, r.width, r.height,
+             facts.taken if facts else None, facts.camera if facts else None, self.tagger, time.time(), err_code, err),
+        ).fetchone()[0]
+        c.execute("DELETE FROM tags WHERE photo_id = ?", (photo_id,))
+        if r.error is not None:
+            s.failed += 1
+            s.failures.append((e.path, r.error.message))
+        else:
+            c.executemany("INSERT INTO tags (photo_id, rank, wnid, score) VALUES (?, ?, ?, ?)",
+                          [(photo_id, rank, p.wnid, p.score) for rank, p in enumerate(r.predictions)])
+            setattr(s, t.kind, getattr(s, t.kind) + 1)
+        self._written(photo_id)
+
+
+def _hash_or_none(path: str) -> str | None:
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None

@@ -1,0 +1,61 @@
+"""``wanwu tag``: the user's own corrections. ``add`` records a tag (an ImageNet class when the
+name names exactly one, else a free keyword); ``remove`` hides the model's tags that the name
+names (or drops a tag the user added). They live in ``user_tags``, which indexing never
+touches, so they survive re-indexing, moves and re-tagging with another model."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from . import names
+
+
+@dataclass
+class TagOutcome:
+    path: str
+    photo_id: int | None
+    message: str  # what happened, or why nothing did
+
+    @property
+    def ok(self) -> bool:
+        return self.photo_id is not None
+
+
+def _class_of(name: str) -> str | None:
+    wnids = names.find_wnids(name)
+    return wnids[0] if len(wnids) == 1 else None
+
+
+def apply(conn: sqlite3.Connection, path: str, add: list[str], remove: list[str]) -> TagOutcome:
+    """Record the tags for the photo at ``path`` (absolute) in one transaction."""
+    row = conn.execute("SELECT id FROM photos WHERE path = ?", (path,)).fetchone()
+    if row is None:
+        return TagOutcome(path, None, "not in the catalogue (run `wanwu index` on its folder first)")
+    pid = row["id"]
+    done: list[str] = []
+    with conn:
+        for name in remove:
+            name = name.strip()
+            dropped = conn.execute("DELETE FROM user_tags WHERE photo_id = ? AND lower(name) = lower(?) AND removed = 0",
+                                   (pid, name)).rowcount
+            wnids = set(names.find_wnids(name))
+            hits = [r[0] for r in conn.execute("SELECT wnid FROM tags WHERE photo_id = ?", (pid,)) if r[0] in wnids]
+            for wnid in hits:
+                conn.execute("INSERT INTO user_tags (photo_id, name, wnid, removed) VALUES (?, ?, ?, 1) "
+                             "ON CONFLICT(photo_id, name) DO UPDATE SET removed = 1, wnid = excluded.wnid",
+                             (pid, names.label(wnid), wnid))
+            done.append(f"-{name}" if hits or dropped else f"-{name} (no such tag)")
+        for name in add:
+            name = name.strip()
+            if not name:
+                continue
+            wnid = _class_of(name)
+            label = names.label(wnid) if wnid else name
+            conn.execute("DELETE FROM user_tags WHERE photo_id = ? AND removed = 1 AND (wnid = ? OR lower(name) = lower(?))",
+                         (pid, wnid, name))
+            conn.execute("INSERT INTO user_tags (photo_id, name, wnid, removed) VALUES (?, ?, ?, 0) "
+                         "ON CONFLICT(photo_id, name) DO UPDATE SET removed = 0, wnid = excluded.wnid",
+                         (pid, label, wnid))
+            done.append(f"+{label}")
+    return TagOutcome(path, pid, " ".join(done))
