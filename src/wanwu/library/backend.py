@@ -41,13 +41,26 @@ class Classified:
 
 
 class ClassifyBackend(Protocol):
-    """Classify files, yielding as results are ready; ``tagger`` names the model that tags."""
+    """Classify files, yielding as results are ready, in any order: a ``Classified`` each, or a
+    plain ``(path, ImageResult)`` pair (the indexer then hashes the file itself, on this
+    machine). ``stop`` (optional) asks it to read no further files."""
 
-    tagger: str
-
-    def classify(self, paths: Iterable[str]) -> Iterator[Classified]: ...
+    def classify(self, paths: Iterable[str]) -> Iterator[Classified | tuple[str, ImageResult]]: ...
 
     def close(self) -> None: ...
+
+
+def as_classified(item: Classified | tuple[str, ImageResult]) -> Classified:
+    """A backend's answer as a ``Classified``: facts read from the file when the backend gave none."""
+    if isinstance(item, Classified):
+        return item
+    path, result = item
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return Classified(path, result, None)
+    return Classified(path, result, FileFacts(hashlib.sha256(data).hexdigest(), *read_exif(data)))
 
 
 def file_sha256(path: str) -> str:

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from .backend import Classified, ClassifyBackend, file_sha256
+from .backend import Classified, ClassifyBackend, as_classified, file_sha256
 from .walker import FileEntry, Skipped, walk
 
 
@@ -290,11 +290,12 @@ class Indexer:
         by_path = {t.entry.path: t for t in todo}
         self.progress.start(len(todo))
         backend = self._backend = self.make_backend()
-        if self.stopping:  # asked to stop while the model loaded
-            backend.stop() if hasattr(backend, "stop") else None
+        if self.stopping and hasattr(backend, "stop"):  # asked to stop while the model loaded
+            backend.stop()
         t0 = time.monotonic()
         try:
-            for item in backend.classify(t.entry.path for t in todo):
+            for answer in backend.classify(t.entry.path for t in todo):
+                item = as_classified(answer)
                 t = by_path.pop(item.path, None)
                 if t is None:
                     continue

@@ -1,0 +1,52 @@
+"""A generated photo collection of real photos: nested folders, a duplicate, a corrupt JPEG, a
+hidden folder and a text file; and a helper that indexes it with the session's classifier."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from album_tree import CORRUPT, LAYOUT
+
+from wanwu.library.backend import LocalBackend
+from wanwu.library.catalogue import open_catalogue
+from wanwu.library.indexer import Indexer
+
+
+@pytest.fixture
+def album(tmp_path, photos) -> Path:
+    root = tmp_path / "Pictures"
+    for rel, name in LAYOUT.items():
+        dest = root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(photos[name], dest)
+    (root / CORRUPT).write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)  # a JPEG header, then nothing
+    (root / "notes.txt").write_text("not a photo")
+    return root
+
+
+@pytest.fixture
+def index(tmp_path, classifier):
+    """``index(roots, **kw)`` -> (IndexSummary, backends made) on a catalogue in tmp_path."""
+    db = tmp_path / "library.db"
+
+    def run(roots, *, tagger="test/fp32/abc", force=False, on_written=None, conn=None):
+        made = []
+
+        def make():
+            backend = LocalBackend(classifier, top_k=5, batch_size=4)
+            made.append(backend)
+            return backend
+
+        own = conn is None
+        conn = conn or open_catalogue(db)
+        try:
+            summary = Indexer(conn, tagger, make, force=force, on_written=on_written).run([str(r) for r in roots])
+        finally:
+            if own:
+                conn.close()
+        return summary, made
+
+    run.db = db
+    return run
