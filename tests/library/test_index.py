@@ -173,3 +173,19 @@ def test_search_ranks_by_score_and_user_corrections(album, index):
     assert [p["path"] for p in search(conn, "espresso").items] == [str(album / "travel/flower.jpg")]
     assert search(conn, "").total == len(VISIBLE)  # every classified photo
     conn.close()
+
+
+def test_search_by_group_and_in_chinese(tmp_path):
+    conn = open_catalogue(tmp_path / "dogs.db")
+    with conn:
+        for i, (wnid, score) in enumerate([("n02099601", 0.9), ("n02085620", 0.6), ("n02123045", 0.8)]):
+            conn.execute("INSERT INTO photos (id, path, size, mtime_ns, sha256, tagger, indexed_at) "
+                         "VALUES (?, ?, 1, 1, 'x', 't', 0)", (i + 1, f"/photos/{i}.jpg"))
+            conn.execute("INSERT INTO tags VALUES (?, 0, ?, ?)", (i + 1, wnid, score))
+    for query in ("dog", "狗", "Dog", "golden retriever", "金毛寻回犬", "n02099601"):
+        page = search(conn, query, lang="zh")
+        assert page.items[0]["path"] == "/photos/0.jpg", query  # the best-scoring dog first
+    assert [p["path"] for p in search(conn, "狗").items] == ["/photos/0.jpg", "/photos/1.jpg"]
+    assert search(conn, "狗", lang="zh").items[0]["tags"][0]["label"] == "金毛寻回犬"
+    assert search(conn, "cat").total == 1 and search(conn, "猫").total == 1
+    conn.close()

@@ -60,10 +60,6 @@ User tags survive re-indexing and go into the XMP sidecar (with --write-xmp).
 """
 
 
-def _lang(text: str) -> str:
-    return names.normalize_lang(text)
-
-
 def _score(text: str) -> float:
     try:
         value = float(text)
@@ -78,7 +74,7 @@ def _common(p: argparse.ArgumentParser, *, lang: bool = True, min_score: bool = 
     p.add_argument("--db", metavar="FILE", help=f"the catalogue [env {ENV_VAR}; default: "
                    "$XDG_DATA_HOME/wanwu/library.db]")
     if lang:
-        p.add_argument("--lang", type=_lang, default=None, help="language of labels: en or zh")
+        p.add_argument("--lang", type=settings.arg_type(names.parse_lang), default=None, help="language of labels: en or zh (default: from the locale)")
     if min_score:
         p.add_argument("--min-score", type=_score, default=DEFAULT_MIN_SCORE, metavar="S",
                        help="tags scoring below S (0-1) are kept but not shown, matched or written")
@@ -233,8 +229,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             conn.close()
     for path, error in summary.failures:
         print(f"wanwu: failed: {error}" if path in error else f"wanwu: failed: {path}: {error}", file=sys.stderr)
-    for s in summary.skipped:
-        print(f"wanwu: skipped: {s.path}: {s.reason}", file=sys.stderr)
+    for line in summary.skipped.lines():
+        print(f"wanwu: {line}", file=sys.stderr)
     for e in xmp_errors:
         print(f"wanwu: sidecar: {e}", file=sys.stderr)
     if args.json:

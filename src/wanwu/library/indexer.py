@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 from .backend import Classified, ClassifyBackend, as_classified, file_sha256
-from .walker import FileEntry, Skipped, walk
+from ..walk import SkipReport
+from .walker import FileEntry, walk
 
 
 @dataclass
@@ -47,7 +48,7 @@ class IndexSummary:
     classify_seconds: float = 0.0
     interrupted: bool = False
     failures: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
+    skipped: SkipReport = field(default_factory=SkipReport)
 
     @property
     def rate(self) -> float:
@@ -64,7 +65,7 @@ class IndexSummary:
         out: dict = {k: getattr(self, k) for k in keys}
         out.update(seconds=round(self.seconds, 3), photos_per_second=round(self.rate, 2),
                    interrupted=self.interrupted, failures=[{"path": p, "error": e} for p, e in self.failures],
-                   skipped=[{"path": s.path, "reason": s.reason} for s in self.skipped])
+                   skipped=self.skipped.lines())
         return out
 
 

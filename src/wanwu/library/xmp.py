@@ -60,18 +60,20 @@ def sidecar_path(photo_path: str, naming: str = "ext") -> str:
 
 
 def keywords_for(tags: list[dict], lang: str = "en") -> Keywords:
-    """Keywords of a photo's visible tags (``search`` tag dicts): each class with its groups."""
+    """Keywords of a photo's visible tags (``search`` tag dicts): each class's label and its
+    WordNet groups' (flat), and ``wanwu|GROUP|label`` for each group, or ``wanwu|label`` for a
+    class in no group and for the user's free keywords (hierarchical)."""
     flat: dict[str, None] = {}
     hier: dict[str, None] = {}
     for t in tags:
-        path = [ROOT]
-        if t.get("wnid"):
-            for g in names.groups(t["wnid"]):
-                flat.setdefault(names.group_label(g, lang), None)
-                path.append(names.group_label(g, lang))
+        label = t["label"].replace("|", "/")
         flat.setdefault(t["label"], None)
-        path.append(t["label"])
-        hier.setdefault("|".join(p.replace("|", "/") for p in path), None)
+        groups = [names.group_label(g, lang).replace("|", "/") for g in names.groups(t["wnid"])] if t.get("wnid") else []
+        for g in groups:
+            flat.setdefault(g, None)
+            hier.setdefault(f"{ROOT}|{g}|{label}", None)
+        if not groups:
+            hier.setdefault(f"{ROOT}|{label}", None)
     return Keywords(tuple(flat), tuple(hier))
 
 
@@ -134,7 +136,7 @@ def merge(tree: ET.ElementTree, kw: Keywords) -> ET.ElementTree:
     _set_bag(desc, "dc:subject", flat + [k for k in kw.flat if k not in flat])
     _set_bag(desc, "lr:hierarchicalSubject", hier + list(kw.hierarchical))
     _set_bag(desc, "digiKam:TagsList", tags + [h.replace("|", "/") for h in kw.hierarchical], "rdf:Seq")
-    _set_bag(desc, "wanwu:Keywords", [k for k in kw.flat if k not in flat or k in ours_before])
+    _set_bag(desc, "wanwu:Keywords", [k for k in kw.flat if k not in flat])  # the user's own stay theirs
     return tree
 
 
