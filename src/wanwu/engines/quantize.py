@@ -9,8 +9,10 @@ photos instead. The result is cached beside the fp32 export, keyed by the same w
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -63,7 +65,8 @@ def quantize_onnx(fp32_model: bytes, batches: Iterable[np.ndarray], method: str 
             batch = next(self._it, None)
             return None if batch is None else {INPUT_NAME: batch}
 
-    with tempfile.TemporaryDirectory(prefix="wanwu-quant-") as tmp:
+    # ONNX Runtime's calibrator print()s its progress: keep stdout for what the user asked for
+    with tempfile.TemporaryDirectory(prefix="wanwu-quant-") as tmp, contextlib.redirect_stdout(sys.stderr):
         src, pre, dst = (Path(tmp) / n for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         src.write_bytes(fp32_model)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
