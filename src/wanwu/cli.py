@@ -138,6 +138,74 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
+# --- explain -----------------------------------------------------------------------------
+EXPLAIN_EXAMPLES = """\
+examples:
+  wanwu explain photo.jpg                       # photo.explain.png: where the top-1 class was seen
+  wanwu explain photo.jpg --target tabby        # ... for a class of your choice (name, wnid or index)
+  wanwu explain photos/ -o maps/                # one overlay per image, written into maps/
+  wanwu explain photo.jpg --format json         # the heatmap as a grid of numbers in [0, 1]
+
+The overlay is the photo with a viridis heatmap (dark: little, yellow: most), greyed outside the
+part the model sees (its center crop), and a legend with the class and its score.
+exit status: 0 all images explained, 1 some image failed, 2 usage error.
+"""
+
+
+def _overlay_path(out_dir: Path, name: str, used: set[Path]) -> Path:
+    stem = "stdin" if name == "<stdin>" else Path(name).stem
+    path, n = out_dir / f"{stem}.explain.png", 1
+    while path in used:
+        path, n = out_dir / f"{stem}-{n}.explain.png", n + 1
+    used.add(path)
+    return path
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .errors import ImageInputError
+    from .explain import resolve_target
+    from .overlay import overlay_png
+    from .pipeline import Classifier
+
+    files = list(_iter_inputs(args.paths))
+    if not files:
+        print("wanwu: no images found in the given paths", file=sys.stderr)
+        return EXIT_FAILED
+    if files.count("-") > 1:
+        print("wanwu: '-' (standard input) may be given only once", file=sys.stderr)
+        return EXIT_USAGE
+    target = None if args.target is None else resolve_target(args.target)  # a typo: before loading a model
+    chosen = settings.ModelSettings.from_args(args)
+    chosen.export_cache_dir()
+    clf = Classifier(**chosen.classifier_kwargs(), draft=not args.exact_decode)
+    out_dir = Path(args.output).expanduser()
+    if args.format == "png":
+        out_dir.mkdir(parents=True, exist_ok=True)
+    results, used, failed = [], set(), 0
+    for source in _sources(files):
+        name = getattr(source, "filename", None) or str(source)
+        try:
+            explanation = clf.explain(source, target=target, top_k=chosen.top_k, name=name)
+        except ImageInputError as exc:
+            failed += 1
+            print(f"{name}: error: {exc.message}", file=sys.stderr)
+            results.append({"filename": name, "error": {"code": exc.code, "message": exc.message}})
+            continue
+        if args.format == "json":
+            results.append(explanation.to_dict())
+            continue
+        path = _overlay_path(out_dir, name, used)
+        path.write_bytes(overlay_png(explanation))
+        t = explanation.target
+        print(f"{name}: {t.label} {t.score * 100:.1f}% -> {path}", file=sys.stdout, flush=True)
+    if args.format == "json":
+        json.dump({"model": clf.model_name, "engine": clf.engine.name, "results": results}, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    if failed:
+        print(f"wanwu: {failed} of {len(files)} images could not be explained", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 # --- models / download --------------------------------------------------------------------
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import DEFAULT_MODEL, list_specs
@@ -212,6 +280,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary on stderr")
     settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
     p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("explain", help="show where in a photo the model saw a class",
+                       description="Class activation maps: draw over each photo where the model found the "
+                       "class it names (or the one you choose), or print that heatmap as JSON.",
+                       epilog=EXPLAIN_EXAMPLES, formatter_class=HelpFormatter)
+    p.add_argument("paths", nargs="+", metavar="PHOTO", help="image files, folders (recursive) or - for stdin")
+    p.add_argument("--target", "-t", metavar="CLASS",
+                   help="class to explain: an index (0-999), a wnid (n02123045) or a name; default: the top-1 class")
+    p.add_argument("--output", "-o", default=".", metavar="DIR", help="folder for the overlay PNGs (default: .)")
+    p.add_argument("--format", "-f", choices=["png", "json"], default="png",
+                   help="png: write an overlay per photo; json: print predictions and heatmap grids to stdout")
+    p.add_argument("--exact-decode", action="store_true", help="decode large JPEGs at full size (see classify)")
+    settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("models", help="list models and whether their weights are here",
                        description="List every model wanwu knows, whether its weights are on this machine, "

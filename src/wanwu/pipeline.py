@@ -11,7 +11,8 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 
 from .engines import DEFAULT_ENGINE, Engine, check_engine
-from .imaging import DecodedImage, ImageSource, load_image, preprocess
+from .explain import Explanation, HeadGradients, resolve_target
+from .imaging import DecodedImage, ImageSource, Preprocessing, load_image, preprocess
 from .models import DEFAULT_MODEL, ModelSpec, get_spec
 from .models.weights import ResolvedWeights, resolve_weights
 from .settings import DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_TOP_K
@@ -55,6 +56,7 @@ class Classifier:
             self.spec, self.weights, precision=precision, threads=threads, **(engine_options or {})
         )
         self.stages = Stages(self)  # the stage runner, recording nowhere (the server makes its own)
+        self._head_gradients = HeadGradients(self)  # for explain; reads nothing until first used
         self.warmup()
 
     def warmup(self) -> None:
@@ -83,6 +85,14 @@ class Classifier:
         """Logits and the last feature map (N, C, h, w) from one forward pass (for CAM)."""
         return self.engine.run_with_features(batch)
 
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.spec.preprocessing
+
+    def head_gradient(self, features: np.ndarray, index: int) -> np.ndarray:
+        """d logits[index] / d features (C, h, w) of one image, from the engine's own weights."""
+        return self._head_gradients(features, index)
+
     @staticmethod
     def postprocess(logits: np.ndarray, top_k: int) -> list[list[Prediction]]:
         return top_k_predictions(logits, top_k)
@@ -104,6 +114,15 @@ class Classifier:
         if result.error is not None:
             raise result.error
         return result.predictions
+
+    def explain(
+        self, image: ImageSource, target: int | str | None = None, top_k: int = DEFAULT_TOP_K, name: str | None = None
+    ) -> Explanation:
+        """One image -> its predictions and the class activation map of ``target`` (a class index,
+        wnid or name; default the top-1 class): ``.heatmap()`` over the whole photo, ``.cam``
+        over the model's crop. Raises on bad input, like ``classify`` of one image."""
+        index = None if target is None else resolve_target(target)
+        return self.stages.explain(image, top_k, index, name)
 
     def classify_iter(
         self, images: Iterable[ImageSource], top_k: int = DEFAULT_TOP_K, batch_size: int = 8, decode_threads: int = 2

@@ -37,7 +37,8 @@ from .errors import ImageInputError, WanwuError
 from .labels import imagenet_classes
 
 if TYPE_CHECKING:
-    from .imaging import DecodedImage, ImageSource
+    from .explain import Explanation
+    from .imaging import DecodedImage, ImageSource, Preprocessing
 
 STAGES = ("decode", "preprocess", "inference", "postprocess")
 
@@ -151,6 +152,14 @@ class StageModel(Protocol):
 
     def postprocess(self, logits: np.ndarray, top_k: int) -> list[list[Prediction]]: ...
 
+    # for ``Stages.explain`` only
+    @property
+    def preprocessing(self) -> Preprocessing: ...
+
+    def infer_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def head_gradient(self, features: np.ndarray, index: int) -> np.ndarray: ...
+
 
 @dataclass
 class Prepared:
@@ -262,3 +271,31 @@ class Stages:
                 answers[id(p)] = p.result(preds)
         for p in pending:
             yield answers[id(p)] if isinstance(p, Prepared) else p
+
+    def explain(self, source: ImageSource, top_k: int, target: int | None = None, name: str | None = None) -> Explanation:
+        """One image through the four stages with the class activation map of ``target`` (class
+        index; default the top-1 class): the forward pass also returns the feature map and
+        postprocess computes the map (``wanwu.explain``). Times are recorded as ``run``'s are.
+        Raises ``ImageInputError`` for bad input."""
+        from .explain import Explanation, class_map, crop_box
+
+        m, model = self.model, self.model.model_name
+        name = name or source_name(source)
+        t0 = time.perf_counter()
+        decoded = m.decode(source, name)
+        t1 = time.perf_counter()
+        x = m.preprocess(decoded.image)
+        t2 = time.perf_counter()
+        logits, features = m.infer_with_features(x[None])
+        t3 = time.perf_counter()
+        predictions = m.postprocess(logits, top_k)[0]
+        index = predictions[0].index if target is None else int(target)
+        chosen = imagenet_classes()[index]
+        target_prediction = Prediction(index, chosen.wnid, chosen.label, float(softmax(logits[0].astype(np.float64))[index]))
+        cam = class_map(features[0], m.head_gradient(features[0], index))
+        t4 = time.perf_counter()
+        for stage, seconds in (("decode", t1 - t0), ("preprocess", t2 - t1), ("inference", t3 - t2), ("postprocess", t4 - t3)):
+            self.recorder.observe(model, stage, seconds)
+        timing = Timing(decode=t1 - t0, preprocess=t2 - t1, inference=t3 - t2, postprocess=t4 - t3)
+        box = crop_box(decoded.width, decoded.height, m.preprocessing)
+        return Explanation(name, predictions, target_prediction, cam, decoded.width, decoded.height, box, decoded.image, timing)

@@ -33,6 +33,14 @@ class TorchEngine:
             features = self.model.forward_features(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
             return self.model.forward_head(features).numpy(), features.numpy()
 
+    def class_gradient(self, features: np.ndarray, index: int) -> np.ndarray:
+        """d logits[index] / d features of one image (C, h, w), by autograd through the model's
+        own head: the reference for class activation maps (``wanwu.explain``)."""
+        with torch.enable_grad():
+            f = torch.from_numpy(np.array(features[None], dtype=np.float32)).requires_grad_(True)
+            self.model.forward_head(f)[0, index].backward()
+        return f.grad[0].numpy()
+
 
 def create(spec: ModelSpec, weights: ResolvedWeights, *, precision: str, threads: int | None = None) -> TorchEngine:
     """The eager model with ``weights`` (fp32 only; ``ENGINE_TABLE`` says so)."""
