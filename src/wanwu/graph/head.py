@@ -4,7 +4,8 @@ When the logits come from one linear layer on the global average of ``features``
 EfficientNet-Lite and ResNet), ``logits = W @ mean_hw(features) + b``, so the map of class c is
 exactly ``W[c] @ features`` per position. ``linear_head`` finds that ``W`` and ``b`` in the fp32
 graph itself (whatever weights it was built from); VGG, whose head is three linear layers,
-has none. Imports the onnx package: call it when explaining, not to classify."""
+has none; ``head_layers`` reads any head (VGG's too) as the list of layers that ``wanwu.explain``
+back-propagates through. Imports the onnx package: call it when explaining, not to classify."""
 
 from __future__ import annotations
 
