@@ -20,7 +20,7 @@ from PIL import Image
 
 from wanwu import Classifier
 from wanwu.cli import main
-from wanwu.errors import UnknownClassError
+from wanwu.errors import AmbiguousLabelError, UnknownLabelError
 from wanwu.explain import class_map, crop_box, grid_shape, map_to_image, resolve_target
 from wanwu.models import get_spec, list_specs
 from wanwu.overlay import LEGEND_HEIGHT, viridis_lut
@@ -52,17 +52,17 @@ def test_explain_names_the_top1_class_and_a_chosen_one(classifier, chelsea):
     assert [p.index for p in explanation.predictions] == [p.index for p in top]
     assert explanation.target.index == top[0].index
     assert explanation.target.score == pytest.approx(top[0].score, abs=1e-6)
-    for target in ("tabby", "n02123045", 281, "281", "TABBY"):
+    for target in ("tabby", "n02123045", 281, "281", "TABBY", "虎斑猫"):
         chosen = classifier.explain(chelsea, target=target)
         assert (chosen.target.index, chosen.target.wnid, chosen.target.label) == (281, "n02123045", "tabby")
     assert chosen.predictions[0].index == top[0].index  # the predictions stay the model's own
 
 
-@pytest.mark.parametrize("target", ["no such class", "1000", "n99999999", ""])
-def test_unknown_target_is_a_clear_error(target):
-    with pytest.raises(UnknownClassError) as info:
+@pytest.mark.parametrize("target", ["no such class", "1000", "n99999999", "", "dog"])
+def test_unknown_or_ambiguous_target_is_a_clear_error(target):
+    with pytest.raises((UnknownLabelError, AmbiguousLabelError)) as info:
         resolve_target(target)
-    assert info.value.code == "unknown_class" and info.value.http_status == 422
+    assert info.value.code in ("unknown_label", "ambiguous_label") and 400 <= info.value.http_status < 500
 
 
 # --- the map and its geometry ----------------------------------------------------------------

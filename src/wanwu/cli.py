@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 from . import __version__, settings
 from .cli_args import HelpFormatter, positive_int
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
+from .labels import parse_lang
 
 if TYPE_CHECKING:
     from .walk import SkipReport
@@ -167,9 +168,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .overlay import overlay_png
     from .pipeline import Classifier
 
-    files = list(_iter_inputs(args.paths))
+    from .walk import SkipReport
+
+    skipped = SkipReport()
+    files = list(_iter_inputs(args.paths, skipped))
+    _print_skipped(skipped, args)
     if not files:
-        print("wanwu: no images found in the given paths", file=sys.stderr)
+        what = "no images wanwu can read" if skipped else "no images found"
+        print(f"wanwu: {what} in the given paths", file=sys.stderr)
         return EXIT_FAILED
     if files.count("-") > 1:
         print("wanwu: '-' (standard input) may be given only once", file=sys.stderr)
@@ -192,7 +198,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             results.append({"filename": name, "error": {"code": exc.code, "message": exc.message}})
             continue
         if args.format == "json":
-            results.append(explanation.to_dict())
+            results.append(explanation.to_dict(lang=args.lang))
             continue
         path = _overlay_path(out_dir, name, used)
         path.write_bytes(overlay_png(explanation))
@@ -291,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default=".", metavar="DIR", help="folder for the overlay PNGs (default: .)")
     p.add_argument("--format", "-f", choices=["png", "json"], default="png",
                    help="png: write an overlay per photo; json: print predictions and heatmap grids to stdout")
+    p.add_argument("--lang", type=settings.arg_type(parse_lang), default="en", metavar="LANG", help="label language in JSON: en or zh")
     p.add_argument("--exact-decode", action="store_true", help="decode large JPEGs at full size (see classify)")
     settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
     p.set_defaults(func=cmd_explain)

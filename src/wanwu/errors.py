@@ -74,16 +74,6 @@ class TooManyPixelsError(ImageInputError):
     summary = "more pixels than --max-pixels"
 
 
-# --- classes ------------------------------------------------------------------------------
-class UnknownClassError(WanwuError):
-    """A class asked for by name, wnid or index that ImageNet-1k does not have (or not uniquely)."""
-
-    code = "unknown_class"
-    http_status = 422
-    exit_status = EXIT_USAGE
-    summary = "no such ImageNet-1k class"
-
-
 # --- models, weights, engines, settings ---------------------------------------------------
 class UnknownModelError(WanwuError):
     code = "unknown_model"

@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .errors import UnknownClassError
 from .imaging import Preprocessing, resize_geometry
-from .labels import imagenet_classes, wnid_to_index
+from .labels import imagenet_classes, label_in, resolve_class
 from .stages import Prediction, Timing
 
 if TYPE_CHECKING:
@@ -117,22 +116,10 @@ class HeadGradients:
 
 # --- which class -----------------------------------------------------------------------------
 def resolve_target(target: int | str) -> int:
-    """A class index from an index (0-999), a wnid (n02123045) or an English name (any case)."""
-    classes = imagenet_classes()
+    """A class index from an index, a wnid, or a name in English or Chinese (``wanwu.labels``);
+    ``UnknownLabelError`` / ``AmbiguousLabelError`` say what to type instead."""
     text = str(target).strip()
-    if text.isdigit():
-        if int(text) < len(classes):
-            return int(text)
-        raise UnknownClassError(f"class index {text} is out of range: ImageNet-1k has 0-{len(classes) - 1}")
-    if text in wnid_to_index():
-        return wnid_to_index()[text]
-    matches = [c.index for c in classes if c.label.lower() == text.lower()]
-    if len(matches) == 1:
-        return matches[0]
-    raise UnknownClassError(
-        f"no ImageNet-1k class is called {text!r}: give a class index (0-999), a wnid such as "
-        "n02123045 or an English name such as 'tabby'"
-    )
+    return resolve_class(int(text) if text.isdigit() else text).index
 
 
 # --- back to the photo -------------------------------------------------------------------------
@@ -180,6 +167,13 @@ def grid_shape(width: int, height: int, cells: int = HEATMAP_CELLS) -> tuple[int
     return cells, max(1, round(cells * width / height))
 
 
+def labelled(prediction: Prediction, lang: str) -> dict:
+    """A prediction as JSON with its label in ``lang``."""
+    out = prediction.to_dict()
+    out["label"] = label_in(imagenet_classes()[prediction.index], lang)
+    return out
+
+
 @dataclass
 class Explanation:
     """One image's predictions and the class activation map of ``target``."""
@@ -202,12 +196,13 @@ class Explanation:
         rows, cols = grid_shape(self.width, self.height, cells)
         return self.heatmap(cols, rows)
 
-    def to_dict(self, cells: int = HEATMAP_CELLS) -> dict:
+    def to_dict(self, cells: int = HEATMAP_CELLS, lang: str = "en") -> dict:
+        """The JSON answer: labels in ``lang``, ``heatmap`` rows top to bottom over the whole image."""
         left, top, right, bottom = self.crop
         return {
             "filename": self.name, "width": self.width, "height": self.height,
-            "predictions": [p.to_dict() for p in self.predictions],
-            "target": self.target.to_dict(),
+            "predictions": [labelled(p, lang) for p in self.predictions],
+            "target": labelled(self.target, lang),
             "crop": {"left": round(left, 2), "top": round(top, 2), "right": round(right, 2), "bottom": round(bottom, 2)},
             "heatmap": [[round(float(v), 4) for v in row] for row in self.grid(cells)],
             "timing_ms": {k: round(v, 3) for k, v in self.timing.as_ms().items()},
