@@ -101,6 +101,12 @@ def check_venv(py: Path, env: dict, with_torch: bool) -> None:
         assert top in EXPECTED[name], f"{name}: top-1 {top!r}, expected one of {sorted(EXPECTED[name])}"
         log(f"ok: {name} -> {top} ({result['predictions'][0]['score']:.2%})")
     assert sorted(Path(r["filename"]).name for r in report["results"]) == sorted(EXPECTED)
+    # int8: quantized with the calibration photos shipped inside the package (package data)
+    out = run([wanwu, "classify", PHOTOS / "coffee.jpg", "--precision", "int8", "--format", "jsonl"], env=env).stdout
+    lines = [line for line in out.splitlines() if line.startswith("{")]  # (ORT's calibration prints too)
+    top = json.loads(lines[-1])["predictions"][0]["label"]
+    assert top in EXPECTED["coffee.jpg"], f"int8: coffee.jpg -> {top!r}"
+    log(f"ok: --precision int8 works without torch (coffee.jpg -> {top})")
 
 
 def probe(py: Path, env: dict, engine: str, images: int = 100) -> dict:
