@@ -29,7 +29,7 @@ NS = {
     "dc": "http://purl.org/dc/elements/1.1/",
     "lr": "http://ns.adobe.com/lightroom/1.0/",
     "digiKam": "http://www.digikam.org/ns/1.0/",
-    "wanwu": "https://github.com/wanwu/ns/1.0/",
+    "wanwu": "urn:wanwu:xmp:1.0/",  # our own namespace: which keywords wanwu wrote
 }
 for _prefix, _uri in NS.items():
     ET.register_namespace(_prefix, _uri)

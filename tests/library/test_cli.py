@@ -1,0 +1,189 @@
+"""The library commands as a user runs them: real ``wanwu`` processes on a generated tree of
+real photos — a real SIGINT to a running ``wanwu index`` and the resume, XMP sidecars read back
+with exiv2 (photos byte-identical), search formats, export, tags, the writer lock."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from album_tree import CORRUPT, LAYOUT, digest_tree
+
+VISIBLE = [rel for rel in LAYOUT if not rel.startswith(".")]
+
+
+def wanwu(*args, check=None, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "wanwu.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, **kw)
+    if check is not None:
+        assert proc.returncode == check, proc.stderr
+    return proc
+
+
+@pytest.fixture
+def db(tmp_path):
+    return tmp_path / "catalogue" / "library.db"
+
+
+def test_index_then_search_in_every_format(album, db):
+    first = wanwu("index", album, "--db", db, check=1)  # the corrupt file fails: exit 1, listed
+    assert f"{len(VISIBLE)} new" in first.stdout and "1 failed" in first.stdout
+    assert str(album / CORRUPT) in first.stderr
+    again = wanwu("index", album, "--db", db, "--json", check=0)
+    assert json.loads(again.stdout)["unchanged"] == len(VISIBLE) + 1
+
+    paths = wanwu("search", "espresso", "--db", db, "--format", "paths", check=0).stdout.splitlines()
+    assert paths == [str(album / "kitchen/coffee.png")]
+    items = json.loads(wanwu("search", "cat", "--db", db, "--format", "json", check=0).stdout)
+    assert {i["path"] for i in items} == {str(album / "cats/chelsea.png"), str(album / "cats/2024/chelsea-again.png")}
+    assert all({"wnid", "label", "score"} <= set(t) for i in items for t in i["tags"])
+    zh = json.loads(wanwu("search", "猫", "--db", db, "--lang", "zh", "--format", "jsonl", check=0).stdout.splitlines()[0])
+    assert any("猫" in t["label"] for t in zh["tags"])
+    rows = list(csv.DictReader(io.StringIO(wanwu("search", "palace", "--db", db, "--format", "csv", "--min-score", "0",
+                                                 check=0).stdout)))
+    assert rows and rows[0]["path"] == str(album / "travel/2019/summer/china.jpg")
+    nothing = wanwu("search", "golden retriever", "--db", db)
+    assert nothing.returncode == 1 and nothing.stdout == ""
+    assert wanwu("search", "cat", "--db", db, "--lang", "fr").returncode == 2
+
+
+def test_library_summary_and_exports(album, db, tmp_path):
+    wanwu("index", album, "--db", db)
+    info = json.loads(wanwu("library", "--db", db, "--format", "json", check=0).stdout)
+    assert (info["photos"], info["failed"]) == (len(VISIBLE) + 1, 1)
+    assert any(g["label"] == "cat" and g["count"] >= 2 for g in info["groups"])
+    assert list(info["models"].values()) == [len(VISIBLE)]
+    table = wanwu("library", "--db", db, check=0).stdout
+    assert "photos" in table and "groups" in table
+
+    jsonl = tmp_path / "all.jsonl"
+    wanwu("library", "--db", db, "--export", jsonl, check=0)
+    photos = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(photos) == len(VISIBLE) + 1 and any(p["error"] for p in photos)
+    out_csv = tmp_path / "all.csv"
+    wanwu("library", "--db", db, "--export", out_csv, check=0)
+    assert {r["path"] for r in csv.DictReader(out_csv.open())} == {p["path"] for p in photos}
+    pq = pytest.importorskip("pyarrow.parquet")
+    parquet = tmp_path / "all.parquet"
+    wanwu("library", "--db", db, "--export", parquet, check=0)
+    table = pq.read_table(parquet)
+    assert table.num_rows == len(photos) and "tags" in table.column_names
+    assert wanwu("library", "--db", db, "--export", tmp_path / "x.xlsx").returncode == 2
+    assert "wanwu index" in wanwu("library", "--db", tmp_path / "none.db").stderr
+
+
+def test_xmp_sidecars_merge_and_never_touch_the_photo(album, db):
+    pyexiv2 = pytest.importorskip("pyexiv2")
+    before = digest_tree(album)
+    coffee = album / "kitchen/coffee.png"
+    own = album / "space/rocket.jpg.xmp"  # a sidecar the user's photo manager already wrote
+    own.write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:lr="http://ns.adobe.com/lightroom/1.0/" xmp:Rating="4">'
+        '<dc:subject><rdf:Bag><rdf:li>holiday 2019</rdf:li><rdf:li>missile</rdf:li></rdf:Bag></dc:subject>'
+        '<lr:hierarchicalSubject><rdf:Bag><rdf:li>places|Florida</rdf:li><rdf:li>wanwu|old|stale</rdf:li>'
+        '</rdf:Bag></lr:hierarchicalSubject></rdf:Description></rdf:RDF></x:xmpmeta>')
+    (album / "travel/flower.jpg.xmp").write_text("<not xml")
+    proc = wanwu("index", album, "--db", db, "--write-xmp")
+    assert "flower.jpg.xmp: not a valid XMP file" in proc.stderr
+    assert (album / "travel/flower.jpg.xmp").read_text() == "<not xml"  # left alone
+
+    xmp = pyexiv2.Image(str(coffee) + ".xmp").read_xmp()
+    assert "espresso" in xmp["Xmp.dc.subject"]
+    assert "wanwu|drink|espresso" in xmp["Xmp.lr.hierarchicalSubject"]
+    assert "wanwu/drink/espresso" in xmp["Xmp.digiKam.TagsList"]
+    merged = pyexiv2.Image(str(own)).read_xmp()
+    assert merged["Xmp.xmp.Rating"] == "4"
+    assert {"holiday 2019", "missile"} <= set(merged["Xmp.dc.subject"])  # the user's keywords kept
+    assert "places|Florida" in merged["Xmp.lr.hierarchicalSubject"]
+    assert "wanwu|old|stale" not in merged["Xmp.lr.hierarchicalSubject"]  # old wanwu keywords replaced
+    assert any(k.startswith("wanwu|") for k in merged["Xmp.lr.hierarchicalSubject"])
+
+    wanwu("tag", coffee, "--db", db, "--add", "morning", "--remove", "espresso", "--write-xmp", check=0)
+    again = pyexiv2.Image(str(coffee) + ".xmp").read_xmp()
+    assert "morning" in again["Xmp.dc.subject"] and "espresso" not in again["Xmp.dc.subject"]
+    assert "wanwu|morning" in again["Xmp.lr.hierarchicalSubject"]
+    wanwu("index", album, "--db", db, "--force", "--write-xmp", "--xmp-name", "stem", "--lang", "zh")
+    zh = pyexiv2.Image(str(album / "kitchen/coffee.xmp")).read_xmp()
+    assert "morning" in zh["Xmp.dc.subject"] and "意式浓缩咖啡" not in zh["Xmp.dc.subject"]  # the user's say stays
+    assert digest_tree(album) == before  # not one photo byte changed
+
+
+def test_tags_survive_reindexing(album, db):
+    wanwu("index", album, "--db", db)
+    photo = album / "people/grace_hopper.jpg"
+    out = wanwu("tag", photo, "--db", db, "--add", "golden retriever", "--add", "grandma", check=0).stdout
+    assert "+golden retriever" in out and "+grandma" in out
+    assert wanwu("tag", album / "nope.jpg", "--db", db, "--add", "x").returncode == 1
+    assert wanwu("tag", photo, "--db", db).returncode == 2
+    wanwu("index", album, "--db", db, "--force")
+    assert wanwu("search", "dog", "--db", db, "--format", "paths", check=0).stdout.split() == [str(photo)]
+    assert wanwu("search", "grandma", "--db", db, "--format", "paths", check=0).stdout.split() == [str(photo)]
+
+
+def test_one_writer_at_a_time(album, db):
+    from wanwu.library.catalogue import writer_lock
+
+    with writer_lock(db):
+        proc = wanwu("index", album, "--db", db)
+    assert proc.returncode == 1 and f"pid {os.getpid()}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sigint_stops_quickly_and_the_next_run_resumes(tmp_path, photos, db):
+    """A real Ctrl-C to a real ``wanwu index``: it stops soon with a consistent catalogue, and the
+    next run classifies only what was left, without duplicates."""
+    root = tmp_path / "many"
+    sources = sorted(photos.values())
+    n = 240
+    for i in range(n):
+        folder = root / f"roll{i % 7}"
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(sources[i % len(sources)], folder / f"{i:04d}{sources[i % len(sources)].suffix}")
+    proc = subprocess.Popen([sys.executable, "-m", "wanwu.cli", "index", str(root), "--db", str(db),
+                             "--batch-size", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if db.exists():
+            try:
+                conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+                done = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
+                conn.close()
+            except sqlite3.OperationalError:
+                continue
+            if done >= 16:
+                break
+    assert proc.poll() is None, f"finished before it could be interrupted: {proc.communicate()}"
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    stopped_after = time.monotonic() - sent
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert stopped_after < 10, stopped_after  # ~2 s asked; generous on a shared machine
+
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    kept = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
+    assert conn.execute("SELECT count(*) FROM photos WHERE id NOT IN (SELECT photo_id FROM tags)").fetchone()[0] == 0
+    conn.close()
+    assert 16 <= kept < n
+
+    resumed = json.loads(wanwu("index", root, "--db", db, "--json", check=0).stdout)
+    # the rest are copies of photos already tagged: recognised by content, not classified again
+    assert resumed["new"] + resumed["copied"] == n - kept and resumed["copied"] > 0
+    assert resumed["unchanged"] == kept and resumed["failed"] == 0
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*), count(DISTINCT path) FROM photos").fetchone() == (n, n)
+    conn.close()
