@@ -1,4 +1,5 @@
-"""The JSON API for people and the web UI: ``GET /api/v1/models``, ``POST /api/v1/classify``."""
+"""The JSON API for people and the web UI: ``GET /api/v1/models``, ``POST /api/v1/classify``,
+``POST /api/v1/explain``."""
 
 from __future__ import annotations
 
@@ -6,14 +7,20 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..pipeline import Classifier
 from ..settings import MAX_TOP_K
 from .context import AppContext, get_context
-from .errors import IMAGE_ERRORS, MODEL_ERRORS, RETRY_NOTE, SERVICE_ERRORS, UPLOAD_ERRORS, error_responses, wanwu_error_body
+from ..errors import AmbiguousLabelError, ImageInputError, UnknownLabelError, UnsupportedLanguageError
+from ..explain import resolve_target
+from ..labels import normalize_lang
+from .errors import (
+    IMAGE_ERRORS, MODEL_ERRORS, RETRY_NOTE, SERVICE_ERRORS, UPLOAD_ERRORS, BadRequestError, error_responses,
+    wanwu_error_body,
+)
 from .inference import Classified
-from .schemas import ClassifyResponse, ErrorResponse, ModelsResponse
+from .schemas import ClassifyResponse, ErrorResponse, ExplainResponse, ModelsResponse
 from .uploads import read_uploads
 
 router = APIRouter(prefix="/api/v1", tags=["JSON API"])
@@ -101,3 +108,68 @@ def _record(ctx: AppContext, clf: Classifier, results: list[Classified]) -> None
             ctx.metrics.errors.labels(r.result.error.code).inc()
         else:
             ctx.metrics.count_images(clf.model_name)
+
+
+_EXPLAIN_ERRORS = error_responses(
+    *UPLOAD_ERRORS, *MODEL_ERRORS, *IMAGE_ERRORS, *SERVICE_ERRORS, UnknownLabelError, AmbiguousLabelError,
+    UnsupportedLanguageError, model=ErrorResponse, **RETRY_NOTE,
+)
+_EXPLAIN_PNG = {"200": {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+                        "description": "with `Accept: image/png`: the overlay of the one image"}}
+Target = Annotated[str | None, Query(description="class to explain: index, wnid, or name in English or Chinese; "
+                                     "default: the top-1 class")]
+Lang = Annotated[str | None, Query(description="label language: en or zh; default: en")]
+
+
+@router.post(
+    "/explain", response_model=ExplainResponse, response_model_exclude_none=True, summary="Explain a prediction",
+    responses={**_EXPLAIN_ERRORS, **_EXPLAIN_PNG}, openapi_extra=_CLASSIFY_BODY,
+)
+async def explain(
+    request: Request,
+    ctx: Annotated[AppContext, Depends(get_context)],
+    top_k: TopK = None,
+    model: ModelName = None,
+    target: Target = None,
+    lang: Lang = None,
+):
+    """Where in each image the model found a class (a class activation map): the predictions,
+    the class explained and `heatmap`, a grid of values 0-1 over the whole image. Takes the
+    same bodies and limits as `/classify`, and fails the same way for bad images.
+
+    With `Accept: image/png` (one image only) the answer is the overlay instead: the photo with
+    the heatmap in viridis, greyed outside the model's crop, and a legend with class and score.
+    """
+    index = None if target is None else resolve_target(target)  # before the body: a typo costs no upload
+    language = normalize_lang(lang, strict=True) if lang else "en"
+    wants_png = "image/png" in request.headers.get("accept", "")
+    clf = await ctx.service.classifier(model)
+    k = top_k or ctx.config.top_k
+    uploads = await read_uploads(request, max_files=ctx.config.max_files)
+    if wants_png and len(uploads) > 1:
+        raise BadRequestError(f"an overlay (Accept: image/png) is for one image; this request has {len(uploads)}")
+    names = [u.filename for u in uploads]
+    answers = list(await asyncio.gather(
+        *(ctx.service.explain(u.data, model=clf.model_name, top_k=k, target=index, filename=u.filename) for u in uploads)
+    ))
+    del uploads
+    failed = [a for a in answers if isinstance(a, ImageInputError)]
+    for a in answers:
+        if isinstance(a, ImageInputError):
+            ctx.metrics.errors.labels(a.code).inc()
+        else:
+            ctx.metrics.explained.labels(clf.model_name).inc()
+    results = [
+        {"filename": name, "error": wanwu_error_body(a)} if isinstance(a, ImageInputError) else a.to_dict(lang=language)
+        for name, a in zip(names, answers)
+    ]
+    if failed and len(failed) == len(answers):
+        body = {"error": wanwu_error_body(failed[0])}
+        if len(answers) > 1:
+            body["results"] = results
+        return JSONResponse(body, status_code=failed[0].http_status)
+    if wants_png:
+        from ..overlay import overlay_png
+
+        return Response(await ctx.service.run_cpu(overlay_png, answers[0]), media_type="image/png")
+    return {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision, "results": results}

@@ -25,6 +25,7 @@ import numpy as np
 from ..batching import MicroBatcher
 from ..cache import CachedResult, ResultCache, content_key
 from ..errors import ImageInputError
+from ..explain import Explanation
 from ..pipeline import Classifier
 from ..settings import DEFAULT_TOP_K
 from ..stages import NO_RECORDER, ImageResult, Recorder, Stages, Timing, softmax
@@ -181,6 +182,20 @@ class InferenceService:
         if key is not None:
             self.cache.put(key, CachedResult(logits, prepared.width, prepared.height))
         return Classified(prepared.result(predictions[0]))
+
+    async def explain(
+        self, data: bytes, *, model: str | None = None, top_k: int = DEFAULT_TOP_K, target: int | None = None,
+        filename: str = "upload",
+    ) -> Explanation | ImageInputError:
+        """Encoded image -> predictions and the class activation map of ``target`` (class index;
+        default the top-1 class), or the input error. The whole stage run (``Stages.explain``,
+        recording into this service's metrics) happens on a decode thread: its forward pass also
+        returns the feature map, so it does not join the micro-batcher, and it is not cached."""
+        clf = await self.classifier(model)
+        try:
+            return await self._run(self._cpu, self.stages(clf).explain, data, top_k, target, filename)
+        except ImageInputError as exc:
+            return exc
 
     async def prepare_images(self, clf: Classifier, images: Sequence[bytes], names: Sequence[str]) -> np.ndarray:
         """Encoded images -> one float32 NCHW batch. The first bad image raises its error."""

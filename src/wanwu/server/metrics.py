@@ -53,6 +53,7 @@ class Metrics:
             ["model", "stage"], buckets=_LATENCY_BUCKETS, registry=r,
         )
         self.images = Counter("wanwu_images_classified", "Images classified", ["model"], registry=r)
+        self.explained = Counter("wanwu_images_explained", "Images explained (class activation maps)", ["model"], registry=r)
         self.errors = Counter("wanwu_errors", "Error responses and failed images by error code", ["code"], registry=r)
         self.ready = Gauge("wanwu_ready", "1 when the server answers inference requests", registry=r)
         ProcessCollector(registry=r)

@@ -53,6 +53,34 @@ class ClassifyResponse(BaseModel):
     results: list[ImageOut]
 
 
+class CropBox(BaseModel):
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+
+class ExplainOut(BaseModel):
+    filename: str
+    width: int | None = Field(None, description="as displayed (after EXIF rotation), in pixels")
+    height: int | None = None
+    predictions: list[Prediction] | None = Field(None, description="best first; absent when error is set")
+    target: Prediction | None = Field(None, description="the class the heatmap is for (default: the top-1 class)")
+    crop: CropBox | None = Field(None, description="the part of the image the model sees (its center crop), in pixels")
+    heatmap: list[list[float]] | None = Field(
+        None, description="where the model found the target class: rows top to bottom covering the whole image "
+        "(longer side 64 cells), values 0-1, 0 outside the crop")
+    timing_ms: Timing | None = None
+    error: ErrorInfo | None = Field(None, description="set instead of the rest when this image failed")
+
+
+class ExplainResponse(BaseModel):
+    model: str
+    engine: str
+    precision: str
+    results: list[ExplainOut]
+
+
 class ModelInfo(BaseModel):
     name: str
     title: str
