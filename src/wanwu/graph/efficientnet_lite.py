@@ -5,7 +5,7 @@ ReLU6 as Clip(0, 6). Mirrors ``wanwu.models.efficientnet_lite`` block for block.
 
 from __future__ import annotations
 
-from ..models.arch import LITE_BN_EPS, LITE_HEAD, LITE_STEM, LITE_VARIANTS, lite_blocks, round_filters, same_padding
+from ..models.arch import LITE_BN_EPS, LITE_HEAD, LITE_STEM, LITE_VARIANTS, lite_blocks, same_padding
 from .builder import Built, GraphBuilder
 
 
@@ -16,7 +16,7 @@ def _same(size: int, kernel: int, stride: int) -> list[int]:
 
 def build(g: GraphBuilder, x: str, input_size: int, variant: int = 0, num_classes: int = 1000) -> Built:
     """Adds the network to ``g``."""
-    width, _, image_size = LITE_VARIANTS[variant]
+    image_size = LITE_VARIANTS[variant][2]
     if input_size != image_size:
         raise ValueError(f"EfficientNet-Lite{variant} is built for {image_size} px, not {input_size}")
     eps = LITE_BN_EPS
@@ -33,7 +33,7 @@ def build(g: GraphBuilder, x: str, input_size: int, variant: int = 0, num_classe
         ))
         y = g.conv(y, f"{p}._project_conv", b.mid, b.cout, 1, bn=f"{p}._bn2", bn_eps=eps)
         x = g.add(y, x) if b.residual else y
-    head_in = round_filters(320, width)
+    head_in = blocks[-1].cout
     features = g.relu6(g.conv(x, "_conv_head", head_in, LITE_HEAD, 1, bn="_bn1", bn_eps=eps), output="features")
     logits = g.linear(g.flatten(g.global_avg_pool(features)), "_fc", LITE_HEAD, num_classes, output="logits")
     size = blocks[-1].out_size

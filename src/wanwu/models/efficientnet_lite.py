@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .arch import LITE_BN_EPS as BN_EPS
-from .arch import LITE_HEAD, LITE_STEM, lite_blocks, round_filters, same_padding
+from .arch import LITE_HEAD, LITE_STEM, lite_blocks, same_padding
 from .arch import LITE_VARIANTS as VARIANTS
 
 BN_MOMENTUM = 0.01
@@ -57,7 +57,7 @@ class MBConvBlock(nn.Module):
 class EfficientNetLite(nn.Module):
     def __init__(self, variant: int, num_classes: int = 1000, dropout: float = 0.2):
         super().__init__()
-        width, _, image_size = VARIANTS[variant]
+        image_size = VARIANTS[variant][2]
         self._conv_stem = Conv2dSame(3, LITE_STEM, 3, 2, image_size)
         self._bn0 = nn.BatchNorm2d(LITE_STEM, eps=BN_EPS, momentum=BN_MOMENTUM)
         plan = lite_blocks(variant)
@@ -65,7 +65,7 @@ class EfficientNetLite(nn.Module):
             MBConvBlock(b.cin, b.cout, b.kernel, b.stride, b.expand, b.in_size) for b in plan
         )
         size = plan[-1].out_size
-        head_in = round_filters(320, width)
+        head_in = plan[-1].cout
         self._conv_head = Conv2dSame(head_in, LITE_HEAD, 1, 1, size)
         self._bn1 = nn.BatchNorm2d(LITE_HEAD, eps=BN_EPS, momentum=BN_MOMENTUM)
         self._avg_pooling = nn.AdaptiveAvgPool2d(1)
