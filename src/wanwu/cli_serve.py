@@ -32,6 +32,7 @@ examples:
   WANWU_API_KEY=$(cat ~/.wanwu-key) wanwu serve --host 0.0.0.0
                                                # reachable from other machines, key required
   wanwu serve --api-key-file /run/secrets/wanwu --cors-origin https://photos.example
+  wanwu serve --library                        # + the Library view of `wanwu index`'s catalogue
 
 then:
   open http://127.0.0.1:8080 in a browser (it asks for the key once, if there is one), or
@@ -104,6 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b("--cors-origin", dest="cors_origins", action="append", metavar="URL",
       help=_h("cors_origins", "let web pages from this origin (e.g. https://app.example) call the API from a "
                               "browser; repeat it or give a comma list; * allows any"))
+    a("--library", nargs="?", const="", metavar="DB",
+      help=_h("library", "also serve the photo library (Library view, /api/v1/library/*) of catalogue DB; "
+                         "without DB: $WANWU_LIBRARY or $XDG_DATA_HOME/wanwu/library.db"))
     a("--log-level", choices=("critical", "error", "warning", "info", "debug"), help=_h("log_level", "log verbosity"))
     settings.add_arguments(parser, ("cache_dir",), settings=ServerConfig)
 
@@ -228,7 +232,14 @@ def run(args: argparse.Namespace) -> int:
         log.error("cannot load %s: %s", config.model, exc.message)
         service.close()
         return exc.exit_status
-    app = create_app(config, service=service)
+    try:
+        app = create_app(config, service=service)
+    except WanwuError as exc:  # e.g. --library without a catalogue
+        log.error("%s", exc.message)
+        service.close()
+        return exc.exit_status
+    if config.library is not None:
+        log.info("photo library: %s (the Library view: /#library)", app.state.library.db_path)
     _log_access(config)
     uv_config = uvicorn.Config(
         app, host=config.host, port=config.port, log_level=config.log_level, lifespan="on",

@@ -127,6 +127,11 @@ def create_app(config: ServerConfig | None = None, *, service: InferenceService 
     app.include_router(api.router)
     app.include_router(v2.router)
     app.include_router(torchserve.router)
+    if config.library is not None:
+        from ..library.catalogue import resolve_db_path
+        from ..library.routes import install_library
+
+        install_library(app, resolve_db_path(config.library or None))
 
     @app.get("/metrics", tags=["Operations"], summary="Prometheus metrics", response_class=PlainTextResponse,
              responses={200: {"description": "Prometheus text exposition format",

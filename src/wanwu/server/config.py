@@ -63,6 +63,8 @@ class ServerConfig(ModelSettings):
     metrics_public: bool = _opt(False, "WANWU_METRICS_PUBLIC", parse_bool)  # /metrics without the key
     cors_origins: tuple[str, ...] = _opt((), "WANWU_CORS_ORIGINS", parse_origins, flag="--cors-origin")  # browser origins allowed
     log_level: str = _opt("info", "WANWU_LOG_LEVEL")
+    # the Library view and /api/v1/library/*: a catalogue path, "" for the default one; None = off
+    library: str | None = _opt(None, "WANWU_SERVE_LIBRARY")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "ServerConfig":

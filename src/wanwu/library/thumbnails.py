@@ -1,0 +1,47 @@
+"""Thumbnails for the Library view: made on demand from the photo (EXIF-rotated, at most
+``THUMBNAIL_SIZE`` px, JPEG) through ``wanwu.imaging.load_image`` — the one decoder, with its
+pixel limit and JPEG draft decoding — and cached beside the catalogue (never beside the photos),
+keyed by the photo's content hash, so copies share one and a changed photo gets a new one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ..imaging import load_image
+
+THUMBNAIL_SIZE = 320
+VIEW_SIZE = 2048  # the "open larger" view of formats a browser cannot show (TIFF, HEIC ...)
+BROWSER_SHOWS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".webp", ".avif", ".bmp"})
+
+
+def _render(photo_path: str, size: int, out: Path, quality: int) -> Path:
+    decoded = load_image(photo_path, draft_size=size, name=photo_path)
+    img = decoded.image
+    img.thumbnail((size, size))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jpg", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, "JPEG", quality=quality, optimize=True)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def thumbnail(cache: Path, photo_path: str, sha256: str) -> Path:
+    """The cached thumbnail of a photo, made first if needed. Raises ``ImageInputError`` /
+    ``OSError`` when the photo cannot be read."""
+    out = cache / sha256[:2] / f"{sha256}.jpg"
+    return out if out.is_file() else _render(photo_path, THUMBNAIL_SIZE, out, 80)
+
+
+def viewable(cache: Path, photo_path: str, sha256: str) -> Path:
+    """A file a browser can show: the photo itself, or a cached JPEG rendition of it."""
+    if os.path.splitext(photo_path)[1].lower() in BROWSER_SHOWS:
+        return Path(photo_path)
+    out = cache / "view" / f"{sha256}.jpg"
+    return out if out.is_file() else _render(photo_path, VIEW_SIZE, out, 88)

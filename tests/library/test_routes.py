@@ -1,0 +1,132 @@
+"""``/api/v1/library/*`` on a real catalogue of the generated album: search (English, Chinese,
+groups), photos by id only, thumbnails (EXIF-rotated, <= 320 px, cached beside the catalogue),
+clear 4xx for bad ids and gone files, and the API key covering every route."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from album_tree import LAYOUT
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from wanwu.server import InferenceService, create_app
+from wanwu.server.config import ServerConfig
+
+VISIBLE = [rel for rel in LAYOUT if not rel.startswith(".")]
+
+
+@pytest.fixture
+def indexed(album, index):
+    index([album])
+    return album, index.db
+
+
+@pytest.fixture
+def make_client(indexed):
+    opened = []
+
+    def make(**changes) -> TestClient:
+        config = ServerConfig.from_env(**{"library": str(indexed[1]), **changes})
+        c = TestClient(create_app(config, service=InferenceService(config)), raise_server_exceptions=False)
+        c.__enter__()
+        opened.append(c)
+        return c
+
+    yield make
+    for c in opened:
+        c.__exit__(None, None, None)
+
+
+def test_search_stats_and_photo(indexed, make_client):
+    album, db = indexed
+    client = make_client()
+    r = client.get("/api/v1/library/search", params={"q": "cat"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["total"] == 2 and {i["path"] for i in body["items"]} == {
+        str(album / "cats/chelsea.png"), str(album / "cats/2024/chelsea-again.png")}
+    item = body["items"][0]
+    assert item["thumbnail_url"] == f"/api/v1/library/photos/{item['id']}/thumbnail"
+    zh = client.get("/api/v1/library/search", params={"q": "猫", "lang": "zh"}).json()
+    assert zh["total"] == 2 and any("猫" in t["label"] for t in zh["items"][0]["tags"])
+    by_header = client.get("/api/v1/library/search", params={"q": "cat"}, headers={"Accept-Language": "zh-CN"}).json()
+    assert any("猫" in t["label"] for t in by_header["items"][0]["tags"])
+    everything = client.get("/api/v1/library/search", params={"limit": 3, "offset": 3}).json()
+    assert everything["total"] == len(VISIBLE) and len(everything["items"]) == 3
+
+    stats = client.get("/api/v1/library/stats").json()
+    assert stats["photos"] == len(VISIBLE) + 1 and stats["failed"] == 1 and "catalogue" not in stats
+    assert any(g["key"] == "cat" for g in stats["groups"])
+    sugg = client.get("/api/v1/library/suggest", params={"q": "golden"}).json()["suggestions"]
+    assert "golden retriever" in sugg
+    assert "狗" in client.get("/api/v1/library/suggest", params={"q": "狗"}).json()["suggestions"]
+
+    one = client.get(f"/api/v1/library/photos/{item['id']}").json()
+    assert one["id"] == item["id"] and one["tags"] and one["width"] == 451
+
+
+def test_thumbnail_and_image(indexed, make_client):
+    album, db = indexed
+    client = make_client()
+    coffee_id = client.get("/api/v1/library/search", params={"q": "espresso"}).json()["items"][0]["id"]
+    r = client.get(f"/api/v1/library/photos/{coffee_id}/thumbnail")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    thumb = Image.open(io.BytesIO(r.content))
+    assert max(thumb.size) == 320  # coffee.png is 600 x 400
+    assert thumb.size == (320, 213)
+    cache = db.with_name("library-thumbnails")
+    assert len(list(cache.rglob("*.jpg"))) == 1  # cached beside the catalogue, not beside the photo
+    assert client.get(f"/api/v1/library/photos/{coffee_id}/thumbnail").content == r.content
+    r = client.get(f"/api/v1/library/photos/{coffee_id}/image")
+    assert r.status_code == 200 and r.content == (album / "kitchen/coffee.png").read_bytes()
+
+
+def test_rotated_photo_thumbnail_is_upright(album, index, make_client):
+    src = Image.open(album / "cats/chelsea.png").convert("RGB")  # 451 x 300, wide
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to view": displayed tall
+    src.save(album / "cats/rotated.jpg", "JPEG", exif=exif)
+    index([album])
+    client = make_client()
+    items = client.get("/api/v1/library/search", params={"q": "", "limit": 200}).json()["items"]
+    rotated = next(i for i in items if i["path"].endswith("rotated.jpg"))
+    assert (rotated["width"], rotated["height"]) == (300, 451)
+    thumb = Image.open(io.BytesIO(client.get(rotated["thumbnail_url"]).content))
+    assert thumb.size[1] == 320 and thumb.size[0] < thumb.size[1]
+
+
+def test_bad_ids_and_gone_files_are_clear_4xx(indexed, make_client):
+    album, db = indexed
+    client = make_client()
+    assert client.get("/api/v1/library/photos/999999").status_code == 404
+    assert client.get("/api/v1/library/photos/999999").json()["error"]["code"] == "photo_not_found"
+    assert client.get("/api/v1/library/photos/0/thumbnail").status_code == 422
+    assert client.get("/api/v1/library/photos/abc").status_code == 422
+    assert client.get("/api/v1/library/photos/..%2F..%2Fetc%2Fpasswd/image").status_code in (404, 422)
+    assert client.get("/api/v1/library/search", params={"limit": 0}).status_code == 422
+    broken = next(i for i in client.get("/api/v1/library/search", params={"q": "", "limit": 200}).json()["items"]
+                  if i["path"].endswith("rocket.jpg"))
+    os.remove(broken["path"])
+    r = client.get(broken["thumbnail_url"])
+    assert r.status_code == 410 and r.json()["error"]["code"] == "photo_gone"
+
+
+def test_api_key_covers_the_library(indexed, make_client):
+    client = make_client(api_key="s3cret")
+    assert client.get("/api/v1/library/search", params={"q": "cat"}).status_code == 401
+    assert client.get("/api/v1/library/photos/1/thumbnail").status_code == 401
+    ok = client.get("/api/v1/library/search", params={"q": "cat"}, headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200 and ok.json()["total"] == 2
+
+
+def test_no_library_no_routes(make_client, tmp_path):
+    from wanwu.library.catalogue import LibraryError
+
+    config = ServerConfig.from_env()
+    with TestClient(create_app(config, service=InferenceService(config)), raise_server_exceptions=False) as plain:
+        assert plain.get("/api/v1/library/stats").status_code == 404
+    with pytest.raises(LibraryError, match="wanwu index"):
+        create_app(ServerConfig.from_env(library=str(tmp_path / "missing.db")))
