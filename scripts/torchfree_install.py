@@ -92,6 +92,9 @@ def check_venv(py: Path, env: dict, with_torch: bool) -> None:
         assert torch_import.returncode != 0 and "No module named 'torch'" in torch_import.stderr, torch_import.stderr
         log("ok: `import torch` fails in the fresh venv")
     wanwu = py.parent / "wanwu"
+    # the server and the model list load too (the server's app is built, not started)
+    run([py, "-c", "from wanwu.server.app import create_app; create_app()"], env=env)
+    assert "efficientnet_lite0" in run([wanwu, "models"], env=env).stdout
     out = run([wanwu, "classify", PHOTOS, "--format", "json", "--top-k", "3"], env=env).stdout
     report = json.loads(out)
     assert report["engine"] == "onnxruntime", report["engine"]
