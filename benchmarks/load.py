@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workload import ServerProcess, build_payloads, percentile  # noqa: E402
+from workload import ServerProcess, build_payloads, percentile
 
 
 async def run_clients(url: str, photos, expected: dict[str, str], clients: int, duration: float) -> dict:

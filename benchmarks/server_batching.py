@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workload import ServerProcess, build_payloads, percentile  # noqa: E402
+from workload import ServerProcess, build_payloads, percentile
 
 
 async def drive(url: str, photos, clients: int, duration: float, seed: int) -> tuple[int, list[float]]:

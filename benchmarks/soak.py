@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import itertools
 import json
 import os
 import random
@@ -34,7 +35,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workload import Payload, ServerProcess, build_payloads, percentile, process_stats  # noqa: E402
+from workload import Payload, ServerProcess, build_payloads, percentile, process_stats
 
 
 @dataclass
@@ -167,7 +168,7 @@ def write_outputs(out: Path, stats: Stats, result: dict, args: argparse.Namespac
     ax1.set_ylim(bottom=0)
     bucket = max(5.0, args.duration / 60)
     edges = np.arange(0, args.duration + bucket, bucket)
-    p99s = [percentile([r.ms for r in stats.records if r.status == 200 and a <= r.t < b], 99) for a, b in zip(edges, edges[1:])]
+    p99s = [percentile([r.ms for r in stats.records if r.status == 200 and a <= r.t < b], 99) for a, b in itertools.pairwise(edges)]
     ax2.plot(edges[1:], p99s, color="tab:red")
     ax2.set_ylabel(f"p99 latency (ms, {bucket:.0f} s buckets)")
     ax2.set_xlabel("time since start (s)")

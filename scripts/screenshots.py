@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     files = photos()
     chromium = find_chromium()
-    proc, url, log_path = start_server()
+    proc, url, _log = start_server()
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)

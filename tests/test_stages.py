@@ -39,7 +39,7 @@ def test_classify_one_times_every_stage(classifier, chelsea):
 def test_run_records_each_stage_once(classifier, chelsea):
     tally = Tally()
     Stages(classifier, tally).run(chelsea.read_bytes(), top_k=1, name="chelsea")
-    assert tally.counts == Counter({s: 1 for s in STAGES})
+    assert tally.counts == Counter(dict.fromkeys(STAGES, 1))
 
 
 def test_run_many_records_one_forward_pass_per_batch(classifier, photos):

@@ -7,7 +7,6 @@ import argparse
 import csv
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
@@ -39,7 +38,7 @@ exit status: 0 all images classified, 1 some image failed, 2 usage error.
 """
 
 
-def _iter_inputs(paths: Sequence[str], report: "SkipReport") -> Iterator[str]:
+def _iter_inputs(paths: Sequence[str], report: SkipReport) -> Iterator[str]:
     """Folders expanded by ``wanwu.walk`` (what it leaves out goes to ``report``); files and
     ``-`` kept as given."""
     from .walk import iter_images
@@ -70,7 +69,7 @@ def _print_table(result, out) -> None:
         print(f"  {p.score * 100:6.2f}%  {p.label:<{width}}  {p.wnid}", file=out)
 
 
-def _print_skipped(skipped: "SkipReport", args: argparse.Namespace) -> None:
+def _print_skipped(skipped: SkipReport, args: argparse.Namespace) -> None:
     """What the folder walk left out, on stderr (non-image and hidden files only with -v)."""
     for line in skipped.lines(verbose=args.verbose):
         print(f"wanwu: {line}", file=sys.stderr)
@@ -80,7 +79,6 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .pipeline import Classifier
-
     from .walk import SkipReport
 
     skipped = SkipReport()
@@ -167,7 +165,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .explain import resolve_target
     from .overlay import overlay_png
     from .pipeline import Classifier
-
     from .walk import SkipReport
 
     skipped = SkipReport()

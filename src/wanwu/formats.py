@@ -40,9 +40,9 @@ IMAGE_EXTENSIONS = frozenset(ext for f in ALLOWED_FORMATS if f in _EXTENSIONS fo
 # Image files wanwu does not read: extension -> (kind, what to do). A folder walk reports them.
 _RAW = ".cr2 .cr3 .crw .nef .nrw .arw .srf .sr2 .dng .orf .rw2 .raf .pef .srw .x3f .3fr .erf .kdc .mrw .rwl .iiq"
 _UNREADABLE: dict[str, tuple[str, str]] = {
-    **{ext: ("HEIC", f"install the HEIC reader: {HEIF_EXTRA}") for ext in _EXTENSIONS["HEIF"].split()},
+    **dict.fromkeys(_EXTENSIONS["HEIF"].split(), ("HEIC", f"install the HEIC reader: {HEIF_EXTRA}")),
     ".avif": ("AVIF", "needs a Pillow built with AVIF (Pillow >= 11.2 wheels)"),
-    **{ext: ("camera RAW", "wanwu does not read RAW files; export them to JPEG") for ext in _RAW.split()},
+    **dict.fromkeys(_RAW.split(), ("camera RAW", "wanwu does not read RAW files; export them to JPEG")),
     ".psd": ("Photoshop", "export it to JPEG or PNG"),
     ".svg": ("SVG", "wanwu reads photos, not vector drawings; export it to PNG"),
     ".jp2": ("JPEG 2000", "convert it to JPEG or PNG"),

@@ -19,7 +19,6 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -35,7 +34,7 @@ from .errors import (
 from .formats import ALLOWED_FORMATS, HEIF_AVAILABLE, HEIF_EXTRA, IMAGE_EXTENSIONS, readable_names  # noqa: F401
 
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP
-ImageSource = Union[bytes, bytearray, memoryview, str, os.PathLike, Image.Image]
+ImageSource = bytes | bytearray | memoryview | str | os.PathLike | Image.Image
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,11 @@ import shutil
 import sqlite3
 
 import pytest
+from album_tree import CATS, CORRUPT, LAYOUT, digest_tree
 
 from wanwu.library import catalogue, usertags
 from wanwu.library.catalogue import LibraryBusyError, open_catalogue, writer_lock
 from wanwu.library.search import photo, search
-
-from album_tree import CATS, CORRUPT, LAYOUT, digest_tree
 
 VISIBLE = [rel for rel in LAYOUT if not rel.startswith(".")]
 
@@ -31,7 +30,7 @@ def _rows(db):
 
 def test_first_index_tags_every_photo_and_records_the_corrupt_file(album, index):
     before = digest_tree(album)
-    summary, made = index([album])
+    summary, _ = index([album])
     assert (summary.new, summary.failed, summary.classified) == (len(VISIBLE), 1, len(VISIBLE) + 1)
     rows, top1 = _rows(index.db)
     assert set(rows) == {str(album / rel) for rel in [*VISIBLE, CORRUPT]}  # no hidden folder, no .txt
@@ -151,10 +150,8 @@ def test_default_path_follows_xdg_and_env(tmp_path, monkeypatch):
 
 def test_one_writer_at_a_time(tmp_path):
     db = tmp_path / "library.db"
-    with writer_lock(db):
-        with pytest.raises(LibraryBusyError, match=f"pid {os.getpid()}"):
-            with writer_lock(db):
-                pass
+    with writer_lock(db), pytest.raises(LibraryBusyError, match=f"pid {os.getpid()}"), writer_lock(db):
+        pass
     with writer_lock(db):  # released
         pass
 

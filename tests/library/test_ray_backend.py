@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("ray.data", reason="needs the wanwu[ray] extra")
 
-from wanwu.errors import ConfigError, CorruptImageError, NotAnImageError  # noqa: E402
-from wanwu.library import ray_backend  # noqa: E402
-from wanwu.library.ray_backend import RayBackend  # noqa: E402
+from wanwu.errors import ConfigError, CorruptImageError, NotAnImageError
+from wanwu.library import ray_backend
+from wanwu.library.ray_backend import RayBackend
 
 # Ray Data's own context nags about its deprecated fields when it is shipped to the workers
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
@@ -59,7 +59,7 @@ def test_same_tags_as_one_machine_and_bad_files_are_failures(local_ray, photo_tr
     got = dict(backend.classify([*paths, corrupt, missing]))
 
     assert set(got) == {*paths, corrupt, missing}
-    expected = {p: r for p, r in zip(paths, classifier.classify_iter(paths, top_k=5))}
+    expected = dict(zip(paths, classifier.classify_iter(paths, top_k=5)))
     for path, want in expected.items():
         r = got[path]
         assert r.ok, r.error
@@ -96,7 +96,7 @@ def _ray_pids() -> set[int]:
 
 def _is_loopback(addr: str) -> bool:
     host = addr.rsplit(":", 1)[0].strip("[]")
-    return host.startswith("127.") or host == "::1" or host.startswith("::ffff:127.")
+    return host.startswith(("127.", "::ffff:127.")) or host == "::1"
 
 
 def test_ray_listens_and_connects_on_loopback_only(local_ray, photo_tree):

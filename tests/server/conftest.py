@@ -127,7 +127,7 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout: float = 120) -> "ServerProcess":
+    def wait_ready(self, timeout: float = 120) -> ServerProcess:
         import time
 
         import httpx

@@ -9,7 +9,6 @@ import threading
 
 import httpx
 import numpy as np
-import pytest
 
 
 def _top1(body: dict) -> str:

@@ -181,7 +181,7 @@ def read_all(s: socket.socket, timeout: float) -> tuple[bytes, bool]:
             if not chunk:
                 return data, True
             data += chunk
-    except socket.timeout:
+    except TimeoutError:
         pass
     except ConnectionResetError:
         return data, True
@@ -217,7 +217,7 @@ class PeakRSS:
             self.peak = max(self.peak, self.proc.memory_info().rss)
             time.sleep(0.01)
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self._thread.start()
         return self
 

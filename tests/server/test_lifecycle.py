@@ -31,7 +31,7 @@ def _read_response(s: socket.socket, timeout: float = 30) -> bytes:
     while True:
         try:
             chunk = s.recv(65536)
-        except (socket.timeout, ConnectionResetError):
+        except (TimeoutError, ConnectionResetError):
             return data
         if not chunk:
             return data

@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     results = Bench(opts).run()
     if args.out is not None:
         files = write_report(results, args.out, args.bench_command)
-        for kind, path in files.items():
+        for path in files.values():
             print(f"wrote {path}", file=sys.stderr)
     else:
         print(markdown(results, {}))

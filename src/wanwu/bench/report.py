@@ -224,11 +224,11 @@ def _accuracy(r: dict, plots: dict[str, str]) -> list[str]:
     rows = []
     for key, res in s["results"].items():
         v = res["variant"]
-        l = lat.get(key)
+        lt = lat.get(key)
         rows.append([v["model"], _vname(v), _f(res["top1"]), _f(res["top3"]), _f(res["top5"]),
                      _f(res["mean_confidence"]), _f(res["agreement"]), _f(res.get("agreement_vs_fp32")),
-                     f"{res['top1_delta']:+.1f}", _f(l["stages"]["total"]["p50"], 2) if l else "–",
-                     _x(l["speedup_p50"]) if l else "–"])
+                     f"{res['top1_delta']:+.1f}", _f(lt["stages"]["total"]["p50"], 2) if lt else "–",
+                     _x(lt["speedup_p50"]) if lt else "–"])
     L = ["## Accuracy", "",
          f"{s['n']} photos from `{s['data']}`. Agreement = same top-1 as the reference ({s['reference']}, "
          "the baseline). These photos are not the ImageNet validation set (and may have been in training "

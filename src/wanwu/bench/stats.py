@@ -36,13 +36,13 @@ def interleave(
     Each call records its own timing (``i`` is the run index; negative during warm-up).
     Before each block the process sleeps ``settle`` seconds, so the spinning worker threads of
     the previous engine are idle and do not slow the next one down."""
-    for key, call in calls.items():
+    for call in calls.values():
         for i in range(warmup):
             call(-1 - i)
     done = 0
     while done < runs:
         n = min(block, runs - done)
-        for key, call in calls.items():
+        for call in calls.values():
             time.sleep(settle)
             for i in range(done, done + n):
                 call(i)

@@ -285,7 +285,7 @@ class Bench:
                 if v.precision != "fp32" and same in top1:
                     rows[key]["agreement_vs_fp32"] = float((top1[key] == top1[same]).mean() * 100)
             base_top1 = rows[baseline(model).key]["top1"]
-            for key, (v, _) in built.items():
+            for key in built:
                 rows[key]["top1_delta"] = rows[key]["top1"] - base_top1
         self.results["accuracy"] = {
             "data": str(self.opts.data), "n": len(self.labeled), "reference": "torch fp32",
@@ -293,11 +293,11 @@ class Bench:
         }
 
     def run_quantization(self) -> None:
-        from .latency import measure_forward
-        from .quantization import dynamic_quantize_linear, int8_verdict, linear_macs
         from ..engines.onnx_cache import load_or_export
         from ..engines.onnxruntime_engine import OnnxRuntimeEngine
         from ..engines.quantize import CALIBRATION_METHOD, calibration_photos, load_or_quantize
+        from .latency import measure_forward
+        from .quantization import dynamic_quantize_linear, int8_verdict, linear_macs
 
         threads = max(self.opts.threads)
         per_model, runners = {}, {}

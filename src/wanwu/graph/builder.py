@@ -76,7 +76,7 @@ class GraphBuilder:
 
     def check(self) -> None:
         unexpected = [
-            k for k in self.state_dict if k not in self.used and not k.rsplit(".", 1)[-1] in _OPTIONAL_KEYS
+            k for k in self.state_dict if k not in self.used and k.rsplit(".", 1)[-1] not in _OPTIONAL_KEYS
         ]
         if self.missing or unexpected or self.wrong:
             raise StateDictMismatch(self.missing, unexpected, self.wrong)

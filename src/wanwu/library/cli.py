@@ -203,7 +203,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             clf = Classifier(**chosen.classifier_kwargs())
             return LocalBackend(clf, chosen.top_k, batch_size=args.batch_size)
 
-        bar = _Bar(enabled=not args.quiet and sys.stderr.isatty() or os.environ.get("WANWU_PROGRESS") == "1")
+        bar = _Bar(enabled=(not args.quiet and sys.stderr.isatty()) or os.environ.get("WANWU_PROGRESS") == "1")
         exclude = wanwu_files(db_path) | {str(thumbnails_dir(db_path))}
         indexer = Indexer(conn, _tagger_for(chosen), make_backend, force=args.force, exclude=exclude,
                           on_written=on_written, progress=bar)

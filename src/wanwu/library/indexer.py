@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from .backend import Classified, ClassifyBackend, as_classified, file_sha256
 from ..walk import SkipReport
+from .backend import Classified, ClassifyBackend, as_classified, file_sha256
 from .walker import FileEntry, walk
 
 

@@ -43,7 +43,7 @@ RESULT_COLUMNS = ("path", "width", "height", "indices", "scores", "error_code", 
 
 def ray_available() -> bool:
     try:
-        import ray  # noqa: F401
+        import ray
         import ray.data  # noqa: F401
     except ImportError:
         return False
@@ -143,7 +143,7 @@ class _ClassifyActor:
     def _one(self, path: str) -> ImageResult:
         try:
             return self.classifier.classify_one(path, self.top_k, name=path)
-        except Exception as exc:  # noqa: BLE001 - recorded as this file's failure
+        except Exception as exc:
             return ImageResult(path, error=WanwuError(f"{path}: {type(exc).__name__}: {exc}"))
 
 

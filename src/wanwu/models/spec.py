@@ -9,7 +9,6 @@ from typing import Any, Callable
 
 from ..imaging import Preprocessing
 
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TF_LITE_MEAN = (0.5, 0.5, 0.5)  # EfficientNet-Lite: (x/255 - 0.5) / 0.5

@@ -81,7 +81,7 @@ def _package_file(spec: ModelSpec) -> Path | None:
     found = importlib.util.find_spec(src.package_module)
     if found is None or not found.submodule_search_locations:
         return None
-    candidate = Path(list(found.submodule_search_locations)[0]) / "models" / src.filename
+    candidate = Path(next(iter(found.submodule_search_locations))) / "models" / src.filename
     return candidate if candidate.is_file() else None
 
 

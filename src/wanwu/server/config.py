@@ -67,7 +67,7 @@ class ServerConfig(ModelSettings):
     library: str | None = _opt(None, "WANWU_SERVE_LIBRARY")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "ServerConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerConfig:
         """Defaults, then ``WANWU_*`` variables, then ``overrides`` (``None`` values are ignored)."""
         values = cls.values_from_env(environ, overrides)
         if values.get("api_key") is not None and values.get("api_key_file") is not None:
@@ -87,7 +87,7 @@ class ServerConfig(ModelSettings):
     def auth_enabled(self) -> bool:
         return self.api_key is not None
 
-    def with_(self, **changes: Any) -> "ServerConfig":
+    def with_(self, **changes: Any) -> ServerConfig:
         config = replace(self, **changes)
         config.validate()
         return config

@@ -42,7 +42,6 @@ from .schemas import V2ErrorResponse
 from .uploads import read_body
 from .v2_codec import InferRequest, InputTensor, OutputTensor, decode_request, encode_response
 
-
 _UNKNOWN = error_responses(UnknownModelError, model=V2ErrorResponse, e404="or a version other than 1")
 _NOT_READY = {400: {"description": "not ready"}}
 _INFER_ERRORS = error_responses(
