@@ -9,14 +9,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..pipeline import Classifier
-from ..settings import MAX_TOP_K
-from .context import AppContext, get_context
 from ..errors import AmbiguousLabelError, ImageInputError, UnknownLabelError, UnsupportedLanguageError
 from ..explain import resolve_target
 from ..labels import normalize_lang
+from ..pipeline import Classifier
+from ..settings import MAX_TOP_K
+from .context import AppContext, get_context
 from .errors import (
-    IMAGE_ERRORS, MODEL_ERRORS, RETRY_NOTE, SERVICE_ERRORS, UPLOAD_ERRORS, BadRequestError, error_responses,
+    IMAGE_ERRORS,
+    MODEL_ERRORS,
+    RETRY_NOTE,
+    SERVICE_ERRORS,
+    UPLOAD_ERRORS,
+    BadRequestError,
+    error_responses,
     wanwu_error_body,
 )
 from .inference import Classified
