@@ -312,6 +312,40 @@ def test_upload_photo_desktop(open_page, server):
     assert watch.errors() == []
 
 
+def test_explain_toggle_draws_the_heatmap(open_page, photos):
+    """Explain / 解释 on a result card: the heatmap grid from /api/v1/explain drawn on a canvas
+    over the thumbnail (viridis inside the model's crop, grey outside), and hidden again."""
+    page, watch = open_page()
+    photo = photos["chelsea.png"]  # 451 x 300: the crop leaves out both sides
+    page.set_input_files("#file-input", str(photo))
+    card = _wait_state(page, photo.name, "done")
+    toggle = card.locator(".explain-toggle")
+    expect(toggle).to_have_text("Explain")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    toggle.click()
+    canvas = card.locator(".thumb canvas.heat-canvas")
+    expect(canvas).to_be_visible()
+    expect(card.locator(".explain-toggle")).to_have_attribute("aria-pressed", "true")
+    expect(card.locator(".explain-caption")).to_contain_text("cat")
+    pixels = canvas.evaluate("""c => {
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        const at = (x, y) => Array.from(d.slice(4 * (y * c.width + x), 4 * (y * c.width + x) + 4));
+        let hottest = 0;
+        for (let i = 0; i < d.length; i += 4) hottest = Math.max(hottest, d[i] + d[i + 1]);
+        return {w: c.width, h: c.height, edge: at(0, (c.height / 2) | 0), hottest};
+    }""")
+    assert (pixels["w"], pixels["h"]) == (64, 43), pixels
+    assert pixels["edge"][:3] == [128, 128, 128] and pixels["edge"][3] > 0  # outside the crop: grey veil
+    assert pixels["hottest"] > 400  # viridis' yellow end (R + G) where the model looked most
+    box_img, box_canvas = card.locator(".thumb img").bounding_box(), canvas.bounding_box()
+    assert box_img == box_canvas  # laid over the photo exactly
+    card.locator(".explain-toggle").click()
+    expect(canvas).to_be_hidden()
+    page.click("#lang-toggle")
+    expect(card.locator(".explain-toggle")).to_have_text("解释")
+    assert watch.errors() == []
+
+
 def test_invalid_file_shows_server_message(open_page, server):
     page, watch = open_page()
     data = b"These are my notes, not a photo.\n" * 20

@@ -149,6 +149,20 @@ def test_viridis_lut_matches_matplotlib():
     assert np.abs(viridis_lut().astype(int) - reference).max() <= 5
 
 
+def test_page_uses_the_same_colormap():
+    """The web page colours the grid itself: its VIRIDIS_POLY must be overlay.py's."""
+    import re
+    from pathlib import Path
+
+    import wanwu.server
+    from wanwu.overlay import _VIRIDIS_POLY
+
+    app_js = (Path(wanwu.server.__file__).parent / "static" / "app.js").read_text("utf-8")
+    block = re.search(r"const VIRIDIS_POLY = \[(.*?)\];", app_js, re.S).group(1)
+    rows = [tuple(float(v) for v in row.split(",") if v.strip()) for row in re.findall(r"\[([^\]]*)\]", block)]
+    assert tuple(rows) == _VIRIDIS_POLY
+
+
 def test_overlay_greys_outside_the_crop_and_adds_a_legend(classifier, rocket_jpeg):
     from wanwu.overlay import render_overlay
 

@@ -360,7 +360,8 @@
     thumb.append(img, icon(ICONS.frame, "thumb-fallback"));
     const body = h("div", { class: "card-body" });
     const el = h("article", { class: "result-card", dataset: { filename: name, state: "pending" } }, thumb, body);
-    return { file, name, url, el, body, state: "pending", result: null, meta: null, error: null, run: 0, controller: null, removed: false };
+    return { file, name, url, el, body, state: "pending", result: null, meta: null, error: null, run: 0, controller: null, removed: false,
+      heat: { shown: false, state: "idle", data: null, error: null, canvas: null } };
   }
 
   // (Re)queue a card: cancels a request in flight for it and shows "recognizing…" right away.
@@ -369,6 +370,7 @@
     if (card.controller) card.controller.abort();
     card.state = "pending";
     card.result = card.error = null;
+    resetHeat(card);
     renderCard(card, false);
     if (!queue.includes(card)) queue.push(card);
     pump();
@@ -440,6 +442,108 @@
   function rerunAll() {
     for (const card of cards) enqueue(card);
     renderSummary();
+  }
+
+  /* ---------- Explain: the class activation map over the thumbnail ---------- */
+
+  // viridis, channel = sum_i c_i t^i: the same fit as src/wanwu/overlay.py (_VIRIDIS_POLY; a test checks)
+  const VIRIDIS_POLY = [
+    [0.274455, 0.107708, -0.327241, -4.59993, 6.20374, 4.75179, -5.43208],
+    [0.00576796, 1.39647, 0.214814, -5.75824, 14.154, -13.7494, 4.64157],
+    [0.332664, 1.38677, 0.0919769, -19.2918, 56.6563, -65.321, 26.2721],
+  ];
+  const HEAT_ALPHA = 0.55;    // colour over the photo inside the model's crop
+  const OUTSIDE_ALPHA = 0.6;  // grey veil over what the model did not see
+
+  const viridis = (v) => VIRIDIS_POLY.map((c) => {
+    let y = 0;
+    for (let i = c.length - 1; i >= 0; i--) y = y * v + c[i];
+    return Math.max(0, Math.min(255, Math.round(y * 255)));
+  });
+
+  function resetHeat(card) {
+    card.heat.shown = false;
+    card.heat.state = "idle";
+    card.heat.data = card.heat.error = null;
+    if (card.heat.canvas) card.heat.canvas.hidden = true;
+  }
+
+  // The heatmap grid at its own resolution; CSS scales it over the thumbnail like the <img>.
+  function drawHeat(card) {
+    const ex = card.heat.data;
+    const rows = ex.heatmap.length, cols = rows ? ex.heatmap[0].length : 0;
+    if (!card.heat.canvas) {
+      card.heat.canvas = h("canvas", { class: "heat-canvas", "aria-hidden": "true" });
+      card.el.querySelector(".thumb").append(card.heat.canvas);
+    }
+    const canvas = card.heat.canvas;
+    canvas.width = cols;
+    canvas.height = rows;
+    const ctx = canvas.getContext("2d");
+    const img = ctx.createImageData(cols, rows);
+    const c = ex.crop;
+    for (let y = 0; y < rows; y++) {
+      const py = ((y + 0.5) / rows) * ex.height;
+      for (let x = 0; x < cols; x++) {
+        const px = ((x + 0.5) / cols) * ex.width;
+        const inside = px >= c.left && px < c.right && py >= c.top && py < c.bottom;
+        const [r, g, b] = inside ? viridis(ex.heatmap[y][x]) : [128, 128, 128];
+        const o = 4 * (y * cols + x);
+        img.data[o] = r; img.data[o + 1] = g; img.data[o + 2] = b;
+        img.data[o + 3] = Math.round(255 * (inside ? HEAT_ALPHA : OUTSIDE_ALPHA));
+      }
+    }
+    ctx.putImageData(img, 0, 0);
+    canvas.hidden = !card.heat.shown;
+  }
+
+  async function toggleExplain(card) {
+    const heat = card.heat;
+    heat.shown = !heat.shown;
+    if (heat.shown && heat.state !== "done" && heat.state !== "loading") {
+      heat.state = "loading";
+      renderCard(card, false);
+      const run = card.run;
+      const params = new URLSearchParams({ top_k: "1", lang });
+      if (card.meta && card.meta.model) params.set("model", card.meta.model);
+      let r;
+      try {
+        r = await apiRequest(`${API}/explain?${params}`, {
+          method: "POST",
+          body: () => { const fd = new FormData(); fd.append("file", card.file, card.name); return fd; },
+        });
+      } catch {
+        return;
+      }
+      if (card.removed || card.run !== run) return;
+      const res = r.ok && Array.isArray(r.data.results) ? r.data.results[0] : null;
+      if (res && Array.isArray(res.heatmap) && res.crop && res.target) {
+        heat.state = "done";
+        heat.data = res;
+      } else {
+        heat.state = "error";
+        heat.error = !r.ok ? r.error : res && res.error ? { text: String(res.error.message || res.error.code) } : { key: "error.badResponse" };
+      }
+    }
+    if (heat.state === "done") drawHeat(card);
+    else if (heat.canvas) heat.canvas.hidden = true;
+    renderCard(card, false);
+  }
+
+  function explainControls(card) {
+    const heat = card.heat;
+    const button = h("button", {
+      type: "button", class: "btn btn-secondary btn-small explain-toggle", "aria-pressed": String(heat.shown),
+      title: t("card.explainTitle"), onclick: () => toggleExplain(card),
+    }, h("span", { text: t("card.explain") }));
+    let caption = null;
+    if (heat.shown && heat.state === "loading") caption = h("p", { class: "explain-caption", text: t("card.explainPending") });
+    else if (heat.shown && heat.state === "error") caption = h("p", { class: "explain-caption is-error", text: errorText(heat.error) });
+    else if (heat.shown && heat.state === "done") {
+      caption = h("p", { class: "explain-caption", text: t("card.explainFor", {
+        label: prettyLabel(heat.data.target.label), score: pct(heat.data.target.score) }) });
+    }
+    return h("div", { class: "explain" }, button, caption);
   }
 
   /* ---------- Card rendering ---------- */
@@ -523,7 +627,7 @@
         model: modelTitle(card.meta.model), engine: card.meta.engine, precision: card.meta.precision || "" }).trim() })
       : null;
 
-    body.replaceChildren(head, meta, list, engine);
+    body.replaceChildren(head, meta, list, explainControls(card), engine);
   }
 
   function renderSummary() {

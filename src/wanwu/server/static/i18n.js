@@ -56,6 +56,10 @@ window.WANWU_I18N = {
     "card.cachedTitle": "Served from the server's result cache",
     "card.predictions": "Predictions for {name}",
     "card.engine": "{model} · {engine} {precision}",
+    "card.explain": "Explain",
+    "card.explainTitle": "Show where in the photo the model saw its top answer",
+    "card.explainPending": "Finding where the model looked…",
+    "card.explainFor": "Yellow: where the model saw “{label}” ({score}); grey: outside what it sees",
 
     "error.network": "Network error: could not reach the server.",
     "error.http": "HTTP {status} {text}",
@@ -123,6 +127,10 @@ window.WANWU_I18N = {
     "card.cachedTitle": "结果来自服务器缓存",
     "card.predictions": "{name} 的预测结果",
     "card.engine": "{model} · {engine} {precision}",
+    "card.explain": "解释",
+    "card.explainTitle": "显示模型在照片的哪里看到了它的首选答案",
+    "card.explainPending": "正在寻找模型关注的位置…",
+    "card.explainFor": "黄色：模型看到“{label}”（{score}）的位置；灰色：模型看不到的部分",
 
     "error.network": "网络错误：无法连接到服务器。",
     "error.http": "HTTP {status} {text}",
