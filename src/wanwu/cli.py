@@ -184,11 +184,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     out_dir = Path(args.output).expanduser()
     if args.format == "png":
         out_dir.mkdir(parents=True, exist_ok=True)
-    results, used, failed = [], set(), 0
+    results: list[dict] = []
+    used: set[Path] = set()
+    failed = 0
     for source in _sources(files):
         name = getattr(source, "filename", None) or str(source)
         try:
-            explanation = clf.explain(source, target=target, top_k=chosen.top_k, name=name)
+            explanation = clf.explain(source, target=target, top_k=chosen.top_k, name=name)  # type: ignore[arg-type]
         except ImageInputError as exc:
             failed += 1
             print(f"{name}: error: {exc.message}", file=sys.stderr)

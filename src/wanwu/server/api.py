@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -120,7 +120,7 @@ _EXPLAIN_ERRORS = error_responses(
     *UPLOAD_ERRORS, *MODEL_ERRORS, *IMAGE_ERRORS, *SERVICE_ERRORS, UnknownLabelError, AmbiguousLabelError,
     UnsupportedLanguageError, model=ErrorResponse, **RETRY_NOTE,
 )
-_EXPLAIN_PNG = {"200": {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+_EXPLAIN_PNG: dict[int | str, dict[str, Any]] = {"200": {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
                         "description": "with `Accept: image/png`: the overlay of the one image"}}
 Target = Annotated[str | None, Query(description="class to explain: index, wnid, or name in English or Chinese; "
                                      "default: the top-1 class")]
@@ -170,7 +170,7 @@ async def explain(
         for name, a in zip(names, answers)
     ]
     if failed and len(failed) == len(answers):
-        body = {"error": wanwu_error_body(failed[0])}
+        body: dict[str, Any] = {"error": wanwu_error_body(failed[0])}
         if len(answers) > 1:
             body["results"] = results
         return JSONResponse(body, status_code=failed[0].http_status)
