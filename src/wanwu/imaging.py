@@ -33,7 +33,10 @@ from .errors import (
 )
 from .formats import ALLOWED_FORMATS, HEIF_AVAILABLE, HEIF_EXTRA, IMAGE_EXTENSIONS, readable_names  # noqa: F401
 
-DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP
+DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: the most pixels decoded into memory (~120 MB as RGB)
+# A baseline JPEG decoded at reduced DCT scale (draft) may declare this many times more: a
+# 200 MP phone photo (16320x12240) decodes at 1/8 to 3 MP, peak RSS ~28 MB instead of ~210 MB.
+JPEG_HEADER_FACTOR = 8
 ImageSource = bytes | bytearray | memoryview | str | os.PathLike | Image.Image
 
 
@@ -106,11 +109,48 @@ def _damaged_format(head: bytes) -> str | None:
     return None
 
 
-def _too_many(label: str, width: int, height: int, max_pixels: int, what: str = "") -> TooManyPixelsError:
+def _too_many(label: str, width: int, height: int, max_pixels: int, what: str = "", why: str = "") -> TooManyPixelsError:
     return TooManyPixelsError(
         f"{label}{what} is {width}x{height} = {width * height / 1e6:.1f} megapixels, "
-        f"over the limit of {max_pixels / 1e6:g} MP"
+        f"over the limit of {max_pixels / 1e6:g} MP{why}; raise it with --max-pixels "
+        f"(WANWU_MAX_PIXELS, max_pixels= in Python)"
     )
+
+
+def _draftable(img: Image.Image, fmt: str | None, draft_size: int | None) -> bool:
+    """Whether libjpeg can decode ``img`` at a reduced DCT scale holding only the reduced
+    pixels: baseline JPEGs. A progressive JPEG keeps every DCT coefficient of the full image
+    in memory (about as much as its decoded pixels) whatever the scale."""
+    return bool(draft_size) and fmt in ("JPEG", "MPO") and img.mode in ("RGB", "L", "CMYK") \
+        and not img.info.get("progressive")
+
+
+def _check_pixels(img: Image.Image, label: str, max_pixels: int, fmt: str | None, draft_size: int | None,
+                  draftable: bool) -> None:
+    """Refuse from the header what would decode to more than ``max_pixels``. A baseline JPEG
+    decoded reduced may declare up to ``JPEG_HEADER_FACTOR`` times more (its decoded pixels
+    are checked again after ``draft``); any other image is held at its declared size."""
+    width, height = img.size
+    if draftable:
+        if width * height > max_pixels * JPEG_HEADER_FACTOR:
+            raise _too_many(label, width, height, max_pixels * JPEG_HEADER_FACTOR,
+                            why=f" for a JPEG decoded at reduced scale ({JPEG_HEADER_FACTOR}x the pixel limit)")
+        return
+    if width * height > max_pixels:
+        why = ""
+        if fmt in ("JPEG", "MPO") and img.info.get("progressive"):
+            why = " (a progressive JPEG is decoded at full size)"
+        elif fmt in ("JPEG", "MPO") and not draft_size:
+            why = " (a JPEG decoded at full size)"
+        raise _too_many(label, width, height, max_pixels, why=why)
+
+
+def _draft(img: Image.Image, draft_size: int) -> None:
+    """Pick the smallest DCT scale (1/2, 1/4, 1/8) that keeps the shorter side >= draft_size."""
+    width, height = img.size
+    scale = min(width, height) / draft_size
+    if scale >= 2:
+        img.draft(img.mode, (int(width / scale) + 1, int(height / scale) + 1))
 
 
 def _ico_sizes(fp: io.IOBase) -> list[tuple[int, int]]:
@@ -264,6 +304,9 @@ def load_image(
 
     ``draft_size``: for JPEGs, let libjpeg decode at a reduced scale (1/2, 1/4, 1/8) as long
     as both sides stay >= ``draft_size`` — a large saving on big photos.
+    ``max_pixels``: the most pixels decoded, checked from the header before any is: for a
+    baseline JPEG decoded reduced, the pixels after scaling (its header may say up to
+    ``JPEG_HEADER_FACTOR`` times more); for anything else, the declared size.
     """
     label = name or (str(source) if isinstance(source, (str, os.PathLike)) else "image")
     if isinstance(source, Image.Image):
@@ -277,17 +320,18 @@ def load_image(
         # inside the try: the finally below closes the file on these refusals too
         if width <= 0 or height <= 0:
             raise CorruptImageError(f"{label} declares an empty size {width}x{height}")
-        if max_pixels is not None and width * height > max_pixels:
-            raise _too_many(label, width, height, max_pixels)
+        draftable = _draftable(img, fmt, draft_size)
+        if max_pixels is not None:
+            _check_pixels(img, label, max_pixels, fmt, draft_size, draftable)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's bomb/EXIF/palette warnings: we check ourselves
             if getattr(img, "is_animated", False):
                 img.seek(0)  # animated GIF/WebP/PNG: the first frame
-            if draft_size and fmt in ("JPEG", "MPO") and img.mode in ("RGB", "L", "CMYK"):
-                # the smallest DCT scale (1/2, 1/4, 1/8) that keeps the shorter side >= draft_size
-                scale = min(width, height) / draft_size
-                if scale >= 2:
-                    img.draft(img.mode, (int(width / scale) + 1, int(height / scale) + 1))
+            if draftable:
+                _draft(img, draft_size)
+                if max_pixels is not None and img.size[0] * img.size[1] > max_pixels:
+                    raise _too_many(label, width, height, max_pixels,
+                                    why=f" even decoded at reduced scale ({img.size[0]}x{img.size[1]})")
             img.load()
             orientation = img.getexif().get(0x0112, 1) if fmt in ("JPEG", "MPO", "TIFF", "PNG", "WEBP") else 1
             upright = ImageOps.exif_transpose(img) if orientation not in (1, None) else img
