@@ -50,6 +50,14 @@ class NotAnImageError(ImageInputError):
     summary = "not an image"
 
 
+class ImageNotFoundError(ImageInputError, FileNotFoundError):
+    """A path given as an image does not exist (also a ``FileNotFoundError``)."""
+
+    code = "not_found"
+    http_status = 404
+    summary = "no such file"
+
+
 class UnsupportedFormatError(ImageInputError):
     code = "unsupported_format"
     http_status = 415

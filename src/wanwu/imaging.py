@@ -26,6 +26,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from .errors import (
     CorruptImageError,
     EmptyImageError,
+    ImageNotFoundError,
     NotAnImageError,
     TooManyPixelsError,
     TruncatedImageError,
@@ -216,7 +217,7 @@ def _open(source: ImageSource, label: str, max_pixels: int | None = DEFAULT_MAX_
         except IsADirectoryError:
             raise NotAnImageError(f"{label} is a directory, not an image") from None
         except FileNotFoundError:
-            raise NotAnImageError(f"{label}: no such file") from None
+            raise ImageNotFoundError(f"{label}: no such file") from None
         except PermissionError:
             raise NotAnImageError(f"{label}: permission denied") from None
     else:
