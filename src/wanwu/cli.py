@@ -59,9 +59,15 @@ def _sources(paths: Iterable[str]) -> Iterator[object]:
         yield _Stdin(sys.stdin.buffer.read()) if p == "-" else p
 
 
+def error_line(name: str, message: str) -> str:
+    """One stderr line for an input that failed; the file is named once (messages that
+    already start with it are not prefixed again)."""
+    return f"wanwu: error: {message if message.startswith(name) else f'{name}: {message}'}"
+
+
 def _print_table(result, out) -> None:
     if not result.ok:
-        print(f"{result.name}: error: {result.error.message}", file=out)
+        print(error_line(result.name, result.error.message), file=out)
         return
     print(f"{result.name}  ({result.width}x{result.height}, {result.timing_ms.get('total', 0):.1f} ms)", file=out)
     width = max(len(p.label) for p in result.predictions)
@@ -109,8 +115,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
             failed += not result.ok
             if not result.ok and args.format == "table":
                 bar.clear()
-                print(f"{result.name}: error: {result.error.message}", file=sys.stderr)
+                print(error_line(result.name, result.error.message), file=sys.stderr)
                 continue
+            for warning in result.warnings if not args.quiet else ():
+                bar.clear()
+                print(f"wanwu: warning: {warning}", file=sys.stderr)
             if args.format == "table":
                 bar.clear()
                 _print_table(result, out)
@@ -128,7 +137,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if args.format == "json":
-        json.dump({"model": clf.model_name, "engine": clf.engine.name, "results": collected}, out, indent=2, ensure_ascii=False)
+        header = {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision}
+        json.dump({**header, "results": collected}, out, indent=2, ensure_ascii=False)
         out.write("\n")
     if not args.quiet:
         _print_skipped(skipped, args)
@@ -193,7 +203,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             explanation = clf.explain(source, target=target, top_k=chosen.top_k, name=name)  # type: ignore[arg-type]
         except ImageInputError as exc:
             failed += 1
-            print(f"{name}: error: {exc.message}", file=sys.stderr)
+            print(error_line(name, exc.message), file=sys.stderr)
             results.append({"filename": name, "error": {"code": exc.code, "message": exc.message}})
             continue
         if args.format == "json":
@@ -204,7 +214,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         t = explanation.target
         print(f"{name}: {t.label} {t.score * 100:.1f}% -> {path}", file=sys.stdout, flush=True)
     if args.format == "json":
-        json.dump({"model": clf.model_name, "engine": clf.engine.name, "results": results}, sys.stdout, ensure_ascii=False)
+        header = {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision}
+        json.dump({**header, "results": results}, sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     if failed:
         print(f"wanwu: {failed} of {len(files)} images could not be explained", file=sys.stderr)

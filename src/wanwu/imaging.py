@@ -17,7 +17,7 @@ import io
 import os
 import struct
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,8 @@ DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: the most pixels decoded into memory (~
 # A baseline JPEG decoded at reduced DCT scale (draft) may declare this many times more: a
 # 200 MP phone photo (16320x12240) decodes at 1/8 to 3 MP, peak RSS ~28 MB instead of ~210 MB.
 JPEG_HEADER_FACTOR = 8
+# Models see 224-300 px crops: a photo whose shorter side is under this is blown up > 3.5x.
+MIN_USEFUL_SIDE = 64
 ImageSource = bytes | bytearray | memoryview | str | os.PathLike | Image.Image
 
 
@@ -87,6 +89,15 @@ class DecodedImage:
     width: int  # as displayed: EXIF rotation applied (not reduced by draft decoding)
     height: int
     format: str | None
+    warnings: list[str] = field(default_factory=list)  # usable, but the answer may mean little
+
+
+def size_warning(label: str, width: int, height: int) -> str | None:
+    """A warning for images too small for the labels to mean much (None when big enough)."""
+    if min(width, height) >= MIN_USEFUL_SIDE:
+        return None
+    return (f"{label} is only {width}x{height} pixels; under {MIN_USEFUL_SIDE} px on a side the model sees "
+            f"a blown-up blur and its labels are guesses")
 
 
 def _name_unknown(head: bytes) -> str | None:
@@ -357,7 +368,8 @@ def load_image(
                 fp.close()  # pixels are loaded; release the file handle
             except Exception:
                 pass
-    return DecodedImage(rgb, width, height, fmt)
+    small = size_warning(label, width, height)
+    return DecodedImage(rgb, width, height, fmt, [small] if small else [])
 
 
 def resize_geometry(width: int, height: int, prep: Preprocessing) -> tuple[int, int, int, int]:

@@ -86,6 +86,7 @@ class ImageResult:
     height: int | None = None
     timing: Timing = field(default_factory=Timing)
     error: WanwuError | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. too small for a meaningful answer
 
     @property
     def ok(self) -> bool:
@@ -102,6 +103,8 @@ class ImageResult:
         else:
             out["predictions"] = [p.to_dict() for p in self.predictions]
             out["timing_ms"] = {k: round(v, 3) for k, v in self.timing_ms.items()}
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         return out
 
 
@@ -170,9 +173,10 @@ class Prepared:
     width: int
     height: int
     timing: Timing
+    warnings: list[str] = field(default_factory=list)
 
     def result(self, predictions: list[Prediction]) -> ImageResult:
-        return ImageResult(self.name, predictions, self.width, self.height, self.timing)
+        return ImageResult(self.name, predictions, self.width, self.height, self.timing, warnings=self.warnings)
 
 
 def source_name(source: Any, i: int = 0) -> str:
@@ -200,7 +204,8 @@ class Stages:
         t2 = time.perf_counter()
         self.recorder.observe(name_, "decode", t1 - t0)
         self.recorder.observe(name_, "preprocess", t2 - t1)
-        return Prepared(name, x, decoded.width, decoded.height, Timing(decode=t1 - t0, preprocess=t2 - t1))
+        return Prepared(name, x, decoded.width, decoded.height, Timing(decode=t1 - t0, preprocess=t2 - t1),
+                        list(getattr(decoded, "warnings", ())))
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """One forward pass: float32 NCHW batch -> logits; recorded once, whatever the batch size."""

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("ray.data", reason="needs the wanwu[ray] extra")
 
-from wanwu.errors import ConfigError, CorruptImageError, NotAnImageError
+from wanwu.errors import ConfigError, CorruptImageError, ImageNotFoundError
 from wanwu.library import ray_backend
 from wanwu.library.ray_backend import RayBackend
 
@@ -68,7 +68,7 @@ def test_same_tags_as_one_machine_and_bad_files_are_failures(local_ray, photo_tr
         assert (r.width, r.height) == (want.width, want.height)
         assert r.predictions[0].label == want.predictions[0].label
     assert isinstance(got[corrupt].error, CorruptImageError)
-    assert isinstance(got[missing].error, NotAnImageError) and "no such file" in got[missing].error.message
+    assert isinstance(got[missing].error, ImageNotFoundError) and "no such file" in got[missing].error.message
     assert _tags(got[next(p for p in paths if p.endswith("chelsea.png"))])[0] == "n02124075"  # Egyptian cat
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import threading
 
 import pytest
+from PIL import Image
 
 from wanwu.models import get_spec
 from wanwu.models.weights import availability
@@ -396,3 +398,12 @@ def test_still_serving_after_bad_requests(cat_labels, client, chelsea, bomb_png,
         r = client.post("/api/v1/classify?top_k=3", content=chelsea.read_bytes())
         assert r.status_code == 200
         assert top_labels(r.json()["results"][0])[0] in cat_labels
+
+
+def test_tiny_image_answer_carries_a_warning(client):
+    buf = io.BytesIO()
+    Image.new("RGB", (10, 10), (200, 120, 40)).save(buf, "PNG")
+    r = client.post("/api/v1/classify?top_k=1", content=buf.getvalue(), headers={"X-Filename": "tiny.png"})
+    assert r.status_code == 200
+    result = r.json()["results"][0]
+    assert result["predictions"] and "10x10" in result["warnings"][0]

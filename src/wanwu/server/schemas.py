@@ -44,6 +44,8 @@ class ImageOut(BaseModel):
     predictions: list[Prediction] | None = Field(None, description="best first; absent when error is set")
     timing_ms: Timing | None = None
     error: ErrorInfo | None = Field(None, description="set instead of predictions when this image failed")
+    warnings: list[str] | None = Field(None, description="the image was used, but the answer may mean little "
+                                       "(e.g. under 64 px on a side)")
 
 
 class ClassifyResponse(BaseModel):
