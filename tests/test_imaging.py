@@ -20,6 +20,7 @@ from wanwu.errors import (
     CorruptImageError,
     EmptyImageError,
     ImageInputError,
+    ImageNotFoundError,
     NotAnImageError,
     TooManyPixelsError,
     TruncatedImageError,
@@ -119,7 +120,7 @@ def test_truncated_jpeg(rocket_bytes):
 @pytest.mark.parametrize("path_kind", ["missing", "directory"])
 def test_path_that_is_not_a_file(tmp_path, path_kind):
     path = tmp_path / "nope.jpg" if path_kind == "missing" else tmp_path
-    assert_raises_exactly(NotAnImageError, path, str(path))
+    assert_raises_exactly(ImageNotFoundError if path_kind == "missing" else NotAnImageError, path, str(path))
 
 
 def _assert_refused_from_header(data: bytes, dims: str) -> None:
