@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", exc.message)
         service.close()
         return exc.exit_status
-    if config.library is not None:
+    if app.state.library is not None:
         log.info("photo library: %s (the Library view: /#library)", app.state.library.db_path)
     _log_access(config)
     uv_config = uvicorn.Config(

@@ -43,6 +43,7 @@ def make_client(indexed):
 def test_search_stats_and_photo(indexed, make_client):
     album, db = indexed
     client = make_client()
+    assert client.get("/api/v1/library").json() == {"enabled": True}
     r = client.get("/api/v1/library/search", params={"q": "cat"})
     assert r.status_code == 200
     body = r.json()
@@ -128,5 +129,6 @@ def test_no_library_no_routes(make_client, tmp_path):
     config = ServerConfig.from_env()
     with TestClient(create_app(config, service=InferenceService(config)), raise_server_exceptions=False) as plain:
         assert plain.get("/api/v1/library/stats").status_code == 404
+        assert plain.get("/api/v1/library").json() == {"enabled": False}
     with pytest.raises(LibraryError, match="wanwu index"):
         create_app(ServerConfig.from_env(library=str(tmp_path / "missing.db")))

@@ -27,6 +27,7 @@ from .search import DEFAULT_MIN_SCORE, group_counts, photo, search
 from .thumbnails import thumbnail, viewable
 
 router = APIRouter(prefix="/api/v1/library", tags=["Library"])
+status_router = APIRouter(prefix="/api/v1", tags=["Library"])  # on every server: does it have a library?
 
 
 class PhotoNotFoundError(WanwuError):
@@ -47,11 +48,22 @@ class LibraryContext:
     thumbnails: Path
 
 
-def install_library(app: FastAPI, db_path: Path) -> None:
-    """Serve the catalogue at ``db_path`` (which must exist) under ``/api/v1/library``."""
+def install_library(app: FastAPI, db_path: Path | None) -> None:
+    """``GET /api/v1/library`` (whether there is a library: the page asks it) on every app, and
+    with ``db_path`` (which must exist) the catalogue's routes under ``/api/v1/library/``."""
+    app.state.library = None
+    app.include_router(status_router)
+    if db_path is None:
+        return
     open_catalogue(db_path, readonly=True).close()  # LibraryError now, not at the first request
     app.state.library = LibraryContext(db_path, thumbnails_dir(db_path))
     app.include_router(router)
+
+
+@status_router.get("/library", summary="Is there a photo library?")
+def library_status(request: Request) -> dict:
+    """``{"enabled": true}`` when the server was started with ``--library``."""
+    return {"enabled": getattr(request.app.state, "library", None) is not None}
 
 
 def _ctx(request: Request) -> LibraryContext:

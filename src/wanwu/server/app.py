@@ -13,6 +13,8 @@ from fastapi.responses import PlainTextResponse, Response
 from starlette.middleware.cors import CORSMiddleware
 
 from .. import __version__
+from ..library.catalogue import resolve_db_path
+from ..library.routes import install_library
 from . import api, torchserve, v2
 from .auth import ApiKeyMiddleware, is_open_path
 from .config import ServerConfig
@@ -127,11 +129,7 @@ def create_app(config: ServerConfig | None = None, *, service: InferenceService 
     app.include_router(api.router)
     app.include_router(v2.router)
     app.include_router(torchserve.router)
-    if config.library is not None:
-        from ..library.catalogue import resolve_db_path
-        from ..library.routes import install_library
-
-        install_library(app, resolve_db_path(config.library or None))
+    install_library(app, resolve_db_path(config.library or None) if config.library is not None else None)
 
     @app.get("/metrics", tags=["Operations"], summary="Prometheus metrics", response_class=PlainTextResponse,
              responses={200: {"description": "Prometheus text exposition format",

@@ -133,7 +133,9 @@
     if (authPromise) renderAuthMessage();
     for (const card of cards) renderCard(card, false);
     renderSummary();
+    for (const fn of languageListeners) fn(lang);
   }
+  const languageListeners = [];
 
   /* ------------------------------------------------------------------ */
   /* API access (auth + error normalization)                            */
@@ -737,6 +739,12 @@
   /* ------------------------------------------------------------------ */
   /* Start                                                               */
   /* ------------------------------------------------------------------ */
+
+  // What other views of the page (library.js) share: requests with the API key, the language.
+  window.WANWU_UI = {
+    apiRequest, errorText, h, icon, getKey, lang: () => lang,
+    onLanguage: (fn) => { languageListeners.push(fn); fn(lang); },
+  };
 
   applyLanguage();
   loadModels();

@@ -1,0 +1,225 @@
+/* wanwu 万物 — the Library view (`wanwu serve --library`).
+ *
+ * Shown at #library when the server has a catalogue (GET /api/v1/library/stats answers).
+ * A search box (suggestions from class and group names, en/zh), group facets with counts,
+ * a grid of thumbnails with "load more" paging, and a dialog with the photo larger and its
+ * tags. Images are fetched with the API key (when there is one) and shown from blob: URLs.
+ * Requests, the key dialog and the language come from app.js (window.WANWU_UI).
+ */
+(() => {
+  "use strict";
+
+  const UI = window.WANWU_UI;
+  if (!UI) return;
+  const API = "/api/v1/library";
+  const PAGE = 48;
+  const TEXT = {
+    en: {
+      "tab.classify": "Classify", "tab.library": "Library",
+      "search.placeholder": "Search your photos: dog, 狗, beach…", "search.go": "Search",
+      "facets.label": "Groups", "facets.all": "All photos",
+      "grid.more": "Load more", "dialog.close": "Close",
+      "status.count": "{n} photos", "status.count.one": "1 photo", "status.match": "{n} photos match “{q}”",
+      "status.match.one": "1 photo matches “{q}”", "status.none": "No photo matches “{q}”.",
+      "status.empty": "The catalogue is empty: run `wanwu index` on a photo folder.",
+      "status.loading": "Loading…", "tag.user": "your tag",
+    },
+    zh: {
+      "tab.classify": "识别", "tab.library": "相册",
+      "search.placeholder": "搜索照片：狗、dog、海滩……", "search.go": "搜索",
+      "facets.label": "类别", "facets.all": "全部照片",
+      "grid.more": "加载更多", "dialog.close": "关闭",
+      "status.count": "{n} 张照片", "status.match": "{n} 张照片匹配“{q}”",
+      "status.none": "没有照片匹配“{q}”。",
+      "status.empty": "相册为空：请先对照片文件夹运行 `wanwu index`。",
+      "status.loading": "加载中…", "tag.user": "你的标签",
+    },
+  };
+  const $ = (id) => document.getElementById(id);
+  const els = {
+    tabs: $("view-tabs"), tabClassify: $("tab-classify"), tabLibrary: $("tab-library"),
+    classifyView: $("main"), view: $("library-view"), form: $("lib-search"), q: $("lib-q"),
+    suggestions: $("lib-suggestions"), facets: $("lib-facets"), status: $("lib-status"), grid: $("lib-grid"),
+    more: $("lib-more"), dialog: $("lib-dialog"), dialogImg: $("lib-dialog-img"), dialogTitle: $("lib-dialog-title"),
+    dialogMeta: $("lib-dialog-meta"), dialogTags: $("lib-dialog-tags"), dialogClose: $("lib-dialog-close"),
+  };
+  const h = UI.h;
+  let lang = UI.lang();
+  const state = { query: "", total: 0, items: [], groups: [], photos: 0, available: false, error: null, loading: false };
+  let objectUrls = [];
+  let generation = 0; // a newer search makes older answers stale
+
+  function t(key, vars) {
+    const dict = TEXT[lang] || TEXT.en;
+    if (vars && vars.n === 1 && `${key}.one` in dict) key = `${key}.one`;
+    const s = dict[key] || TEXT.en[key] || key;
+    return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : s;
+  }
+
+  function translateStatic() {
+    for (const el of document.querySelectorAll("[data-lib-i18n]")) el.textContent = t(el.dataset.libI18n);
+    for (const el of document.querySelectorAll("[data-lib-i18n-placeholder]")) {
+      el.placeholder = t(el.dataset.libI18nPlaceholder);
+      el.setAttribute("aria-label", el.placeholder);
+    }
+    for (const el of document.querySelectorAll("[data-lib-i18n-aria]")) el.setAttribute("aria-label", t(el.dataset.libI18nAria));
+  }
+
+  /* ---------- images with the API key, as blob: URLs ---------- */
+  async function blobUrl(url) {
+    const key = UI.getKey();
+    const res = await fetch(url, { headers: key ? { Authorization: `Bearer ${key}` } : {}, credentials: "same-origin" });
+    if (!res.ok) throw new Error(String(res.status));
+    const u = URL.createObjectURL(await res.blob());
+    objectUrls.push(u);
+    return u;
+  }
+
+  function forgetImages() {
+    for (const u of objectUrls) URL.revokeObjectURL(u);
+    objectUrls = [];
+  }
+
+  /* ---------- views ---------- */
+  function showView() {
+    const lib = state.available && location.hash === "#library";
+    els.view.hidden = !lib;
+    els.classifyView.hidden = lib;
+    els.tabLibrary.classList.toggle("is-active", lib);
+    els.tabClassify.classList.toggle("is-active", !lib);
+    els.tabLibrary.setAttribute("aria-current", lib ? "page" : "false");
+    els.tabClassify.setAttribute("aria-current", lib ? "false" : "page");
+    if (lib && !state.items.length && !state.loading) search(state.query);
+  }
+
+  async function loadStats() {
+    if (!state.available) {
+      const probe = await UI.apiRequest(API);  // {"enabled": false} on a server without --library
+      if (!probe.ok || !probe.data.enabled) return false;
+    }
+    const r = await UI.apiRequest(`${API}/stats?lang=${lang}`);
+    if (!r.ok) return false;
+    state.available = true;
+    state.groups = r.data.groups || [];
+    state.photos = r.data.photos - r.data.failed;
+    els.tabs.hidden = false;
+    renderFacets();
+    return true;
+  }
+
+  function renderFacets() {
+    const chip = (label, query, count) => h("button", {
+      type: "button", class: "lib-facet" + (state.query === query ? " is-active" : ""),
+      "aria-pressed": state.query === query ? "true" : "false",
+      onclick: () => { els.q.value = query; search(query); },
+    }, label, count != null ? h("span", { class: "lib-facet-count", text: String(count) }) : null);
+    els.facets.replaceChildren(chip(t("facets.all"), "", state.photos),
+      ...state.groups.map((g) => chip(g.label, g.label, g.count)));
+  }
+
+  function renderStatus() {
+    let text;
+    if (state.error) text = UI.errorText(state.error);
+    else if (state.loading && !state.items.length) text = t("status.loading");
+    else if (!state.query) text = state.total ? t("status.count", { n: state.total }) : t("status.empty");
+    else text = state.total ? t("status.match", { n: state.total, q: state.query }) : t("status.none", { q: state.query });
+    els.status.textContent = text;
+    els.status.classList.toggle("is-error", !!state.error);
+    els.more.hidden = state.items.length >= state.total || !!state.error;
+  }
+
+  function tagText(tag) {
+    return tag.score == null ? `${tag.label} · ${t("tag.user")}` : `${tag.label} ${(tag.score * 100).toFixed(0)}%`;
+  }
+
+  function card(item) {
+    const img = h("img", { class: "lib-thumb", alt: item.tags.length ? item.tags[0].label : "", loading: "lazy" });
+    blobUrl(item.thumbnail_url).then((u) => { img.src = u; }).catch(() => img.classList.add("is-broken"));
+    const name = item.path.split(/[\\/]/).pop();
+    const top = item.tags[0];
+    return h("li", { class: "lib-card" },
+      h("button", { type: "button", class: "lib-open", title: item.path, onclick: () => openPhoto(item) },
+        img,
+        h("span", { class: "lib-caption" },
+          h("span", { class: "lib-label", text: top ? tagText(top) : name }),
+          h("span", { class: "lib-name", text: name }))));
+  }
+
+  async function search(query, append) {
+    const gen = append ? generation : ++generation;
+    state.query = query.trim();
+    state.loading = true;
+    state.error = null;
+    if (!append) {
+      forgetImages();
+      state.items = [];
+      els.grid.replaceChildren();
+    }
+    renderFacets();
+    renderStatus();
+    const params = new URLSearchParams({ q: state.query, limit: String(PAGE), offset: String(state.items.length), lang });
+    const r = await UI.apiRequest(`${API}/search?${params}`);
+    if (gen !== generation) return;
+    state.loading = false;
+    if (!r.ok) {
+      state.error = r.error;
+    } else {
+      state.total = r.data.total;
+      state.items.push(...r.data.items);
+      els.grid.append(...r.data.items.map(card));
+    }
+    renderStatus();
+  }
+
+  async function openPhoto(item) {
+    const dlg = els.dialog;
+    els.dialogTitle.textContent = item.path.split(/[\\/]/).pop();
+    els.dialogMeta.textContent = [item.width && `${item.width}×${item.height}`, item.taken, item.camera, item.path]
+      .filter(Boolean).join(" · ");
+    els.dialogTags.replaceChildren(...item.tags.map((tag) => h("li", { class: tag.user ? "is-user" : "" },
+      h("span", { class: "lib-tag-label", text: tag.label }),
+      h("span", { class: "lib-tag-score", text: tag.score == null ? t("tag.user") : `${(tag.score * 100).toFixed(1)}%` }))));
+    els.dialogImg.removeAttribute("src");
+    els.dialogImg.alt = item.tags.length ? item.tags[0].label : "";
+    if (typeof dlg.showModal === "function") { if (!dlg.open) dlg.showModal(); } else dlg.setAttribute("open", "");
+    try { els.dialogImg.src = await blobUrl(item.image_url); } catch { els.dialogImg.src = await blobUrl(item.thumbnail_url).catch(() => ""); }
+  }
+
+  function closePhoto() {
+    if (els.dialog.open) { if (typeof els.dialog.close === "function") els.dialog.close(); else els.dialog.removeAttribute("open"); }
+  }
+
+  /* ---------- suggestions ---------- */
+  let suggestTimer = null;
+  els.q.addEventListener("input", () => {
+    clearTimeout(suggestTimer);
+    const q = els.q.value.trim();
+    if (!q) { els.suggestions.replaceChildren(); return; }
+    suggestTimer = setTimeout(async () => {
+      const r = await UI.apiRequest(`${API}/suggest?${new URLSearchParams({ q, limit: "12" })}`);
+      if (r.ok && els.q.value.trim() === q) {
+        els.suggestions.replaceChildren(...r.data.suggestions.map((s) => h("option", { value: s })));
+      }
+    }, 150);
+  });
+
+  els.form.addEventListener("submit", (e) => { e.preventDefault(); search(els.q.value); });
+  els.more.addEventListener("click", () => search(state.query, true));
+  els.dialogClose.addEventListener("click", closePhoto);
+  els.dialog.addEventListener("click", (e) => { if (e.target === els.dialog) closePhoto(); });
+  window.addEventListener("hashchange", showView);
+
+  UI.onLanguage((next) => {
+    const changed = next !== lang;
+    lang = next;
+    translateStatic();
+    if (changed && state.available) {
+      loadStats();
+      if (location.hash === "#library") search(state.query);
+    } else {
+      renderStatus();
+    }
+  });
+
+  loadStats().then(showView);
+})();

@@ -1,0 +1,140 @@
+"""The Library view in a real browser: Debian's chromium (Playwright) against a real
+``wanwu serve --library --api-key`` process on a loopback port, over a catalogue that a real
+``wanwu index`` made of the generated album. Search (English, Chinese), suggestions, group
+facets, thumbnails fetched with the key, the enlarged photo with its tags, the phone layout,
+and no console errors, CSP violations or requests beyond the server."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from album_tree import CORRUPT, LAYOUT
+
+test_browser = pytest.importorskip("test_browser")  # skips here too when chromium/playwright are missing
+pytestmark = pytest.mark.browser
+
+KEY = "library-test-key"
+VISIBLE = [rel for rel in LAYOUT if not rel.startswith(".")]
+CJK = re.compile(r"[\u4e00-\u9fff]")
+KEY_ASKED = (re.compile(r"status of 401"),)  # the page's first requests, before the key is typed in
+
+
+@pytest.fixture(scope="module")
+def library_server(tmp_path_factory, photos):
+    root = tmp_path_factory.mktemp("browser-album") / "Pictures"
+    for rel, name in LAYOUT.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(photos[name], root / rel)
+    (root / CORRUPT).write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    db = root.parent / "library.db"
+    subprocess.run([sys.executable, "-m", "wanwu.cli", "index", str(root), "--db", str(db), "-q"],
+                   capture_output=True, timeout=600)
+    port = test_browser._free_port()
+    url = f"http://{test_browser.HOST}:{port}"
+    log_path = Path(tempfile.gettempdir()) / f"wanwu-library-browser-{port}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "wanwu.cli", "serve", "--host", test_browser.HOST, "--port",
+                                 str(port), "--library", str(db), "--api-key", KEY, "--log-level", "warning"],
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + test_browser.SERVER_START_TIMEOUT_S
+            while True:
+                try:
+                    if test_browser._http_get(url + "/v2/health/ready") == 200:
+                        break
+                except OSError:
+                    pass
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with test_browser.sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=test_browser.CHROMIUM, headless=True, args=test_browser.CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _open_library(browser, url, **options):
+    options.setdefault("viewport", {"width": 1280, "height": 800})
+    ctx = browser.new_context(locale="en-US", **options)
+    ctx.add_init_script(test_browser.CSP_REPORTER)
+    page = ctx.new_page()
+    page.set_default_timeout(test_browser.UI_TIMEOUT_MS)
+    watch = test_browser.Watch(page)
+    page.goto(url + "/#library")
+    page.locator("#auth-key").fill(KEY)  # the key is asked once, for every request of the page
+    page.locator("#auth-submit").click()
+    expect = test_browser.expect
+    expect(page.locator("#library-view")).to_be_visible()
+    expect(page.locator("#lib-grid > li")).to_have_count(len(VISIBLE))
+    return ctx, page, watch
+
+
+def _thumbnails_loaded(page) -> list[tuple[int, int]]:
+    page.wait_for_function("() => [...document.querySelectorAll('#lib-grid img')].every(i => i.complete && i.naturalWidth > 0)")
+    return page.eval_on_selector_all("#lib-grid img", "els => els.map(i => [i.naturalWidth, i.naturalHeight])")
+
+
+def test_library_view_search_facets_and_photo(browser, library_server):
+    expect = test_browser.expect
+    ctx, page, watch = _open_library(browser, library_server)
+    sizes = _thumbnails_loaded(page)
+    assert all(max(w, h) <= 320 for w, h in sizes) and len(sizes) == len(VISIBLE)
+    assert page.locator("#main").is_hidden()  # the classifier view is put away
+
+    cat_facet = page.locator(".lib-facet", has_text=re.compile(r"^cat\s*2$"))
+    cat_facet.click()
+    expect(page.locator("#lib-grid > li")).to_have_count(2)
+    expect(page.locator("#lib-status")).to_contain_text("2 photos match")
+
+    page.locator("#lib-q").fill("golden")
+    expect(page.locator("#lib-suggestions option[value='golden retriever']")).to_have_count(1)
+    page.locator("#lib-q").fill("espresso")
+    page.locator("#lib-go").click()
+    expect(page.locator("#lib-grid > li")).to_have_count(1)
+    page.locator("#lib-grid .lib-open").first.click()
+    expect(page.locator("#lib-dialog")).to_be_visible()
+    page.wait_for_function("() => document.getElementById('lib-dialog-img').naturalWidth > 0")
+    assert page.eval_on_selector("#lib-dialog-img", "i => i.naturalWidth") == 600  # the photo itself, larger
+    expect(page.locator("#lib-dialog-tags li").first).to_contain_text("espresso")
+    page.locator("#lib-dialog-close").click()
+    expect(page.locator("#lib-dialog")).to_be_hidden()
+
+    page.locator("#lang-toggle").click()  # 中文
+    expect(page.locator("#tab-library")).to_have_text("相册")
+    page.locator("#lib-q").fill("猫")
+    page.locator("#lib-go").click()
+    expect(page.locator("#lib-grid > li")).to_have_count(2)
+    assert CJK.search(page.locator("#lib-grid .lib-label").first.inner_text())
+    expect(page.locator("#lib-status")).to_contain_text("张照片")
+
+    page.locator("#tab-classify").click()
+    expect(page.locator("#main")).to_be_visible()
+    assert watch.errors(KEY_ASKED) == [] and watch.off_loopback() == []
+    ctx.close()
+
+
+def test_library_view_on_a_phone(browser, library_server):
+    ctx, page, watch = _open_library(browser, library_server, viewport={"width": 390, "height": 844},
+                                     is_mobile=True, has_touch=True, device_scale_factor=2)
+    _thumbnails_loaded(page)
+    columns = page.eval_on_selector("#lib-grid", "g => getComputedStyle(g).gridTemplateColumns.split(' ').length")
+    assert columns == 2
+    assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
+    page.locator("#lib-grid .lib-open").first.tap()
+    test_browser.expect(page.locator("#lib-dialog")).to_be_visible()
+    assert watch.errors(KEY_ASKED) == [] and watch.off_loopback() == []
+    ctx.close()
