@@ -51,10 +51,13 @@ def class_map(features: np.ndarray, gradient: np.ndarray) -> np.ndarray:
 
 def head_gradient(layers: list[HeadLayer], features: np.ndarray, index: int) -> np.ndarray:
     """d logits[index] / d features for one image (C, h, w), back-propagated in NumPy through
-    ``layers`` (``wanwu.graph.head.head_layers``) at these features."""
+    ``layers`` (``wanwu.graph.head.head_layers``, ending in a linear layer) at these features.
+    The last layer is not run forwards: its gradient is the row ``W[index]`` (for a linear head
+    that row is all there is to it)."""
+    *body, last = layers
     x = features[None].astype(np.float32)
     inputs = []
-    for layer in layers:
+    for layer in body:
         inputs.append(x)
         kind = layer[0]
         if kind == "gemm":
@@ -69,9 +72,10 @@ def head_gradient(layers: list[HeadLayer], features: np.ndarray, index: int) -> 
             k = layer[1]
             n, c, h, w = x.shape
             x = x.reshape(n, c, h // k, k, w // k, k).mean(axis=(3, 5))
-    g = np.zeros_like(x)
-    g[0, index] = 1.0
-    for layer, a in zip(reversed(layers), reversed(inputs)):
+    if last[0] != "gemm":
+        raise ValueError(f"the head ends in {last[0]}, not a linear layer")
+    g = last[1][index][None].astype(np.float32)
+    for layer, a in zip(reversed(body), reversed(inputs)):
         kind = layer[0]
         if kind == "gemm":
             g = g @ layer[1]
@@ -155,9 +159,9 @@ def map_to_image(
     """The (h, w) map over the crop ``box`` -> (out_h, out_w) covering the whole width x height
     image, bilinearly upsampled, 0 outside the box."""
     left, top, right, bottom = box
-    rows = _interpolation(out_h, height, top, bottom, cam.shape[0])
-    cols = _interpolation(out_w, width, left, right, cam.shape[1])
-    return np.clip(rows @ cam.astype(np.float64) @ cols.T, 0.0, 1.0).astype(np.float32)
+    rows = _interpolation(out_h, height, top, bottom, cam.shape[0]).astype(np.float32)
+    cols = np.ascontiguousarray(_interpolation(out_w, width, left, right, cam.shape[1]).T, dtype=np.float32)
+    return np.clip((rows @ cam.astype(np.float32)) @ cols, 0.0, 1.0)  # contiguous operands: BLAS, not a slow path
 
 
 def grid_shape(width: int, height: int, cells: int = HEATMAP_CELLS) -> tuple[int, int]:

@@ -92,5 +92,6 @@ def overlay_png(explanation: Explanation, max_side: int = OVERLAY_MAX_SIDE) -> b
     import io
 
     buf = io.BytesIO()
-    render_overlay(explanation, max_side).save(buf, format="PNG", optimize=False)
+    # zlib level 3: half the time of the default 6 for 6% more bytes (a 640x427 overlay: 65 vs 126 ms)
+    render_overlay(explanation, max_side).save(buf, format="PNG", compress_level=3)
     return buf.getvalue()
