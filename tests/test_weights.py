@@ -256,3 +256,25 @@ def test_torch_engine_without_torch_says_how_to_get_it(chelsea):
     assert out.returncode == 1 and out.stdout == ""
     assert "the torch engine needs torch" in out.stderr and "wanwu[torch]" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_offline_download_says_offline_and_where_to_put_the_file(no_weights, monkeypatch, capsys):
+    import socket
+    import urllib.error
+    import urllib.request
+
+    from wanwu.cli import main
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    assert main(["download", "resnet18", "-q"]) == 1
+    err = capsys.readouterr().err
+    spec = get_spec("resnet18")
+    hub = no_weights["torch_home"] / "hub" / "checkpoints"
+    assert "cannot reach download.pytorch.org: this machine looks offline" in err
+    assert spec.weights.url in err and f"copy {spec.weights.filename} into {hub}" in err
+    assert "WANWU_WEIGHTS_DIR" in err and "--weights FILE" in err
+    assert "urlopen error" not in err and "Traceback" not in err
+    assert list(hub.iterdir()) == []  # no .part left

@@ -8,12 +8,16 @@ the right keys and shapes; wanwu says when it is not the official file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib.util
 import json
 import logging
 import os
+import socket
 import tempfile
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,6 +211,14 @@ def load_state_dict(spec: ModelSpec, resolved: ResolvedWeights):
     return model.eval()
 
 
+def _looks_offline(exc: urllib.error.URLError) -> bool:
+    """No name resolution, no route, refused or timed out: the network is not there."""
+    reason = exc.reason
+    return isinstance(reason, (socket.gaierror, TimeoutError, ConnectionRefusedError)) or (
+        isinstance(reason, OSError) and reason.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN)
+    )
+
+
 def download_weights(spec: ModelSpec, dest_dir: Path | None = None, progress: bool = True) -> Path:
     """Fetch the official file (online machines only), verify its SHA-256 prefix, and place it
     in the torch hub cache so torch users share it."""
@@ -235,6 +247,15 @@ def download_weights(spec: ModelSpec, dest_dir: Path | None = None, progress: bo
         if not h.hexdigest().startswith(src.sha256_prefix):
             raise WeightsError(f"downloaded {src.filename} has sha256 {h.hexdigest()[:8]}…, expected {src.sha256_prefix}…")
         os.replace(tmp, dest)
+    except urllib.error.URLError as exc:
+        if not _looks_offline(exc):
+            raise WeightsError(f"download of {src.url} failed: {exc.reason}") from None
+        host = urllib.parse.urlsplit(src.url).hostname
+        raise WeightsError(
+            f"cannot reach {host}: this machine looks offline ({exc.reason}). On a machine with internet, "
+            f"fetch {src.url} and copy {src.filename} into {dest_dir} (or a folder named in WANWU_WEIGHTS_DIR), "
+            f"or pass --weights FILE"
+        ) from None
     except OSError as exc:
         raise WeightsError(f"download of {src.url} failed: {exc}") from None
     finally:
