@@ -59,6 +59,8 @@ def test_latency_writes_markdown_json_and_plot(photo_dir, tmp_path, capsys):
     assert ort["stages"]["total"]["n"] == 3 and ort["speedup_p50"] > 0
     assert set(ort["stages"]) == {"decode", "preprocess", "inference", "postprocess", "total"}
     assert "torch fp32 1t (baseline)" in md and "## Machine" in md and "## Targets" in md
+    assert "torch eager, fp32, batch 1, one thread** — the common textbook setup" in md
+    assert "article" not in md.lower() and "issue" not in md.lower()  # written for users, not for us
     assert data["machine"]["cpu"]["isa"].keys() >= {"avx2", "avx512f", "avx512_vnni"}
     assert data["machine"]["packages"]["onnxruntime"]
     assert "targets:" in capsys.readouterr().err

@@ -17,7 +17,7 @@ COMMANDS = {
     "accuracy": ("top-1/3/5, confidence and agreement with torch fp32 on labelled photos", ["accuracy"]),
     "decode": ("JPEG draft mode against exact decoding: time per megapixel and agreement", ["decode"]),
     "memory": ("cold start and peak RSS of a fresh serving process", ["memory"]),
-    "compare": ("everything above, models side by side, with the issue's targets", None),
+    "compare": ("everything above, models side by side, with wanwu's targets", None),
 }
 
 EXAMPLES = """\
@@ -30,7 +30,7 @@ examples:
   wanwu bench compare --data ~/imagenet-100 --out docs  # the full report: docs/benchmarks.md + docs/bench/
 
 Every report includes the baseline measured in the same run: torch eager, fp32, batch 1, one
-thread (the article's setup), and states each result as a ratio to it. Models whose official
+thread, the common textbook setup, and states each result as a ratio to it. Models whose official
 weights are missing are skipped, except those in --random-weights (timed with random weights:
 speed only). With --out DIR the command writes DIR/benchmarks.md (compare) or
 DIR/bench-COMMAND.md, and DIR/bench/COMMAND.json + PNG plots; without it, it prints the Markdown.
@@ -93,7 +93,7 @@ def _add_options(p: argparse.ArgumentParser, command: str) -> None:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     bench = subparsers.add_parser(
-        "bench", help="measure latency, throughput, accuracy and memory against the article's baseline",
+        "bench", help="measure latency, throughput, accuracy and memory against a torch eager 1-thread baseline",
         description="Benchmark wanwu's models and engines on this machine, against the baseline "
         "(torch eager fp32, batch 1, one thread) measured in the same run.",
         epilog=EXAMPLES, formatter_class=_Formatter)

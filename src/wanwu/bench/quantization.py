@@ -1,5 +1,5 @@
-"""int8 against fp32: dynamic quantization of the Linear layers alone (what the article
-suggested) versus wanwu's static QDQ quantization, and the issue's rule for making int8 the
+"""int8 against fp32: dynamic quantization of the Linear layers alone (the usual first
+suggestion) versus wanwu's static QDQ quantization, and the issue's rule for making int8 the
 default (faster, top-1 within 1 point of fp32, >= 95% top-1 agreement)."""
 
 from __future__ import annotations

@@ -76,8 +76,8 @@ def _load(r: dict) -> list[str]:
 
 def _baseline_note(r: dict) -> list[str]:
     return ["## Baseline", "",
-            "Every ratio below (`x baseline`) is against the article's setup measured in this same run: "
-            "**torch eager, fp32, batch 1, one thread**, same model, same photos, same decode and "
+            "Every ratio below (`x baseline`) is against the baseline: **torch eager, fp32, batch 1, one thread** "
+            "— the common textbook setup — measured in this same run, same model, same photos, same decode and "
             "preprocessing code. Variants are measured interleaved (alternating blocks of runs), because the "
             "machine is shared and its speed drifts; compare ratios, not absolute numbers across runs. "
             "`Nt` = N inference threads.", ""]
@@ -104,7 +104,7 @@ def _targets(r: dict) -> list[str]:
     for t in r.get("targets", []):
         value = "–" if t["value"] is None else f"{t['value']:.2f} {t['unit']}".strip()
         rows.append([t["target"], value, t["goal"], t["status"], t["note"]])
-    return ["## Targets (issue 4)", ""] + _table(["target", "measured", "goal", "status", "how"], rows) + [
+    return ["## Targets", ""] + _table(["target", "measured", "goal", "status", "how"], rows) + [
         "The server targets (dynamic batching with 16 clients, cache hits < 2 ms) are measured against real "
         "servers by `benchmarks/server_batching.py`: see `docs/bench/server-*/server_batching.md`.", ""]
 
@@ -255,7 +255,7 @@ def _quantization(r: dict) -> list[str]:
          f"{st['activations']} activations, {st['calibration']} calibration on {st['calibration_photos']} bundled "
          f"non-ImageNet photos, each whole and mirrored ({st['calibration_samples']} samples).", "",
          "### Should int8 be the default?", "",
-         "The issue's rule: int8 must be faster end to end, its top-1 within 1 point of fp32, and its top-1 "
+         "wanwu's rule: int8 must be faster end to end, its top-1 within 1 point of fp32, and its top-1 "
          "agreement with the torch fp32 reference >= 95% (ONNX Runtime, same threads).", ""]
     rows = []
     for model, vd in q["int8_default_verdict"].items():
@@ -263,7 +263,7 @@ def _quantization(r: dict) -> list[str]:
         rows.append([model, _x(c["faster"]["value"]), _f(c["top1_within_1_point"]["value"]),
                      _f(c["agreement_95"]["value"]), "**yes**" if vd["qualifies"] else "no"])
     L += _table(["model", "int8 end-to-end speedup", "top-1 drop (points)", "agreement %", "qualifies"], rows)
-    L += ["### Dynamic quantization of the Linear layers only (the article's suggestion)", "",
+    L += ["### Dynamic quantization of the Linear layers only (the usual first suggestion for int8)", "",
           f"Bare forward pass, batch 1, ONNX Runtime, {q['threads']} threads, interleaved; p50 ms.", ""]
     rows = []
     for model, info in q["models"].items():

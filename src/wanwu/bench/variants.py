@@ -43,7 +43,7 @@ class Variant:
 
 
 def baseline(model: str) -> Variant:
-    """The article's setup: torch eager, fp32, batch 1, one thread."""
+    """The baseline, the common textbook setup: torch eager, fp32, batch 1, one thread."""
     return Variant(model, BASELINE_ENGINE, BASELINE_PRECISION, BASELINE_THREADS)
 
 
