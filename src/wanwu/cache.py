@@ -11,6 +11,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,8 @@ class CachedResult:
     logits: np.ndarray  # (classes,) float32
     width: int
     height: int
+    timing: Any = None  # the first answer's ``Timing``: repeated to clients unless hits are shown
+    warnings: tuple[str, ...] = ()
 
     @property
     def nbytes(self) -> int:

@@ -85,6 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--cache-entries", type=int, metavar="N",
       help=_h("cache_entries", "result cache size (same photo again = no inference); 0 turns it off"))
     a("--cache-mb", type=float, metavar="MB", help=_h("cache_mb", "result cache memory bound"))
+    a("--show-cache-hits", action=argparse.BooleanOptionalAction, default=None,
+      help=_h("show_cache_hits", "say \"cached\": true in answers served from the cache (reveals that someone sent "
+                                 "the same photo before: for single-user servers; /metrics counts hits either way)"))
     a("--shutdown-timeout", type=float, metavar="S",
       help=_h("shutdown_timeout", "seconds to finish in-flight requests on shutdown"))
     a("--request-timeout", type=float, metavar="S",

@@ -1,6 +1,6 @@
 """The server's fast path: concurrent requests share forward passes, a repeated photo is
-answered from the result cache (visible in the response and in /metrics), the cache can be
-turned off, and a full inference queue answers 503 with Retry-After."""
+answered from the result cache (in /metrics; in the response only with --show-cache-hits), the
+cache can be turned off, and a full inference queue answers 503 with Retry-After."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def _top1(body: dict) -> str:
 
 
 def test_repeated_photo_is_cached_with_same_answer(make_client, chelsea, cat_labels):
-    c = make_client()
+    c = make_client(show_cache_hits=True)
     data = chelsea.read_bytes()
     first = c.post("/api/v1/classify", params={"top_k": 3}, content=data).json()
     second = c.post("/api/v1/classify", params={"top_k": 5}, content=data).json()
@@ -34,18 +34,31 @@ def test_repeated_photo_is_cached_with_same_answer(make_client, chelsea, cat_lab
 
 
 def test_cache_is_keyed_by_content_not_name(make_client, chelsea, coffee):
-    c = make_client()
+    c = make_client(show_cache_hits=True)
     c.post("/api/v1/classify", files={"file": ("a.png", chelsea.read_bytes(), "image/png")})
     r = c.post("/api/v1/classify", files={"file": ("a.png", coffee.read_bytes(), "image/png")}).json()
     assert r["results"][0]["cached"] is False and _top1(r) in {"espresso", "cup"}
 
 
 def test_cache_can_be_turned_off(make_client, coffee):
-    c = make_client(cache_entries=0)
+    c = make_client(cache_entries=0, show_cache_hits=True)
     data = coffee.read_bytes()
     for _ in range(2):
         assert c.post("/api/v1/classify", content=data).json()["results"][0]["cached"] is False
     assert "wanwu_cache_hits_total 0.0" in c.get("/metrics").text
+
+
+def test_cache_hits_are_not_revealed_by_default(make_client, chelsea):
+    """Another client must not learn that someone sent this photo before: no "cached" field, and
+    the hit repeats the first answer's timings (its own would show no decode and no inference)."""
+    c = make_client()
+    data = chelsea.read_bytes()
+    first, second = (c.post("/api/v1/classify", params={"top_k": 3}, content=data).json()["results"][0]
+                     for _ in range(2))
+    assert "cached" not in first and "cached" not in second
+    assert second["timing_ms"] == first["timing_ms"] and second["timing_ms"]["inference"] > 0
+    assert second["predictions"] == first["predictions"]
+    assert "wanwu_cache_hits_total 1.0" in c.get("/metrics").text  # the operator still sees it
 
 
 def test_bad_image_is_not_cached_as_good(make_client):

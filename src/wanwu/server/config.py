@@ -54,6 +54,8 @@ class ServerConfig(ModelSettings):
     max_queue: int = _opt(256, "WANWU_MAX_QUEUE", parse_int)  # images waiting for inference; 503 above
     cache_entries: int = _opt(4096, "WANWU_CACHE_ENTRIES", parse_int)  # result cache; 0 turns it off
     cache_mb: float = _opt(64.0, "WANWU_CACHE_MB", parse_float)
+    # "cached": true in answers tells a client someone sent that photo before; off by default
+    show_cache_hits: bool = _opt(False, "WANWU_SHOW_CACHE_HITS", parse_bool)
     shutdown_timeout: float = _opt(10.0, "WANWU_SHUTDOWN_TIMEOUT", parse_float)  # seconds to finish in-flight requests
     request_timeout: float = _opt(30.0, "WANWU_REQUEST_TIMEOUT", parse_float)  # work on one request after its body; 0 = none
     body_timeout: float = _opt(10.0, "WANWU_BODY_TIMEOUT", parse_float)  # longest stall while a request arrives; 0 = none

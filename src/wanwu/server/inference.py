@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -38,14 +39,17 @@ T = TypeVar("T")
 
 @dataclass
 class Classified:
-    """One image's answer plus how it was obtained."""
+    """One image's answer plus how it was obtained. ``cached`` is shown to the client only
+    when ``show_cached`` (``--show-cache-hits``): on a shared server it would tell a user that
+    someone else sent the same photo before."""
 
     result: ImageResult
     cached: bool = False
+    show_cached: bool = False
 
     def to_dict(self) -> dict:
         out = self.result.to_dict()
-        if self.result.ok:
+        if self.result.ok and self.show_cached:
             out["cached"] = self.cached
         return out
 
@@ -160,28 +164,31 @@ class InferenceService:
         before is answered from the result cache (``cached=True``)."""
         clf = await self.classifier(model)
         stages = self.stages(clf)
+        show = self.config.show_cache_hits
         key = None
         if self.cache.enabled:
             key = self.cache_key(clf, data) if len(data) < 256 * 1024 else await self._run(self._cpu, self.cache_key, clf, data)
             hit = self.cache.get(key)
             if hit is not None:  # no decode, no forward pass: only postprocess runs (and is recorded)
                 predictions, seconds = stages.back(hit.logits[None], top_k)
-                result = ImageResult(filename, predictions[0], hit.width, hit.height, Timing(postprocess=seconds))
-                return Classified(result, cached=True)
+                timing = hit.timing if hit.timing is not None and not show else Timing(postprocess=seconds)
+                result = ImageResult(filename, predictions[0], hit.width, hit.height, timing, warnings=list(hit.warnings))
+                return Classified(result, cached=True, show_cached=show)
         batcher = self.batcher(clf)
         with batcher.expect():  # a batch forming meanwhile may wait for this image
             try:
                 prepared = await self._run(self._cpu, stages.front, data, filename)
             except ImageInputError as exc:
-                return Classified(ImageResult(filename, error=exc))
+                return Classified(ImageResult(filename, error=exc), show_cached=show)
             future = batcher.submit(prepared.x)
         t_submit = time.perf_counter()
         logits = await asyncio.wrap_future(future)  # the batcher's thread ran (and recorded) the pass
         prepared.timing.inference = time.perf_counter() - t_submit
         predictions, prepared.timing.postprocess = stages.back(logits[None], top_k)
-        if key is not None:
-            self.cache.put(key, CachedResult(logits, prepared.width, prepared.height))
-        return Classified(prepared.result(predictions[0]))
+        if key is not None:  # with the first answer's timings: a hit then reads like a fresh answer
+            timing = dataclasses.replace(prepared.timing)
+            self.cache.put(key, CachedResult(logits, prepared.width, prepared.height, timing, tuple(prepared.warnings)))
+        return Classified(prepared.result(predictions[0]), show_cached=show)
 
     async def explain(
         self, data: bytes, *, model: str | None = None, top_k: int = DEFAULT_TOP_K, target: int | None = None,

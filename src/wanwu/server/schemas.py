@@ -40,7 +40,7 @@ class ImageOut(BaseModel):
     filename: str
     width: int | None = Field(None, description="as displayed (after EXIF rotation), in pixels")
     height: int | None = None
-    cached: bool | None = Field(None, description="answered from the result cache")
+    cached: bool | None = Field(None, description="answered from the result cache (only with --show-cache-hits)")
     predictions: list[Prediction] | None = Field(None, description="best first; absent when error is set")
     timing_ms: Timing | None = None
     error: ErrorInfo | None = Field(None, description="set instead of predictions when this image failed")
