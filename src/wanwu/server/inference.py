@@ -11,12 +11,12 @@ keyed by sha256(bytes)+model+precision sits.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
