@@ -104,6 +104,11 @@ def check_venv(py: Path, env: dict, with_torch: bool) -> None:
         assert top in EXPECTED[name], f"{name}: top-1 {top!r}, expected one of {sorted(EXPECTED[name])}"
         log(f"ok: {name} -> {top} ({result['predictions'][0]['score']:.2%})")
     assert sorted(Path(r["filename"]).name for r in report["results"]) == sorted(EXPECTED)
+    # explain: the class activation map (head weights read from the graph, no torch autograd)
+    out = run([wanwu, "explain", PHOTOS / "coffee.jpg", "--format", "json", "--top-k", "1"], env=env).stdout
+    explained = json.loads(out)["results"][0]
+    assert explained["target"]["label"] in EXPECTED["coffee.jpg"] and max(map(max, explained["heatmap"])) > 0.9
+    log(f"ok: explain works without torch (coffee.jpg -> {explained['target']['label']})")
     # int8: quantized with the calibration photos shipped inside the package (package data)
     out = run([wanwu, "classify", PHOTOS / "coffee.jpg", "--precision", "int8", "--format", "jsonl"], env=env).stdout
     lines = [line for line in out.splitlines() if line.startswith("{")]  # (ORT's calibration prints too)

@@ -5,8 +5,9 @@ without editing this file.
 - an (engine, precision) pair the table does not list is refused with ``ConfigError`` before
   anything loads;
 - every other pair builds a ``Classifier`` (official weights when they are installed, else seeded
-  random torchvision-format weights), classifies a real photo end to end (smoke), and agrees
-  with the torch fp32 reference: fp32 engines within 1e-4 on the logits and with the same top-5;
+  random torchvision-format weights), classifies and explains a real photo end to end (smoke), and
+  agrees with the torch fp32 reference: fp32 engines within 1e-4 on the logits (and on the class
+  activation map) and with the same top-5;
   int8 with the reference's top-1 among its own top-5 on the real photos (official weights).
 
 All converted models go to one private cache per module (int8 models are calibrated once and
@@ -87,6 +88,10 @@ def test_every_model_engine_precision(built, photos, model, engine, precision):
     assert all(v >= 0 for v in result.timing_ms.values()) and result.timing_ms["inference"] > 0
     if official:
         assert result.predictions[0].label in {"tabby", "tiger cat", "Egyptian cat"}
+    # explain: the top-1 class's activation map over the whole photo, from the same forward pass
+    explained = clf.explain(photos["chelsea.png"])
+    assert explained.target.index == result.predictions[0].index
+    assert 0 <= explained.cam.min() and explained.cam.max() <= 1 and explained.heatmap().shape == (300, 451)
 
     # parity with the torch fp32 reference on the same weights
     if (engine, precision) == REFERENCE or not get_engine(REFERENCE[0]).available()[0]:
@@ -100,6 +105,8 @@ def test_every_model_engine_precision(built, photos, model, engine, precision):
         diff = float(np.abs(got - want).max())
         assert diff < 1e-4 * max(1.0, float(np.abs(want).max())), f"max |logit diff| {diff:.2e}"
         assert (np.argsort(-got, axis=1)[:, :5] == np.argsort(-want, axis=1)[:, :5]).all()
+        reference_map = reference.explain(photos["chelsea.png"], target=explained.target.index).cam
+        assert float(np.abs(explained.cam - reference_map).max()) < 1e-4
     elif official:  # quantized: the reference's answer stays among the top 5
         for row, name in enumerate(PHOTOS):
             assert int(np.argmax(want[row])) in np.argsort(-got[row])[:5].tolist(), name
