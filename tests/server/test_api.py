@@ -225,12 +225,18 @@ def test_unknown_model_is_404(client, coffee):
     assert_error(client.put("/predictions/nope", content=coffee.read_bytes()), 404, "unknown_model")
 
 
-def test_unavailable_model_is_409_with_how_to(client, coffee):
-    spec = get_spec("vgg16")
-    if availability(spec)[0]:
-        pytest.skip("vgg16 weights are installed here")
+def test_unavailable_model_is_409_with_how_to(client, pool, coffee, no_weights):
+    """What to do, without the server's paths: the page shows it to every visitor."""
+    if pool.is_loaded("vgg16"):
+        pytest.skip("vgg16 was loaded by another test")
+    assert not availability(get_spec("vgg16"))[0]
     body = assert_error(client.post("/api/v1/classify?model=vgg16", content=coffee.read_bytes()), 409, "model_unavailable")
-    assert "vgg16-397923af.pth" in body["error"]["message"]
+    message = body["error"]["message"]
+    assert "wanwu download vgg16" in message
+    reason = {m["name"]: m for m in client.get("/api/v1/models").json()["models"]}["vgg16"]["reason"]
+    assert "wanwu download vgg16" in reason
+    for text in (message, reason):
+        assert str(no_weights["weights"]) not in text and "/" not in text, text  # no server path
 
 
 @pytest.mark.parametrize("top_k", ["0", "1001", "abc", "-3", "2.5"])
@@ -345,6 +351,7 @@ def test_docs_page_is_offline_and_openapi_works(client):
     html = r.text
     assert "/api/v1/classify" in html and "/v2/models/{name}/infer" in html
     assert "<script" not in html and "cdn" not in html.lower() and 'href="http' not in html
+    assert "curl -T cat.jpg http://testserver/predictions/" in html and ":8080" not in html  # the real address
     css = client.get("/docs/style.css")
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     spec = client.get("/openapi.json").json()

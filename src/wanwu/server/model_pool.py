@@ -12,7 +12,8 @@ from PIL import Image
 
 from ..engines import get_engine
 from ..models import ModelSpec, get_spec, list_specs
-from ..models.weights import availability
+from ..errors import ModelUnavailableError
+from ..models.weights import availability, public_reason
 from ..pipeline import Classifier
 from .config import ServerConfig
 
@@ -65,12 +66,16 @@ class ModelPool:
     def _load(self, spec: ModelSpec) -> Classifier:
         cfg = self.config
         t0 = time.perf_counter()
-        clf = Classifier(
-            spec.name, cfg.engine,
-            weights=cfg.weights if spec.name == cfg.model else None,
-            precision=cfg.precision, threads=cfg.threads, max_pixels=cfg.max_pixels,
-            engine_options=dict(get_engine(cfg.engine).server_options),
-        )
+        try:
+            clf = Classifier(
+                spec.name, cfg.engine,
+                weights=cfg.weights if spec.name == cfg.model else None,
+                precision=cfg.precision, threads=cfg.threads, max_pixels=cfg.max_pixels,
+                engine_options=dict(get_engine(cfg.engine).server_options),
+            )
+        except ModelUnavailableError as exc:  # the operator's log gets the paths; the client does not
+            log.warning("%s", exc.message)
+            raise ModelUnavailableError(f"{spec.name} is not available: {public_reason(spec)}") from None
         warm = clf.classify_one(_warmup_image(), top_k=1, name="warm-up")
         if warm.error is not None:  # pragma: no cover - our own PNG
             raise warm.error
@@ -85,10 +90,11 @@ class ModelPool:
         return availability(spec)
 
     def describe(self) -> list[dict]:
-        """The registry as the JSON API shows it."""
+        """The registry as the JSON API shows it (reasons without this machine's paths)."""
         out = []
         for spec in list_specs():
             available, reason = self.availability(spec)
+            reason = None if available else public_reason(spec)
             size = spec.weights.size_bytes if spec.weights else None
             out.append({
                 "name": spec.name, "title": spec.title, "available": available, "reason": reason,

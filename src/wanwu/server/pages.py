@@ -45,11 +45,11 @@ pre{padding:.6rem;overflow:auto;white-space:pre-wrap}table{border-collapse:colla
 td,th{padding:.15rem .6rem;text-align:left;vertical-align:top}
 """
 
-_EXAMPLES = """curl -F file=@cat.jpg 'http://127.0.0.1:8080/api/v1/classify?top_k=3'
-curl -F file=@a.jpg -F file=@b.png http://127.0.0.1:8080/api/v1/classify
-curl --data-binary @cat.jpg -H 'X-Filename: cat.jpg' http://127.0.0.1:8080/api/v1/classify
-curl -T cat.jpg http://127.0.0.1:8080/predictions/efficientnet_lite0
-curl http://127.0.0.1:8080/v2/models/efficientnet_lite0"""
+_EXAMPLES = """curl -F file=@cat.jpg '{base}/api/v1/classify?top_k=3'
+curl -F file=@a.jpg -F file=@b.png {base}/api/v1/classify
+curl --data-binary @cat.jpg -H 'X-Filename: cat.jpg' {base}/api/v1/classify
+curl -T cat.jpg {base}/predictions/efficientnet_lite0
+curl {base}/v2/models/efficientnet_lite0"""
 
 
 @router.get("/docs/style.css")
@@ -83,8 +83,9 @@ def _render_operation(path: str, method: str, op: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def render_docs(schema: dict[str, Any]) -> str:
-    """The OpenAPI description as one self-contained HTML page, grouped by tag."""
+def render_docs(schema: dict[str, Any], base_url: str = "http://127.0.0.1:8080") -> str:
+    """The OpenAPI description as one self-contained HTML page, grouped by tag; the examples
+    use ``base_url``, the address the page was asked for."""
     e = html.escape
     groups: dict[str, list[str]] = {}
     for path, item in schema.get("paths", {}).items():
@@ -100,7 +101,7 @@ def render_docs(schema: dict[str, Any]) -> str:
         f'<h1>{e(info.get("title", "API"))} API <small>{e(info.get("version", ""))}</small></h1>'
         f'<p>{e(info.get("description", ""))}</p>'
         '<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> · Web UI: <a href="/">/</a></p>'
-        f"<h2>Examples</h2><pre>{e(_EXAMPLES)}</pre>{sections}</body></html>"
+        f"<h2>Examples</h2><pre>{e(_EXAMPLES.format(base=base_url.rstrip('/')))}</pre>{sections}</body></html>"
     )
 
 
@@ -109,7 +110,7 @@ def install_pages(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> HTMLResponse:
-        return HTMLResponse(render_docs(request.app.openapi()))
+        return HTMLResponse(render_docs(request.app.openapi(), str(request.base_url)))
 
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
