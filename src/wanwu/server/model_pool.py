@@ -11,8 +11,8 @@ import time
 from PIL import Image
 
 from ..engines import get_engine
-from ..models import ModelSpec, get_spec, list_specs
 from ..errors import ModelUnavailableError
+from ..models import ModelSpec, get_spec, list_specs
 from ..models.weights import availability, public_reason
 from ..pipeline import Classifier
 from .config import ServerConfig
