@@ -35,7 +35,7 @@ LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG")  # POSIX order: the first o
 
 
 class ImageNetClass(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # the class index; shadows tuple.index on purpose
     wnid: str
     label: str  # English
     label_zh: str
@@ -203,13 +203,13 @@ def resolve_class(name: str | int) -> ImageNetClass:
         if 0 <= name < len(classes):
             return classes[name]
         raise UnknownLabelError(f"class index {name} is out of range: ImageNet-1k classes are 0-{len(classes) - 1}")
-    found = _lookup(_class_index(), name)
+    found = _lookup(_class_index(), str(name))
     if len(found) == 1:
         return found[0]
     if found:
         raise AmbiguousLabelError(f"{name!r} names {len(found)} classes: {_listing(found)}; "
                                   "give the wnid, the index or the Chinese name")
-    groups = _lookup(_group_index(), name)
+    groups = _lookup(_group_index(), str(name))
     if groups:
         members = classes_of(groups[0])
         raise AmbiguousLabelError(f"{name!r} is the group {groups[0].key} ({groups[0].label_zh}) of {len(members)} "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence, cast
 
 import numpy as np
 
@@ -110,7 +110,7 @@ class Classifier:
         A list of images -> one ``ImageResult`` each (bad inputs carry ``.error``)."""
         if isinstance(images, (list, tuple)):
             return list(self.classify_iter(images, top_k=top_k))
-        result = self.classify_one(images, top_k)
+        result = self.classify_one(cast(ImageSource, images), top_k)
         if result.error is not None:
             raise result.error
         return result.predictions

@@ -270,10 +270,10 @@ class Stages:
         if ready:
             logits, seconds = self.infer_timed(np.stack([p.x for p in ready]))
             predictions, per_image = self.back(logits, top_k)
-            for p, preds in zip(ready, predictions):
-                p.timing.inference = seconds / len(ready)
-                p.timing.postprocess = per_image
-                answers[id(p)] = p.result(preds)
+            for item, preds in zip(ready, predictions):
+                item.timing.inference = seconds / len(ready)
+                item.timing.postprocess = per_image
+                answers[id(item)] = item.result(preds)
         for p in pending:
             yield answers[id(p)] if isinstance(p, Prepared) else p
 

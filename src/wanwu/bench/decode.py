@@ -25,8 +25,8 @@ def upscale_photos(photos: list[Path], out_dir: Path, megapixels: float, quality
     out = []
     for path in tqdm(photos, desc=f"make {megapixels:g} MP JPEGs", unit="img", file=sys.stderr,
                      disable=not progress or None, leave=False):
-        with Image.open(path) as im:
-            im = im.convert("RGB")
+        with Image.open(path) as opened:
+            im = opened.convert("RGB")
             s = math.sqrt(megapixels * 1e6 / (im.width * im.height))
             big = im.resize((round(im.width * s), round(im.height * s)), Image.Resampling.BICUBIC)
         dest = out_dir / f"{path.stem}-{megapixels:g}mp.jpg"

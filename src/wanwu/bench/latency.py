@@ -23,7 +23,7 @@ def measure_latency(
 ) -> dict[str, dict]:
     """key -> {stage: {p50, p90, p99, mean, min, n}} over ``runs`` single-image calls of
     ``Classifier.classify_one`` on encoded bytes, cycling through ``photos``."""
-    samples = {key: {stage: [] for stage in STAGES} for key in classifiers}
+    samples: dict[str, dict[str, list[float]]] = {key: {stage: [] for stage in STAGES} for key in classifiers}
 
     def call_for(key, clf):
         def call(i: int) -> None:

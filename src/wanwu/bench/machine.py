@@ -13,7 +13,9 @@ PACKAGES = ("wanwu", "torch", "onnxruntime", "onnx", "openvino", "numpy", "pillo
 
 def _proc_cpuinfo() -> tuple[str | None, set[str], str | None]:
     """(model name, flags, "family F model M stepping S") of the first CPU in /proc/cpuinfo."""
-    model, flags, ids = None, set(), {}
+    model: str | None = None
+    flags: set[str] = set()
+    ids: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
@@ -46,7 +48,7 @@ def cpu_info() -> dict:
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
-        usable = os.cpu_count()
+        usable = os.cpu_count() or 1
     return {
         "model": model or platform.processor() or "unknown",
         "id": ident,

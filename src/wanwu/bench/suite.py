@@ -13,6 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -143,6 +144,13 @@ class Bench:
             self._classifiers[v.key] = self._build(v)
         return self._classifiers[v.key]
 
+    def required(self, v: Variant) -> Classifier:
+        """The Classifier of ``v``; a section that cannot run without it stops with its error."""
+        clf = self.classifier(v)
+        if clf is None:
+            raise WanwuError(f"{v.key} could not be built (see the errors above)")
+        return clf
+
     def _build(self, v: Variant) -> Classifier | None:
         try:
             with quiet():  # ONNX Runtime's quantizer prints its progress to stdout
@@ -160,7 +168,7 @@ class Bench:
     def model_inputs(self, model: str) -> np.ndarray:
         """The latency photos, decoded and preprocessed for ``model`` (for throughput)."""
         if model not in self._inputs:
-            clf = self.classifier(baseline(model))
+            clf = self.required(baseline(model))
             self._inputs[model] = np.stack([clf.preprocess(clf.decode(b).image) for b in self.latency_bytes])
         return self._inputs[model]
 
@@ -223,7 +231,7 @@ class Bench:
         from .throughput import measure_throughput
 
         measured: dict[str, dict] = {}
-        built: dict[str, tuple[Variant, Classifier]] = {}
+        built: dict[str, tuple[Variant, Classifier | None]] = {}
         for model in self.opts.throughput_models or self.models:
             if model not in self.weights:
                 continue
@@ -233,7 +241,7 @@ class Bench:
                 clf = self.classifier(v) if v.is_baseline else self._build(v)
                 if clf is not None:
                     fresh[v.key] = (v, clf)
-            runners = {}
+            runners: dict[str, tuple[Callable[[np.ndarray], np.ndarray], np.ndarray, list[int]]] = {}
             for key, (v, clf) in fresh.items():
                 # torch eager is the reference, not a contender: batch 1 only (large batches take seconds)
                 sizes = [1] if v.engine == "torch" else self.opts.batch_sizes
@@ -300,9 +308,10 @@ class Bench:
         from .quantization import dynamic_quantize_linear, int8_verdict, linear_macs
 
         threads = max(self.opts.threads)
-        per_model, runners = {}, {}
+        per_model: dict[str, dict[str, Any]] = {}
+        runners: dict[str, tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]] = {}
         for model in self.models:
-            clf = self.classifier(baseline(model))
+            clf = self.required(baseline(model))
             fp32 = load_or_export(clf.spec, clf.weights)
             with quiet():
                 dyn = dynamic_quantize_linear(fp32)
@@ -311,8 +320,9 @@ class Bench:
             x = self.model_inputs(model)[:1]
             for name, data in (("fp32", fp32), ("dynamic_linear_int8", dyn), ("static_int8", static)):
                 runners[f"{model}/{name}"] = (OnnxRuntimeEngine(data, threads=threads).run, x)
-            per_model[model] = {"linear_macs": macs, "total_macs": clf.spec.gflops * 1e9,
-                                "linear_share": macs / (clf.spec.gflops * 1e9)}
+            total_macs = (clf.spec.gflops or 0.0) * 1e9
+            per_model[model] = {"linear_macs": macs, "total_macs": total_macs,
+                                "linear_share": macs / total_macs if total_macs else None}
         forward = measure_forward(runners, self.opts.runs, self.opts.warmup, progress=self.opts.progress,
                                   desc="quantization")
         for model, info in per_model.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ class TorchEngine:
         self.precision = "fp32"
         self.threads = threads or default_threads()
         torch.set_num_threads(self.threads)
-        self.model = model.eval()
+        self.model: Any = model.eval()  # a wanwu model: forward_features / forward_head as well
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -39,6 +39,7 @@ class TorchEngine:
         with torch.enable_grad():
             f = torch.from_numpy(np.array(features[None], dtype=np.float32)).requires_grad_(True)
             self.model.forward_head(f)[0, index].backward()
+        assert f.grad is not None
         return f.grad[0].numpy()
 
 

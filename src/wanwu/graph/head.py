@@ -25,7 +25,7 @@ def linear_head(model: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     gemm = producer.get(LOGITS_NAME)
     flatten = producer.get(gemm.input[0]) if gemm is not None and gemm.op_type == "Gemm" else None
     pool = producer.get(flatten.input[0]) if flatten is not None and flatten.op_type == "Flatten" else None
-    if pool is None or pool.op_type != "GlobalAveragePool" or pool.input[0] != FEATURES_NAME:
+    if gemm is None or pool is None or pool.op_type != "GlobalAveragePool" or pool.input[0] != FEATURES_NAME:
         return None
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in gemm.attribute}
     if attrs.get("transB") != 1 or attrs.get("transA", 0) != 0 or len(gemm.input) != 3:

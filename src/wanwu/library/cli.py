@@ -221,7 +221,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             summary = indexer.run(args.paths)
-            if args.write_xmp and not indexer.stopping:
+            if on_written is not None and not indexer.stopping:
                 _write_missing_sidecars(conn, on_written, args.xmp_name)
         finally:
             for s, handler in old.items():
@@ -333,7 +333,8 @@ def cmd_tag(args: argparse.Namespace) -> int:
     conn = open_catalogue(args.db)
     failed = 0
     try:
-        write = _sidecar_writer(conn, lang, args.min_score, args.xmp_name, errors := []) if args.write_xmp else None
+        errors: list[str] = []
+        write = _sidecar_writer(conn, lang, args.min_score, args.xmp_name, errors) if args.write_xmp else None
         for path in args.paths:
             outcome = apply(conn, os.path.abspath(os.path.expanduser(path)), args.add, args.remove)
             if not outcome.ok:
@@ -341,9 +342,9 @@ def cmd_tag(args: argparse.Namespace) -> int:
                 print(f"wanwu: {path}: {outcome.message}", file=sys.stderr)
                 continue
             print(f"{outcome.path}: {outcome.message}")
-            if write is not None:
+            if write is not None and outcome.photo_id is not None:
                 write(outcome.photo_id)
-        for e in errors if args.write_xmp else []:
+        for e in errors:
             failed += 1
             print(f"wanwu: sidecar: {e}", file=sys.stderr)
     finally:

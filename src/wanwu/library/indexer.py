@@ -26,7 +26,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Protocol, Sequence
 
 from ..walk import SkipReport
 from .backend import Classified, ClassifyBackend, as_classified, file_sha256
@@ -77,8 +77,20 @@ class _Todo:
     sha256: str | None = None
 
 
-class Progress:
+class ProgressSink(Protocol):
     """What the indexer reports as it goes (the CLI draws a bar on stderr; tests pass nothing)."""
+
+    def scanning(self, seen: int) -> None: ...
+
+    def start(self, total: int) -> None: ...
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Progress:
+    """The ``ProgressSink`` that reports nowhere."""
 
     def scanning(self, seen: int) -> None: ...
 
@@ -101,7 +113,7 @@ class Indexer:
         commit_every: int = 64,
         commit_seconds: float = 1.0,
         on_written: Callable[[int], None] | None = None,
-        progress: Progress | None = None,
+        progress: ProgressSink | None = None,
     ):
         self.conn = conn
         self.tagger = tagger
@@ -111,7 +123,7 @@ class Indexer:
         self.commit_every = commit_every
         self.commit_seconds = commit_seconds
         self.on_written = on_written  # called with a photo id after its row is final (sidecars)
-        self.progress = progress or Progress()
+        self.progress: ProgressSink = progress or Progress()
         self._stop = threading.Event()
         self._backend: ClassifyBackend | None = None
         self._pending = 0
@@ -213,6 +225,7 @@ class Indexer:
         c.execute("DELETE FROM temp.missing")
         for root in roots:
             path = os.path.abspath(os.path.expanduser(root))
+            args: tuple[object, ...]
             if os.path.isdir(path):
                 prefix = path.rstrip(os.sep) + os.sep
                 where, args = "substr(path, 1, ?) = ?", (len(prefix), prefix)

@@ -13,7 +13,7 @@ import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Iterator
+from typing import Annotated, Any, Iterator
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -152,7 +152,7 @@ def _file_of(request: Request, photo_id: int) -> tuple[LibraryContext, str, str]
     return ctx, row["path"], row["sha256"]
 
 
-_IMAGE_RESPONSES = {200: {"content": {"image/jpeg": {}}, "description": "the image"},
+_IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}, "description": "the image"},
                     404: {"description": PhotoNotFoundError.summary}, 410: {"description": PhotoGoneError.summary}}
 
 

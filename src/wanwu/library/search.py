@@ -10,6 +10,7 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 
+from ..labels import LabelGroup
 from . import names
 
 DEFAULT_MIN_SCORE = 0.1  # tags below this are stored but not shown or matched (--min-score)
@@ -126,7 +127,7 @@ def group_counts(conn: sqlite3.Connection, lang: str = "en", min_score: float = 
                  top: int = 12) -> list[dict]:
     """The groups with most photos (by best tag), for facets: ``[{key, label, count}]``."""
     counts: Counter = Counter()
-    meta: dict[str, object] = {}
+    meta: dict[str, LabelGroup] = {}
     for wnid, n in label_counts(conn, min_score).items():
         for g in names.groups(wnid):
             counts[g.key] += n

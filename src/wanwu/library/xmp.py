@@ -117,7 +117,10 @@ def _set_bag(desc: ET.Element, prop: str, items: list[str], kind: str = "rdf:Bag
 
 
 def _description(tree: ET.ElementTree) -> ET.Element:
-    rdf = tree.getroot().find(_q("rdf:RDF"))
+    root = tree.getroot()
+    rdf = root.find(_q("rdf:RDF")) if root is not None else None
+    if rdf is None:
+        raise ValueError("an XMP packet without rdf:RDF")
     descs = rdf.findall(_q("rdf:Description"))
     for d in descs:  # the one that already has keywords, else the first
         if any(d.find(_q(p)) is not None for p in ("dc:subject", "lr:hierarchicalSubject", "digiKam:TagsList")):
@@ -146,7 +149,9 @@ def write_sidecar(photo_path: str, kw: Keywords, naming: str = "ext") -> str:
     tree = _read(path) if os.path.exists(path) else _empty_packet()
     merge(tree, kw)
     ET.indent(tree, space=" ")
-    body = ET.tostring(tree.getroot(), encoding="unicode")
+    root = tree.getroot()
+    assert root is not None
+    body = ET.tostring(root, encoding="unicode")
     text = ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' + body + '\n<?xpacket end="w"?>\n')
     folder = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".wanwu-", suffix=".xmp.tmp", dir=folder)

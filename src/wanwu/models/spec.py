@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Any, Callable
+from typing import Any
 
 from ..imaging import Preprocessing
 
@@ -49,7 +49,7 @@ class ModelSpec:
     def input_size(self) -> int:
         return self.preprocessing.crop_size
 
-    def build(self) -> Callable[..., Any]:
+    def build(self) -> Any:
         """Instantiate the architecture (random weights). Imports torch."""
         module_name, func_name = self.builder.split(":")
         return getattr(import_module(module_name), func_name)(**self.builder_kwargs)

@@ -100,7 +100,7 @@ async def classify(
     failed = [r.result.error for r in results if r.result.error is not None]
     if failed and len(failed) == len(results):
         first = failed[0]
-        body = {"error": wanwu_error_body(first)}
+        body: dict[str, Any] = {"error": wanwu_error_body(first)}
         if len(results) > 1:
             body["results"] = [r.to_dict() for r in results]
         return JSONResponse(body, status_code=first.http_status)

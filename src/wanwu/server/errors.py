@@ -10,6 +10,7 @@ models, settings, a busy batcher) live in ``wanwu.errors``.
 from __future__ import annotations
 
 import logging
+from typing import Any, Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -117,7 +118,9 @@ SERVICE_ERRORS = (BusyError, RequestTimeoutError, ShuttingDownError)
 RETRY_NOTE = {"e503": "see Retry-After"}
 
 
-def error_responses(*errors: type[WanwuError], model: type[BaseModel] | None = None, **notes: str) -> dict:
+def error_responses(
+    *errors: type[WanwuError], model: type[BaseModel] | None = None, **notes: str
+) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for a route that can raise ``errors``: per HTTP status, the
     summaries and codes of its errors (``notes``, e.g. ``e503="see Retry-After"``, add a
     remark to a status). The one place a route's documented error statuses come from."""
@@ -126,7 +129,7 @@ def error_responses(*errors: type[WanwuError], model: type[BaseModel] | None = N
         text = f"{error.summary} (`{error.code}`)"
         if text not in by_status.setdefault(error.http_status, []):
             by_status[error.http_status].append(text)
-    out: dict[int, dict] = {}
+    out: dict[int | str, dict[str, Any]] = {}
     for status in sorted(by_status):
         description = "; ".join(by_status[status])
         if f"e{status}" in notes:
@@ -153,7 +156,7 @@ def is_v2(request: Request) -> bool:
 
 
 def error_response(
-    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    request: Request, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     """The one place an error body is shaped (and counted in the metrics)."""
     metrics = getattr(request.app.state, "metrics", None)

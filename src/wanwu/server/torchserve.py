@@ -4,7 +4,7 @@ as a multipart ``data``/``file`` field. The answer maps label -> score, best fir
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -20,7 +20,7 @@ Ctx = Annotated[AppContext, Depends(get_context)]
 TOP_K = 5  # what TorchServe's image_classifier handler returns
 
 
-_UNHEALTHY = {503: {"description": '{"status": "Unhealthy"}: starting or shutting down'}}
+_UNHEALTHY: dict[int | str, dict[str, Any]] = {503: {"description": '{"status": "Unhealthy"}: starting or shutting down'}}
 
 
 @router.get("/ping", summary="Health (TorchServe style)", responses=_UNHEALTHY)

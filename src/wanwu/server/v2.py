@@ -12,7 +12,7 @@ the requested output gives ``"score:index:label"`` strings), and ``model_reposit
 from __future__ import annotations
 
 import zlib
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
@@ -43,7 +43,7 @@ from .uploads import read_body
 from .v2_codec import InferRequest, InputTensor, OutputTensor, decode_request, encode_response
 
 _UNKNOWN = error_responses(UnknownModelError, model=V2ErrorResponse, e404="or a version other than 1")
-_NOT_READY = {400: {"description": "not ready"}}
+_NOT_READY: dict[int | str, dict[str, Any]] = {400: {"description": "not ready"}}
 _INFER_ERRORS = error_responses(
     *BODY_ERRORS, InvalidTensorError, *MODEL_ERRORS, *IMAGE_ERRORS, *SERVICE_ERRORS, model=V2ErrorResponse,
     e400="or any other malformed request", e404="or a version other than 1", **RETRY_NOTE,
