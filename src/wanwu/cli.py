@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from . import __version__, settings
 from .cli_args import HelpFormatter, positive_int
@@ -54,7 +54,7 @@ class _Stdin(bytes):
     filename = "<stdin>"
 
 
-def _sources(paths: Iterable[str]) -> Iterator[object]:
+def _sources(paths: Iterable[str]) -> Iterator[str | bytes]:
     for p in paths:
         yield _Stdin(sys.stdin.buffer.read()) if p == "-" else p
 
@@ -113,7 +113,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         for result in clf.classify_iter(_sources(files), top_k=chosen.top_k, batch_size=args.batch_size):
             bar.update(1)
             failed += not result.ok
-            if not result.ok and args.format == "table":
+            if result.error is not None and args.format == "table":
                 bar.clear()
                 print(error_line(result.name, result.error.message), file=sys.stderr)
                 continue
@@ -128,7 +128,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             elif args.format == "json":
                 collected.append(result.to_dict())
             elif writer is not None:
-                if result.ok:
+                if result.error is None:
                     for rank, p in enumerate(result.predictions, 1):
                         writer.writerow([result.name, rank, p.index, p.wnid, p.label, f"{p.score:.6f}", ""])
                 else:
@@ -227,7 +227,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from .models import DEFAULT_MODEL, list_specs
     from .models.weights import availability
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in list_specs():
         ok, reason = availability(spec)
         size = spec.weights.size_bytes / 1e6 if spec.weights and spec.weights.size_bytes else None

@@ -19,6 +19,7 @@ import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -165,7 +166,7 @@ def _draft(img: Image.Image, draft_size: int) -> None:
         img.draft(img.mode, (int(width / scale) + 1, int(height / scale) + 1))
 
 
-def _ico_sizes(fp: io.IOBase) -> list[tuple[int, int]]:
+def _ico_sizes(fp: BinaryIO) -> list[tuple[int, int]]:
     """The real sizes of an ICO/CUR's images: those of the embedded PNG or BMP headers (the
     directory's own byte-sized fields say nothing about them)."""
     fp.seek(4)
@@ -197,7 +198,7 @@ def _webp_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _check_embedded_sizes(fp: io.IOBase, label: str, max_pixels: int | None) -> None:
+def _check_embedded_sizes(fp: BinaryIO, label: str, max_pixels: int | None) -> None:
     """Refuse an ICO/CUR or WebP whose declared pixels are over ``max_pixels`` before Pillow
     opens it (opening would already decode or allocate them)."""
     if max_pixels is None:
@@ -224,7 +225,7 @@ def _open(source: ImageSource, label: str, max_pixels: int | None = DEFAULT_MAX_
         try:
             if path.stat().st_size == 0:
                 raise EmptyImageError(f"{label} is empty (0 bytes)")
-            fp: io.IOBase = open(path, "rb")
+            fp: BinaryIO = open(path, "rb")
         except IsADirectoryError:
             raise NotAnImageError(f"{label} is a directory, not an image") from None
         except FileNotFoundError:
@@ -232,6 +233,7 @@ def _open(source: ImageSource, label: str, max_pixels: int | None = DEFAULT_MAX_
         except PermissionError:
             raise NotAnImageError(f"{label}: permission denied") from None
     else:
+        assert not isinstance(source, Image.Image), "load_image takes PIL images before this"
         data = bytes(source)
         if not data:
             raise EmptyImageError(f"{label} is empty (0 bytes)")
@@ -339,7 +341,7 @@ def load_image(
             warnings.simplefilter("ignore")  # Pillow's bomb/EXIF/palette warnings: we check ourselves
             if getattr(img, "is_animated", False):
                 img.seek(0)  # animated GIF/WebP/PNG: the first frame
-            if draftable:
+            if draftable and draft_size:
                 _draft(img, draft_size)
                 if max_pixels is not None and img.size[0] * img.size[1] > max_pixels:
                     raise _too_many(label, width, height, max_pixels,
