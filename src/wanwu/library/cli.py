@@ -311,8 +311,8 @@ def cmd_library(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(info, ensure_ascii=False, indent=2))
         return EXIT_OK
-    print(f"catalogue   {info['catalogue']} ({info['catalogue_bytes'] / 1e6:.1f} MB)")
-    print(f"photos      {info['photos']} ({info['photo_bytes'] / 1e9:.2f} GB on disk), {info['failed']} failed, "
+    print(f"catalogue   {info['catalogue']} ({_size(info['catalogue_bytes'])})")
+    print(f"photos      {info['photos']} ({_size(info['photo_bytes'])} on disk), {info['failed']} failed, "
           f"{info['user_tags']} user tag(s)")
     for tagger, n in info["models"].items():
         print(f"model       {tagger}: {n} photo(s)")
@@ -321,6 +321,14 @@ def cmd_library(args: argparse.Namespace) -> int:
     if info["labels"]:
         print("labels      " + ", ".join(f"{x['label']} {x['count']}" for x in info["labels"]))
     return EXIT_OK
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
 
 
 def cmd_tag(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """Read the catalogue: find photos by what is in them, show one photo with its tags, count
 groups for facets. A query names classes or groups in English or Chinese, by synonym or wnid
 (``wanwu.labels``); photos rank by their best matching tag's score. User-added tags match too
-(by class or by the exact word), and a tag the user removed never matches.
+(by class, or a free keyword containing the query), and a tag the user removed never matches.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def search(conn: sqlite3.Connection, query: str, *, lang: str = "en", min_score:
                            AND u.wnid = t.wnid)
         UNION ALL
         SELECT u.photo_id, 1.0 FROM user_tags u
-         WHERE u.removed = 0 AND (u.wnid IN ({marks}) OR lower(u.name) = lower(?))
+         WHERE u.removed = 0 AND (u.wnid IN ({marks}) OR instr(lower(u.name), lower(?)) > 0)
     """
     args = [*wnids, min_score, *wnids, query]
     total = conn.execute(f"SELECT count(DISTINCT pid) FROM ({hits})", args).fetchone()[0]
