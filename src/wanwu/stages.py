@@ -13,7 +13,9 @@ for the CLI), so every route measures the same thing (as KServe's ``Model.__call
 ``Stages`` is cut where callers put something between the stages: ``front`` (decode and
 preprocess one image, on any thread), ``infer`` (one forward pass of a batch; what the server's
 micro-batcher calls) and ``back`` (postprocess logits rows). ``run`` and ``run_many`` compose
-them for one image and for a stream of images.
+them for one image and for a stream of images; ``explain`` runs one image whose forward pass
+also returns the feature map, and whose postprocess adds its class activation map
+(``wanwu.explain``), recorded under the same four stage names.
 
 How to add a stage: add its field to ``Timing`` (the JSON ``timing_ms`` and the bench's
 latency report show it), a ``Classifier`` method that does the work, and a step here that
