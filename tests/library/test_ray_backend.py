@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("ray.data", reason="needs the wanwu[ray] extra")
 
-from wanwu.errors import ConfigError, CorruptImageError, ImageNotFoundError
-from wanwu.library import ray_backend
-from wanwu.library.ray_backend import RayBackend
+from wanwu.errors import ConfigError, CorruptImageError, EngineError  # noqa: E402
+from wanwu.library import ray_backend  # noqa: E402
+from wanwu.library.ray_backend import RayBackend  # noqa: E402
 
 # Ray Data's own context nags about its deprecated fields when it is shipped to the workers
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
@@ -52,39 +52,54 @@ def _tags(result):
     return [p.wnid for p in result.predictions]
 
 
-def test_same_tags_as_one_machine_and_bad_files_are_failures(local_ray, photo_tree, classifier):
+def test_same_answers_as_one_machine_and_bad_files_are_failures(local_ray, photo_tree, classifier):
+    from wanwu.library.backend import LocalBackend, UnreadableFileError
+
     paths, corrupt = photo_tree
     missing = os.path.join(os.path.dirname(corrupt), "gone.jpg")
-    backend = RayBackend(top_k=5, actors=2, batch_size=4)
-    got = dict(backend.classify([*paths, corrupt, missing]))
+    todo = [*paths, corrupt, missing]
+    got = {c.path: c for c in RayBackend(top_k=5, actors=2, batch_size=4).classify(todo)}
+    local = LocalBackend(classifier, 5)
+    want = {c.path: c for c in local.classify(todo)}
+    local.close()
 
-    assert set(got) == {*paths, corrupt, missing}
-    expected = dict(zip(paths, classifier.classify_iter(paths, top_k=5)))
-    for path, want in expected.items():
-        r = got[path]
+    assert set(got) == set(todo)
+    for path in paths:
+        r, w = got[path].result, want[path].result
         assert r.ok, r.error
-        assert _tags(r) == _tags(want), path
-        assert [round(p.score, 3) for p in r.predictions] == [round(p.score, 3) for p in want.predictions]
-        assert (r.width, r.height) == (want.width, want.height)
-        assert r.predictions[0].label == want.predictions[0].label
-    assert isinstance(got[corrupt].error, CorruptImageError)
-    assert isinstance(got[missing].error, ImageNotFoundError) and "no such file" in got[missing].error.message
-    assert _tags(got[next(p for p in paths if p.endswith("chelsea.png"))])[0] == "n02124075"  # Egyptian cat
+        assert _tags(r) == _tags(w), path
+        assert [round(p.score, 3) for p in r.predictions] == [round(p.score, 3) for p in w.predictions]
+        assert (r.width, r.height) == (w.width, w.height)
+        assert got[path].facts == want[path].facts  # hash and EXIF, read on the worker
+    assert isinstance(got[corrupt].result.error, CorruptImageError)
+    assert got[corrupt].facts.sha256 == want[corrupt].facts.sha256
+    assert isinstance(got[missing].result.error, UnreadableFileError) and got[missing].facts is None
+    chelsea = next(p for p in paths if p.endswith("chelsea.png"))
+    assert got[chelsea].result.predictions[0].label == "Egyptian cat"
 
 
 def test_nothing_to_classify_starts_no_job(local_ray):
     assert list(RayBackend().classify([])) == []
 
 
-def test_closing_early_keeps_what_arrived_and_ray_stays_usable(local_ray, photo_tree):
+def test_stop_keeps_what_arrived_and_ray_stays_usable(local_ray, photo_tree):
     paths, _ = photo_tree
+    many = paths * 4  # 32 one-photo blocks
     backend = RayBackend(top_k=1, actors=1, batch_size=1)
-    it = backend.classify(paths)
+    it = backend.classify(many)
     first = next(it)
-    it.close()  # what Ctrl-C in the indexer does to the stream
-    assert first[0] in paths and first[1].ok
-    again = dict(RayBackend(top_k=1, actors=1, batch_size=8).classify(paths[:2]))
-    assert set(again) == set(paths[:2])
+    backend.stop()  # what the indexer does on Ctrl-C
+    rest = list(it)
+    assert first.path in paths and first.result.ok
+    assert len(rest) < len(many) - 1  # the job ended early
+    again = {c.path for c in RayBackend(top_k=1, actors=1, batch_size=8).classify(paths[:2])}
+    assert again == set(paths[:2])
+
+
+def test_an_actor_that_cannot_start_fails_the_job_with_the_reason(local_ray, photo_tree):
+    paths, _ = photo_tree
+    with pytest.raises(EngineError, match="unknown model 'nope'"):
+        list(RayBackend(classifier_kwargs={"model": "nope"}, actors=1).classify(paths[:1]))
 
 
 def _ray_pids() -> set[int]:
@@ -96,7 +111,7 @@ def _ray_pids() -> set[int]:
 
 def _is_loopback(addr: str) -> bool:
     host = addr.rsplit(":", 1)[0].strip("[]")
-    return host.startswith(("127.", "::ffff:127.")) or host == "::1"
+    return host.startswith("127.") or host == "::1" or host.startswith("::ffff:127.")
 
 
 def test_ray_listens_and_connects_on_loopback_only(local_ray, photo_tree):
@@ -122,10 +137,85 @@ def test_ray_listens_and_connects_on_loopback_only(local_ray, photo_tree):
     assert not beyond, "\n".join(beyond)
 
 
-def test_without_ray_one_line_says_how_to_install(monkeypatch):
+def test_without_ray_one_line_says_how_to_install(monkeypatch, tmp_path, chelsea, capsys):
+    from wanwu.cli import main
+
     monkeypatch.setitem(sys.modules, "ray", None)
     monkeypatch.setitem(sys.modules, "ray.data", None)
     assert not ray_backend.ray_available()
     with pytest.raises(ConfigError) as err:
         RayBackend()
     assert err.value.message == "--ray needs Ray: pip install 'wanwu[ray]'"
+    assert main(["index", str(chelsea), "--db", str(tmp_path / "l.db"), "--ray", "auto"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == "wanwu: error: --ray needs Ray: pip install 'wanwu[ray]'\n" and captured.out == ""
+    assert not (tmp_path / "l.db").exists()
+
+
+# --- `wanwu index --ray`: the catalogue is the one-machine catalogue -------------------------
+def _index(*argv: str) -> tuple[int, dict]:
+    import contextlib
+    import io
+    import json
+
+    from wanwu.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["index", *argv, "--json", "--quiet"])
+    return code, json.loads(out.getvalue())
+
+
+def _catalogue(db) -> dict[str, tuple]:
+    """path -> (sha256, width, height, error_code, ((wnid, score to 4 places), ...))."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    tags: dict[int, list] = {}
+    for pid, wnid, score in conn.execute("SELECT photo_id, wnid, score FROM tags ORDER BY photo_id, rank"):
+        tags.setdefault(pid, []).append((wnid, round(score, 4)))
+    out = {
+        path: (sha, w, h, err, tuple(tags.get(pid, ())))
+        for pid, path, sha, w, h, err in conn.execute("SELECT id, path, sha256, width, height, error_code FROM photos")
+    }
+    conn.close()
+    return out
+
+
+def test_index_with_ray_equals_the_one_machine_index(local_ray, photo_tree, tmp_path, monkeypatch):
+    paths, corrupt = photo_tree
+    root = os.path.commonpath(paths + [corrupt])
+    code, plain = _index(root, "--db", str(tmp_path / "plain.db"))
+    assert code == 1 and plain["failed"] == 1  # the corrupt JPEG
+
+    sent: list[int] = []
+    real_from_items = local_ray.data.from_items
+    monkeypatch.setattr(local_ray.data, "from_items", lambda items, **kw: sent.append(len(items)) or real_from_items(items, **kw))
+    code, ray_run = _index(root, "--db", str(tmp_path / "ray.db"), "--ray", "auto", "--ray-actors", "2")
+    assert code == 1 and ray_run["failed"] == 1 and ray_run["new"] == len(paths)
+    assert sent == [len(paths) + 1]
+
+    one_machine, on_ray = _catalogue(tmp_path / "plain.db"), _catalogue(tmp_path / "ray.db")
+    assert on_ray == one_machine
+    assert on_ray[corrupt][3] == "corrupt_image"
+
+    # incremental: an unchanged tree sends nothing to the cluster
+    code, again = _index(root, "--db", str(tmp_path / "ray.db"), "--ray", "auto")
+    assert again["unchanged"] == len(paths) + 1 and again["new"] == 0
+    assert sent == [len(paths) + 1]  # no second job
+    assert _catalogue(tmp_path / "ray.db") == on_ray
+
+
+def test_export_parquet_after_a_ray_index(local_ray, photo_tree, tmp_path):
+    import pyarrow.parquet as pq
+
+    from wanwu.cli import main
+
+    paths, corrupt = photo_tree
+    db = str(tmp_path / "ray.db")
+    _index(*paths, "--db", db, "--ray", "auto")
+    assert main(["library", "--db", db, "--export", str(tmp_path / "results.parquet")]) == 0
+    rows = pq.read_table(tmp_path / "results.parquet").to_pylist()
+    assert sorted(r["path"] for r in rows) == sorted(paths)
+    chelsea = next(r for r in rows if r["path"].endswith("chelsea.png"))
+    assert "n02124075" in str(chelsea["tags"])  # Egyptian cat

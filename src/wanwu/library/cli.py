@@ -29,6 +29,7 @@ examples:
   wanwu index ~/Pictures --write-xmp --xmp-name stem --lang zh   # photo.xmp (Lightroom), Chinese keywords
   wanwu index ~/Pictures --model resnet18       # re-tags photos tagged by another model
   wanwu index ~/Pictures --force                # re-tag everything
+  wanwu index /mnt/archive --ray auto           # classify on the Ray cluster this node belongs to
 
 The catalogue is $XDG_DATA_HOME/wanwu/library.db unless --db / {ENV_VAR} say otherwise.
 Ctrl-C stops within a couple of seconds, keeping what was done; run it again to go on.
@@ -94,6 +95,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per inference call")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--ray", metavar="ADDRESS", default=os.environ.get("WANWU_RAY") or None,
+                   help="classify on a Ray cluster: auto (the one `ray start` joined here), HOST:PORT, "
+                   "ray://HOST:10001, or local (a private one-node Ray on 127.0.0.1); photos must be at the "
+                   "same path on every node; needs pip install 'wanwu[ray]' [env WANWU_RAY] (docs/scale-out.md)")
+    p.add_argument("--ray-actors", type=positive_int, default=None, metavar="N",
+                   help="with --ray: classifier replicas (default: one per CPU of the cluster)")
     settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
     p.set_defaults(func=cmd_index)
 
@@ -187,6 +194,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     chosen = settings.ModelSettings.from_args(args)
     chosen.export_cache_dir()
+    if args.ray:
+        from .ray_backend import RayBackend, require_ray
+
+        require_ray()  # the install hint before any work
     missing = [p for p in args.paths if not os.path.exists(os.path.expanduser(p))]
     if missing:
         raise ConfigError(f"no such file or folder: {missing[0]}")
@@ -197,7 +208,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         xmp_errors: list[str] = []
         on_written = _sidecar_writer(conn, lang, args.min_score, args.xmp_name, xmp_errors) if args.write_xmp else None
 
-        def make_backend() -> LocalBackend:
+        def make_backend() -> LocalBackend | RayBackend:
+            if args.ray:  # only the classify step moves to the cluster
+                return RayBackend(args.ray, chosen.top_k, chosen.classifier_kwargs(), actors=args.ray_actors)
             from ..pipeline import Classifier
 
             clf = Classifier(**chosen.classifier_kwargs())

@@ -20,30 +20,28 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
-from ..errors import ConfigError, WanwuError
+from ..errors import ConfigError, EngineError, WanwuError
 from ..stages import ImageResult, Prediction, Timing
 
 log = logging.getLogger("wanwu")
 
 INSTALL_HINT = "--ray needs Ray: pip install 'wanwu[ray]'"
 
-# Paths per map_batches call. Measured on this 2-core machine (docs/scale-out.md): 8 -> 16 -> 32
-# gained ~nothing per photo once the actor was warm, while larger batches make an interrupted
-# run lose more work and make the catalogue's progress lumpier; 16 it is.
+# Paths per map_batches call. Measured on this 2-core machine (docs/scale-out.md): 4 and 64
+# were both slower than 16 (small batches pay Ray's per-task cost, large ones leave an actor
+# idle at the end and make an interrupted run lose more work); 16 it is.
 DEFAULT_BATCH_SIZE = 16
-# Forward passes inside one actor's batch (Classifier.classify_iter): the engine's sweet spot.
+# Forward passes inside one actor's batch (LocalBackend's batch): the engine's sweet spot.
 INFER_BATCH = 8
-
-# The columns an actor returns per photo: plain Arrow types, no pickled objects.
-RESULT_COLUMNS = ("path", "width", "height", "indices", "scores", "error_code", "error_message", "seconds")
 
 
 def ray_available() -> bool:
     try:
-        import ray
+        import ray  # noqa: F401
         import ray.data  # noqa: F401
     except ImportError:
         return False
@@ -104,8 +102,17 @@ def connect(address: str, *, num_cpus: int | None = None, temp_dir: str | None =
     return True
 
 
+def _root_cause(exc: BaseException) -> str:
+    """The last line of the innermost error Ray wrapped (a worker's traceback is in Ray's logs)."""
+    while getattr(exc, "cause", None) is not None and exc.cause is not exc:
+        exc = exc.cause
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__
+
+
 def _error_classes() -> dict[str, type[WanwuError]]:
     """code -> error class, so a worker's failure comes back as the same wanwu error."""
+    from . import backend  # noqa: F401 - its UnreadableFileError is one of them
     out: dict[str, type[WanwuError]] = {}
     todo: list[type[WanwuError]] = [WanwuError]
     while todo:
@@ -116,35 +123,32 @@ def _error_classes() -> dict[str, type[WanwuError]]:
 
 
 class _ClassifyActor:
-    """One per Ray actor: a wanwu ``Classifier`` made once, then batches of paths -> tags."""
+    """One per Ray actor: a wanwu ``LocalBackend`` (one ``Classifier``) made once, then batches
+    of paths -> rows. Each file is read once on the worker: hashed, its EXIF read, decoded."""
 
-    def __init__(self, classifier_kwargs: dict, top_k: int, decode_threads: int):
+    def __init__(self, classifier_kwargs: dict, top_k: int, threads: int):
         from ..pipeline import Classifier
+        from .backend import LocalBackend
 
-        self.classifier = Classifier(**classifier_kwargs)
-        self.top_k = top_k
-        self.decode_threads = decode_threads
+        self.local = LocalBackend(Classifier(**classifier_kwargs), top_k, batch_size=INFER_BATCH, threads=threads)
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
         paths = [str(p) for p in batch.column("path").to_pylist()]
         try:
-            results = list(
-                self.classifier.classify_iter(
-                    paths, top_k=self.top_k, batch_size=INFER_BATCH, decode_threads=self.decode_threads
-                )
-            )
+            items = list(self.local.classify(paths))
         except Exception:  # a bug on one file must not fail the job: retry one by one
-            results = [self._one(p) for p in paths]
-        rows = [_to_row(path, r) for path, r in zip(paths, results)]
-        return pa.Table.from_pylist(rows, schema=_result_schema())
+            items = [self._one(p) for p in paths]
+        return pa.Table.from_pylist([_to_row(c) for c in items], schema=_result_schema())
 
-    def _one(self, path: str) -> ImageResult:
+    def _one(self, path: str) -> Any:
+        from .backend import Classified
+
         try:
-            return self.classifier.classify_one(path, self.top_k, name=path)
-        except Exception as exc:
-            return ImageResult(path, error=WanwuError(f"{path}: {type(exc).__name__}: {exc}"))
+            return next(iter(self.local.classify([path])))
+        except Exception as exc:  # noqa: BLE001 - recorded as this file's failure
+            return Classified(path, ImageResult(path, error=WanwuError(f"{path}: {type(exc).__name__}: {exc}")), None)
 
 
 def _result_schema() -> Any:
@@ -153,6 +157,9 @@ def _result_schema() -> Any:
     return pa.schema(
         [
             ("path", pa.string()),
+            ("sha256", pa.string()),  # null: the file could not be read on the worker
+            ("taken", pa.string()),
+            ("camera", pa.string()),
             ("width", pa.int32()),
             ("height", pa.int32()),
             ("indices", pa.list_(pa.int32())),
@@ -164,10 +171,13 @@ def _result_schema() -> Any:
     )
 
 
-def _to_row(path: str, r: ImageResult) -> dict:
-    t = r.timing
+def _to_row(c: Any) -> dict:
+    r, facts, t = c.result, c.facts, c.result.timing
     return {
-        "path": path,
+        "path": c.path,
+        "sha256": facts.sha256 if facts else None,
+        "taken": facts.taken if facts else None,
+        "camera": facts.camera if facts else None,
         "width": r.width,
         "height": r.height,
         "indices": [p.index for p in r.predictions],
@@ -178,26 +188,29 @@ def _to_row(path: str, r: ImageResult) -> dict:
     }
 
 
-def _from_row(row: dict, errors: dict[str, type[WanwuError]]) -> ImageResult:
+def _from_row(row: dict, errors: dict[str, type[WanwuError]]) -> Any:
     from ..labels import imagenet_classes
+    from .backend import Classified, FileFacts
 
     path = row["path"]
+    facts = FileFacts(row["sha256"], row["taken"], row["camera"]) if row["sha256"] is not None else None
     if row["error_code"] is not None:
         cls = errors.get(row["error_code"], WanwuError)
-        return ImageResult(path, error=cls(row["error_message"]))
+        return Classified(path, ImageResult(path, error=cls(row["error_message"])), facts)
     classes = imagenet_classes()
     predictions = [
         Prediction(i, classes[i].wnid, classes[i].label, s) for i, s in zip(row["indices"], row["scores"])
     ]
-    return ImageResult(path, predictions, row["width"], row["height"], Timing(*row["seconds"]))
+    return Classified(path, ImageResult(path, predictions, row["width"], row["height"], Timing(*row["seconds"])), facts)
 
 
 @dataclass
 class RayBackend:
-    """``classify(paths)`` -> ``(path, ImageResult)`` as the cluster finishes them (any order).
+    """The indexer's ``ClassifyBackend`` on Ray: ``classify(paths)`` yields a ``Classified`` per
+    path as the cluster finishes them (any order).
 
     ``actors``: Classifier replicas (default: the cluster's CPUs / ``cpus_per_actor``);
-    ``cpus_per_actor``: CPUs each actor reserves, and its inference threads;
+    ``cpus_per_actor``: CPUs each actor reserves, its inference and decode threads;
     ``classifier_kwargs``: what each actor's ``Classifier(...)`` gets (model, engine, precision...).
     """
 
@@ -210,6 +223,7 @@ class RayBackend:
     num_cpus: int | None = None  # only for address="local"
     temp_dir: str | None = None  # only for address="local": Ray's session directory
     _joined: bool = field(default=False, init=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._ray = require_ray()
@@ -218,8 +232,13 @@ class RayBackend:
         if not self._ray.is_initialized():
             self._joined = connect(self.address, num_cpus=self.num_cpus, temp_dir=self.temp_dir)
 
+    def stop(self) -> None:
+        """End the job at the next block of results (the indexer's Ctrl-C): what arrived is kept."""
+        self._stop.set()
+
     def close(self) -> None:
         """Leave the cluster if ``start`` joined it (a cluster someone else started stays up)."""
+        self._stop.set()
         if self._joined:
             self._ray.shutdown()
             self._joined = False
@@ -237,44 +256,47 @@ class RayBackend:
         cpus = int(self._ray.cluster_resources().get("CPU", 1))
         return max(1, cpus // max(1, self.cpus_per_actor))
 
-    def classify(self, paths: Iterable[str]) -> Iterator[tuple[str, ImageResult]]:
-        """Send ``paths`` to the cluster; yield each answer as its block arrives. Closing the
-        iterator early (Ctrl-C in the caller) stops the Ray job; what was yielded is kept."""
-        paths = [os.path.abspath(os.fspath(p)) for p in paths]
-        if not paths:
+    def classify(self, paths: Iterable[str]) -> Iterator[Any]:
+        """Send ``paths`` (absolute, the same on every node) to the cluster; yield each file's
+        ``Classified`` as its block arrives. ``stop()`` or closing the iterator ends the Ray job."""
+        paths = [os.fspath(p) for p in paths]
+        if not paths or self._stop.is_set():
             return
         self.start()
         ray = self._ray
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the indexer draws its own on stderr
-        ctx.print_on_execution_start = False
         ctx.enable_operator_progress_bars = False
+        ctx.print_on_execution_start = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines
         # a small job gets smaller batches (every actor busy) and no idle actors
         batch_size = max(1, min(self.batch_size, -(-len(paths) // self._actor_count())))
         actors = min(self._actor_count(), -(-len(paths) // batch_size))
         # one block per batch (capped): every actor gets work and results come back early
         blocks = max(1, min(-(-len(paths) // batch_size), actors * 64))
+        kwargs = dict(self.classifier_kwargs)
+        if kwargs.get("threads") is None:
+            kwargs["threads"] = self.cpus_per_actor
         ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
         ds = ds.map_batches(
             _ClassifyActor,
-            fn_constructor_kwargs={
-                "classifier_kwargs": {"threads": self.cpus_per_actor, **self.classifier_kwargs},
-                "top_k": self.top_k,
-                "decode_threads": self.cpus_per_actor,
-            },
+            fn_constructor_kwargs={"classifier_kwargs": kwargs, "top_k": self.top_k, "threads": self.cpus_per_actor},
             batch_size=batch_size,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=self.cpus_per_actor,
         )
         errors = _error_classes()
-        batches = ds.iter_batches(batch_size=None, batch_format="pyarrow")
+        batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
         try:
             for table in batches:
                 for row in table.to_pylist():
-                    yield row["path"], _from_row(row, errors)
+                    yield _from_row(row, errors)
+                if self._stop.is_set():
+                    break
+        except ray.exceptions.RayError as exc:  # e.g. an actor could not make its Classifier
+            raise EngineError(f"the Ray job failed: {_root_cause(exc)}") from None
         finally:
             close = getattr(batches, "close", None)
             if close is not None:
-                close()
+                close()  # shuts the streaming executor down: actors go, queued blocks are dropped
