@@ -182,27 +182,30 @@ def _catalogue(db) -> dict[str, tuple]:
     return out
 
 
-def test_index_with_ray_equals_the_one_machine_index(local_ray, photo_tree, tmp_path, monkeypatch):
-    paths, corrupt = photo_tree
-    root = os.path.commonpath(paths + [corrupt])
-    code, plain = _index(root, "--db", str(tmp_path / "plain.db"))
+def test_index_with_ray_equals_the_one_machine_index(local_ray, album, tmp_path, monkeypatch):
+    """The library tests' album (nested folders, a duplicate, a corrupt JPEG, a hidden folder)."""
+    from album_tree import CORRUPT
+
+    code, plain = _index(str(album), "--db", str(tmp_path / "plain.db"))
     assert code == 1 and plain["failed"] == 1  # the corrupt JPEG
+    photos = plain["new"] + plain["failed"]
 
     sent: list[int] = []
     real_from_items = local_ray.data.from_items
     monkeypatch.setattr(local_ray.data, "from_items", lambda items, **kw: sent.append(len(items)) or real_from_items(items, **kw))
-    code, ray_run = _index(root, "--db", str(tmp_path / "ray.db"), "--ray", "auto", "--ray-actors", "2")
-    assert code == 1 and ray_run["failed"] == 1 and ray_run["new"] == len(paths)
-    assert sent == [len(paths) + 1]
+    code, ray_run = _index(str(album), "--db", str(tmp_path / "ray.db"), "--ray", "auto", "--ray-actors", "2")
+    assert code == 1 and (ray_run["new"], ray_run["failed"]) == (plain["new"], 1)
+    assert sent == [photos]
 
     one_machine, on_ray = _catalogue(tmp_path / "plain.db"), _catalogue(tmp_path / "ray.db")
-    assert on_ray == one_machine
-    assert on_ray[corrupt][3] == "corrupt_image"
+    assert on_ray == one_machine and len(on_ray) == photos
+    assert on_ray[str(album / CORRUPT)][3] == "corrupt_image"
+    assert on_ray[str(album / "cats/chelsea.png")][4][0][0] == "n02124075"  # Egyptian cat
 
     # incremental: an unchanged tree sends nothing to the cluster
-    code, again = _index(root, "--db", str(tmp_path / "ray.db"), "--ray", "auto")
-    assert again["unchanged"] == len(paths) + 1 and again["new"] == 0
-    assert sent == [len(paths) + 1]  # no second job
+    code, again = _index(str(album), "--db", str(tmp_path / "ray.db"), "--ray", "auto")
+    assert (again["unchanged"], again["new"], again["changed"]) == (photos, 0, 0)
+    assert sent == [photos]  # no second job
     assert _catalogue(tmp_path / "ray.db") == on_ray
 
 
