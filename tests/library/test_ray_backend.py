@@ -222,3 +222,54 @@ def test_export_parquet_after_a_ray_index(local_ray, photo_tree, tmp_path):
     assert sorted(r["path"] for r in rows) == sorted(paths)
     chelsea = next(r for r in rows if r["path"].endswith("chelsea.png"))
     assert "n02124075" in str(chelsea["tags"])  # Egyptian cat
+
+
+def test_ctrl_c_on_a_real_ray_index_keeps_what_was_done_and_the_next_run_goes_on(local_ray, photos, tmp_path):
+    """`wanwu index --ray local` in its own process (its own Ray node on 127.0.0.1): a real
+    SIGINT once the first results are in the catalogue; then a second run does only the rest."""
+    import signal
+    import sqlite3
+    import time
+
+    root = tmp_path / "archive"
+    for copy in range(12):
+        (root / f"roll{copy:02d}").mkdir(parents=True)
+        for name, src in photos.items():
+            shutil.copy(src, root / f"roll{copy:02d}" / name)
+    total = 12 * len(photos)
+    db = tmp_path / "library.db"
+    ray_tmp = tempfile.mkdtemp(prefix="wanwu-ray-", dir="/tmp")
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wanwu.cli", "index", str(root), "--db", str(db), "--ray", "local", "--ray-actors", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        done = 0
+        deadline = time.monotonic() + 240
+        while done == 0 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            if db.exists():
+                with sqlite3.connect(db) as conn:
+                    try:
+                        done = conn.execute("SELECT count(*) FROM photos").fetchone()[0]
+                    except sqlite3.OperationalError:  # schema not created yet
+                        pass
+        assert done > 0, proc.stderr.read() if proc.poll() is not None else "no result within 240 s"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 130, err
+    assert "interrupted" in out and "run the same command again" in err
+    kept = _catalogue(db)
+    assert 0 < len(kept) < total
+    assert all(len(row[4]) == 5 for row in kept.values())  # every kept photo complete: 5 tags
+
+    code, rest = _index(str(root), "--db", str(db), "--ray", "auto")
+    assert code == 0 and rest["new"] == total - len(kept) and rest["unchanged"] == len(kept)
+    final = _catalogue(db)
+    assert len(final) == total and {p: final[p] for p in kept} == kept
