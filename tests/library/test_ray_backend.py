@@ -14,9 +14,9 @@ import pytest
 
 pytest.importorskip("ray.data", reason="needs the wanwu[ray] extra")
 
-from wanwu.errors import ConfigError, CorruptImageError, EngineError  # noqa: E402
-from wanwu.library import ray_backend  # noqa: E402
-from wanwu.library.ray_backend import RayBackend  # noqa: E402
+from wanwu.errors import ConfigError, CorruptImageError, EngineError
+from wanwu.library import ray_backend
+from wanwu.library.ray_backend import RayBackend
 
 # Ray Data's own context nags about its deprecated fields when it is shipped to the workers
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")
@@ -111,7 +111,7 @@ def _ray_pids() -> set[int]:
 
 def _is_loopback(addr: str) -> bool:
     host = addr.rsplit(":", 1)[0].strip("[]")
-    return host.startswith("127.") or host == "::1" or host.startswith("::ffff:127.")
+    return host.startswith(("127.", "::ffff:127.")) or host == "::1"
 
 
 def test_ray_listens_and_connects_on_loopback_only(local_ray, photo_tree):
@@ -224,9 +224,11 @@ def test_export_parquet_after_a_ray_index(local_ray, photo_tree, tmp_path):
     assert "n02124075" in str(chelsea["tags"])  # Egyptian cat
 
 
-def test_ctrl_c_on_a_real_ray_index_keeps_what_was_done_and_the_next_run_goes_on(local_ray, photos, tmp_path):
+def test_ctrl_c_on_a_real_ray_index_keeps_what_was_done_and_the_next_run_goes_on(
+    local_ray, photos, tmp_path, monkeypatch
+):
     """`wanwu index --ray local` in its own process (its own Ray node on 127.0.0.1): a real
-    SIGINT once the first results are in the catalogue; then a second run does only the rest."""
+    SIGINT once the first results are in the catalogue; then a second run sends only the rest."""
     import signal
     import sqlite3
     import time
@@ -234,8 +236,8 @@ def test_ctrl_c_on_a_real_ray_index_keeps_what_was_done_and_the_next_run_goes_on
     root = tmp_path / "archive"
     for copy in range(12):
         (root / f"roll{copy:02d}").mkdir(parents=True)
-        for name, src in photos.items():
-            shutil.copy(src, root / f"roll{copy:02d}" / name)
+        for name, src in photos.items():  # distinct bytes (else the indexer copies tags, no inference)
+            (root / f"roll{copy:02d}" / name).write_bytes(src.read_bytes() + bytes([copy]) * 8)
     total = 12 * len(photos)
     db = tmp_path / "library.db"
     ray_tmp = tempfile.mkdtemp(prefix="wanwu-ray-", dir="/tmp")
@@ -269,7 +271,11 @@ def test_ctrl_c_on_a_real_ray_index_keeps_what_was_done_and_the_next_run_goes_on
     assert 0 < len(kept) < total
     assert all(len(row[4]) == 5 for row in kept.values())  # every kept photo complete: 5 tags
 
+    sent: list[int] = []
+    real_from_items = local_ray.data.from_items
+    monkeypatch.setattr(local_ray.data, "from_items", lambda items, **kw: sent.append(len(items)) or real_from_items(items, **kw))
     code, rest = _index(str(root), "--db", str(db), "--ray", "auto")
     assert code == 0 and rest["new"] == total - len(kept) and rest["unchanged"] == len(kept)
+    assert sent == [total - len(kept)]
     final = _catalogue(db)
     assert len(final) == total and {p: final[p] for p in kept} == kept

@@ -3,9 +3,9 @@ incremental planning, catalogue writes, sidecars) stays in the indexer.
 
 A backend takes paths and yields one ``Classified`` per path, in any order. ``LocalBackend``
 runs the wanwu pipeline here (``Stages``: threaded decode with JPEG draft decoding, batched
-inference); a Ray backend (``--ray``) will do the same on a cluster's workers with
-``classify_file`` as its per-file step. Each file is read once: its bytes are hashed, their
-EXIF read and decoded from memory.
+inference); ``ray_backend.RayBackend`` (``--ray``) runs one ``LocalBackend`` per Ray actor on
+a cluster's workers. Each file is read once: its bytes are hashed, their EXIF read and decoded
+from memory.
 """
 
 from __future__ import annotations

@@ -6,10 +6,13 @@ answers to the catalogue as they stream back. On the cluster, Ray Data runs
 
     from_items(paths) -> map_batches(_ClassifyActor, compute=ActorPoolStrategy(size=N))
 
-where each actor holds one wanwu ``Classifier`` and reads, decodes, preprocesses and infers its
-batch itself (so pixels never travel: only paths go out and ~200 bytes of tags per photo come
-back). Files must be readable at the same path on every node (a shared filesystem); a file a
-worker cannot read or decode is that file's failure (``ImageResult.error``), never a failed job.
+where each actor holds one ``LocalBackend`` (one wanwu ``Classifier``, the one-machine
+indexer's per-file step): it reads each file once, hashes it, reads its EXIF, decodes and
+classifies it, so pixels never travel: paths go out, ~300 bytes of hash and tags per photo
+come back. Files must be readable at the same path on every node (a shared filesystem); a file
+a worker cannot read or decode is that file's failure (``ImageResult.error``), never a failed
+job. An actor that cannot make its Classifier (weights missing on a node) ends the job with
+that reason (``EngineError``).
 Ray Data has no job checkpoint: results reach the driver block by block, so an interrupted run
 keeps what the catalogue already has and the next run sends only the rest.
 
@@ -41,7 +44,7 @@ INFER_BATCH = 8
 
 def ray_available() -> bool:
     try:
-        import ray  # noqa: F401
+        import ray
         import ray.data  # noqa: F401
     except ImportError:
         return False
@@ -104,8 +107,8 @@ def connect(address: str, *, num_cpus: int | None = None, temp_dir: str | None =
 
 def _root_cause(exc: BaseException) -> str:
     """The last line of the innermost error Ray wrapped (a worker's traceback is in Ray's logs)."""
-    while getattr(exc, "cause", None) is not None and exc.cause is not exc:
-        exc = exc.cause
+    while (cause := getattr(exc, "cause", None)) is not None and cause is not exc:
+        exc = cause
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else type(exc).__name__
 
@@ -147,7 +150,7 @@ class _ClassifyActor:
 
         try:
             return next(iter(self.local.classify([path])))
-        except Exception as exc:  # noqa: BLE001 - recorded as this file's failure
+        except Exception as exc:
             return Classified(path, ImageResult(path, error=WanwuError(f"{path}: {type(exc).__name__}: {exc}")), None)
 
 
