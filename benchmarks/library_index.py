@@ -59,7 +59,7 @@ def run(small: int, large: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="wanwu-bench-library-") as tmp:
         sets = {"500x375": make_set(Path(tmp) / "small", small, (500, 375)),
                 "12 MP (4000x3000)": make_set(Path(tmp) / "large", large, (4000, 3000))}
-        print(f"| photos | n | classify photos/s | index photos/s | index / classify | unchanged re-index s (x faster) |")
+        print("| photos | n | classify photos/s | index photos/s | index / classify | unchanged re-index s (x faster) |")
         print("|---|---|---|---|---|---|")
         for name, paths in sets.items():
             folder = str(Path(paths[0]).parent)
