@@ -186,3 +186,16 @@ def test_search_by_group_and_in_chinese(tmp_path):
     assert search(conn, "狗", lang="zh").items[0]["tags"][0]["label"] == "金毛寻回犬"
     assert search(conn, "cat").total == 1 and search(conn, "猫").total == 1
     conn.close()
+
+
+def test_heic_photos_are_indexed_with_the_extra(album, index):
+    pillow_heif = pytest.importorskip("pillow_heif", reason="needs the wanwu[heif] extra")
+    from PIL import Image
+
+    heic = album / "phone/IMG_0001.HEIC"
+    heic.parent.mkdir()
+    pillow_heif.from_pillow(Image.open(album / "cats/chelsea.png").convert("RGB")).save(heic, quality=90)
+    summary, _ = index([album])
+    rows, top1 = _rows(index.db)
+    assert str(heic) in rows and rows[str(heic)]["error_code"] is None
+    assert dict(top1)[str(heic)] in CATS

@@ -132,3 +132,16 @@ def test_no_library_no_routes(make_client, tmp_path):
         assert plain.get("/api/v1/library").json() == {"enabled": False}
     with pytest.raises(LibraryError, match="wanwu index"):
         create_app(ServerConfig.from_env(library=str(tmp_path / "missing.db")))
+
+
+def test_heic_is_shown_as_jpeg(album, index, make_client):
+    pillow_heif = pytest.importorskip("pillow_heif", reason="needs the wanwu[heif] extra")
+    pillow_heif.from_pillow(Image.open(album / "kitchen/coffee.png").convert("RGB")).save(album / "IMG_2.heic")
+    index([album])
+    client = make_client()
+    item = next(i for i in client.get("/api/v1/library/search", params={"limit": 200}).json()["items"]
+                if i["path"].endswith("IMG_2.heic"))
+    for url, size in ((item["thumbnail_url"], (320, 213)), (item["image_url"], (600, 400))):
+        r = client.get(url)
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        assert Image.open(io.BytesIO(r.content)).size == size
