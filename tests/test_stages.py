@@ -67,3 +67,20 @@ def test_classifier_stages_are_named_after_what_they_do(classifier, chelsea):
     x = classifier.preprocess(decoded.image)
     assert x.shape == (3, classifier.spec.input_size, classifier.spec.input_size)
     assert not hasattr(classifier, "load") and not hasattr(classifier, "prepare")
+
+
+def test_run_many_reads_sources_only_a_window_ahead(classifier, chelsea):
+    """A huge stream of images is not decoded all at once: the first result arrives after at
+    a window (``2 * batch_size + threads``) plus one batch of sources were taken from the iterator."""
+    taken = 0
+
+    def sources():
+        nonlocal taken
+        for _ in range(10_000):
+            taken += 1
+            yield str(chelsea)
+
+    results = classifier.classify_iter(sources(), top_k=1, batch_size=4, decode_threads=2)
+    first = next(results)
+    assert first.ok and taken <= (2 * 4 + 2) + 4  # not 10,000
+    results.close()

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
 
@@ -256,10 +257,23 @@ class Stages:
             except ImageInputError as exc:
                 return ImageResult(name, error=exc)
 
+        # Not ``pool.map``: it submits every source at once, so a folder of 100,000 photos would
+        # be decoded as fast as the threads go and held until inference caught up. At most
+        # ``window`` images are in flight here, whatever the number of sources.
+        window = 2 * batch_size + max(1, threads)
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            queue: deque[Future] = deque()
+            items = enumerate(sources)
             pending: list[Prepared | ImageResult] = []
-            for item in pool.map(front, enumerate(sources)):
-                pending.append(item)
+            while True:
+                while len(queue) < window:
+                    nxt = next(items, None)
+                    if nxt is None:
+                        break
+                    queue.append(pool.submit(front, nxt))
+                if not queue:
+                    break
+                pending.append(queue.popleft().result())
                 if len(pending) >= batch_size:
                     yield from self._finish(pending, top_k)
                     pending = []
