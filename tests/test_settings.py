@@ -152,7 +152,7 @@ def test_help_has_no_none_and_no_doubled_defaults():
 def test_classify_help_shows_the_environment_variables():
     text = _helps()["classify"]
     for var in ("WANWU_MODEL", "WANWU_ENGINE", "WANWU_PRECISION", "WANWU_THREADS", "WANWU_MAX_PIXELS",
-                "WANWU_TOP_K", "WANWU_CACHE_DIR"):
+                "WANWU_TOP_K", "WANWU_LANG", "WANWU_CACHE_DIR"):
         assert var in text
 
 

@@ -15,6 +15,7 @@ from . import __version__, settings
 from .cli_args import HelpFormatter, positive_int
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
 from .labels import parse_lang
+from .textwidth import display_width, ljust
 
 if TYPE_CHECKING:
     from .walk import SkipReport
@@ -32,6 +33,7 @@ examples:
   wanwu classify a.jpg b.png --format json      # machine-readable output
   cat photo.jpg | wanwu classify -              # read one image from standard input
   wanwu classify photos/ --format csv > labels.csv
+  wanwu classify photo.jpg --lang zh            # class names in Chinese (else from LANG)
   wanwu classify cat.jpg --model resnet18 --weights resnet18-f37072fd.pth
 
 exit status: 0 all images classified, 1 some image failed, 2 usage error.
@@ -65,14 +67,18 @@ def error_line(name: str, message: str) -> str:
     return f"wanwu: error: {message if message.startswith(name) else f'{name}: {message}'}"
 
 
-def _print_table(result, out) -> None:
+def _print_table(result, out, lang: str = "en") -> None:
+    """One image: its predictions as ``score  label  wnid``; in Chinese ``score  中文名  English  wnid``
+    (columns aligned by display width, so wide characters line up)."""
     if not result.ok:
         print(error_line(result.name, result.error.message), file=out)
         return
     print(f"{result.name}  ({result.width}x{result.height}, {result.timing_ms.get('total', 0):.1f} ms)", file=out)
-    width = max(len(p.label) for p in result.predictions)
-    for p in result.predictions:
-        print(f"  {p.score * 100:6.2f}%  {p.label:<{width}}  {p.wnid}", file=out)
+    columns = [[p.label_in(lang)] + ([p.label_en] if lang != "en" else []) for p in result.predictions]
+    widths = [max(display_width(row[i]) for row in columns) for i in range(len(columns[0]))]
+    for p, row in zip(result.predictions, columns):
+        names = "  ".join(ljust(text, w) for text, w in zip(row, widths))
+        print(f"  {p.score * 100:6.2f}%  {names}  {p.wnid}", file=out)
 
 
 def _print_skipped(skipped: SkipReport, args: argparse.Namespace) -> None:
@@ -99,12 +105,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     chosen = settings.ModelSettings.from_args(args)
     chosen.export_cache_dir()
+    lang = chosen.label_lang()
     clf = Classifier(**chosen.classifier_kwargs(), draft=not args.exact_decode)
     out = sys.stdout
     writer = None
     if args.format == "csv":
         writer = csv.writer(out)
-        writer.writerow(["file", "rank", "index", "wnid", "label", "score", "error"])
+        writer.writerow(["file", "rank", "index", "wnid", "label", "label_en", "label_zh", "score", "error"])
     collected = []
     failed = 0
     show_bar = len(files) > 1 and not args.quiet
@@ -122,22 +129,24 @@ def cmd_classify(args: argparse.Namespace) -> int:
                 print(f"wanwu: warning: {warning}", file=sys.stderr)
             if args.format == "table":
                 bar.clear()
-                _print_table(result, out)
+                _print_table(result, out, lang)
             elif args.format == "jsonl":
-                print(json.dumps(result.to_dict(), ensure_ascii=False), file=out)
+                print(json.dumps(result.to_dict(lang), ensure_ascii=False), file=out)
             elif args.format == "json":
-                collected.append(result.to_dict())
+                collected.append(result.to_dict(lang))
             elif writer is not None:
                 if result.error is None:
                     for rank, p in enumerate(result.predictions, 1):
-                        writer.writerow([result.name, rank, p.index, p.wnid, p.label, f"{p.score:.6f}", ""])
+                        writer.writerow([result.name, rank, p.index, p.wnid, p.label_in(lang), p.label_en, p.label_zh,
+                                         f"{p.score:.6f}", ""])
                 else:
-                    writer.writerow([result.name, "", "", "", "", "", result.error.message])
+                    writer.writerow([result.name, "", "", "", "", "", "", "", result.error.message])
             out.flush()
     finally:
         bar.close()
     if args.format == "json":
-        header = {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision}
+        header = {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision,
+                  "lang": lang}
         json.dump({**header, "results": collected}, out, indent=2, ensure_ascii=False)
         out.write("\n")
     if not args.quiet:
@@ -329,11 +338,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_download)
 
     # subcommands kept in their own modules register themselves (parser and ``func``)
-    from . import cli_serve
+    from . import cli_labels, cli_serve
     from .bench import cli as bench_cli
     from .library import cli as library_cli
 
-    for module in (cli_serve, bench_cli):
+    for module in (cli_labels, cli_serve, bench_cli):
         module.add_parser(sub)
     library_cli.add_parsers(sub)  # index, search, library, tag
     return parser

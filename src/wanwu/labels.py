@@ -214,8 +214,8 @@ def resolve_class(name: str | int) -> ImageNetClass:
         members = classes_of(groups[0])
         raise AmbiguousLabelError(f"{name!r} is the group {groups[0].key} ({groups[0].label_zh}) of {len(members)} "
                                   f"classes, not one class; e.g. {_listing(members[:3])}")
-    raise UnknownLabelError(f"no ImageNet-1k class is called {name!r}{_suggestions(str(name))}; "
-                            "`wanwu labels` lists them all")
+    raise UnknownLabelError(f"no ImageNet-1k class is called {name!r} (`wanwu labels` lists them all)"
+                            f"{_suggestions(str(name))}")
 
 
 def resolve_group(name: str | LabelGroup) -> LabelGroup:
@@ -227,8 +227,8 @@ def resolve_group(name: str | LabelGroup) -> LabelGroup:
         return found[0]
     if found:
         raise AmbiguousLabelError(f"{name!r} names the groups {', '.join(g.key for g in found)}; give one key")
-    raise UnknownLabelError(f"no label group is called {name!r}{_suggestions(str(name))}; "
-                            "`wanwu labels --groups` lists them")
+    raise UnknownLabelError(f"no label group is called {name!r} (`wanwu labels --groups` lists them)"
+                            f"{_suggestions(str(name))}")
 
 
 def classes_of(group: str | LabelGroup) -> tuple[ImageNetClass, ...]:

@@ -1,5 +1,5 @@
 """The settings every entry point shares, in one table: model, weights, engine, precision,
-threads, max pixels, top-k and cache dir, each with its default, ``WANWU_*`` environment
+threads, max pixels, top-k, label language and cache dir, each with its default, ``WANWU_*`` environment
 variable, parser and help text. ``ModelSettings`` holds them; ``ServerConfig`` extends it with
 the server's own. Precedence everywhere: defaults < environment < command-line flags.
 
@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 from .engines import DEFAULT_ENGINE, ENGINE_TABLE, ENGINES, PRECISIONS, check_engine
 from .errors import ConfigError
 from .imaging import DEFAULT_MAX_PIXELS
+from .labels import default_lang, parse_lang
 from .models import DEFAULT_MODEL, MODELS, get_spec
 
 DEFAULT_PRECISION = "fp32"  # int8 is faster but moves some labels (docs/benchmarks.md)
@@ -123,6 +124,8 @@ class ModelSettings:
                               help="refuse images with more pixels than this (e.g. 40M), checked before decoding")
     top_k: int = setting(DEFAULT_TOP_K, "WANWU_TOP_K", parse_int, short="-k", metavar="K",
                          help=f"labels per image (1-{MAX_TOP_K})")
+    lang: str | None = setting(None, "WANWU_LANG", parse_lang, metavar="LANG", shown="from the locale, e.g. LANG=zh_CN.UTF-8 -> zh",
+                               help="language of class names: en (English) or zh (中文)")
     cache_dir: str | None = setting(None, "WANWU_CACHE_DIR", metavar="DIR", shown="$XDG_CACHE_HOME/wanwu or ~/.cache/wanwu",
                                     help="where converted models (ONNX, int8) are kept")
 
@@ -188,6 +191,10 @@ class ModelSettings:
             raise self.error("max_pixels", "must be more than 0")
         if not 1 <= self.top_k <= MAX_TOP_K:
             raise self.error("top_k", f"{self.top_k} is not between 1 and {MAX_TOP_K}")
+
+    def label_lang(self, environ: Mapping[str, str] | None = None) -> str:
+        """``lang`` if set (flag or WANWU_LANG), else the locale's language (``wanwu.labels.default_lang``)."""
+        return self.lang or default_lang(environ)
 
     def classifier_kwargs(self) -> dict[str, Any]:
         """Arguments for ``Classifier(**...)``."""

@@ -31,13 +31,13 @@ import os
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
 
 import numpy as np
 
 from .errors import ImageInputError, WanwuError
-from .labels import imagenet_classes
+from .labels import DEFAULT_LANG, imagenet_classes, label_in
 
 if TYPE_CHECKING:
     from .explain import Explanation
@@ -70,13 +70,29 @@ class Timing:
 
 @dataclass(frozen=True)
 class Prediction:
+    """One class and its probability. ``label`` is the English name; ``label_in(lang)`` and
+    ``to_dict(lang)`` give the reader's language (the names come from ``wanwu.labels``)."""
+
     index: int
     wnid: str
     label: str
     score: float
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def label_en(self) -> str:
+        return self.label
+
+    @property
+    def label_zh(self) -> str:
+        return imagenet_classes()[self.index].label_zh
+
+    def label_in(self, lang: str) -> str:
+        return label_in(imagenet_classes()[self.index], lang)
+
+    def to_dict(self, lang: str = DEFAULT_LANG) -> dict:
+        """``label`` in ``lang``, plus ``label_en`` and ``label_zh`` whatever the language."""
+        return {"index": self.index, "wnid": self.wnid, "label": self.label_in(lang), "label_en": self.label,
+                "label_zh": self.label_zh, "score": self.score}
 
 
 @dataclass
@@ -99,12 +115,12 @@ class ImageResult:
     def timing_ms(self) -> dict[str, float]:
         return self.timing.as_ms()
 
-    def to_dict(self) -> dict:
+    def to_dict(self, lang: str = DEFAULT_LANG) -> dict:
         out: dict = {"filename": self.name, "width": self.width, "height": self.height}
         if self.error is not None:
             out["error"] = {"code": self.error.code, "message": self.error.message}
         else:
-            out["predictions"] = [p.to_dict() for p in self.predictions]
+            out["predictions"] = [p.to_dict(lang) for p in self.predictions]
             out["timing_ms"] = {k: round(v, 3) for k, v in self.timing_ms.items()}
         if self.warnings:
             out["warnings"] = list(self.warnings)

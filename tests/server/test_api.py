@@ -60,7 +60,7 @@ def test_classify_cat_multipart(cat_labels, client, chelsea):
     assert (result["width"], result["height"]) == (451, 300)
     assert "cached" not in result  # cache hits are not shown by default (privacy)
     assert len(result["predictions"]) == 3
-    assert set(result["predictions"][0]) == {"index", "wnid", "label", "score"}
+    assert set(result["predictions"][0]) == {"index", "wnid", "label", "label_en", "label_zh", "score"}
     assert top_labels(result)[0] in cat_labels
     scores = [p["score"] for p in result["predictions"]]
     assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
@@ -357,7 +357,7 @@ def test_docs_page_is_offline_and_openapi_works(client):
     spec = client.get("/openapi.json").json()
     classify = spec["paths"]["/api/v1/classify"]["post"]
     assert "multipart/form-data" in classify["requestBody"]["content"]
-    assert {p["name"] for p in classify["parameters"]} == {"top_k", "model"}
+    assert {p["name"] for p in classify["parameters"]} == {"top_k", "model", "lang"}
     assert "/v2/models/{name}/infer" in spec["paths"]
 
 

@@ -26,12 +26,14 @@ from .errors import (
     wanwu_error_body,
 )
 from .inference import Classified
+from .language import RequestLang
 from .schemas import ClassifyResponse, ErrorResponse, ExplainResponse, ModelsResponse
 from .uploads import read_uploads
 
 router = APIRouter(prefix="/api/v1", tags=["JSON API"])
 
-_ERRORS = error_responses(*UPLOAD_ERRORS, *MODEL_ERRORS, *IMAGE_ERRORS, *SERVICE_ERRORS, model=ErrorResponse, **RETRY_NOTE)
+_ERRORS = error_responses(*UPLOAD_ERRORS, UnsupportedLanguageError, *MODEL_ERRORS, *IMAGE_ERRORS, *SERVICE_ERRORS,
+                          model=ErrorResponse, **RETRY_NOTE)
 
 _CLASSIFY_BODY = {
     "requestBody": {
@@ -58,10 +60,10 @@ TopK = Annotated[int | None, Query(ge=1, le=MAX_TOP_K, description=f"predictions
 ModelName = Annotated[str | None, Query(description="model name from /api/v1/models; default: the server's --model")]
 
 
-def _envelope(clf: Classifier, results: list[Classified]) -> dict:
+def _envelope(clf: Classifier, results: list[Classified], lang: str) -> dict:
     return {
-        "model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision,
-        "results": [r.to_dict() for r in results],
+        "model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision, "lang": lang,
+        "results": [r.to_dict(lang) for r in results],
     }
 
 
@@ -78,11 +80,15 @@ async def list_models(ctx: Annotated[AppContext, Depends(get_context)]) -> dict:
 )
 async def classify(
     request: Request,
+    response: Response,
     ctx: Annotated[AppContext, Depends(get_context)],
+    lang: RequestLang,
     top_k: TopK = None,
     model: ModelName = None,
 ):
-    """Top-k ImageNet classes for each uploaded image, with timings in milliseconds.
+    """Top-k ImageNet classes for each uploaded image, with timings in milliseconds. Each
+    prediction's `label` is in the language asked for (`lang`, else `Accept-Language`), with
+    `label_en` and `label_zh` beside it.
 
     One image that fails answers with its own status (415, 422, 413) and an `error` object.
     With several files, the answer is 200 and each failed image carries an `error` object in
@@ -102,9 +108,13 @@ async def classify(
         first = failed[0]
         body: dict[str, Any] = {"error": wanwu_error_body(first)}
         if len(results) > 1:
-            body["results"] = [r.to_dict() for r in results]
-        return JSONResponse(body, status_code=first.http_status)
-    return _envelope(clf, results)
+            body["results"] = [r.to_dict(lang) for r in results]
+        return JSONResponse(body, status_code=first.http_status, headers=_VARY)
+    response.headers.update(_VARY)
+    return _envelope(clf, results, lang)
+
+
+_VARY = {"Vary": "Accept-Language"}  # the labels follow the header when ?lang= is absent
 
 
 def _record(ctx: AppContext, clf: Classifier, results: list[Classified]) -> None:
@@ -124,7 +134,6 @@ _EXPLAIN_PNG: dict[int | str, dict[str, Any]] = {"200": {"content": {"image/png"
                         "description": "with `Accept: image/png`: the overlay of the one image"}}
 Target = Annotated[str | None, Query(description="class to explain: index, wnid, or name in English or Chinese; "
                                      "default: the top-1 class")]
-Lang = Annotated[str | None, Query(description="label language: en or zh; default: en")]
 
 
 @router.post(
@@ -134,10 +143,10 @@ Lang = Annotated[str | None, Query(description="label language: en or zh; defaul
 async def explain(
     request: Request,
     ctx: Annotated[AppContext, Depends(get_context)],
+    lang: RequestLang,
     top_k: TopK = None,
     model: ModelName = None,
     target: Target = None,
-    lang: Lang = None,
 ):
     """Where in each image the model found a class (a class activation map): the predictions,
     the class explained and `heatmap`, a grid of values 0-1 over the whole image. Takes the
@@ -147,7 +156,6 @@ async def explain(
     the heatmap in viridis, greyed outside the model's crop, and a legend with class and score.
     """
     index = None if target is None else resolve_target(target)  # before the body: a typo costs no upload
-    language = normalize_lang(lang, strict=True) if lang else "en"
     wants_png = "image/png" in request.headers.get("accept", "")
     clf = await ctx.service.classifier(model)
     k = top_k or ctx.config.top_k
@@ -166,7 +174,7 @@ async def explain(
         else:
             ctx.metrics.explained.labels(clf.model_name).inc()
     results = [
-        {"filename": name, "error": wanwu_error_body(a)} if isinstance(a, ImageInputError) else a.to_dict(lang=language)
+        {"filename": name, "error": wanwu_error_body(a)} if isinstance(a, ImageInputError) else a.to_dict(lang=lang)
         for name, a in zip(names, answers)
     ]
     if failed and len(failed) == len(answers):

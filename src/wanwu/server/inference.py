@@ -27,6 +27,7 @@ from ..batching import MicroBatcher
 from ..cache import CachedResult, ResultCache, content_key
 from ..errors import ImageInputError
 from ..explain import Explanation
+from ..labels import DEFAULT_LANG
 from ..pipeline import Classifier
 from ..settings import DEFAULT_TOP_K
 from ..stages import NO_RECORDER, ImageResult, Recorder, Stages, Timing, softmax
@@ -47,8 +48,8 @@ class Classified:
     cached: bool = False
     show_cached: bool = False
 
-    def to_dict(self) -> dict:
-        out = self.result.to_dict()
+    def to_dict(self, lang: str = DEFAULT_LANG) -> dict:
+        out = self.result.to_dict(lang)
         if self.result.ok and self.show_cached:
             out["cached"] = self.cached
         return out

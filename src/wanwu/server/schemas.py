@@ -24,7 +24,9 @@ class V2ErrorResponse(BaseModel):
 class Prediction(BaseModel):
     index: int = Field(description="ImageNet-1k class index (0-999)")
     wnid: str = Field(description="WordNet id, e.g. n02123045")
-    label: str = Field(description="readable class name, e.g. tabby")
+    label: str = Field(description="class name in the language asked for, e.g. tabby or 虎斑猫")
+    label_en: str = Field(description="English class name, e.g. tabby")
+    label_zh: str = Field(description="Chinese class name, e.g. 虎斑猫")
     score: float = Field(description="softmax probability, 0-1")
 
 
@@ -52,6 +54,7 @@ class ClassifyResponse(BaseModel):
     model: str
     engine: str
     precision: str
+    lang: str = Field(description="language of each prediction's label: en or zh")
     results: list[ImageOut]
 
 
