@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 from . import __version__, settings
 from .cli_args import HelpFormatter, positive_int
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
-from .labels import parse_lang
 from .textwidth import display_width, ljust
 
 if TYPE_CHECKING:
@@ -216,7 +215,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             results.append({"filename": name, "error": {"code": exc.code, "message": exc.message}})
             continue
         if args.format == "json":
-            results.append(explanation.to_dict(lang=args.lang))
+            results.append(explanation.to_dict(lang=chosen.label_lang()))
             continue
         path = _overlay_path(out_dir, name, used)
         path.write_bytes(overlay_png(explanation))
@@ -316,7 +315,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default=".", metavar="DIR", help="folder for the overlay PNGs (default: .)")
     p.add_argument("--format", "-f", choices=["png", "json"], default="png",
                    help="png: write an overlay per photo; json: print predictions and heatmap grids to stdout")
-    p.add_argument("--lang", type=settings.arg_type(parse_lang), default="en", metavar="LANG", help="label language in JSON: en or zh")
     p.add_argument("--exact-decode", action="store_true", help="decode large JPEGs at full size (see classify)")
     settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
     p.set_defaults(func=cmd_explain)

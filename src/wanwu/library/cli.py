@@ -87,7 +87,7 @@ def add_parsers(sub: Any) -> None:
                        "Only new and changed photos go through the model; moved ones are recognised by content.",
                        epilog=INDEX_EXAMPLES, formatter_class=HelpFormatter)
     p.add_argument("paths", nargs="+", metavar="PATH", help="photo folders (recursive) or files")
-    _common(p)
+    _common(p, lang=False)  # --lang comes with the model options (the settings table)
     p.add_argument("--force", action="store_true", help="re-tag every photo, changed or not")
     p.add_argument("--write-xmp", action="store_true", help="write/merge an XMP sidecar beside each photo")
     p.add_argument("--xmp-name", choices=("ext", "stem"), default="ext",
