@@ -11,7 +11,6 @@ from fastapi.responses import JSONResponse, Response
 
 from ..errors import AmbiguousLabelError, ImageInputError, UnknownLabelError, UnsupportedLanguageError
 from ..explain import resolve_target
-from ..labels import normalize_lang
 from ..pipeline import Classifier
 from ..settings import MAX_TOP_K
 from .context import AppContext, get_context
