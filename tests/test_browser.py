@@ -431,6 +431,33 @@ def test_language_toggle(open_page):
     assert watch.errors() == []
 
 
+def test_chinese_labels_on_cards(open_page, server, photos):
+    """中文 mode: each prediction shows the Chinese class name, the English one beneath (smaller);
+    back in English the names swap places without asking the server again."""
+    page, watch = open_page()
+    page.click("#lang-toggle")
+    expect(page.locator("html")).to_have_attribute("lang", re.compile(r"^zh\b"))
+    photo = photos["chelsea.png"]
+    page.set_input_files("#file-input", str(photo))
+    card = _wait_state(page, photo.name, "done")
+    status, body = classify_via_api(server.url, photo)
+    assert status == 200, body
+    api_top = body["results"][0]["predictions"][0]
+    assert api_top["label_zh"] in {"虎斑猫", "狸花猫", "埃及猫"}, api_top
+
+    top = card.locator(".prediction.is-top")
+    expect(top.locator(".prediction-label")).to_have_text(api_top["label_zh"])
+    expect(top.locator(".prediction-alt")).to_have_text(re.compile(re.escape(api_top["label_en"]), re.I))
+    label_size = top.locator(".prediction-label").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    alt_size = top.locator(".prediction-alt").evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
+    assert alt_size < label_size, (alt_size, label_size)
+
+    page.click("#lang-toggle")
+    expect(top.locator(".prediction-label")).to_have_text(re.compile(re.escape(api_top["label_en"]), re.I))
+    expect(top.locator(".prediction-alt")).to_have_text(api_top["label_zh"])
+    assert watch.errors() == []
+
+
 def _full_session(page, server, photos: list[Path]) -> None:
     """Everything a user does on the page: upload, re-run with another top-k, switch language
     both ways, a bad upload, remove a card, clear, then the API reference page."""

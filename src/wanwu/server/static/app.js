@@ -612,12 +612,15 @@
 
     const list = h("ol", { class: "predictions", "aria-label": t("card.predictions", { name }) });
     (r.predictions || []).forEach((p, i) => {
-      const label = prettyLabel(p.label) || p.wnid || `#${p.index}`;
+      // the page's language first, the other one beneath (smaller); both come with every prediction
+      const en = prettyLabel(p.label_en || p.label), zh = p.label_zh || "";
+      const [main, alt] = lang === "zh" && zh ? [zh, en] : [en, zh];
       const fill = h("span", { class: "bar-fill" });
       list.append(h("li", { class: i === 0 ? "prediction is-top" : "prediction", title: p.wnid || null },
         h("span", { class: "prediction-line" },
-          h("span", { class: "prediction-label", text: label }),
+          h("span", { class: "prediction-label", lang: main === zh ? "zh-CN" : "en", text: main || p.wnid || `#${p.index}` }),
           h("span", { class: "prediction-score", text: pct(p.score) })),
+        alt && alt !== main ? h("span", { class: "prediction-alt", lang: alt === zh ? "zh-CN" : "en", text: alt }) : null,
         h("span", { class: "bar", "aria-hidden": "true" }, fill)));
       const width = pct(p.score);
       if (animate) requestAnimationFrame(() => requestAnimationFrame(() => { fill.style.width = width; }));
