@@ -360,7 +360,7 @@ def test_invalid_file_shows_server_message(open_page, server):
     expect(error).to_be_visible()
     assert message in error.inner_text(), (error.inner_text(), message)
     expect(card.locator(".prediction")).to_have_count(0)
-    expect(card.locator(".retry-button")).to_be_visible()
+    expect(card.locator(".retry-button")).to_have_count(0)  # the same bytes can never succeed
     expect(page.locator("#summary")).to_contain_text("1 failed")
     # chromium logs every 4xx fetch as "Failed to load resource"; that one is expected here.
     expected_log = re.compile(rf"Failed to load resource: the server responded with a status of {status}\b")
@@ -409,7 +409,8 @@ def test_language_toggle(open_page):
         text = page.locator(sel).first.inner_text()
         assert CJK.search(text), f"{sel} is not in Chinese after the toggle: {text!r}"
     assert CJK.search(page.title()), page.title()
-    expect(page.locator("#lang-toggle")).to_have_text("EN")
+    expect(page.locator("#lang-toggle")).to_have_text(re.compile(r"EN\s*/\s*中文"))
+    expect(page.locator("#lang-toggle .lang-opt.is-active")).to_have_text("中文")
 
     # Results rendered while in Chinese: the summary line is in Chinese too.
     photo = _grace_hopper()
@@ -427,7 +428,7 @@ def test_language_toggle(open_page):
     page.click("#lang-toggle")
     expect(html).to_have_attribute("lang", "en")
     expect(page.locator(".dropzone-title")).to_have_text("Drop images here")
-    expect(page.locator("#lang-toggle")).to_have_text("中文")
+    expect(page.locator("#lang-toggle .lang-opt.is-active")).to_have_text("EN")
     assert watch.errors() == []
 
 
@@ -520,3 +521,80 @@ def test_loopback_check_itself():
     assert not _is_loopback_url("http://192.168.1.10:8080/")
     assert not _is_loopback_url("blob:https://example.com/0b6f6c1e")
     assert not _is_loopback_url("chrome-extension://abc/x.js")
+
+
+# --- what a new user trips over (issue 15) ------------------------------------------------------
+
+
+def test_new_result_scrolls_into_view_on_a_laptop_screen(open_page, photos):
+    page, watch = open_page(viewport={"width": 1280, "height": 800})
+    page.evaluate("() => window.scrollTo(0, 0)")
+    photo = photos["coffee.png"]
+    page.set_input_files("#file-input", str(photo))
+    card = _wait_state(page, photo.name, "done")
+    expect(card).to_be_in_viewport(ratio=1)  # all of it, answer included, without manual scrolling
+    assert watch.errors() == []
+
+
+def test_transient_error_offers_retry(open_page, photos):
+    page, watch = open_page()
+    page.route("**/api/v1/classify*", lambda route: route.fulfill(
+        status=503, headers={"Retry-After": "1"}, content_type="application/json",
+        body='{"error": {"code": "busy", "message": "too many images waiting"}}'))
+    photo = photos["coffee.png"]
+    page.set_input_files("#file-input", str(photo))
+    card = _wait_state(page, photo.name, "error")
+    expect(card.locator(".retry-button")).to_be_visible()
+    page.unroute("**/api/v1/classify*")
+    card.locator(".retry-button").click()
+    _wait_state(page, photo.name, "done")
+    failed = re.compile(r"Failed to load resource: the server responded with a status of 503\b")
+    assert watch.errors(allow=(failed,)) == []
+
+
+def test_phone_says_tap_and_offers_the_camera(open_page):
+    page, watch = open_page(viewport={"width": 360, "height": 740}, is_mobile=True,
+                            has_touch=True, device_scale_factor=2)
+    expect(page.locator(".dropzone-title")).to_have_text("Tap to choose or take a photo")
+    expect(page.locator("#dropzone-hint")).to_be_hidden()  # no "Drop" or "Ctrl+V" on a phone
+    assert page.locator("#file-input").get_attribute("accept") == "image/*"  # camera or gallery
+    page.click("#lang-toggle")
+    assert CJK.search(page.locator(".dropzone-title").inner_text())
+    assert watch.errors() == []
+
+
+def test_keys_and_sizes_do_not_break_across_lines(open_page):
+    page, watch = open_page(viewport={"width": 360, "height": 740})  # narrow, with a mouse
+    expect(page.locator("#dropzone-hint")).to_be_visible()
+    page.wait_for_selector("#model-details .nowrap")
+    rects = page.evaluate("""() => [...document.querySelectorAll('#dropzone-hint .nowrap, #model-details .nowrap')]
+        .map(e => [e.textContent, new Set([...e.getClientRects()].map(r => Math.round(r.top))).size])""")
+    texts = [t for t, _ in rects]
+    assert "Ctrl+V" in texts and any(t.endswith(" MB") for t in texts), texts
+    assert all(lines == 1 for _, lines in rects), rects
+    assert watch.errors() == []
+
+
+def test_thumbnails_show_the_whole_photo(open_page, photos):
+    page, watch = open_page(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    photo = photos["chelsea.png"]  # 451 x 300 in a square-ish phone thumbnail
+    page.set_input_files("#file-input", str(photo))
+    card = _wait_state(page, photo.name, "done")
+    img = card.locator(".thumb img")
+    assert img.evaluate("e => getComputedStyle(e).objectFit") == "contain"
+    drawn = img.evaluate("""e => { const r = e.getBoundingClientRect(), s = Math.min(r.width / e.naturalWidth,
+        r.height / e.naturalHeight); return [e.naturalWidth * s, e.naturalHeight * s, r.width, r.height]; }""")
+    assert drawn[0] <= drawn[2] + 0.5 and drawn[1] <= drawn[3] + 0.5, drawn  # all of it inside the box
+    assert watch.errors() == []
+
+
+def test_language_switch_and_logo_need_no_cjk_font(open_page, server):
+    page, watch = open_page()
+    toggle = page.locator("#lang-toggle")
+    expect(toggle.locator("svg")).to_have_count(1)  # a globe
+    expect(toggle.locator('.lang-opt[data-lang="en"]')).to_have_text("EN")  # Latin, whatever the fonts
+    logo = page.locator(".brand-logo")
+    assert logo.evaluate("e => e.tagName") == "IMG"
+    svg = urllib.request.urlopen(server.url + logo.get_attribute("src"), timeout=10).read().decode()
+    assert "<text" not in svg  # drawn with paths, not a font glyph
+    assert watch.errors() == []

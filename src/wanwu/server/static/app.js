@@ -18,6 +18,10 @@
   const I18N = window.WANWU_I18N || { en: {} };
 
   const $ = (id) => document.getElementById(id);
+  const isTouch = () => !!(window.matchMedia && window.matchMedia("(hover: none) and (pointer: coarse)").matches);
+  // Errors that the same bytes can never get past: no Retry button for them.
+  const PERMANENT_ERRORS = new Set(["not_an_image", "unsupported_format", "corrupt_image", "truncated_image",
+    "empty_image", "too_many_pixels", "payload_too_large", "unsupported_media_type"]);
   const els = {
     langToggle: $("lang-toggle"),
     modelSelect: $("model-select"),
@@ -27,6 +31,7 @@
     clearButton: $("clear-button"),
     dropzone: $("dropzone"),
     dropzoneHint: $("dropzone-hint"),
+    dropzoneTitle: document.querySelector(".dropzone-title"),
     fileInput: $("file-input"),
     summary: $("summary"),
     emptyState: $("empty-state"),
@@ -123,11 +128,21 @@
     for (const el of document.querySelectorAll("[data-i18n-aria]")) el.setAttribute("aria-label", t(el.dataset.i18nAria));
     for (const el of document.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
 
-    // "or click … paste with {paste}" — {paste} becomes <kbd> keys.
-    const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent || "");
-    const [before, after] = t("drop.hint").split("{paste}");
-    els.dropzoneHint.replaceChildren(before || "", h("kbd", { text: isMac ? "⌘" : "Ctrl" }), "+",
-      h("kbd", { text: "V" }), after || "");
+    // The switch shows both languages ("EN / 中文" and a globe): recognisable without CJK fonts.
+    for (const opt of els.langToggle.querySelectorAll(".lang-opt")) opt.classList.toggle("is-active", opt.dataset.lang === lang);
+
+    // Touch screens: no drop, no Ctrl+V; the file input (accept="image/*") offers the camera.
+    if (isTouch()) {
+      els.dropzoneTitle.textContent = t("drop.titleTouch");
+      els.dropzoneHint.hidden = true;
+    } else {
+      // "or click … paste with {paste}" — {paste} becomes <kbd> keys, kept on one line.
+      const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent || "");
+      const [before, after] = t("drop.hint").split("{paste}");
+      els.dropzoneHint.replaceChildren(before || "", h("span", { class: "nowrap" },
+        h("kbd", { text: isMac ? "⌘" : "Ctrl" }), "+", h("kbd", { text: "V" })), after || "");
+      els.dropzoneHint.hidden = false;
+    }
 
     renderModels();
     if (authPromise) renderAuthMessage();
@@ -304,7 +319,8 @@
       if (m.input_size != null) parts.push(t("model.input", { v: m.input_size }));
       if (m.size_mb != null) parts.push(t("model.size", { v: m.size_mb }));
     }
-    els.modelDetails.textContent = parts.join(" · ");
+    // each part on one line ("18.8 MB" never breaks); the line breaks between parts
+    els.modelDetails.replaceChildren(...parts.flatMap((p, i) => [i ? " · " : "", h("span", { class: "nowrap", text: p })]));
     els.modelDetails.hidden = parts.length === 0;
 
     // Notice: load error, or no usable model (show the first reason).
@@ -349,8 +365,18 @@
       frag.append(card.el);
     }
     els.results.prepend(frag);              // newest batch on top, in chosen order
+    // bring the new cards into view (below the fold on a 1280x800 screen otherwise), and again
+    // once the first one has its answer (it grows)
+    scrollTarget = cards[cards.length - files.length];
+    showCard(scrollTarget);
     for (const card of cards.slice(-files.length)) enqueue(card);
     renderSummary();
+  }
+
+  let scrollTarget = null;
+  function showCard(card) {
+    const reduce = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+    card.el.scrollIntoView({ block: "nearest", behavior: reduce ? "auto" : "smooth" });
   }
 
   function createCard(file) {
@@ -416,11 +442,12 @@
     } else {
       card.state = "error";
       card.error = !r.ok ? r.error
-        : res && res.error ? { text: String(res.error.message || res.error.code || res.error) }
+        : res && res.error ? { text: String(res.error.message || res.error.code || res.error), code: res.error.code || null }
         : { key: "error.badResponse" };
     }
     renderCard(card, true);
     renderSummary();
+    if (card === scrollTarget) { scrollTarget = null; showCard(card); }
   }
 
   function removeCard(card) {
@@ -589,7 +616,7 @@
       body.replaceChildren(head,
         h("p", { class: "card-status is-error" }, icon(ICONS.alert), t("card.failed")),
         h("p", { class: "error-message", text: errorText(card.error) }),
-        h("button", {
+        PERMANENT_ERRORS.has(card.error && card.error.code) ? "" : h("button", {
           type: "button", class: "btn btn-secondary btn-small retry-button",
           "aria-label": t("card.retryLabel", { name }),
           onclick: () => { enqueue(card); renderSummary(); },

@@ -31,6 +31,7 @@ window.WANWU_I18N = {
     "model.retry": "Try again",
 
     "drop.title": "Drop images here",
+    "drop.titleTouch": "Tap to choose or take a photo",
     "drop.hint": "or click to choose files · paste with {paste}",
     "drop.label": "Choose images to recognize. You can also drop or paste images.",
     "drop.release": "Release to recognize",
@@ -103,6 +104,7 @@ window.WANWU_I18N = {
     "model.retry": "重试",
 
     "drop.title": "将图片拖放到这里",
+    "drop.titleTouch": "轻触以选择或拍摄照片",
     "drop.hint": "或点击选择文件 · 也可用 {paste} 粘贴",
     "drop.label": "选择要识别的图片，也可以拖放或粘贴图片。",
     "drop.release": "松开即可识别",
