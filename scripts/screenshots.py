@@ -1,11 +1,13 @@
 """Regenerate the README screenshots of the web UI from a real `wanwu serve`.
 
-    python scripts/screenshots.py            # writes docs/screenshot-desktop.png, docs/screenshot-phone.png
+    python scripts/screenshots.py            # writes docs/screenshot-{desktop,phone,desktop-zh}.png
 
 Starts the server on a free loopback port, opens the UI in Debian's chromium (headless, via
 Playwright, nothing downloaded), uploads three real photos that ship with matplotlib and
 scikit-image, waits for every result and takes a full-page screenshot at desktop width
-(1280 px) and phone width (360 px). Never edit the PNGs by hand: rerun this script.
+(1280 px) and phone width (360 px), and the desktop page once more in 中文 (a zh-CN browser).
+Chinese text needs a CJK font (Debian: ``apt-get install fonts-wqy-microhei``); the script
+refuses to draw tofu boxes. Never edit the PNGs by hand: rerun this script.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ SHOTS = {
     # name: (viewport width, viewport height, browser context options)
     "desktop": (1280, 800, {}),
     "phone": (360, 740, {"is_mobile": True, "has_touch": True}),
+    "desktop-zh": (1280, 800, {"locale": "zh-CN"}),  # the page starts in the browser's language
 }
 
 
@@ -59,6 +62,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def check_cjk_font() -> None:
+    """Chromium draws Chinese with a system font; without one the 中文 shot would show boxes."""
+    fc_list = shutil.which("fc-list")
+    if fc_list and not subprocess.run([fc_list, ":lang=zh"], capture_output=True, text=True).stdout.strip():
+        sys.exit("no Chinese font installed (the 中文 screenshot would show boxes): apt-get install fonts-wqy-microhei")
 
 
 def start_server(timeout: float = 300.0) -> tuple[subprocess.Popen, str, Path]:
@@ -98,8 +108,9 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 def shoot(browser, url: str, files: list[Path], out: Path, width: int, height: int,
           scale: float, options: dict) -> None:
+    options = {"locale": "en-US", **options}
     ctx = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale,
-                              color_scheme="light", locale="en-US", reduced_motion="reduce", **options)
+                              color_scheme="light", reduced_motion="reduce", **options)
     try:
         page = ctx.new_page()
         page.set_default_timeout(60_000)
@@ -137,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 
     files = photos()
     chromium = find_chromium()
+    check_cjk_font()
     proc, url, _log = start_server()
     try:
         with sync_playwright() as p:
