@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import tracemalloc
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 
