@@ -71,6 +71,19 @@ def _score(text: str) -> float:
     return value
 
 
+def _lang_of(args: argparse.Namespace) -> str:
+    """--lang, else WANWU_LANG, else the locale's language (as the model settings do)."""
+    if getattr(args, "lang", None):
+        return args.lang
+    env = os.environ.get("WANWU_LANG", "").strip()
+    if env:
+        try:
+            return names.parse_lang(env)
+        except ValueError as exc:
+            raise ConfigError(f"WANWU_LANG: {exc}") from None
+    return names.default_lang()
+
+
 def _common(p: argparse.ArgumentParser, *, lang: bool = True, min_score: bool = True) -> None:
     p.add_argument("--db", metavar="FILE", help=f"the catalogue [env {ENV_VAR}; default: "
                    "$XDG_DATA_HOME/wanwu/library.db]")
@@ -201,7 +214,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not os.path.exists(os.path.expanduser(p))]
     if missing:
         raise ConfigError(f"no such file or folder: {missing[0]}")
-    lang = args.lang or names.default_lang()
+    lang = _lang_of(args)
     db_path = resolve_db_path(args.db)
     with writer_lock(db_path):
         conn = open_catalogue(db_path)
@@ -271,7 +284,7 @@ def _write_missing_sidecars(conn, write: Callable[[int], None], naming: str) -> 
 def cmd_search(args: argparse.Namespace) -> int:
     from .search import search
 
-    lang = args.lang or names.default_lang()
+    lang = _lang_of(args)
     conn = open_catalogue(args.db, readonly=True)
     try:
         page = search(conn, args.query, lang=lang, min_score=args.min_score, limit=args.limit, offset=args.offset)
@@ -310,7 +323,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_library(args: argparse.Namespace) -> int:
     from .export import export, summary
 
-    lang = args.lang or names.default_lang()
+    lang = _lang_of(args)
     db_path = resolve_db_path(args.db)
     conn = open_catalogue(db_path, readonly=True)
     try:
@@ -351,7 +364,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     if not args.add and not args.remove:
         print("wanwu tag: give --add LABEL and/or --remove LABEL", file=sys.stderr)
         return EXIT_USAGE
-    lang = args.lang or names.default_lang()
+    lang = _lang_of(args)
     conn = open_catalogue(args.db)
     failed = 0
     try:

@@ -118,9 +118,11 @@ def search(conn: sqlite3.Connection, query: str, *, lang: str = "en", min_score:
 
 
 def label_counts(conn: sqlite3.Connection, min_score: float = DEFAULT_MIN_SCORE) -> Counter:
-    """wnid -> number of photos whose best tag it is (above ``min_score``)."""
+    """wnid -> number of photos whose best tag it is (above ``min_score``, not removed by the user)."""
     return Counter({r[0]: r[1] for r in conn.execute(
-        "SELECT wnid, count(*) FROM tags WHERE rank = 0 AND score >= ? GROUP BY wnid", (min_score,))})
+        "SELECT t.wnid, count(*) FROM tags t WHERE t.rank = 0 AND t.score >= ? AND NOT EXISTS (SELECT 1 FROM "
+        "user_tags u WHERE u.photo_id = t.photo_id AND u.wnid = t.wnid AND u.removed = 1) GROUP BY t.wnid",
+        (min_score,))})
 
 
 def group_counts(conn: sqlite3.Connection, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE,
