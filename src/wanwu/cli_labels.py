@@ -14,8 +14,22 @@ from typing import Any
 
 from . import settings
 from .cli_args import HelpFormatter
-from .labels import (ImageNetClass, LabelGroup, classes_of, default_lang, find_classes, group_names, groups_of,
-                     imagenet_classes, label_groups, label_in, normalize_lang, resolve_class, resolve_group, synonyms_of)
+from .labels import (
+    ImageNetClass,
+    LabelGroup,
+    classes_of,
+    default_lang,
+    find_classes,
+    group_names,
+    groups_of,
+    imagenet_classes,
+    label_groups,
+    label_in,
+    normalize_lang,
+    resolve_class,
+    resolve_group,
+    synonyms_of,
+)
 from .textwidth import display_width, ljust
 
 EXAMPLES = """\

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from .context import AppContext, get_context
 from ..errors import UnsupportedLanguageError
+from .context import AppContext, get_context
 from .errors import IMAGE_ERRORS, MODEL_ERRORS, RETRY_NOTE, SERVICE_ERRORS, UPLOAD_ERRORS, error_responses
 from .language import RequestLang
 from .schemas import ErrorResponse
