@@ -25,13 +25,19 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.con
 @pytest.fixture(scope="module")
 def local_ray():
     """A private Ray node for this module: 2 CPUs, loopback only, session files in /tmp."""
+    from pathlib import Path
+
     import ray
 
+    home_token = Path.home() / ".ray" / "auth_token"
+    before = home_token.stat().st_mtime_ns if home_token.exists() else None
     temp_dir = tempfile.mkdtemp(prefix="wanwu-ray-", dir="/tmp")  # short: Ray's socket paths
     assert ray_backend.connect("local", num_cpus=2, temp_dir=temp_dir)
     yield ray
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)
+    # the node's token lived in the environment: Ray's default would have written ~/.ray
+    assert (home_token.stat().st_mtime_ns if home_token.exists() else None) == before
 
 
 @pytest.fixture

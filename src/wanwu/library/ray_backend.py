@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -70,8 +71,15 @@ LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABL
 
 
 def pin_loopback() -> None:
-    """Make the Ray node this process starts live on 127.0.0.1 only (before ``ray.init``)."""
+    """Make the Ray node this process starts live on 127.0.0.1 only (before ``ray.init``), with
+    a token of its own held in the environment: Ray's default would write ~/.ray/auth_token."""
     os.environ.update(LOOPBACK_ENV)
+    if not any(k in os.environ for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+        os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+        # sets RAY_AUTH_MODE=token and refreshes the config Ray read when it was imported
+        from ray._private.authentication.authentication_token_setup import _enable_token_auth
+
+        _enable_token_auth()
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = False
