@@ -28,13 +28,12 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
-from .engines import DEFAULT_ENGINE, ENGINE_TABLE, ENGINES, PRECISIONS, check_engine
+from .engines import DEFAULT_ENGINE, DEFAULT_PRECISION, ENGINE_TABLE, ENGINES, PRECISIONS, check_engine
 from .errors import ConfigError
 from .imaging import DEFAULT_MAX_PIXELS
 from .labels import default_lang, parse_lang
 from .models import DEFAULT_MODEL, MODELS, get_spec
 
-DEFAULT_PRECISION = "fp32"  # int8 is faster but moves some labels (docs/benchmarks.md)
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 1000  # the number of ImageNet-1k classes
 __all__ = [

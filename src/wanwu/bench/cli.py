@@ -51,11 +51,12 @@ def _add_options(p: argparse.ArgumentParser, command: str) -> None:
     from ..engines import ENGINES, PRECISIONS
     from ..models import MODELS
     from .suite import SECTIONS
+    from .variants import BASELINE_ENGINE
 
     default_models = "all" if command == "compare" else "the default model"
     p.add_argument("--models", nargs="+", choices=list(MODELS), metavar="MODEL", default=None,
                    help=f"models to measure (default: {default_models}); one of: {', '.join(MODELS)}")
-    default_engines = [e for e in ENGINES if e != "torch"]
+    default_engines = [e for e in ENGINES if e != BASELINE_ENGINE]
     p.add_argument("--engines", nargs="+", choices=list(ENGINES), metavar="ENGINE", default=default_engines,
                    help="engines to measure (default: %(default)s); the torch fp32 1-thread baseline is always "
                    "included; add torch to also time torch eager with more threads")

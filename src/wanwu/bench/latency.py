@@ -7,6 +7,7 @@ import sys
 
 from tqdm import tqdm
 
+from ..settings import DEFAULT_TOP_K
 from .stats import interleave, summarize
 
 STAGES = ("decode", "preprocess", "inference", "postprocess", "total")
@@ -18,7 +19,7 @@ def measure_latency(
     runs: int = 100,
     warmup: int = 10,
     block: int = 5,
-    top_k: int = 5,
+    top_k: int = DEFAULT_TOP_K,
     progress: bool = True,
 ) -> dict[str, dict]:
     """key -> {stage: {p50, p90, p99, mean, min, n}} over ``runs`` single-image calls of

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m wanwu.bench.probe")
     p.add_argument("--model", required=True)
     p.add_argument("--engine", required=True)
-    p.add_argument("--precision", default="fp32")
+    p.add_argument("--precision", default=None, help="default: the Classifier's")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--weights", default=None)
     p.add_argument("--images", type=int, default=100, help="images to serve (cycling through the photos)")
@@ -40,12 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from wanwu.pipeline import Classifier  # the import is part of the cold start
+    from wanwu.settings import DEFAULT_PRECISION, DEFAULT_TOP_K
 
     _emit(event="imported", t=time.time())
-    clf = Classifier(args.model, args.engine, weights=args.weights, precision=args.precision, threads=args.threads)
+    clf = Classifier(args.model, args.engine, weights=args.weights, precision=args.precision or DEFAULT_PRECISION,
+                     threads=args.threads)
     _emit(event="loaded", t=time.time())
     for i in range(args.images):
-        result = clf.classify_one(args.photos[i % len(args.photos)], top_k=5)
+        result = clf.classify_one(args.photos[i % len(args.photos)], top_k=DEFAULT_TOP_K)
         if result.error is not None:
             _emit(event="error", message=result.error.message)
             return 1

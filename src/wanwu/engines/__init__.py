@@ -111,6 +111,7 @@ ENGINE_TABLE: tuple[EngineSpec, ...] = (
 )
 ENGINES: tuple[str, ...] = tuple(e.name for e in ENGINE_TABLE)
 DEFAULT_ENGINE = "onnxruntime"
+DEFAULT_PRECISION = "fp32"  # int8 is faster but moves some labels (docs/benchmarks.md)
 PRECISIONS: tuple[str, ...] = tuple(dict.fromkeys(p for e in ENGINE_TABLE for p in e.precisions))
 
 

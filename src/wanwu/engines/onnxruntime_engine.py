@@ -9,7 +9,7 @@ import onnxruntime as ort
 
 from ..errors import EngineError
 from ..graph import FEATURES_NAME, LOGITS_NAME
-from . import default_threads, onnx_model
+from . import DEFAULT_PRECISION, default_threads, onnx_model
 
 if TYPE_CHECKING:
     from ..models.spec import ModelSpec
@@ -20,7 +20,7 @@ class OnnxRuntimeEngine:
     name = "onnxruntime"
 
     def __init__(
-        self, model: bytes, *, precision: str = "fp32", threads: int | None = None,
+        self, model: bytes, *, precision: str = DEFAULT_PRECISION, threads: int | None = None,
         arena: bool = True, spin: bool = True,
     ):
         """``arena=False`` returns activation memory after each call (a server whose batch size

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import EngineError
 from ..graph import FEATURES_NAME, LOGITS_NAME
-from . import default_threads, onnx_model
+from . import DEFAULT_PRECISION, default_threads, onnx_model
 
 if TYPE_CHECKING:
     from ..models.spec import ModelSpec
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 class OpenVinoEngine:
     name = "openvino"
 
-    def __init__(self, model: bytes, *, precision: str = "fp32", threads: int | None = None):
+    def __init__(self, model: bytes, *, precision: str = DEFAULT_PRECISION, threads: int | None = None):
         try:
             import openvino as ov
         except ImportError:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
 from ..errors import ConfigError, EngineError, WanwuError
+from ..settings import DEFAULT_TOP_K
 from ..stages import ImageResult, Prediction, Timing
 
 log = logging.getLogger("wanwu")
@@ -226,7 +227,7 @@ class RayBackend:
     """
 
     address: str = "auto"
-    top_k: int = 5
+    top_k: int = DEFAULT_TOP_K
     classifier_kwargs: dict = field(default_factory=dict)
     actors: int | None = None
     cpus_per_actor: int = 1
