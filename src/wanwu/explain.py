@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .imaging import Preprocessing, resize_geometry
-from .labels import imagenet_classes, label_in, resolve_class
+from .labels import resolve_class
 from .stages import Prediction, Timing
 
 if TYPE_CHECKING:
@@ -172,10 +172,8 @@ def grid_shape(width: int, height: int, cells: int = HEATMAP_CELLS) -> tuple[int
 
 
 def labelled(prediction: Prediction, lang: str) -> dict:
-    """A prediction as JSON with its label in ``lang``."""
-    out = prediction.to_dict()
-    out["label"] = label_in(imagenet_classes()[prediction.index], lang)
-    return out
+    """A prediction as JSON with its label in ``lang`` (and ``label_en``, ``label_zh``)."""
+    return prediction.to_dict(lang)
 
 
 @dataclass

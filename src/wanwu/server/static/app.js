@@ -570,7 +570,7 @@
     else if (heat.shown && heat.state === "error") caption = h("p", { class: "explain-caption is-error", text: errorText(heat.error) });
     else if (heat.shown && heat.state === "done") {
       caption = h("p", { class: "explain-caption", text: t("card.explainFor", {
-        label: prettyLabel(heat.data.target.label), score: pct(heat.data.target.score) }) });
+        label: targetLabel(heat.data.target), score: pct(heat.data.target.score) }) });
     }
     return h("div", { class: "explain" }, button, caption);
   }
@@ -585,6 +585,9 @@
     if (/[A-Z]/.test(first.slice(1))) return s;
     return s.charAt(0).toUpperCase() + s.slice(1);
   }
+
+  // a prediction's name in the page's language (it comes in both)
+  const targetLabel = (p) => (lang === "zh" && p.label_zh) || prettyLabel(p.label_en || p.label);
 
   const pct = (score) => `${(Math.max(0, Math.min(1, Number(score) || 0)) * 100).toFixed(1)}%`;
   const ms = (v) => (v < 10 ? v.toFixed(1) : String(Math.round(v)));
