@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from screenshots import CHROMIUM_ARGS, HOST, ROOT, find_chromium, free_port, stop_server  # noqa: E402
+from screenshots import CHROMIUM_ARGS, HOST, ROOT, find_chromium, free_port, stop_server
 
 OUT = ROOT / "docs" / "screenshot-library.png"
 
