@@ -199,3 +199,12 @@ def test_heic_photos_are_indexed_with_the_extra(album, index):
     rows, top1 = _rows(index.db)
     assert str(heic) in rows and rows[str(heic)]["error_code"] is None
     assert dict(top1)[str(heic)] in CATS
+
+
+def test_a_file_that_is_not_a_catalogue_is_a_clear_error(tmp_path):
+    bad = tmp_path / "photo.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not sqlite at all" * 100)
+    for readonly in (True, False):
+        with pytest.raises(catalogue.LibraryError, match="not a usable wanwu catalogue"):
+            open_catalogue(bad, readonly=readonly)
+    assert bad.read_bytes().startswith(b"\xff\xd8")

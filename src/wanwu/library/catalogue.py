@@ -105,7 +105,16 @@ def _configure(conn: sqlite3.Connection) -> sqlite3.Connection:
 
 def open_catalogue(db: str | os.PathLike | None = None, *, readonly: bool = False) -> sqlite3.Connection:
     """Open (and for writers create and migrate) the catalogue. Readers never create a file:
-    a missing catalogue is a ``LibraryError`` telling how to make one."""
+    a missing catalogue is a ``LibraryError`` telling how to make one, and so is a file that
+    is not a catalogue."""
+    try:
+        return _open(db, readonly=readonly)
+    except sqlite3.DatabaseError as exc:
+        raise LibraryError(f"{resolve_db_path(db)} is not a usable wanwu catalogue ({exc}); point --db / "
+                           f"{ENV_VAR} at another file") from None
+
+
+def _open(db: str | os.PathLike | None = None, *, readonly: bool = False) -> sqlite3.Connection:
     path = resolve_db_path(db)
     if readonly:
         if not path.is_file():
