@@ -281,6 +281,7 @@ class RayBackend:
         ctx.enable_operator_progress_bars = False
         ctx.print_on_execution_start = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
         # a small job gets smaller batches (every actor busy) and no idle actors
         batch_size = max(1, min(self.batch_size, -(-len(paths) // self._actor_count())))
         actors = min(self._actor_count(), -(-len(paths) // batch_size))
