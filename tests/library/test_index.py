@@ -208,3 +208,17 @@ def test_a_file_that_is_not_a_catalogue_is_a_clear_error(tmp_path):
         with pytest.raises(catalogue.LibraryError, match="not a usable wanwu catalogue"):
             open_catalogue(bad, readonly=readonly)
     assert bad.read_bytes().startswith(b"\xff\xd8")
+
+
+def test_exif_date_and_camera_are_recorded(album, index):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Canon", "Canon EOS R6"
+    exif.get_ifd(0x8769)[0x9003] = "2024:05:01 10:20:30"
+    Image.open(album / "kitchen/coffee.png").convert("RGB").save(album / "kitchen/shot.jpg", "JPEG", exif=exif)
+    index([album])
+    rows, _ = _rows(index.db)
+    shot = rows[str(album / "kitchen/shot.jpg")]
+    assert (shot["taken"], shot["camera"]) == ("2024-05-01T10:20:30", "Canon EOS R6")
+    assert rows[str(album / "kitchen/coffee.png")]["taken"] is None

@@ -188,3 +188,14 @@ def test_sigint_stops_quickly_and_the_next_run_resumes(tmp_path, photos, db):
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT count(*), count(DISTINCT path) FROM photos").fetchone() == (n, n)
     conn.close()
+
+
+def test_the_catalogue_inside_the_photo_folder_is_not_indexed(album):
+    """wanwu's own files (the catalogue, its WAL, lock and thumbnails) are never photos."""
+    db = album / "library.db"
+    wanwu("index", album, "--db", db)
+    thumbs = album / "library-thumbnails" / "ab"
+    thumbs.mkdir(parents=True)
+    shutil.copy(album / "kitchen/coffee.png", thumbs / "abc.jpg")
+    again = json.loads(wanwu("index", album, "--db", db, "--json").stdout)
+    assert again["new"] == 0 and again["unchanged"] == len(VISIBLE) + 1
