@@ -73,7 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       help=_h("workers", "threads decoding and preprocessing images; auto = all cores"))
     a("--max-upload-mb", type=float, metavar="MB", help=_h("max_upload_mb", "largest request body, in MB (413 above)"))
     settings.add_arguments(parser, ("max_pixels",), settings=ServerConfig, help={
-        "max_pixels": "largest image in pixels (e.g. 40M), checked from the header (413 above)"})
+        "max_pixels": "most pixels decoded per image (e.g. 40M; baseline JPEGs count at their reduced "
+                      "decoding scale), checked from the header (413 above)"})
     a("--max-files", type=int, metavar="N", help=_h("max_files", "most images in one request (413 above)"))
     settings.add_arguments(parser, ("top_k",), settings=ServerConfig, help={
         "top_k": "predictions per image when a request does not say"})

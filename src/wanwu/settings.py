@@ -120,7 +120,8 @@ class ModelSettings:
                                   help="inference threads; auto = all cores this process may use")
     max_pixels: int = setting(DEFAULT_MAX_PIXELS, "WANWU_MAX_PIXELS", parse_pixels, metavar="N",
                               shown=f"{DEFAULT_MAX_PIXELS // 1_000_000}M",
-                              help="refuse images with more pixels than this (e.g. 40M), checked before decoding")
+                              help="most pixels decoded per image (e.g. 40M), checked from the header; a baseline JPEG "
+                                   "counts at its reduced decoding scale (its header may say up to 8x more: 200 MP phone photos pass)")
     top_k: int = setting(DEFAULT_TOP_K, "WANWU_TOP_K", parse_int, short="-k", metavar="K",
                          help=f"labels per image (1-{MAX_TOP_K})")
     lang: str | None = setting(None, "WANWU_LANG", parse_lang, metavar="LANG", shown="from the locale, e.g. LANG=zh_CN.UTF-8 -> zh",
