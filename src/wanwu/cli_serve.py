@@ -86,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a("--cache-entries", type=int, metavar="N",
       help=_h("cache_entries", "result cache size (same photo again = no inference); 0 turns it off"))
     a("--cache-mb", type=float, metavar="MB", help=_h("cache_mb", "result cache memory bound"))
+    a("--max-models", type=int, metavar="N",
+      help=_h("max_models", "most models kept loaded (each EfficientNet-Lite adds ~70 MB RSS); to load another, the "
+                            "least recently used one is unloaded, never the default; 0 = keep every model asked for"))
     a("--show-cache-hits", action=argparse.BooleanOptionalAction, default=None,
       help=_h("show_cache_hits", "say \"cached\": true in answers served from the cache (reveals that someone sent "
                                  "the same photo before: for single-user servers; /metrics counts hits either way)"))

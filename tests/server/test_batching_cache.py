@@ -9,6 +9,7 @@ import threading
 
 import httpx
 import numpy as np
+import pytest
 
 
 def _top1(body: dict) -> str:
@@ -139,3 +140,35 @@ def test_full_queue_is_503_with_retry_after(make_client, chelsea, coffee, monkey
     assert busy.headers["retry-after"] == "1" and busy.json()["error"]["code"] == "busy"
     monkeypatch.undo()
     assert c.post("/api/v1/classify", content=coffee.read_bytes()).status_code == 200
+
+
+def test_max_models_unloads_the_least_recently_used(base_config, chelsea, cat_labels):
+    """--max-models 2: the default stays, the least recently used other model is unloaded (its
+    batcher closed), and asking for it again loads it again with the same answers."""
+    from fastapi.testclient import TestClient
+
+    from wanwu.models import get_spec
+    from wanwu.models.weights import availability
+    from wanwu.server import InferenceService, create_app
+
+    if not all(availability(get_spec(m))[0] for m in ("efficientnet_lite1", "efficientnet_lite2")):
+        pytest.skip("needs the more-models extra (EfficientNet-Lite1/2)")
+    config = base_config.with_(max_models=2)
+    service = InferenceService(config)
+    data = chelsea.read_bytes()
+    with TestClient(create_app(config, service=service)) as c:
+        def top1(model: str) -> str:
+            r = c.post("/api/v1/classify", params={"model": model, "top_k": 1}, content=data)
+            assert r.status_code == 200, r.text
+            return _top1(r.json())
+
+        first = top1("efficientnet_lite1")
+        assert set(service.pool.loaded_names()) == {"efficientnet_lite0", "efficientnet_lite1"}
+        top1("efficientnet_lite2")
+        assert set(service.pool.loaded_names()) == {"efficientnet_lite0", "efficientnet_lite2"}
+        assert set(service.batchers) <= {"efficientnet_lite0", "efficientnet_lite2"}
+        loaded = {m["name"]: m["loaded"] for m in c.get("/api/v1/models").json()["models"]}
+        assert loaded["efficientnet_lite1"] is False and loaded["efficientnet_lite0"] is True
+        assert top1("efficientnet_lite1") == first  # loaded again
+        assert set(service.pool.loaded_names()) == {"efficientnet_lite0", "efficientnet_lite1"}
+        assert top1("efficientnet_lite0") in cat_labels  # the default was never unloaded

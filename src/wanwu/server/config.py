@@ -56,6 +56,7 @@ class ServerConfig(ModelSettings):
     cache_mb: float = _opt(64.0, "WANWU_CACHE_MB", parse_float)
     # "cached": true in answers tells a client someone sent that photo before; off by default
     show_cache_hits: bool = _opt(False, "WANWU_SHOW_CACHE_HITS", parse_bool)
+    max_models: int = _opt(0, "WANWU_MAX_MODELS", parse_int)  # models kept loaded (LRU, never the default); 0 = all
     shutdown_timeout: float = _opt(10.0, "WANWU_SHUTDOWN_TIMEOUT", parse_float)  # seconds to finish in-flight requests
     request_timeout: float = _opt(30.0, "WANWU_REQUEST_TIMEOUT", parse_float)  # work on one request after its body; 0 = none
     body_timeout: float = _opt(10.0, "WANWU_BODY_TIMEOUT", parse_float)  # longest stall while a request arrives; 0 = none
@@ -120,6 +121,8 @@ class ServerConfig(ModelSettings):
             raise bad("batch_wait_ms", "must not be negative")
         if self.max_queue < 1:
             raise bad("max_queue", "must be at least 1")
+        if self.max_models < 0:
+            raise bad("max_models", "must not be negative (0 keeps every model that was asked for)")
         if self.cache_entries < 0 or self.cache_mb < 0:
             raise bad("cache_entries", "must not be negative (0 turns the cache off)")
         if self.shutdown_timeout < 0:

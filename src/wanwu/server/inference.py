@@ -11,9 +11,12 @@ keyed by sha256(bytes)+model+precision sits.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import dataclasses
 import functools
+import gc
 import logging
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +64,18 @@ class Inferred:
     seconds: float  # from submitting to the micro-batcher to the answer (queueing included)
 
 
+def _release_freed_memory() -> None:
+    """After a model is unloaded: collect it, and ask glibc to give the freed pages back (the
+    ONNX Runtime session's memory sits in per-thread heaps that do not shrink by themselves:
+    without this the RSS stayed where it was)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+
 class InferenceService:
     """Models, thread pools and lifecycle state of one server."""
 
@@ -72,7 +87,9 @@ class InferenceService:
         self._cpu = ThreadPoolExecutor(config.decode_workers, thread_name_prefix="wanwu-decode")
         self.cache = ResultCache(config.cache_entries, int(config.cache_mb * 1024 * 1024))
         self._batchers: dict[str, MicroBatcher] = {}
+        self._batcher_models: dict[str, Classifier] = {}  # the classifier each batcher runs
         self._batchers_lock = threading.Lock()
+        self.pool.on_unload(self._forget)
         self._started = False
         self._draining = False
 
@@ -101,6 +118,20 @@ class InferenceService:
         self._cpu.shutdown(wait=False, cancel_futures=True)
         for batcher in self._batchers.values():
             batcher.close(timeout=self.config.shutdown_timeout)
+
+    def _forget(self, name: str) -> None:
+        """An unloaded model: drop its stage runner and close its batcher (queued work finishes)."""
+        self._stages.pop(name, None)
+        with self._batchers_lock:
+            batcher = self._batchers.pop(name, None)
+            self._batcher_models.pop(name, None)
+
+        def release() -> None:
+            if batcher is not None:
+                batcher.close(timeout=self.config.shutdown_timeout)
+            _release_freed_memory()
+
+        threading.Thread(target=release, name=f"wanwu-unload-{name}", daemon=True).start()
 
     # -- models ---------------------------------------------------------------------------
     async def classifier(self, name: str | None = None) -> Classifier:
@@ -132,15 +163,20 @@ class InferenceService:
     def batcher(self, clf: Classifier) -> MicroBatcher:
         """The micro-batcher (and inference thread) of ``clf``'s model."""
         batcher = self._batchers.get(clf.model_name)
-        if batcher is None:
+        if batcher is None or self._batcher_models.get(clf.model_name) is not clf:
             with self._batchers_lock:
                 batcher = self._batchers.get(clf.model_name)
+                if batcher is not None and self._batcher_models.get(clf.model_name) is not clf:
+                    stale = batcher  # made for an unloaded copy of this model: finish its queue, replace it
+                    threading.Thread(target=stale.close, daemon=True).start()
+                    batcher = None
                 if batcher is None:
                     batcher = MicroBatcher(
                         self.stages(clf).infer, max_batch_size=self.config.batch_size, max_wait_ms=self.config.batch_wait_ms,
                         max_queue=self.config.max_queue, name=f"wanwu-infer-{clf.model_name}",
                     )
                     self._batchers[clf.model_name] = batcher
+                    self._batcher_models[clf.model_name] = clf
         return batcher
 
     async def infer(self, clf: Classifier, batch: np.ndarray) -> Inferred:

@@ -1,5 +1,6 @@
 """``ModelPool``: one ``Classifier`` per model name, loaded (and warmed up) on first use and
-kept for the life of the process. Loading is blocking: call it from a worker thread."""
+kept for the life of the process, or, with ``--max-models N``, until N others were used more
+recently (the default model is never unloaded). Loading is blocking: call it from a worker thread."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import io
 import logging
 import threading
 import time
+from collections import OrderedDict
+from typing import Callable
 
 from PIL import Image
 
@@ -36,10 +39,44 @@ class ModelPool:
         self._loaded: dict[str, Classifier] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._used: OrderedDict[str, None] = OrderedDict()  # least recently used first
+        self._unload_listeners: list[Callable[[str], None]] = []
+
+    def on_unload(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(name)`` after a model is unloaded (to drop what refers to it)."""
+        self._unload_listeners.append(listener)
+
+    def _touch(self, name: str) -> None:
+        with self._guard:
+            self._used[name] = None
+            self._used.move_to_end(name)
+
+    def _make_room(self, keep: str) -> None:
+        """Unload least recently used models (never ``keep`` or the default) down to ``max_models``.
+        Requests already holding one finish with it; its memory goes when they are done."""
+        limit = self.config.max_models
+        if not limit:
+            return
+        unloaded = []
+        with self._guard:
+            while len(self._loaded) > limit:
+                victim = next((n for n in self._used if n in self._loaded and n not in (keep, self.config.model)), None)
+                if victim is None:
+                    break
+                del self._loaded[victim]
+                self._used.pop(victim, None)
+                unloaded.append(victim)
+        for name in unloaded:
+            log.info("unloaded %s (--max-models %d)", name, limit)
+            for listener in self._unload_listeners:
+                listener(name)
 
     def peek(self, name: str) -> Classifier | None:
         """The classifier if already loaded (never blocks)."""
-        return self._loaded.get(name)
+        clf = self._loaded.get(name)
+        if clf is not None:
+            self._touch(name)
+        return clf
 
     def is_loaded(self, name: str) -> bool:
         return name in self._loaded
@@ -50,7 +87,7 @@ class ModelPool:
     def get(self, name: str) -> Classifier:
         """Load ``name`` once (other threads asking meanwhile wait for the same load).
         Raises ``UnknownModelError``, ``ModelUnavailableError`` or ``WeightsError``."""
-        clf = self._loaded.get(name)
+        clf = self.peek(name)
         if clf is not None:
             return clf
         spec = get_spec(name)
@@ -61,6 +98,8 @@ class ModelPool:
             if clf is None:
                 clf = self._load(spec)
                 self._loaded[name] = clf
+        self._touch(name)
+        self._make_room(keep=name)
         return clf
 
     def _load(self, spec: ModelSpec) -> Classifier:
