@@ -1,0 +1,20 @@
+"""stdout carries only the requested output: the first int8 use quantizes the model (ONNX
+Runtime's calibration prints its progress with ``print``), and ``--format json`` must still be
+JSON. Run as a real process so that writes to file descriptor 1 are caught too."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def test_first_int8_classify_prints_only_json(tmp_path, photos):
+    env = {**os.environ, "WANWU_CACHE_DIR": str(tmp_path / "cache"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    cmd = [sys.executable, "-m", "wanwu.cli", "classify", "--precision", "int8", "--format", "json", str(photos["chelsea.png"])]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)  # the whole of stdout is one JSON document
+    assert result["results"][0]["predictions"][0]["label"] in {"tabby", "tiger cat", "Egyptian cat"}
+    assert list((tmp_path / "cache" / "onnx").glob("*-int8-*.onnx")), "the int8 model was built in the temp cache"
