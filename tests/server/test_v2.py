@@ -68,11 +68,28 @@ def test_server_metadata_and_health(client):
 
 def test_model_metadata(client):
     meta = client.get("/v2/models/efficientnet_lite0").json()
-    assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224]}]
+    assert meta["inputs"] == [  # two alternatives, each optional (Triton's mark), one per request
+        {"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224], "optional": True},
+        {"name": "image", "datatype": "BYTES", "shape": [-1], "optional": True},
+    ]
     assert meta["outputs"] == [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 1000]}]
     assert client.get("/v2/models/efficientnet_lite0/versions/1").json() == meta
     lite2 = client.get("/v2/models/efficientnet_lite2").json()
     assert lite2["inputs"][0]["shape"] == [-1, 3, 260, 260]
+
+
+def test_metadata_inputs_are_what_infer_accepts(client, chelsea):
+    """A client that reads the metadata finds the BYTES input and can send it under that name."""
+    meta = client.get("/v2/models/efficientnet_lite0").json()
+    image = next(i for i in meta["inputs"] if i["datatype"] == "BYTES")
+    body = {"inputs": [{"name": image["name"], "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(chelsea.read_bytes()).decode()]}],
+            "outputs": [{"name": meta["outputs"][0]["name"], "parameters": {"classification": 1}}]}
+    r = client.post("/v2/models/efficientnet_lite0/infer", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["data"][0].split(":")[1] in {"281", "282", "285"}  # a cat
+    config = client.get("/v2/models/efficientnet_lite0/config").json()
+    assert [(i["name"], i["data_type"], i["optional"]) for i in config["input"]] == [
+        ("input", "TYPE_FP32", True), ("image", "TYPE_STRING", True)]
 
 
 def test_model_ready_and_unknown(client):

@@ -115,7 +115,8 @@ def test_server_and_model_metadata(triton):
     meta = triton.get_server_metadata()
     assert meta["name"] == "wanwu" and "classification" in meta["extensions"]
     model = triton.get_model_metadata(MODEL)
-    assert model["inputs"][0] == {"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224]}
+    assert model["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224], "optional": True},
+                               {"name": "image", "datatype": "BYTES", "shape": [-1], "optional": True}]
     assert model["outputs"][0] == {"name": "probabilities", "datatype": "FP32", "shape": [-1, 1000]}
     assert triton.is_model_ready(MODEL)
     assert triton.get_model_config(MODEL)["max_batch_size"] >= 1

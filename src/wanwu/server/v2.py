@@ -1,9 +1,11 @@
 """Open Inference Protocol v2 (KServe / Triton HTTP/REST), so existing clients and probes work.
 
-Each model declares one input, ``input`` FP32 ``[-1, 3, S, S]`` (preprocessed, as
-``wanwu.imaging.preprocess`` makes it), and one output, ``probabilities`` FP32 ``[-1, 1000]``.
-A BYTES input ``[N]`` of encoded images (JPEG, PNG, ... as binary tensor data, or base64 /
-raw strings in JSON) is accepted too and decoded by the server. Extensions: Triton's
+Each model declares two alternative inputs, a request sends exactly one of them: ``image``
+BYTES ``[-1]`` (encoded images: JPEG, PNG, ... as binary tensor data, or base64 / raw strings
+in JSON; decoded by the server) and ``input`` FP32 ``[-1, 3, S, S]`` (preprocessed, as
+``wanwu.imaging.preprocess`` makes it). Both are marked ``"optional": true`` in the metadata
+and the config, as Triton marks inputs a request may leave out. The server goes by the
+datatype, not the name. One output, ``probabilities`` FP32 ``[-1, 1000]``. Extensions: Triton's
 ``binary_tensor_data`` and ``classification`` (``"parameters": {"classification": k}`` on
 the requested output gives ``"score:index:label"`` strings), and ``model_repository``
 (index and load). Errors are ``{"error": "message"}``.
@@ -51,7 +53,8 @@ _INFER_ERRORS = error_responses(
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
 Ctx = Annotated[AppContext, Depends(get_context)]
 
-INPUT_NAME = "input"
+INPUT_NAME = "input"  # FP32, preprocessed
+IMAGE_INPUT_NAME = "image"  # BYTES, encoded images
 OUTPUT_NAME = "probabilities"
 MODEL_VERSION = "1"
 EXTENSIONS = ["binary_tensor_data", "classification", "model_repository"]
@@ -77,7 +80,10 @@ def _metadata(name: str, engine: str) -> dict:
         "name": spec.name,
         "versions": [MODEL_VERSION],
         "platform": get_engine(engine).v2_platform,
-        "inputs": [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, 3, size, size]}],
+        "inputs": [  # alternatives: a request sends one of them
+            {"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, 3, size, size], "optional": True},
+            {"name": IMAGE_INPUT_NAME, "datatype": "BYTES", "shape": [-1], "optional": True},
+        ],
         "outputs": [{"name": OUTPUT_NAME, "datatype": "FP32", "shape": [-1, spec.num_classes]}],
     }
 
@@ -130,7 +136,8 @@ async def model_config(ctx: Ctx, name: str, version: Version) -> dict:
         "name": spec.name, "platform": engine.v2_platform, "backend": engine.v2_backend,
         "max_batch_size": ctx.config.max_files,
         "input": [{"name": INPUT_NAME, "data_type": "TYPE_FP32", "format": "FORMAT_NCHW",
-                   "dims": [3, spec.input_size, spec.input_size]}],
+                   "dims": [3, spec.input_size, spec.input_size], "optional": True},
+                  {"name": IMAGE_INPUT_NAME, "data_type": "TYPE_STRING", "dims": [1], "optional": True}],
         "output": [{"name": OUTPUT_NAME, "data_type": "TYPE_FP32", "dims": [spec.num_classes]}],
     }
 
