@@ -27,3 +27,26 @@ def torch_hub_checkpoints() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     torch_home = os.environ.get("TORCH_HOME") or os.path.join(base, "torch")
     return Path(torch_home).expanduser() / "hub" / "checkpoints"
+
+
+def display_path(path: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
+    """``path`` as a generated report should print it, without this machine's layout: relative
+    to ``base`` (default: the working directory, the repository when a report is regenerated)
+    when inside it, else ``~/...`` under the home folder, else relative when it is a near
+    neighbour (at most two ``..``), else as given."""
+    given = os.fspath(path)
+    p = Path(given).expanduser().absolute()
+    root = Path(base if base is not None else os.getcwd()).absolute()
+    if p == root or root in p.parents:
+        return os.path.relpath(p, root)
+    home = Path(os.path.expanduser("~")).absolute()
+    if home != Path("/") and (p == home or home in p.parents):
+        return "~" + os.sep + os.path.relpath(p, home) if p != home else "~"
+    rel = os.path.relpath(p, root)
+    return rel if rel.split(os.sep).count("..") <= 2 else given
+
+
+def display_text(text: str) -> str:
+    """``text`` with the home folder written as ``~`` (for messages that embed a path)."""
+    home = os.path.expanduser("~").rstrip(os.sep)
+    return text.replace(home + os.sep, "~" + os.sep) if home else text

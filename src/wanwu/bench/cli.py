@@ -108,8 +108,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _command_line(args: argparse.Namespace) -> str:
+    """The command as a report prints it: paths relative to the repository, home as ``~``."""
+    from ..paths import display_path
+
     if Path(sys.argv[0]).name == "wanwu" and "bench" in sys.argv:
-        return "wanwu " + shlex.join(sys.argv[1:])
+        words = [display_path(a) if os.path.isabs(a) and os.path.exists(a) else a for a in sys.argv[1:]]
+        return "wanwu " + shlex.join(words)
     return f"wanwu bench {args.bench_command} (called from Python)"
 
 

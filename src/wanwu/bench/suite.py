@@ -20,6 +20,7 @@ import numpy as np
 from ..engines import DEFAULT_ENGINE, default_threads
 from ..errors import WanwuError
 from ..imaging import IMAGE_EXTENSIONS
+from ..paths import display_path
 from ..models import DEFAULT_MODEL, get_spec
 from ..pipeline import Classifier
 from ..settings import DEFAULT_PRECISION
@@ -60,7 +61,7 @@ class BenchOptions:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["data"] = str(self.data) if self.data else None
+        d["data"] = display_path(self.data) if self.data else None
         return d
 
 
@@ -296,7 +297,7 @@ class Bench:
             for key in built:
                 rows[key]["top1_delta"] = rows[key]["top1"] - base_top1
         self.results["accuracy"] = {
-            "data": str(self.opts.data), "n": len(self.labeled), "reference": "torch fp32",
+            "data": display_path(self.opts.data), "n": len(self.labeled), "reference": "torch fp32",
             "results": rows, "skipped": skipped,
         }
 
@@ -376,7 +377,7 @@ class Bench:
                     for factor in DRAFT_FACTORS}
         self.results["decode"] = {
             "model": model, "engine": clf.engine.name, "resize_size": clf.spec.preprocessing.resize_size,
-            "photos": str(self.opts.data) if self.opts.data else "bundled calibration photos",
+            "photos": display_path(self.opts.data) if self.opts.data else "bundled calibration photos",
             "sets": sets, "verdict": verdicts["1"], "verdicts": verdicts,
         }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..engines import ENGINES, default_threads, get_engine
 from ..models import get_spec
 from ..models.weights import availability, how_to_get
-from ..paths import cache_dir
+from ..paths import cache_dir, display_text
 
 log = logging.getLogger("wanwu.bench")
 
@@ -120,10 +120,10 @@ def plan_weights(models: list[str], random_ok: set[str]) -> tuple[list[ModelWeig
         if ok:
             run.append(ModelWeights(model, None, False))
         elif model in random_ok:
-            note = f"official weights not present ({how_to_get(spec)}); timed with random weights: speed only"
+            note = f"official weights not present ({display_text(how_to_get(spec))}); timed with random weights: speed only"
             run.append(ModelWeights(model, random_weights_file(model), True, note))
         else:
-            skipped.append({"model": model, "reason": f"official weights not present; {how_to_get(spec)}"})
+            skipped.append({"model": model, "reason": f"official weights not present; {display_text(how_to_get(spec))}"})
     return run, skipped
 
 
