@@ -119,3 +119,29 @@ def test_many_threads_get_correct_answers():
     finally:
         batcher.close()
     assert out == [i + 1.0 for i in range(200)]
+
+
+def test_inline_pass_only_when_alone_and_the_batcher_waits_for_it():
+    """claim_inline: a lone image may run its pass on its own thread; not while another image is
+    queued or being decoded, and the batcher does not start a pass while an inline one runs."""
+    import threading
+
+    import numpy as np
+
+    from wanwu.batching import MicroBatcher
+
+    started = threading.Event()
+    b = MicroBatcher(lambda x: (started.set(), x.sum(axis=(1, 2, 3))[:, None])[1], max_wait_ms=0)
+    try:
+        with b.expect():
+            assert b.claim_inline()  # alone
+            assert not b.claim_inline()  # one inline pass at a time
+            fut = b.submit(np.ones((1, 2, 2), np.float32))  # queued meanwhile: must wait
+            assert not started.wait(0.2)
+            b.release_inline(1)
+        assert fut.result(5)[0] == 4.0
+        assert (b.batches, b.images) == (2, 2)
+        with b.expect(), b.expect():
+            assert not b.claim_inline()  # another image is being decoded: batch instead
+    finally:
+        b.close()

@@ -44,6 +44,7 @@ class MicroBatcher:
         self.max_queue = max_queue
         self._queue: deque[tuple[np.ndarray, Future]] = deque()
         self._expected = 0
+        self._busy = False  # a forward pass is running (here or inline on a caller's thread)
         self._cond = threading.Condition()
         self._closed = False
         self.batches = 0  # statistics: calls made and images served
@@ -77,6 +78,26 @@ class MicroBatcher:
             self._cond.notify_all()
         return fut
 
+    def claim_inline(self) -> bool:
+        """A lone request may run its forward pass on its own thread (one hop less than the
+        queue): True when nothing is queued or running and no other image is being decoded.
+        The caller must ``release_inline()`` after its pass; meanwhile the batcher waits."""
+        with self._cond:
+            if self._closed or self._busy or self._queue or self._expected > 1:
+                return False
+            self._busy = True
+            return True
+
+    def release_inline(self, images: int = 1) -> None:
+        """After an inline pass of ``images`` images (0 if it failed): counted as a batch."""
+        with self._cond:
+            if images:
+                self.batches += 1
+                self.images += images
+                self.last_batch_size = images
+            self._busy = False
+            self._cond.notify_all()
+
     @property
     def queued(self) -> int:
         return len(self._queue)
@@ -84,10 +105,11 @@ class MicroBatcher:
     # -- the inference thread -------------------------------------------------------------
     def _take_batch(self) -> list[tuple[np.ndarray, Future]] | None:
         with self._cond:
-            while not self._queue and not self._closed:
+            while (not self._queue or self._busy) and not self._closed:
                 self._cond.wait()
             if not self._queue:
                 return None
+            self._busy = True
             deadline = time.monotonic() + self.max_wait
             while len(self._queue) < self.max_batch_size and self._expected > 0 and not self._closed:
                 remaining = deadline - time.monotonic()
@@ -97,6 +119,11 @@ class MicroBatcher:
             n = min(self.max_batch_size, len(self._queue))
             return [self._queue.popleft() for _ in range(n)]
 
+    def _done(self) -> None:
+        with self._cond:
+            self._busy = False
+            self._cond.notify_all()
+
     def _loop(self) -> None:
         while True:
             batch = self._take_batch()
@@ -104,13 +131,16 @@ class MicroBatcher:
                 return
             live = [(x, f) for x, f in batch if f.set_running_or_notify_cancel()]
             if not live:
+                self._done()
                 continue
             try:
                 logits = self._infer(np.stack([x for x, _ in live]))
             except BaseException as exc:  # hand the failure to every waiting request
+                self._done()
                 for _, f in live:
                     f.set_exception(exc)
                 continue
+            self._done()
             self.batches += 1
             self.images += len(live)
             self.last_batch_size = len(live)

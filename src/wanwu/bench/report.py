@@ -106,7 +106,9 @@ def _targets(r: dict) -> list[str]:
         rows.append([t["target"], value, t["goal"], t["status"], t["note"]])
     return ["## Targets", ""] + _table(["target", "measured", "goal", "status", "how"], rows) + [
         "The server targets (dynamic batching with 16 clients, cache hits < 2 ms) are measured against real "
-        "servers by `benchmarks/server_batching.py`: see `docs/bench/server-*/server_batching.md`.", ""]
+        "servers by `benchmarks/server_batching.py`: see `docs/bench/server-*/server_batching.md`; the lone-request "
+        "latency ratio (HTTP / in process, target <= 1.25x) by `benchmarks/server_latency.py`: "
+        "`docs/bench/server-latency/server_latency.md`.", ""]
 
 
 def _span(values: list[float]) -> str:
