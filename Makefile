@@ -8,7 +8,7 @@ PHOTOS ?= docs/samples
 BENCH_DATA ?= ../shared/imagenet-100
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup runtime demo test serve bench check-torchfree clean
+.PHONY: setup runtime demo test lint serve bench check-torchfree clean
 
 # the runtime only: ONNX Runtime, NumPy, Pillow, the web server; no torch
 runtime: $(VENV)/.runtime
@@ -45,3 +45,9 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# ruff (lint + format check) and mypy, as CI runs them
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy

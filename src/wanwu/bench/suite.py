@@ -20,8 +20,8 @@ import numpy as np
 from ..engines import DEFAULT_ENGINE, default_threads
 from ..errors import WanwuError
 from ..imaging import IMAGE_EXTENSIONS
-from ..paths import display_path
 from ..models import DEFAULT_MODEL, get_spec
+from ..paths import display_path
 from ..pipeline import Classifier
 from ..settings import DEFAULT_PRECISION
 from .machine import load_average, machine_info
@@ -297,7 +297,7 @@ class Bench:
             for key in built:
                 rows[key]["top1_delta"] = rows[key]["top1"] - base_top1
         self.results["accuracy"] = {
-            "data": display_path(self.opts.data), "n": len(self.labeled), "reference": "torch fp32",
+            "data": display_path(self.opts.data) if self.opts.data else None, "n": len(self.labeled), "reference": "torch fp32",
             "results": rows, "skipped": skipped,
         }
 
