@@ -118,3 +118,23 @@ def random_weights(tmp_path_factory):
     for path in made.values():
         path.unlink(missing_ok=True)
 
+
+@pytest.fixture
+def app_clients():
+    """``open_client(config, pool=None)``: a started ``TestClient`` for an app built from ``config``
+    (errors answered, not raised); every client opened is closed after the test."""
+    from fastapi.testclient import TestClient
+
+    from wanwu.server import InferenceService, create_app
+
+    opened = []
+
+    def open_client(config, pool=None):
+        c = TestClient(create_app(config, service=InferenceService(config, pool=pool)), raise_server_exceptions=False)
+        c.__enter__()
+        opened.append(c)
+        return c
+
+    yield open_client
+    for c in opened:
+        c.__exit__(None, None, None)

@@ -86,13 +86,9 @@ def _print_skipped(skipped: SkipReport, args: argparse.Namespace) -> None:
         print(f"wanwu: {line}", file=sys.stderr)
 
 
-def cmd_classify(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .pipeline import Classifier
-    from .walk import SkipReport
-
-    skipped = SkipReport()
+def _gather_inputs(args: argparse.Namespace, skipped: SkipReport) -> list[str] | int:
+    """The files named by ``args.paths`` (folders walked), or the exit status when there is
+    nothing to do: no readable image, or standard input named twice."""
     files = list(_iter_inputs(args.paths, skipped))
     if not files:
         _print_skipped(skipped, args)
@@ -102,6 +98,19 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if files.count("-") > 1:
         print("wanwu: '-' (standard input) may be given only once", file=sys.stderr)
         return EXIT_USAGE
+    return files
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .pipeline import Classifier
+    from .walk import SkipReport
+
+    skipped = SkipReport()
+    files = _gather_inputs(args, skipped)
+    if isinstance(files, int):
+        return files
     chosen = settings.ModelSettings.from_args(args)
     chosen.export_cache_dir()
     lang = chosen.label_lang()
@@ -186,15 +195,10 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .walk import SkipReport
 
     skipped = SkipReport()
-    files = list(_iter_inputs(args.paths, skipped))
+    files = _gather_inputs(args, skipped)
+    if isinstance(files, int):
+        return files
     _print_skipped(skipped, args)
-    if not files:
-        what = "no images wanwu can read" if skipped else "no images found"
-        print(f"wanwu: {what} in the given paths", file=sys.stderr)
-        return EXIT_FAILED
-    if files.count("-") > 1:
-        print("wanwu: '-' (standard input) may be given only once", file=sys.stderr)
-        return EXIT_USAGE
     target = None if args.target is None else resolve_target(args.target)  # a typo: before loading a model
     chosen = settings.ModelSettings.from_args(args)
     chosen.export_cache_dir()

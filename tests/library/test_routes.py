@@ -25,19 +25,8 @@ def indexed(album, index):
 
 
 @pytest.fixture
-def make_client(indexed):
-    opened = []
-
-    def make(**changes) -> TestClient:
-        config = ServerConfig.from_env(**{"library": str(indexed[1]), **changes})
-        c = TestClient(create_app(config, service=InferenceService(config)), raise_server_exceptions=False)
-        c.__enter__()
-        opened.append(c)
-        return c
-
-    yield make
-    for c in opened:
-        c.__exit__(None, None, None)
+def make_client(indexed, app_clients):
+    return lambda **changes: app_clients(ServerConfig.from_env(**{"library": str(indexed[1]), **changes}))
 
 
 def test_search_stats_and_photo(indexed, make_client):

@@ -76,20 +76,9 @@ def client(base_config: ServerConfig, pool: ModelPool) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def make_client(base_config: ServerConfig, pool: ModelPool) -> Iterator[Callable[..., TestClient]]:
+def make_client(base_config: ServerConfig, pool: ModelPool, app_clients) -> Callable[..., TestClient]:
     """A fresh app with some settings changed (sharing the loaded model); closed after the test."""
-    opened: list[TestClient] = []
-
-    def make(**changes) -> TestClient:
-        config = base_config.with_(**changes)
-        c = TestClient(create_app(config, service=InferenceService(config, pool=pool)), raise_server_exceptions=False)
-        c.__enter__()
-        opened.append(c)
-        return c
-
-    yield make
-    for c in opened:
-        c.__exit__(None, None, None)
+    return lambda **changes: app_clients(base_config.with_(**changes), pool)
 
 
 # -- real `wanwu serve` processes -----------------------------------------------------------

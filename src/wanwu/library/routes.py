@@ -13,7 +13,7 @@ import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Iterator
+from typing import Annotated, Any, Callable, Iterator
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
@@ -152,6 +152,16 @@ def _file_of(request: Request, photo_id: int) -> tuple[LibraryContext, str, str]
     return ctx, row["path"], row["sha256"]
 
 
+def _rendition(request: Request, photo_id: int, render: Callable[[Path, str, str], Path]) -> Path:
+    """``render(thumbnail_dir, path, sha256)`` for a catalogued photo; a file that can no longer
+    be read is 410 Gone, not a 500."""
+    ctx, path, sha = _file_of(request, photo_id)
+    try:
+        return render(ctx.thumbnails, path, sha)
+    except (ImageInputError, OSError):
+        raise PhotoGoneError(f"photo {photo_id} cannot be read any more; re-run wanwu index") from None
+
+
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}, "description": "the image"},
                     404: {"description": PhotoNotFoundError.summary}, 410: {"description": PhotoGoneError.summary}}
 
@@ -159,11 +169,7 @@ _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jp
 @router.get("/photos/{photo_id}/thumbnail", summary="Thumbnail (JPEG, at most 320 px)", responses=_IMAGE_RESPONSES,
             response_class=FileResponse)
 def library_thumbnail(request: Request, photo_id: PhotoId) -> FileResponse:
-    ctx, path, sha = _file_of(request, photo_id)
-    try:
-        out = thumbnail(ctx.thumbnails, path, sha)
-    except (ImageInputError, OSError):
-        raise PhotoGoneError(f"photo {photo_id} cannot be read any more; re-run wanwu index") from None
+    out = _rendition(request, photo_id, thumbnail)
     return FileResponse(out, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
@@ -171,9 +177,4 @@ def library_thumbnail(request: Request, photo_id: PhotoId) -> FileResponse:
             response_class=FileResponse)
 def library_image(request: Request, photo_id: PhotoId) -> FileResponse:
     """The photo file itself when a browser can show it, else a JPEG rendition (TIFF, HEIC)."""
-    ctx, path, sha = _file_of(request, photo_id)
-    try:
-        out = viewable(ctx.thumbnails, path, sha)
-    except (ImageInputError, OSError):
-        raise PhotoGoneError(f"photo {photo_id} cannot be read any more; re-run wanwu index") from None
-    return FileResponse(out, headers={"Cache-Control": "private, max-age=3600"})
+    return FileResponse(_rendition(request, photo_id, viewable), headers={"Cache-Control": "private, max-age=3600"})
