@@ -21,11 +21,16 @@ class OnnxRuntimeEngine:
 
     def __init__(
         self, model: bytes, *, precision: str = DEFAULT_PRECISION, threads: int | None = None,
-        arena: bool = True, spin: bool = True,
+        arena: bool = True, spin: bool = True, shrink_arena: bool = False, spin_idle: bool = True,
     ):
         """``arena=False`` returns activation memory after each call (a server whose batch size
-        varies keeps the largest batch's memory otherwise); ``spin=False`` stops idle intra-op
-        threads from busy-waiting, which helps when other threads (decoding) share the cores."""
+        varies keeps the largest batch's memory otherwise); ``shrink_arena=True`` keeps the arena
+        but hands its unused memory back after every run of more than one image (ONNX Runtime's
+        run option ``memory.enable_memory_arena_shrinkage``): a batch's memory is not kept for
+        good, while runs of one image, the latency-bound case, reuse theirs. ``spin=False`` stops
+        intra-op threads from busy-waiting at all; ``spin_idle=False`` lets them spin during a run
+        but stops them as soon as the last concurrent run returns (``session.force_spinning_stop``),
+        so idle threads do not steal the cores that decoding shares."""
         self.precision = precision
         self.threads = threads or default_threads()
         options = ort.SessionOptions()
@@ -37,22 +42,31 @@ class OnnxRuntimeEngine:
         options.enable_cpu_mem_arena = arena
         if not spin:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if not spin_idle:
+            options.add_session_config_entry("session.force_spinning_stop", "1")
+        self._run_options = None
+        if arena and shrink_arena:
+            self._run_options = ort.RunOptions()
+            self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         names = [o.name for o in self.session.get_outputs()]
         self._logits = LOGITS_NAME if LOGITS_NAME in names else names[0]
         self._has_features = FEATURES_NAME in names
 
+    def _options(self, batch: np.ndarray) -> ort.RunOptions | None:
+        return self._run_options if len(batch) > 1 else None
+
     def _feed(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         return {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run([self._logits], self._feed(batch))[0]
+        return self.session.run([self._logits], self._feed(batch), self._options(batch))[0]
 
     def run_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if not self._has_features:
             raise EngineError(f"this ONNX model has no {FEATURES_NAME!r} output")
-        logits, features = self.session.run([self._logits, FEATURES_NAME], self._feed(batch))
+        logits, features = self.session.run([self._logits, FEATURES_NAME], self._feed(batch), self._options(batch))
         return logits, features
 
 
