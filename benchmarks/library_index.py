@@ -25,10 +25,16 @@ def _sources() -> list[Path]:
     import sklearn
 
     sk = Path(skimage.__file__).parent / "data"
-    return [sk / "chelsea.png", sk / "coffee.png", sk / "astronaut.png", sk / "rocket.jpg", sk / "motorcycle_left.png",
-            Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
-            Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg",
-            Path(sklearn.__file__).parent / "datasets" / "images" / "flower.jpg"]
+    return [
+        sk / "chelsea.png",
+        sk / "coffee.png",
+        sk / "astronaut.png",
+        sk / "rocket.jpg",
+        sk / "motorcycle_left.png",
+        Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
+        Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg",
+        Path(sklearn.__file__).parent / "datasets" / "images" / "flower.jpg",
+    ]
 
 
 def make_set(folder: Path, n: int, size: tuple[int, int]) -> list[str]:
@@ -57,9 +63,13 @@ def run(small: int, large: int, rounds: int) -> None:
 
     clf = Classifier()
     with tempfile.TemporaryDirectory(prefix="wanwu-bench-library-") as tmp:
-        sets = {"500x375": make_set(Path(tmp) / "small", small, (500, 375)),
-                "12 MP (4000x3000)": make_set(Path(tmp) / "large", large, (4000, 3000))}
-        print("| photos | n | classify photos/s | index photos/s | index / classify | unchanged re-index s (x faster) |")
+        sets = {
+            "500x375": make_set(Path(tmp) / "small", small, (500, 375)),
+            "12 MP (4000x3000)": make_set(Path(tmp) / "large", large, (4000, 3000)),
+        }
+        print(
+            "| photos | n | classify photos/s | index photos/s | index / classify | unchanged re-index s (x faster) |"
+        )
         print("|---|---|---|---|---|---|")
         for name, paths in sets.items():
             folder = str(Path(paths[0]).parent)
@@ -83,7 +93,9 @@ def run(small: int, large: int, rounds: int) -> None:
                 conn.close()
             n = len(paths)
             c, i, u = n / best["classify"], n / best["index"], best["reindex"]
-            print(f"| {name} | {n} | {c:.1f} | {i:.1f} | {i / c:.2f} | {u:.3f} ({best['index'] / u:.0f}x) |", flush=True)
+            print(
+                f"| {name} | {n} | {c:.1f} | {i:.1f} | {i / c:.2f} | {u:.3f} ({best['index'] / u:.0f}x) |", flush=True
+            )
 
 
 if __name__ == "__main__":

@@ -55,10 +55,14 @@ def main(n: int) -> None:
         conn = open_catalogue(Path(tmp) / "library.db")
         with conn:
             conn.execute("BEGIN")
-            conn.executemany("INSERT INTO photos (path, size, mtime_ns, sha256, tagger, indexed_at) "
-                             "VALUES (?, ?, ?, ?, 'bench', 0)", rows)
-            conn.executemany("INSERT INTO tags VALUES ((SELECT id FROM photos WHERE path = ?), 0, 'n02123045', 0.9)",
-                             [(r[0],) for r in rows])
+            conn.executemany(
+                "INSERT INTO photos (path, size, mtime_ns, sha256, tagger, indexed_at) VALUES (?, ?, ?, ?, 'bench', 0)",
+                rows,
+            )
+            conn.executemany(
+                "INSERT INTO tags VALUES ((SELECT id FROM photos WHERE path = ?), 0, 'n02123045', 0.9)",
+                [(r[0],) for r in rows],
+            )
             conn.execute("COMMIT")
         print(f"made {n} files and their catalogue rows in {time.perf_counter() - t0:.1f} s", flush=True)
         del rows

@@ -96,15 +96,20 @@ def measure(args) -> int:
             res = measure_forward(runners, args.runs, 10, progress=False)
             label = f"{w.model}{' (random weights)' if w.random else ''} {precision}"
             base = res[next(iter(OPTIONS))]["p50"]
-            print(f"\n{label}: bare forward, batch 1, p50 ms (interleaved, {args.runs} runs, "
-                  f"{args.load} busy processes meanwhile)")
+            print(
+                f"\n{label}: bare forward, batch 1, p50 ms (interleaved, {args.runs} runs, "
+                f"{args.load} busy processes meanwhile)"
+            )
             for name, r in res.items():
                 print(f"  {name:40s} p50 {r['p50']:7.2f}  min {r['min']:7.2f}  ({base / r['p50']:.2f}x default)")
             with tempfile.TemporaryDirectory() as tmp:
                 path = str(Path(tmp) / "m.onnx")
                 Path(path).write_bytes(model)
                 for batch in (1, 16):
-                    on, off = peak_rss(path, spec.input_size, batch, True), peak_rss(path, spec.input_size, batch, False)
+                    on, off = (
+                        peak_rss(path, spec.input_size, batch, True),
+                        peak_rss(path, spec.input_size, batch, False),
+                    )
                     print(f"  peak RSS at batch {batch:2d}: arena {on:6.0f} MB, no arena {off:6.0f} MB")
     return 0
 

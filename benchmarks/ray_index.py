@@ -54,8 +54,14 @@ def timed(results) -> dict:
     first = arrivals[0] if arrivals else end
     after = sum(1 for a in arrivals if a > first + 1e-3)
     steady = after / (end - first) if after and end > first else float("nan")
-    return {"photos": n, "failed": failed, "wall_s": end - t0, "first_s": first - t0,
-            "photos_per_s": n / (end - t0), "steady_photos_per_s": steady}
+    return {
+        "photos": n,
+        "failed": failed,
+        "wall_s": end - t0,
+        "first_s": first - t0,
+        "photos_per_s": n / (end - t0),
+        "steady_photos_per_s": steady,
+    }
 
 
 class _NoOp:
@@ -84,8 +90,14 @@ def ray_cost_per_photo(paths: list[str], clf, actors: int, batch_size: int) -> d
 
     row = _to_row(Classified("x", ImageResult("x", clf.classify(_any_photo(), top_k=5), 500, 375), FileFacts("0" * 64)))
     ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths) // batch_size))
-    ds = ds.map_batches(_NoOp, fn_constructor_kwargs={"row": row}, batch_size=batch_size, batch_format="pyarrow",
-                        compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1)
+    ds = ds.map_batches(
+        _NoOp,
+        fn_constructor_kwargs={"row": row},
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=1,
+    )
     arrivals = []
     rows = []
     t0 = time.perf_counter()
@@ -100,8 +112,12 @@ def ray_cost_per_photo(paths: list[str], clf, actors: int, batch_size: int) -> d
     for r in rows:
         _from_row(r, errors)
     driver_ms = (time.perf_counter() - t) / len(rows) * 1e3
-    return {"photos": len(rows), "first_s": first - t0, "ray_ms_per_photo": (arrivals[-1] - first) / max(1, after) * 1e3,
-            "driver_ms_per_photo": driver_ms}
+    return {
+        "photos": len(rows),
+        "first_s": first - t0,
+        "ray_ms_per_photo": (arrivals[-1] - first) / max(1, after) * 1e3,
+        "driver_ms_per_photo": driver_ms,
+    }
 
 
 def insert_rate(root: Path, n: int, clf) -> float:
@@ -173,16 +189,20 @@ def main(argv=None) -> int:
 
         variants = {"plain (no Ray)": plain}
         for actors in (1, 2):
-            variants[f"ray {actors} actor(s), batch {DEFAULT_BATCH_SIZE}"] = (
-                lambda a=actors: RayBackend(top_k=5, actors=a, batch_size=DEFAULT_BATCH_SIZE).classify(paths)
-            )
+            variants[f"ray {actors} actor(s), batch {DEFAULT_BATCH_SIZE}"] = lambda a=actors: RayBackend(
+                top_k=5, actors=a, batch_size=DEFAULT_BATCH_SIZE
+            ).classify(paths)
         for bs in (int(b) for b in args.batch_sizes.split(",") if b):
             if bs != DEFAULT_BATCH_SIZE:
-                variants[f"ray 2 actor(s), batch {bs}"] = lambda b=bs: RayBackend(top_k=5, actors=2, batch_size=b).classify(paths)
+                variants[f"ray 2 actor(s), batch {bs}"] = lambda b=bs: RayBackend(
+                    top_k=5, actors=2, batch_size=b
+                ).classify(paths)
 
         med: dict = {}
         if args.rounds:
-            list(variants[f"ray 2 actor(s), batch {DEFAULT_BATCH_SIZE}"]())  # warm-up: worker processes, imports, ONNX cache
+            list(
+                variants[f"ray 2 actor(s), batch {DEFAULT_BATCH_SIZE}"]()
+            )  # warm-up: worker processes, imports, ONNX cache
             runs: dict[str, list[dict]] = {k: [] for k in variants}
             for rnd in range(args.rounds):
                 for name, make in variants.items():
@@ -191,29 +211,47 @@ def main(argv=None) -> int:
 
             med = {k: {f: statistics.median(r[f] for r in v) for f in v[0]} for k, v in runs.items()}
             base = med["plain (no Ray)"]
-            print(f"{len(paths)} photos; medians of {args.rounds} rounds; load average {os.getloadavg()[0]:.1f} "
-                  f"on {os.cpu_count()} CPUs at the end\n")
-            print("| variant | job photos/s | job vs plain | first result s | steady photos/s | steady vs plain "
-                  "| ms/photo steady |")
+            print(
+                f"{len(paths)} photos; medians of {args.rounds} rounds; load average {os.getloadavg()[0]:.1f} "
+                f"on {os.cpu_count()} CPUs at the end\n"
+            )
+            print(
+                "| variant | job photos/s | job vs plain | first result s | steady photos/s | steady vs plain "
+                "| ms/photo steady |"
+            )
             print("|---|---|---|---|---|---|---|")
             for name, m in med.items():
-                print(f"| {name} | {m['photos_per_s']:.1f} | {m['photos_per_s'] / base['photos_per_s']:.2f}x "
-                      f"| {m['first_s']:.2f} | {m['steady_photos_per_s']:.1f} "
-                      f"| {m['steady_photos_per_s'] / base['steady_photos_per_s']:.2f}x | {1e3 / m['steady_photos_per_s']:.1f} |")
+                print(
+                    f"| {name} | {m['photos_per_s']:.1f} | {m['photos_per_s'] / base['photos_per_s']:.2f}x "
+                    f"| {m['first_s']:.2f} | {m['steady_photos_per_s']:.1f} "
+                    f"| {m['steady_photos_per_s'] / base['steady_photos_per_s']:.2f}x | {1e3 / m['steady_photos_per_s']:.1f} |"
+                )
         import ray
 
         many = paths * max(1, 4000 // len(paths))
         cost = ray_cost_per_photo(many, clf, 2, DEFAULT_BATCH_SIZE)
-        print(f"\nRay's own cost ({cost['photos']} photos through a no-op actor pool of 2, batch "
-              f"{DEFAULT_BATCH_SIZE}): {cost['ray_ms_per_photo']:.2f} ms/photo in the pipeline, "
-              f"{cost['driver_ms_per_photo']:.3f} ms/photo on the driver (row -> result); "
-              f"first block after {cost['first_s']:.1f} s")
+        print(
+            f"\nRay's own cost ({cost['photos']} photos through a no-op actor pool of 2, batch "
+            f"{DEFAULT_BATCH_SIZE}): {cost['ray_ms_per_photo']:.2f} ms/photo in the pipeline, "
+            f"{cost['driver_ms_per_photo']:.3f} ms/photo on the driver (row -> result); "
+            f"first block after {cost['first_s']:.1f} s"
+        )
         ray.shutdown()
         rate = insert_rate(tmp / "inserts", args.inserts, clf)
         print(f"\ncatalogue insert rate (Indexer, instant backend, {args.inserts} photos): {rate:.0f} photos/s")
         if args.json:
-            args.json.write_text(json.dumps({"photos": len(paths), "cpus": os.cpu_count(), "medians": med,
-                                             "catalogue_inserts_per_s": rate, "ray_cost": cost}, indent=2))
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "photos": len(paths),
+                        "cpus": os.cpu_count(),
+                        "medians": med,
+                        "catalogue_inserts_per_s": rate,
+                        "ray_cost": cost,
+                    },
+                    indent=2,
+                )
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

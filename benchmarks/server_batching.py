@@ -60,8 +60,11 @@ def cache_hit_ms(url: str, photo, n: int = 200) -> dict:
             client_ms.append((time.monotonic() - t) * 1e3)
             assert body.get("cached") is True, "the server must run with --show-cache-hits"
             server_ms.append(body["timing_ms"]["total"])
-    return {"server_p50_ms": percentile(server_ms, 50), "server_p99_ms": percentile(server_ms, 99),
-            "round_trip_p50_ms": percentile(client_ms, 50)}
+    return {
+        "server_p50_ms": percentile(server_ms, 50),
+        "server_p99_ms": percentile(server_ms, 99),
+        "round_trip_p50_ms": percentile(client_ms, 50),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("server_args", nargs="*", help="extra `wanwu serve` arguments for both servers (after --)")
     args = ap.parse_args(argv)
 
-    photos = [p for p in build_payloads() if p.expect_ok and p.content_type == "image/jpeg"] or \
-        [p for p in build_payloads() if p.expect_ok]
+    photos = [p for p in build_payloads() if p.expect_ok and p.content_type == "image/jpeg"] or [
+        p for p in build_payloads() if p.expect_ok
+    ]
     # --show-cache-hits: answers say "cached" and carry the hit's own server time (hidden by default)
     variants = {"batching on": ["--show-cache-hits"], "batching off (--batch-size 1)": ["--batch-size", "1"]}
     servers = {name: ServerProcess(*extra, *args.server_args) for name, extra in variants.items()}
@@ -83,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in servers.values():
             s.wait_ready()
         for r in range(args.rounds):
-            for name, s in (servers.items() if r % 2 == 0 else reversed(servers.items())):
+            for name, s in servers.items() if r % 2 == 0 else reversed(servers.items()):
                 t = time.monotonic()
                 n, lat = asyncio.run(drive(s.url, photos, args.clients, args.duration, seed=r))
                 results[name]["images"] += n
@@ -105,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         }
     on, off = summary["batching on"], summary["batching off (--batch-size 1)"]
     report = {
-        "clients": args.clients, "rounds": args.rounds, "seconds_per_round": args.duration,
-        "servers": summary, "speedup": on["img_per_s"] / off["img_per_s"], "cache_hit": hit,
+        "clients": args.clients,
+        "rounds": args.rounds,
+        "seconds_per_round": args.duration,
+        "servers": summary,
+        "speedup": on["img_per_s"] / off["img_per_s"],
+        "cache_hit": hit,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

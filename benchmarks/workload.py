@@ -45,8 +45,12 @@ def build_payloads(data_dir: str | None = None, seed: int = 0) -> list[Payload]:
     """Real photos re-encoded at three sizes in four formats, plus five kinds of bad upload."""
     rng = random.Random(seed)
     out: list[Payload] = []
-    formats = [("JPEG", "image/jpeg", {"quality": 85}), ("PNG", "image/png", {}),
-               ("WEBP", "image/webp", {"quality": 80}), ("GIF", "image/gif", {})]
+    formats = [
+        ("JPEG", "image/jpeg", {"quality": 85}),
+        ("PNG", "image/png", {}),
+        ("WEBP", "image/webp", {"quality": 80}),
+        ("GIF", "image/gif", {}),
+    ]
     for path in photo_paths(data_dir):
         base = Image.open(path).convert("RGB")
         for scale in (0.5, 1.0, 3.0):

@@ -22,8 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "src" / "wanwu" / "data"
 # ../shared next to the checkout (or next to the folder of git worktrees)
-DEFAULT_HIERARCHY = next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()),
-                         ROOT.parent / "shared") / "imagenet1k-hierarchy.tsv"
+DEFAULT_HIERARCHY = (
+    next((p for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared") if p.is_dir()), ROOT.parent / "shared")
+    / "imagenet1k-hierarchy.tsv"
+)
 
 
 def read_tsv(path: Path) -> list[list[str]]:
@@ -98,11 +100,18 @@ def build(hierarchy: Path) -> dict:
 
 def to_json(data: dict) -> str:
     """JSON with one class or group per line (readable diffs when a group changes)."""
-    def block(mapping: dict) -> str:
-        return "{\n" + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in mapping.items()) + "\n }"
 
-    return (f'{{"about": {json.dumps(data["about"])},\n "class_synonyms": {block(data["class_synonyms"])},\n'
-            f' "groups": {block(data["groups"])}\n}}\n')
+    def block(mapping: dict) -> str:
+        return (
+            "{\n"
+            + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in mapping.items())
+            + "\n }"
+        )
+
+    return (
+        f'{{"about": {json.dumps(data["about"])},\n "class_synonyms": {block(data["class_synonyms"])},\n'
+        f' "groups": {block(data["groups"])}\n}}\n'
+    )
 
 
 def main() -> None:

@@ -27,8 +27,14 @@ from pathlib import Path
 HOST = "127.0.0.1"
 MODEL = "efficientnet_lite0"
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 SHOTS = {
     # name: (viewport width, viewport height, browser context options)
     "desktop": (1280, 800, {}),
@@ -42,8 +48,11 @@ def photos() -> list[Path]:
     import skimage
 
     skimage_data = Path(skimage.__file__).parent / "data"
-    paths = [Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
-             skimage_data / "chelsea.png", skimage_data / "coffee.png"]
+    paths = [
+        Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
+        skimage_data / "chelsea.png",
+        skimage_data / "coffee.png",
+    ]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         sys.exit(f"sample photos missing (install matplotlib and scikit-image): {missing}")
@@ -52,7 +61,8 @@ def photos() -> list[Path]:
 
 def find_chromium() -> str:
     path = os.environ.get("WANWU_CHROMIUM") or (
-        "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else shutil.which("chromium"))
+        "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else shutil.which("chromium")
+    )
     if not path:
         sys.exit("chromium not found: install Debian's `chromium` package or set WANWU_CHROMIUM")
     return path
@@ -77,9 +87,23 @@ def start_server(timeout: float = 300.0) -> tuple[subprocess.Popen, str, Path]:
     log_path = Path(tempfile.gettempdir()) / f"wanwu-screenshots-{port}.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wanwu.cli", "serve", "--host", HOST, "--port", str(port),
-         "--model", MODEL, "--log-level", "warning"],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "wanwu.cli",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--model",
+            MODEL,
+            "--log-level",
+            "warning",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()  # the child has its own descriptor
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -106,11 +130,17 @@ def stop_server(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def shoot(browser, url: str, files: list[Path], out: Path, width: int, height: int,
-          scale: float, options: dict) -> None:
+def shoot(
+    browser, url: str, files: list[Path], out: Path, width: int, height: int, scale: float, options: dict
+) -> None:
     options = {"locale": "en-US", **options}
-    ctx = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale,
-                              color_scheme="light", reduced_motion="reduce", **options)
+    ctx = browser.new_context(
+        viewport={"width": width, "height": height},
+        device_scale_factor=scale,
+        color_scheme="light",
+        reduced_motion="reduce",
+        **options,
+    )
     try:
         page = ctx.new_page()
         page.set_default_timeout(60_000)
@@ -140,8 +170,12 @@ def shoot(browser, url: str, files: list[Path], out: Path, width: int, height: i
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out-dir", type=Path, default=ROOT / "docs", help="where the PNGs go (default: docs/)")
-    ap.add_argument("--scale", type=float, default=1.0,
-                    help="device pixel ratio; 1 gives images exactly 1280 and 360 px wide (default: 1)")
+    ap.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="device pixel ratio; 1 gives images exactly 1280 and 360 px wide (default: 1)",
+    )
     args = ap.parse_args(argv)
 
     from playwright.sync_api import sync_playwright

@@ -120,8 +120,18 @@ def check_venv(py: Path, env: dict, with_torch: bool) -> None:
 def probe(py: Path, env: dict, engine: str, images: int = 100) -> dict:
     """One fresh process: seconds from start to first answer, peak RSS (MB) after ``images``."""
     photos = sorted(str(p) for p in PHOTOS.iterdir())
-    cmd = [py, "-m", "wanwu.bench.probe", "--model", "efficientnet_lite0", "--engine", engine,
-           "--images", str(images), *photos]
+    cmd = [
+        py,
+        "-m",
+        "wanwu.bench.probe",
+        "--model",
+        "efficientnet_lite0",
+        "--engine",
+        engine,
+        "--images",
+        str(images),
+        *photos,
+    ]
     start = time.time()
     events = {}
     for line in run(cmd, env=env).stdout.splitlines():
@@ -141,8 +151,13 @@ def install(folder: Path, with_torch: bool) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["WANWU_CACHE_DIR"] = str(folder / "wanwu-cache")
     check_venv(py, env, with_torch)  # the first run builds the ONNX graph into the empty cache
-    return {"venv": "wanwu[torch]" if with_torch else "wanwu", "py": py, "env": env,
-            "venv_mb": dir_size_mb(folder / "venv"), "install_s": install_s}
+    return {
+        "venv": "wanwu[torch]" if with_torch else "wanwu",
+        "py": py,
+        "env": env,
+        "venv_mb": dir_size_mb(folder / "venv"),
+        "install_s": install_s,
+    }
 
 
 def measure(venvs: list[dict], configs: list[tuple[int, str]]) -> list[dict]:
@@ -174,8 +189,11 @@ def measure(venvs: list[dict], configs: list[tuple[int, str]]) -> list[dict]:
 
 def table(rows: list[dict]) -> str:
     base = rows[0]
-    label = {("wanwu", "onnxruntime"): "wanwu (no torch)", ("wanwu[torch]", "onnxruntime"): "wanwu[torch]",
-             ("wanwu[torch]", "torch"): "wanwu[torch], `--engine torch`"}
+    label = {
+        ("wanwu", "onnxruntime"): "wanwu (no torch)",
+        ("wanwu[torch]", "onnxruntime"): "wanwu[torch]",
+        ("wanwu[torch]", "torch"): "wanwu[torch], `--engine torch`",
+    }
     lines = ["| | " + " | ".join(label[r["venv"], r["engine"]] for r in rows) + " |", "|---|" + "---|" * len(rows)]
 
     def row(name: str, key: str, fmt: str) -> None:

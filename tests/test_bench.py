@@ -16,8 +16,11 @@ from wanwu.bench.variants import Variant, baseline, engine_variants, parse_threa
 from wanwu.cli import main
 
 # three bundled photos, renamed as ImageNet photos: <wnid>_<label>.jpg
-PHOTOS = {"chelsea.jpg": "n02123045_tabby.jpg", "coffee.jpg": "n07920052_espresso.jpg",
-          "rocket.jpg": "n04008634_projectile.jpg"}
+PHOTOS = {
+    "chelsea.jpg": "n02123045_tabby.jpg",
+    "coffee.jpg": "n07920052_espresso.jpg",
+    "rocket.jpg": "n04008634_projectile.jpg",
+}
 
 
 @pytest.fixture(scope="module")
@@ -120,10 +123,25 @@ def test_summarize_and_ratio():
 
 def test_interleave_alternates_blocks():
     order = []
-    stats.interleave({"a": lambda i: order.append(("a", i)), "b": lambda i: order.append(("b", i))},
-                     runs=4, warmup=1, block=2, settle=0)
-    assert order == [("a", -1), ("b", -1), ("a", 0), ("a", 1), ("b", 0), ("b", 1),
-                     ("a", 2), ("a", 3), ("b", 2), ("b", 3)]
+    stats.interleave(
+        {"a": lambda i: order.append(("a", i)), "b": lambda i: order.append(("b", i))},
+        runs=4,
+        warmup=1,
+        block=2,
+        settle=0,
+    )
+    assert order == [
+        ("a", -1),
+        ("b", -1),
+        ("a", 0),
+        ("a", 1),
+        ("b", 0),
+        ("b", 1),
+        ("a", 2),
+        ("a", 3),
+        ("b", 2),
+        ("b", 3),
+    ]
 
 
 def test_variants_always_start_with_the_baseline():
@@ -152,11 +170,15 @@ def test_targets_and_engine_comparison_from_results():
     results = {
         "default": {"model": "efficientnet_lite0", "engine": "onnxruntime", "precision": "fp32", "threads": 2},
         "models": [{"model": "resnet18", "random_weights": True}],
-        "latency": {"results": dict([
-            lat("efficientnet_lite0", "onnxruntime", "fp32", 2, 6.0, 4.0),
-            lat("efficientnet_lite0", "openvino", "fp32", 2, 3.0, 8.0),
-            lat("resnet18", "onnxruntime", "int8", 2, 10.0, 4.0),
-        ])},
+        "latency": {
+            "results": dict(
+                [
+                    lat("efficientnet_lite0", "onnxruntime", "fp32", 2, 6.0, 4.0),
+                    lat("efficientnet_lite0", "openvino", "fp32", 2, 3.0, 8.0),
+                    lat("resnet18", "onnxruntime", "int8", 2, 10.0, 4.0),
+                ]
+            )
+        },
     }
     rows = {t["target"].split(" — ")[0]: t for t in targets.evaluate_targets(results)}
     assert rows["default model end-to-end p50 speedup vs torch eager 1t"]["status"] == "FAIL"
@@ -165,9 +187,17 @@ def test_targets_and_engine_comparison_from_results():
     assert "random weights" in rows["ResNet-18 single-image end-to-end p50 vs baseline"]["note"]
     assert rows["ResNet-18 best throughput vs baseline img/s"]["status"] == "not measured"
     comparison = targets.engine_comparison(results)
-    assert comparison == [{"model": "efficientnet_lite0", "precision": "fp32", "threads": 2,
-                           "measure": "single image end-to-end p50 (ms)", "openvino": 3.0, "onnxruntime": 6.0,
-                           "ratio": 2.0}]
+    assert comparison == [
+        {
+            "model": "efficientnet_lite0",
+            "precision": "fp32",
+            "threads": 2,
+            "measure": "single image end-to-end p50 (ms)",
+            "openvino": 3.0,
+            "onnxruntime": 6.0,
+            "ratio": 2.0,
+        }
+    ]
 
 
 def test_linear_macs_of_a_tiny_gemm_model():
@@ -175,9 +205,13 @@ def test_linear_macs_of_a_tiny_gemm_model():
     from onnx import TensorProto, helper, numpy_helper
 
     w = numpy_helper.from_array(np.zeros((8, 3), np.float32), "w")
-    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w"], ["y"])], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], [w])
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])],
+        [w],
+    )
     assert quantization.linear_macs(helper.make_model(graph).SerializeToString()) == 24
 
 
@@ -185,8 +219,12 @@ def test_memory_probe_reports_first_answer_and_rss(photo_dir):
     from wanwu.bench.memory import run_probe
     from wanwu.bench.variants import ModelWeights
 
-    r = run_probe(Variant("efficientnet_lite0", "onnxruntime", "fp32", 1), ModelWeights("efficientnet_lite0", None, False),
-                  sorted(photo_dir.iterdir()), images=2)
+    r = run_probe(
+        Variant("efficientnet_lite0", "onnxruntime", "fp32", 1),
+        ModelWeights("efficientnet_lite0", None, False),
+        sorted(photo_dir.iterdir()),
+        images=2,
+    )
     assert 0 < r["import_s"] <= r["load_s"] <= r["first_answer_s"]
     assert r["peak_rss_mb"] > 10
 

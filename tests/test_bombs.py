@@ -36,12 +36,23 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def png(width: int, height: int, color_type: int = 2, bit_depth: int = 8) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 64)) + _chunk(b"IEND", b"")
+    )
 
 
 def gif(screen: tuple[int, int], frame: tuple[int, int]) -> bytes:
-    return (b"GIF89a" + struct.pack("<HH", *screen) + b"\x80\x00\x00" + b"\x00\x00\x00\xff\xff\xff"
-            + b"," + struct.pack("<HHHH", 0, 0, *frame) + b"\x00" + b"\x02\x02\x44\x01\x00" + b";")
+    return (
+        b"GIF89a"
+        + struct.pack("<HH", *screen)
+        + b"\x80\x00\x00"
+        + b"\x00\x00\x00\xff\xff\xff"
+        + b","
+        + struct.pack("<HHHH", 0, 0, *frame)
+        + b"\x00"
+        + b"\x02\x02\x44\x01\x00"
+        + b";"
+    )
 
 
 def jpeg(width: int, height: int, progressive: bool = False) -> bytes:
@@ -51,19 +62,32 @@ def jpeg(width: int, height: int, progressive: bool = False) -> bytes:
     data = bytearray(buf.getvalue())
     i = 2
     while True:
-        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+        marker, length = data[i + 1], struct.unpack(">H", data[i + 2 : i + 4])[0]
         if marker in (0xC0, 0xC2):
-            data[i + 5:i + 9] = struct.pack(">HH", height, width)
+            data[i + 5 : i + 9] = struct.pack(">HH", height, width)
             return bytes(data)
         i += 2 + length
 
 
 def tiff(width: int, height: int) -> bytes:
-    entries = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1),
-               (273, 4, 8 + 2 + 12 * 8 + 4), (278, 4, height), (279, 4, 16)]
-    ifd = struct.pack("<H", len(entries)) + b"".join(
-        struct.pack("<HHII", tag, kind, 1, value) if kind == 4 else struct.pack("<HHIHH", tag, kind, 1, value, 0)
-        for tag, kind, value in entries) + struct.pack("<I", 0)
+    entries = [
+        (256, 4, width),
+        (257, 4, height),
+        (258, 3, 8),
+        (259, 3, 1),
+        (262, 3, 1),
+        (273, 4, 8 + 2 + 12 * 8 + 4),
+        (278, 4, height),
+        (279, 4, 16),
+    ]
+    ifd = (
+        struct.pack("<H", len(entries))
+        + b"".join(
+            struct.pack("<HHII", tag, kind, 1, value) if kind == 4 else struct.pack("<HHIHH", tag, kind, 1, value, 0)
+            for tag, kind, value in entries
+        )
+        + struct.pack("<I", 0)
+    )
     return b"II*\x00" + struct.pack("<I", 8) + ifd + b"\0" * 16
 
 
@@ -77,8 +101,8 @@ def _small_webp(**kwargs) -> bytearray:
 def webp_lossless(width: int, height: int) -> bytes:
     data = _small_webp()
     i = data.index(b"VP8L") + 9
-    bits = int.from_bytes(data[i:i + 4], "little") & ~((1 << 28) - 1)
-    data[i:i + 4] = (bits | (width - 1) | ((height - 1) << 14)).to_bytes(4, "little")
+    bits = int.from_bytes(data[i : i + 4], "little") & ~((1 << 28) - 1)
+    data[i : i + 4] = (bits | (width - 1) | ((height - 1) << 14)).to_bytes(4, "little")
     return bytes(data)
 
 
@@ -86,14 +110,18 @@ def webp_animated_canvas(width: int, height: int) -> bytes:
     frames = [Image.new("RGB", (4, 4), c) for c in ((0, 0, 255),)]
     data = _small_webp(save_all=True, append_images=frames)
     i = data.index(b"VP8X") + 8
-    data[i + 4:i + 7] = (width - 1).to_bytes(3, "little")
-    data[i + 7:i + 10] = (height - 1).to_bytes(3, "little")
+    data[i + 4 : i + 7] = (width - 1).to_bytes(3, "little")
+    data[i + 7 : i + 10] = (height - 1).to_bytes(3, "little")
     return bytes(data)
 
 
 def bmp(width: int, height: int) -> bytes:
-    return (b"BM" + struct.pack("<IHHI", 54 + 16, 0, 0, 54)
-            + struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 16, 2835, 2835, 0, 0) + b"\0" * 16)
+    return (
+        b"BM"
+        + struct.pack("<IHHI", 54 + 16, 0, 0, 54)
+        + struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 16, 2835, 2835, 0, 0)
+        + b"\0" * 16
+    )
 
 
 def ppm(width: int, height: int) -> bytes:
@@ -240,8 +268,10 @@ def test_highly_compressed_png_under_the_limit_is_answered_with_a_bounded_peak(m
     out = subprocess.run([sys.executable, "-c", ZERO_PNG_PEAK, mode], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"\n6000x6000 zeros PNG ({mode}): {r['file_kb']:.0f} KB file, peak RSS +{r['peak_mb']:.0f} MB, "
-          f"{r['seconds']:.2f} s")
+    print(
+        f"\n6000x6000 zeros PNG ({mode}): {r['file_kb']:.0f} KB file, peak RSS +{r['peak_mb']:.0f} MB, "
+        f"{r['seconds']:.2f} s"
+    )
     assert r["file_kb"] < 150 and r["shape"] == [3, 224, 224]
     assert r["peak_mb"] < 6 * 36e6 / 2**20, r  # < 6 bytes per pixel
     assert r["seconds"] < 5
@@ -285,7 +315,9 @@ def test_bombs_on_every_route(api, real_ico_bomb):
     assert [x["error"]["code"] for x in r.json()["results"]] == ["too_many_pixels"] * len(bombs)
     for data in (real_ico_bomb, BOMBS["jpeg sof0 patched to 400 MP"][0]):
         _assert_413(api.put("/predictions/efficientnet_lite0", content=data))
-        v2 = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(data).decode()]}]}
+        v2 = {
+            "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(data).decode()]}]
+        }
         r = api.post("/v2/models/efficientnet_lite0/infer", json=v2)
         assert r.status_code == 413 and "megapixels" in r.json()["error"]
 

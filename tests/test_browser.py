@@ -111,8 +111,20 @@ class _Server:
         self.url = f"http://{HOST}:{self.port}"
         self.log_path = Path(tempfile.gettempdir()) / f"wanwu-browser-test-{self.port}.log"
         self._log = open(self.log_path, "wb")
-        cmd = [sys.executable, "-m", "wanwu.cli", "serve", "--host", HOST, "--port", str(self.port),
-               "--model", MODEL, "--log-level", "warning"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "wanwu.cli",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--model",
+            MODEL,
+            "--log-level",
+            "warning",
+        ]
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
 
     def log_tail(self, n: int = 4000) -> str:
@@ -143,8 +155,9 @@ class _Server:
         self._log.close()
 
 
-def classify_via_api(base_url: str, path: Path | None = None, *, name: str | None = None,
-                     data: bytes | None = None, top_k: int = TOP_K) -> tuple[int, dict]:
+def classify_via_api(
+    base_url: str, path: Path | None = None, *, name: str | None = None, data: bytes | None = None, top_k: int = TOP_K
+) -> tuple[int, dict]:
     """POST one file to the JSON API the UI uses; (status, parsed JSON)."""
     import json
 
@@ -153,11 +166,17 @@ def classify_via_api(base_url: str, path: Path | None = None, *, name: str | Non
     name = name or path.name
     boundary = uuid.uuid4().hex
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-        f"Content-Type: image/jpeg\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     req = urllib.request.Request(
-        f"{base_url}/api/v1/classify?top_k={top_k}&model={MODEL}", data=body, method="POST",
+        f"{base_url}/api/v1/classify?top_k={top_k}&model={MODEL}",
+        data=body,
+        method="POST",
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "Accept": "application/json"},
     )
     try:
@@ -201,10 +220,16 @@ class Watch:
         page.on("websocket", lambda ws: self.websockets.append(ws.url))
 
     def errors(self, allow: tuple[re.Pattern, ...] = ()) -> list[str]:
-        bad = [f"console.{kind}: {text}" for kind, text in self.console
-               if kind in ("error", "assert") and not any(a.search(text) for a in allow)]
-        bad += [f"console.{kind}: {text}" for kind, text in self.console
-                if kind not in ("error", "assert") and "Content Security Policy" in text]
+        bad = [
+            f"console.{kind}: {text}"
+            for kind, text in self.console
+            if kind in ("error", "assert") and not any(a.search(text) for a in allow)
+        ]
+        bad += [
+            f"console.{kind}: {text}"
+            for kind, text in self.console
+            if kind not in ("error", "assert") and "Content Security Policy" in text
+        ]
         return bad + [f"uncaught: {e}" for e in self.page_errors]
 
     def off_loopback(self) -> list[str]:
@@ -216,7 +241,7 @@ def _is_loopback_url(url: str) -> bool:
     if parts.scheme == "data":
         return True
     if parts.scheme == "blob":  # blob:http://127.0.0.1:port/uuid — in-page object URL of that origin
-        return _is_loopback_url(url[len("blob:"):])
+        return _is_loopback_url(url[len("blob:") :])
     if parts.scheme not in ("http", "https", "ws", "wss"):
         return False
     host = (parts.hostname or "").lower()
@@ -368,8 +393,9 @@ def test_invalid_file_shows_server_message(open_page, server):
 
 
 def test_phone_viewport(open_page):
-    page, watch = open_page(viewport={"width": 360, "height": 740}, is_mobile=True,
-                            has_touch=True, device_scale_factor=2)
+    page, watch = open_page(
+        viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True, device_scale_factor=2
+    )
     # page.evaluate goes through CDP (Runtime.callFunctionOn), not the page's eval(): the CSP's
     # lack of 'unsafe-eval' does not apply to it.
     assert page.evaluate("() => window.innerWidth") == 360
@@ -382,8 +408,7 @@ def test_phone_viewport(open_page):
     for score in card.locator(".prediction-score").all_inner_texts():
         assert PERCENT.fullmatch(score.strip()), score
 
-    widths = page.evaluate(
-        "() => [document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]")
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]")
     assert widths[0] <= 360 and widths[1] <= 360, f"horizontal scroll on a 360 px phone: {widths}"
 
     card.scroll_into_view_if_needed()
@@ -473,8 +498,9 @@ def _full_session(page, server, photos: list[Path]) -> None:
     expect(page.locator("html")).to_have_attribute("lang", re.compile(r"^zh\b"))
     page.click("#lang-toggle")
     expect(page.locator("html")).to_have_attribute("lang", "en")
-    page.set_input_files("#file-input", files=[{"name": "notes.jpg", "mimeType": "image/jpeg",
-                                                "buffer": b"not an image\n" * 10}])
+    page.set_input_files(
+        "#file-input", files=[{"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"not an image\n" * 10}]
+    )
     _wait_state(page, "notes.jpg", "error")
     _card(page, "notes.jpg").locator(".icon-btn").click()
     expect(_card(page, "notes.jpg")).to_have_count(0)
@@ -506,8 +532,11 @@ def test_no_request_leaves_loopback(open_page, server, photos):
     _full_session(page, server, _session_photos(photos))
     assert any(u.startswith(server.url + "/api/v1/classify") for u in watch.requests), watch.requests
     assert watch.off_loopback() == [], "requests to non-loopback hosts:\n" + "\n".join(watch.off_loopback())
-    origins = {f"{urlsplit(u).scheme}://{urlsplit(u).netloc}" for u in watch.requests
-               if urlsplit(u).scheme in ("http", "https")}
+    origins = {
+        f"{urlsplit(u).scheme}://{urlsplit(u).netloc}"
+        for u in watch.requests
+        if urlsplit(u).scheme in ("http", "https")
+    }
     assert origins == {server.url}, origins
 
 
@@ -538,9 +567,15 @@ def test_new_result_scrolls_into_view_on_a_laptop_screen(open_page, photos):
 
 def test_transient_error_offers_retry(open_page, photos):
     page, watch = open_page()
-    page.route("**/api/v1/classify*", lambda route: route.fulfill(
-        status=503, headers={"Retry-After": "1"}, content_type="application/json",
-        body='{"error": {"code": "busy", "message": "too many images waiting"}}'))
+    page.route(
+        "**/api/v1/classify*",
+        lambda route: route.fulfill(
+            status=503,
+            headers={"Retry-After": "1"},
+            content_type="application/json",
+            body='{"error": {"code": "busy", "message": "too many images waiting"}}',
+        ),
+    )
     photo = photos["coffee.png"]
     page.set_input_files("#file-input", str(photo))
     card = _wait_state(page, photo.name, "error")
@@ -553,8 +588,9 @@ def test_transient_error_offers_retry(open_page, photos):
 
 
 def test_phone_says_tap_and_offers_the_camera(open_page):
-    page, watch = open_page(viewport={"width": 360, "height": 740}, is_mobile=True,
-                            has_touch=True, device_scale_factor=2)
+    page, watch = open_page(
+        viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True, device_scale_factor=2
+    )
     expect(page.locator(".dropzone-title")).to_have_text("Tap to choose or take a photo")
     expect(page.locator("#dropzone-hint")).to_be_hidden()  # no "Drop" or "Ctrl+V" on a phone
     assert page.locator("#file-input").get_attribute("accept") == "image/*"  # camera or gallery

@@ -80,7 +80,9 @@ def test_valid_read_only_cache_is_used_without_writing(filled_cache, tmp_cache, 
     path = tmp_cache / relative
     before = path.stat().st_mtime_ns
     attempts = _refuse_writes(monkeypatch)
-    monkeypatch.setattr(onnx_cache, "build_from_weights", lambda *a, **k: pytest.fail("built although the cache is valid"))
+    monkeypatch.setattr(
+        onnx_cache, "build_from_weights", lambda *a, **k: pytest.fail("built although the cache is valid")
+    )
     with caplog.at_level(logging.WARNING, logger="wanwu.cache"):
         again = Classifier()
     assert attempts == [] and caplog.records == []
@@ -113,8 +115,10 @@ def test_server_starts_and_answers_with_an_unwritable_cache(tmp_path, monkeypatc
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")
     monkeypatch.setenv("WANWU_CACHE_DIR", str(blocker / "cache"))
-    with caplog.at_level(logging.WARNING, logger="wanwu.cache"), \
-            TestClient(create_app(ServerConfig.from_env(environ={}))) as client:
+    with (
+        caplog.at_level(logging.WARNING, logger="wanwu.cache"),
+        TestClient(create_app(ServerConfig.from_env(environ={}))) as client,
+    ):
         assert client.get("/v2/health/ready").status_code == 200
         r = client.post("/api/v1/classify?top_k=1", content=chelsea.read_bytes())
     assert r.status_code == 200 and r.json()["results"][0]["predictions"][0]["label"] in CAT

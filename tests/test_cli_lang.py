@@ -59,8 +59,8 @@ def test_classify_table_in_chinese_aligns_wide_characters(capsys, coffee):
     rows = out.splitlines()[1:]
     assert "意式浓缩咖啡" in rows[0] and "espresso" in rows[0]
     # the English and wnid columns start at the same terminal column on every row
-    starts = {display_width(r[:r.index(r.split()[2])]) for r in rows}
-    wnid_starts = {display_width(r[:r.index("n0")]) for r in rows}
+    starts = {display_width(r[: r.index(r.split()[2])]) for r in rows}
+    wnid_starts = {display_width(r[: r.index("n0")]) for r in rows}
     assert len(starts) == 1 and len(wnid_starts) == 1
 
 

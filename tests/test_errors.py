@@ -38,10 +38,13 @@ def test_exit_status_comes_from_the_class():
     assert WeightsError.exit_status == EXIT_FAILED
 
 
-@pytest.mark.parametrize("argv, status", [
-    (["classify", "x.jpg", "--threads", "0"], EXIT_USAGE),  # ConfigError
-    (["download", "alexnet"], EXIT_USAGE),  # UnknownModelError
-])
+@pytest.mark.parametrize(
+    "argv, status",
+    [
+        (["classify", "x.jpg", "--threads", "0"], EXIT_USAGE),  # ConfigError
+        (["download", "alexnet"], EXIT_USAGE),  # UnknownModelError
+    ],
+)
 def test_cli_exit_status_follows_the_error(argv, status, capsys):
     assert cli.main(argv) == status
     assert capsys.readouterr().err.startswith("wanwu: error: ")

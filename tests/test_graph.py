@@ -16,8 +16,11 @@ from wanwu.models import get_spec
 from wanwu.models.weights import read_weights, resolve_weights
 
 FEATURE_SHAPES = {  # (C, h, w) of the last feature map, as issue 12 (explain) reads it
-    "efficientnet_lite0": (1280, 7, 7), "efficientnet_lite1": (1280, 8, 8), "efficientnet_lite2": (1280, 9, 9),
-    "resnet18": (512, 7, 7), "vgg16": (512, 7, 7),
+    "efficientnet_lite0": (1280, 7, 7),
+    "efficientnet_lite1": (1280, 8, 8),
+    "efficientnet_lite2": (1280, 9, 9),
+    "resnet18": (512, 7, 7),
+    "vgg16": (512, 7, 7),
 }
 
 

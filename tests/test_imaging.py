@@ -150,8 +150,13 @@ def test_png_claiming_100000x100000_is_refused_from_its_header():
 def test_gif_with_huge_declared_size_is_refused():
     size = struct.pack("<HH", 60000, 60000)
     data = (
-        b"GIF89a" + size + b"\x00\x00\x00"  # logical screen, no global palette
-        + b"," + struct.pack("<HH", 0, 0) + size + b"\x00"  # image descriptor
+        b"GIF89a"
+        + size
+        + b"\x00\x00\x00"  # logical screen, no global palette
+        + b","
+        + struct.pack("<HH", 0, 0)
+        + size
+        + b"\x00"  # image descriptor
         + b"\x02\x02\x44\x01\x00"  # minimal LZW data
         + b";"
     )
@@ -213,7 +218,11 @@ def test_batch_with_a_bad_file_reports_it_and_classifies_the_rest(classifier, ch
     truncated = rocket_bytes[: len(rocket_bytes) // 2]
     results = classifier.classify([chelsea, empty, coffee, truncated, text], top_k=3)
     assert [type(r.error) for r in results] == [
-        type(None), EmptyImageError, type(None), TruncatedImageError, NotAnImageError
+        type(None),
+        EmptyImageError,
+        type(None),
+        TruncatedImageError,
+        NotAnImageError,
     ]
     assert results[0].predictions[0].label in CATS
     assert results[2].predictions[0].label == "espresso"

@@ -13,8 +13,14 @@ from wanwu import labels as L
 from wanwu.errors import AmbiguousLabelError, UnknownLabelError, UnsupportedLanguageError
 
 ROOT = Path(__file__).resolve().parents[1]
-HIERARCHY = next((p / "imagenet1k-hierarchy.tsv" for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared")
-                  if (p / "imagenet1k-hierarchy.tsv").is_file()), None)
+HIERARCHY = next(
+    (
+        p / "imagenet1k-hierarchy.tsv"
+        for p in (ROOT.parent / "shared", ROOT.parent.parent / "shared")
+        if (p / "imagenet1k-hierarchy.tsv").is_file()
+    ),
+    None,
+)
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -25,14 +31,21 @@ def test_every_class_has_a_distinct_chinese_name():
     assert len(set(names)) == 1000, sorted({n for n in names if names.count(n) > 1})
 
 
-@pytest.mark.parametrize("wnid,zh", [
-    ("n03793489", "鼠标"),  # mouse: the computer mouse
-    ("n01608432", "鸢"),  # kite: the bird
-    ("n03954731", "刨子"),  # plane: the carpenter's tool
-    ("n02012849", "鹤"), ("n03126707", "起重机"),  # the two cranes
-    ("n01443537", "金鱼"), ("n02701002", "救护车"), ("n07714990", "西兰花"),
-    ("n09193705", "高山"), ("n04228054", "滑雪板"),
-])
+@pytest.mark.parametrize(
+    "wnid,zh",
+    [
+        ("n03793489", "鼠标"),  # mouse: the computer mouse
+        ("n01608432", "鸢"),  # kite: the bird
+        ("n03954731", "刨子"),  # plane: the carpenter's tool
+        ("n02012849", "鹤"),
+        ("n03126707", "起重机"),  # the two cranes
+        ("n01443537", "金鱼"),
+        ("n02701002", "救护车"),
+        ("n07714990", "西兰花"),
+        ("n09193705", "高山"),
+        ("n04228054", "滑雪板"),
+    ],
+)
 def test_chinese_names_follow_the_wordnet_sense(wnid, zh):
     assert L.imagenet_classes()[L.wnid_to_index()[wnid]].label_zh == zh
 
@@ -56,18 +69,21 @@ def test_dog_holds_all_118_breeds_and_nothing_else():
     assert not {c.label for c in dog} & {"timber wolf", "red fox", "hyena", "tabby"}
 
 
-@pytest.mark.parametrize("group,members,outsiders", [
-    ("cat", {"tabby", "Persian cat", "Siamese cat", "Egyptian cat"}, {"lion", "tiger", "cougar"}),
-    ("big cat", {"lion", "tiger", "leopard", "snow leopard", "jaguar", "cheetah"}, {"tabby"}),
-    ("bird", {"goldfinch", "bald eagle", "king penguin", "ostrich", "kite", "crane"}, {"airliner"}),
-    ("fish", {"goldfish", "tench", "great white shark", "puffer"}, {"killer whale", "starfish"}),
-    ("primate", {"gorilla", "chimpanzee", "baboon", "Madagascar cat"}, {"koala"}),
-    ("vehicle", {"ambulance", "canoe", "airliner", "mountain bike", "tank"}, {"lawn mower"}),
-    ("musical instrument", {"violin", "grand piano", "harmonica", "drum"}, {"iPod"}),
-    ("fruit", {"banana", "strawberry", "pineapple", "Granny Smith"}, {"broccoli"}),
-    ("vegetable", {"broccoli", "cauliflower", "cucumber", "bell pepper"}, {"banana"}),
-    ("furniture", {"desk", "dining table", "rocking chair", "wardrobe"}, {"bathtub"}),
-])
+@pytest.mark.parametrize(
+    "group,members,outsiders",
+    [
+        ("cat", {"tabby", "Persian cat", "Siamese cat", "Egyptian cat"}, {"lion", "tiger", "cougar"}),
+        ("big cat", {"lion", "tiger", "leopard", "snow leopard", "jaguar", "cheetah"}, {"tabby"}),
+        ("bird", {"goldfinch", "bald eagle", "king penguin", "ostrich", "kite", "crane"}, {"airliner"}),
+        ("fish", {"goldfish", "tench", "great white shark", "puffer"}, {"killer whale", "starfish"}),
+        ("primate", {"gorilla", "chimpanzee", "baboon", "Madagascar cat"}, {"koala"}),
+        ("vehicle", {"ambulance", "canoe", "airliner", "mountain bike", "tank"}, {"lawn mower"}),
+        ("musical instrument", {"violin", "grand piano", "harmonica", "drum"}, {"iPod"}),
+        ("fruit", {"banana", "strawberry", "pineapple", "Granny Smith"}, {"broccoli"}),
+        ("vegetable", {"broccoli", "cauliflower", "cucumber", "bell pepper"}, {"banana"}),
+        ("furniture", {"desk", "dining table", "rocking chair", "wardrobe"}, {"bathtub"}),
+    ],
+)
 def test_groups_hold_what_the_hierarchy_says(group, members, outsiders):
     labels = {c.label for c in L.classes_of(group)}
     assert members <= labels and not outsiders & labels
@@ -80,8 +96,7 @@ def test_groups_of_a_class_most_specific_first():
     assert L.groups_of("n99999999") == ()
 
 
-@pytest.mark.skipif(HIERARCHY is None,
-                    reason="../shared/imagenet1k-hierarchy.tsv is not next to this checkout")
+@pytest.mark.skipif(HIERARCHY is None, reason="../shared/imagenet1k-hierarchy.tsv is not next to this checkout")
 def test_shipped_wordnet_data_is_what_the_script_derives_from_the_hierarchy():
     spec = importlib.util.spec_from_file_location("build_label_groups", ROOT / "scripts" / "build_label_groups.py")
     module = importlib.util.module_from_spec(spec)
@@ -91,7 +106,9 @@ def test_shipped_wordnet_data_is_what_the_script_derives_from_the_hierarchy():
 
 
 # --- lookup -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["mouse", "MOUSE", "computer mouse", "Computer-Mouse", "鼠标", "n03793489", "673", 673])
+@pytest.mark.parametrize(
+    "name", ["mouse", "MOUSE", "computer mouse", "Computer-Mouse", "鼠标", "n03793489", "673", 673]
+)
 def test_resolve_class_by_any_name(name):
     assert L.resolve_class(name).wnid == "n03793489"
 
@@ -123,12 +140,29 @@ def test_classes_of_unknown_group():
 
 
 # --- languages --------------------------------------------------------------------------------
-@pytest.mark.parametrize("value,lang", [
-    ("zh", "zh"), ("zh-CN", "zh"), ("zh_CN.UTF-8", "zh"), ("zh-Hant-TW", "zh"), ("ZH", "zh"), ("中文", "zh"),
-    ("en", "en"), ("en_US.UTF-8", "en"), ("C", "en"), ("", "en"), (None, "en"), ("*", "en"), ("fr", "en"),
-    ("en-US,en;q=0.9,zh-CN;q=0.8", "en"), ("zh-CN,zh;q=0.9,en;q=0.8", "zh"), ("fr-CH, zh;q=0.9, en;q=0.8", "zh"),
-    ("zh;q=0, en;q=0.1", "en"), ("de, *;q=0.5", "en"),
-])
+@pytest.mark.parametrize(
+    "value,lang",
+    [
+        ("zh", "zh"),
+        ("zh-CN", "zh"),
+        ("zh_CN.UTF-8", "zh"),
+        ("zh-Hant-TW", "zh"),
+        ("ZH", "zh"),
+        ("中文", "zh"),
+        ("en", "en"),
+        ("en_US.UTF-8", "en"),
+        ("C", "en"),
+        ("", "en"),
+        (None, "en"),
+        ("*", "en"),
+        ("fr", "en"),
+        ("en-US,en;q=0.9,zh-CN;q=0.8", "en"),
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh"),
+        ("fr-CH, zh;q=0.9, en;q=0.8", "zh"),
+        ("zh;q=0, en;q=0.1", "en"),
+        ("de, *;q=0.5", "en"),
+    ],
+)
 def test_normalize_lang(value, lang):
     assert L.normalize_lang(value) == lang
 
@@ -141,11 +175,17 @@ def test_normalize_lang_strict_refuses_what_it_does_not_speak():
     assert L.parse_lang("zh-CN") == "zh"
 
 
-@pytest.mark.parametrize("environ,lang", [
-    ({"LANG": "zh_CN.UTF-8"}, "zh"), ({"LC_ALL": "zh_TW.UTF-8", "LANG": "en_US.UTF-8"}, "zh"),
-    ({"LC_ALL": "C", "LANG": "zh_CN.UTF-8"}, "en"), ({"LC_MESSAGES": "zh_CN"}, "zh"), ({}, "en"),
-    ({"LC_ALL": "", "LANG": "zh_CN.UTF-8"}, "zh"),
-])
+@pytest.mark.parametrize(
+    "environ,lang",
+    [
+        ({"LANG": "zh_CN.UTF-8"}, "zh"),
+        ({"LC_ALL": "zh_TW.UTF-8", "LANG": "en_US.UTF-8"}, "zh"),
+        ({"LC_ALL": "C", "LANG": "zh_CN.UTF-8"}, "en"),
+        ({"LC_MESSAGES": "zh_CN"}, "zh"),
+        ({}, "en"),
+        ({"LC_ALL": "", "LANG": "zh_CN.UTF-8"}, "zh"),
+    ],
+)
 def test_default_lang_follows_the_locale(environ, lang):
     assert L.default_lang(environ) == lang
 

@@ -87,9 +87,13 @@ print(top, "|", "torch" in sys.modules, "|", "onnx" in sys.modules)
 
 def test_building_and_serving_do_not_import_torch(tmp_cache, chelsea):
     def serve() -> tuple[str, bool, bool]:
-        out = subprocess.run(
-            [sys.executable, "-c", SERVE, str(chelsea)], capture_output=True, text=True, timeout=120, check=True
-        ).stdout.strip().splitlines()[-1]
+        out = (
+            subprocess.run(
+                [sys.executable, "-c", SERVE, str(chelsea)], capture_output=True, text=True, timeout=120, check=True
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         label, torch_imported, onnx_imported = out.split(" | ")
         return label, torch_imported == "True", onnx_imported == "True"
 

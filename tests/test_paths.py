@@ -22,8 +22,12 @@ def test_tests_run_with_a_private_cache(_session_cache):
 
 
 def test_processes_started_by_tests_see_the_private_cache(_session_cache):
-    out = subprocess.run([sys.executable, "-c", "from wanwu.paths import cache_dir; print(cache_dir())"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", "from wanwu.paths import cache_dir; print(cache_dir())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert Path(out) == _session_cache
 
 

@@ -29,10 +29,15 @@ def flat_jpeg(width: int, height: int) -> bytes:
 
     table = bytes([1] + [0] * 15) + b"\x00"
     blocks = -(-width // 8) * -(-height // 8)
-    return (b"\xff\xd8" + segment(0xDB, b"\x00" + b"\x01" * 64)
-            + segment(0xC0, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00")
-            + segment(0xC4, b"\x00" + table + b"\x10" + table)
-            + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00") + bytes(-(-2 * blocks // 8)) + b"\xff\xd9")
+    return (
+        b"\xff\xd8"
+        + segment(0xDB, b"\x00" + b"\x01" * 64)
+        + segment(0xC0, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00")
+        + segment(0xC4, b"\x00" + table + b"\x10" + table)
+        + segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+        + bytes(-(-2 * blocks // 8))
+        + b"\xff\xd9"
+    )
 
 
 def progressive_header(width: int, height: int) -> bytes:
@@ -42,8 +47,8 @@ def progressive_header(width: int, height: int) -> bytes:
     data = bytearray(buf.getvalue())
     i = 2
     while data[i + 1] != 0xC2:
-        i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
-    data[i + 5:i + 9] = struct.pack(">HH", height, width)
+        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+    data[i + 5 : i + 9] = struct.pack(">HH", height, width)
     return bytes(data)
 
 

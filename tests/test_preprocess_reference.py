@@ -57,9 +57,31 @@ def torchvision_on_pil(image: Image.Image, prep) -> np.ndarray:
 
 
 SIZES = [  # (w, h): photo-like, extreme aspect ratios, odd sizes, at/below the crop and resize sizes
-    (500, 375), (375, 500), (640, 427), (1008, 756), (333, 1000), (1000, 257), (257, 1000), (999, 255),
-    (256, 256), (257, 256), (255, 300), (260, 260), (261, 400), (292, 292), (224, 224), (223, 225),
-    (240, 239), (200, 150), (100, 150), (37, 23), (23, 37), (2, 3), (1, 1), (1, 400), (300, 1),
+    (500, 375),
+    (375, 500),
+    (640, 427),
+    (1008, 756),
+    (333, 1000),
+    (1000, 257),
+    (257, 1000),
+    (999, 255),
+    (256, 256),
+    (257, 256),
+    (255, 300),
+    (260, 260),
+    (261, 400),
+    (292, 292),
+    (224, 224),
+    (223, 225),
+    (240, 239),
+    (200, 150),
+    (100, 150),
+    (37, 23),
+    (23, 37),
+    (2, 3),
+    (1, 1),
+    (1, 400),
+    (300, 1),
 ]
 
 
@@ -92,9 +114,16 @@ def test_crop_larger_than_resize_pads_with_zeros_as_torchvision(size, sized_imag
     assert np.allclose(ours[:, 0, 0], black)  # a padded corner
 
 
-@pytest.mark.parametrize("size,crop,expected", [((341, 256), 224, (58, 16)), ((256, 256), 224, (16, 16)),
-                                                ((225, 226), 224, (0, 1)), ((180, 300), 224, (-22, 38)),
-                                                ((181, 224), 224, (-21, 0))])
+@pytest.mark.parametrize(
+    "size,crop,expected",
+    [
+        ((341, 256), 224, (58, 16)),
+        ((256, 256), 224, (16, 16)),
+        ((225, 226), 224, (0, 1)),
+        ((180, 300), 224, (-22, 38)),
+        ((181, 224), 224, (-21, 0)),
+    ],
+)
 def test_center_crop_origin_is_torchvisions(size, crop, expected):
     assert center_crop_origin(*size, crop) == expected
 

@@ -140,8 +140,11 @@ def test_damaged_files_are_a_clear_error(tmp_path, random_weights, damage):
     path = tmp_path / "damaged.pth"
     good = random_weights("resnet18").read_bytes()
     data = {
-        "truncated": good[: len(good) // 2], "empty": b"", "garbage": b"not a pickle at all",
-        "broken zip": b"PK\x03\x04 broken zip", "not a state_dict": pickle.dumps([1, 2, 3]),
+        "truncated": good[: len(good) // 2],
+        "empty": b"",
+        "garbage": b"not a pickle at all",
+        "broken zip": b"PK\x03\x04 broken zip",
+        "not a state_dict": pickle.dumps([1, 2, 3]),
     }[damage]
     path.write_bytes(data)
     with pytest.raises(WeightsError, match="damaged.pth"):
@@ -185,12 +188,27 @@ def _small_int(value: int) -> bytes:
 def handmade_zip(path, size: int, stride: int, offset: int = 0, numel: int = 4) -> None:
     """A zip-format .pth whose one tensor claims ``size``/``stride``/``offset`` over a storage
     of ``numel`` floats: the pickle written opcode by opcode, as a forger would."""
-    pkl = b"".join([
-        b"\x80\x02}", _text("w"), b"ctorch._utils\n_rebuild_tensor_v2\n(",
-        b"(", _text("storage"), b"ctorch\nFloatStorage\n", _text("0"), _text("cpu"), _small_int(numel), b"tQ",
-        _small_int(offset), b"(", _small_int(size), b"t(", _small_int(stride), b"t\x89",
-        b"ccollections\nOrderedDict\n)RtRs.",
-    ])
+    pkl = b"".join(
+        [
+            b"\x80\x02}",
+            _text("w"),
+            b"ctorch._utils\n_rebuild_tensor_v2\n(",
+            b"(",
+            _text("storage"),
+            b"ctorch\nFloatStorage\n",
+            _text("0"),
+            _text("cpu"),
+            _small_int(numel),
+            b"tQ",
+            _small_int(offset),
+            b"(",
+            _small_int(size),
+            b"t(",
+            _small_int(stride),
+            b"t\x89",
+            b"ccollections\nOrderedDict\n)RtRs.",
+        ]
+    )
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("archive/data.pkl", pkl)
         z.writestr("archive/version", "3\n")

@@ -12,7 +12,17 @@ import sys
 
 def test_first_int8_classify_prints_only_json(tmp_path, photos):
     env = {**os.environ, "WANWU_CACHE_DIR": str(tmp_path / "cache"), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    cmd = [sys.executable, "-m", "wanwu.cli", "classify", "--precision", "int8", "--format", "json", str(photos["chelsea.png"])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "wanwu.cli",
+        "classify",
+        "--precision",
+        "int8",
+        "--format",
+        "json",
+        str(photos["chelsea.png"]),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)  # the whole of stdout is one JSON document

@@ -32,7 +32,9 @@ BIG_MODEL_PARAMS_M = 50
 # int8 calibration takes ~10-30 s per model: beyond the default model's, those cases are marked slow
 CASES = [
     pytest.param(s.name, e.name, p, marks=[pytest.mark.slow] if p != "fp32" and s.name != DEFAULT_MODEL else [])
-    for s in list_specs() for e in ENGINE_TABLE for p in PRECISIONS
+    for s in list_specs()
+    for e in ENGINE_TABLE
+    for p in PRECISIONS
 ]
 PHOTOS = ("chelsea.png", "coffee.png", "rocket.jpg", "grace_hopper.jpg")
 

@@ -15,7 +15,9 @@ def test_display_path(tmp_path, monkeypatch):
     home.mkdir(parents=True)
     monkeypatch.setenv("HOME", str(home))
     assert display_path(repo / "docs", base=repo) == "docs"
-    assert display_path(tmp_path / "work" / "shared" / "imagenet-100", base=repo) == os.path.join("..", "shared", "imagenet-100")
+    assert display_path(tmp_path / "work" / "shared" / "imagenet-100", base=repo) == os.path.join(
+        "..", "shared", "imagenet-100"
+    )
     assert display_path(home / "imagenet-100", base=repo) == os.path.join("~", "imagenet-100")
     assert display_path("/etc/ssl/certs/x", base="/a/b/c/d") == "/etc/ssl/certs/x"  # far away: as given
     assert display_text(f"put x.pth in {home}/.cache/torch") == "put x.pth in ~/.cache/torch"

@@ -113,9 +113,7 @@ def test_bench_variants_follow_the_table():
     variants = engine_variants(["efficientnet_lite0"], list(ENGINES), ["fp32", "int8"], [1])
     for v in variants:
         assert get_engine(v.engine).supports(v.precision)
-    assert {(v.engine, v.precision) for v in variants} == {
-        (e.name, p) for e in ENGINE_TABLE for p in e.precisions
-    }
+    assert {(v.engine, v.precision) for v in variants} == {(e.name, p) for e in ENGINE_TABLE for p in e.precisions}
 
 
 def test_defaults_have_one_source():
@@ -151,8 +149,16 @@ def test_help_has_no_none_and_no_doubled_defaults():
 
 def test_classify_help_shows_the_environment_variables():
     text = _helps()["classify"]
-    for var in ("WANWU_MODEL", "WANWU_ENGINE", "WANWU_PRECISION", "WANWU_THREADS", "WANWU_MAX_PIXELS",
-                "WANWU_TOP_K", "WANWU_LANG", "WANWU_CACHE_DIR"):
+    for var in (
+        "WANWU_MODEL",
+        "WANWU_ENGINE",
+        "WANWU_PRECISION",
+        "WANWU_THREADS",
+        "WANWU_MAX_PIXELS",
+        "WANWU_TOP_K",
+        "WANWU_LANG",
+        "WANWU_CACHE_DIR",
+    ):
         assert var in text
 
 

@@ -18,18 +18,24 @@ pytestmark = pytest.mark.slow
 def _run(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
     )
 
 
 def test_soak_60s_passes_every_check(tmp_path):
     out = tmp_path / "soak"
     # a small result cache fills during warm-up: its (bounded) growth is not a leak
-    proc = _run("soak.py", "--duration", "60", "--clients", "6", "--out", str(out), "--",
-                "--cache-entries", "256", timeout=400)
+    proc = _run(
+        "soak.py", "--duration", "60", "--clients", "6", "--out", str(out), "--", "--cache-entries", "256", timeout=400
+    )
     verdict = json.loads((out / "verdict.json").read_text())
     failed = {k: v["detail"] for k, v in verdict["checks"].items() if not v["pass"]}
-    assert proc.returncode == 0 and verdict["verdict"] == "PASS", f"{failed}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    assert proc.returncode == 0 and verdict["verdict"] == "PASS", (
+        f"{failed}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    )
     assert verdict["requests"] > 100
     assert verdict["status_counts"].get("200", 0) > 0
     assert any(code.startswith("4") for code in verdict["status_counts"]), "bad uploads must have been sent and refused"

@@ -55,8 +55,9 @@ def test_walk_is_recursive_sorted_and_skips_hidden(library):
     found = [p.relative_to(library).as_posix() for p in iter_images([library], report)]
     assert found == ["2024/rocket.JPG", "2024/summer/cat.png", "b/coffee.png"]
     assert report.hidden == 2 and report.other == 1
-    assert report.lines() == ["skipped 2 camera RAW files (IMG_0001.CR2, IMG_0002.cr2): "
-                              "wanwu does not read RAW files; export them to JPEG"]
+    assert report.lines() == [
+        "skipped 2 camera RAW files (IMG_0001.CR2, IMG_0002.cr2): wanwu does not read RAW files; export them to JPEG"
+    ]
     verbose = report.lines(verbose=True)
     assert "skipped 1 file that is not an image" in verbose
     assert "skipped 2 hidden files or folders (names starting with '.')" in verbose
@@ -113,12 +114,15 @@ def test_heic_folder_without_the_extra_says_what_to_install(heic, tmp_path):
         shutil.copy(heic, tmp_path / f"IMG_{i}.heic")
     run = subprocess.run([sys.executable, "-c", NO_HEIF, "classify", str(tmp_path)], capture_output=True, text=True)
     assert run.returncode == 1 and run.stdout == ""
-    assert "wanwu: skipped 3 HEIC files (IMG_0.heic, IMG_1.heic, and 1 more): install the HEIC reader: " \
-           "pip install 'wanwu[heif]'" in run.stderr
+    assert (
+        "wanwu: skipped 3 HEIC files (IMG_0.heic, IMG_1.heic, and 1 more): install the HEIC reader: "
+        "pip install 'wanwu[heif]'" in run.stderr
+    )
     assert "no images wanwu can read in the given paths" in run.stderr
     assert "no images found" not in run.stderr
-    named = subprocess.run([sys.executable, "-c", NO_HEIF, "classify", str(tmp_path / "IMG_0.heic")],
-                           capture_output=True, text=True)
+    named = subprocess.run(
+        [sys.executable, "-c", NO_HEIF, "classify", str(tmp_path / "IMG_0.heic")], capture_output=True, text=True
+    )
     assert named.returncode == 1 and "pip install 'wanwu[heif]'" in named.stderr
 
 

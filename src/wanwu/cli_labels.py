@@ -47,14 +47,27 @@ def _other(lang: str) -> str:
 
 
 def class_row(c: ImageNetClass, lang: str) -> dict[str, Any]:
-    return {"index": c.index, "wnid": c.wnid, "label": label_in(c, lang), "label_en": c.label, "label_zh": c.label_zh,
-            "synonyms": list(synonyms_of(c.wnid)), "groups": [g.key for g in groups_of(c.wnid)]}
+    return {
+        "index": c.index,
+        "wnid": c.wnid,
+        "label": label_in(c, lang),
+        "label_en": c.label,
+        "label_zh": c.label_zh,
+        "synonyms": list(synonyms_of(c.wnid)),
+        "groups": [g.key for g in groups_of(c.wnid)],
+    }
 
 
 def group_row(g: LabelGroup, lang: str) -> dict[str, Any]:
-    return {"key": g.key, "label": label_in(g, lang), "label_en": g.label, "label_zh": g.label_zh,
-            "names": list(group_names(g)[3:]), "wnids": list(g.wnids),
-            "classes": [label_in(c, lang) for c in classes_of(g)]}
+    return {
+        "key": g.key,
+        "label": label_in(g, lang),
+        "label_en": g.label,
+        "label_zh": g.label_zh,
+        "names": list(group_names(g)[3:]),
+        "wnids": list(g.wnids),
+        "classes": [label_in(c, lang) for c in classes_of(g)],
+    }
 
 
 def _table(rows: list[list[str]], out) -> None:
@@ -72,10 +85,27 @@ def _print_classes(classes: list[ImageNetClass], fmt: str, lang: str, out) -> No
         w.writerow(["index", "wnid", "label_en", "label_zh", "groups"])
         w.writerows([c.index, c.wnid, c.label, c.label_zh, ",".join(g.key for g in groups_of(c.wnid))] for c in classes)
     else:
-        head = ["index", "wnid", "名称" if lang == "zh" else "name", "English" if lang == "zh" else "中文",
-                "类别组" if lang == "zh" else "groups"]
-        _table([head] + [[str(c.index), c.wnid, label_in(c, lang), label_in(c, _other(lang)),
-                          ", ".join(label_in(g, lang) for g in groups_of(c.wnid)[:3])] for c in classes], out)
+        head = [
+            "index",
+            "wnid",
+            "名称" if lang == "zh" else "name",
+            "English" if lang == "zh" else "中文",
+            "类别组" if lang == "zh" else "groups",
+        ]
+        _table(
+            [head]
+            + [
+                [
+                    str(c.index),
+                    c.wnid,
+                    label_in(c, lang),
+                    label_in(c, _other(lang)),
+                    ", ".join(label_in(g, lang) for g in groups_of(c.wnid)[:3]),
+                ]
+                for c in classes
+            ],
+            out,
+        )
 
 
 def _print_groups(groups: list[LabelGroup], fmt: str, lang: str, out, members: bool) -> None:
@@ -90,10 +120,16 @@ def _print_groups(groups: list[LabelGroup], fmt: str, lang: str, out, members: b
         for g in groups:
             print(f"{g.key}  {label_in(g, lang)} / {label_in(g, _other(lang))}  ({len(g.wnids)})", file=out)
             for c in classes_of(g):
-                print(f"  {c.index:>3}  {c.wnid}  {ljust(label_in(c, lang), 24)}  {label_in(c, _other(lang))}", file=out)
+                print(
+                    f"  {c.index:>3}  {c.wnid}  {ljust(label_in(c, lang), 24)}  {label_in(c, _other(lang))}", file=out
+                )
     else:
-        head = ["key", "名称" if lang == "zh" else "name", "English" if lang == "zh" else "中文",
-                "类别数" if lang == "zh" else "classes"]
+        head = [
+            "key",
+            "名称" if lang == "zh" else "name",
+            "English" if lang == "zh" else "中文",
+            "类别数" if lang == "zh" else "classes",
+        ]
         _table([head] + [[g.key, label_in(g, lang), label_in(g, _other(lang)), str(len(g.wnids))] for g in groups], out)
 
 
@@ -118,10 +154,19 @@ def cmd_labels(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``labels`` on the ``wanwu`` command's subparsers."""
-    p = subparsers.add_parser("labels", help="list the class names (English, 中文) and label groups",
-                              description=__doc__, epilog=EXAMPLES, formatter_class=HelpFormatter)
-    p.add_argument("names", nargs="*", metavar="NAME",
-                   help="only what these name: a class (English, Chinese, synonym, wnid, index) or a group")
+    p = subparsers.add_parser(
+        "labels",
+        help="list the class names (English, 中文) and label groups",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument(
+        "names",
+        nargs="*",
+        metavar="NAME",
+        help="only what these name: a class (English, Chinese, synonym, wnid, index) or a group",
+    )
     p.add_argument("--groups", "-g", action="store_true", help="list label groups instead of classes")
     p.add_argument("--format", "-f", choices=["table", "json", "tsv"], default="table", help="output format")
     settings.add_arguments(p, ("lang",))

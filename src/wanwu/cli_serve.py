@@ -64,57 +64,150 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a = parser.add_argument
     a("--host", help=_h("host", "address to bind; 0.0.0.0 exposes the server to the network"))
     a("--port", type=int, help=_h("port", "TCP port"))
-    settings.add_arguments(parser, ("model", "weights", "engine", "precision", "threads"), settings=ServerConfig, help={
-        "model": "default model (see `wanwu models`); others load on first use",
-        "weights": "weights file for --model instead of the official one",
-        "threads": "threads per forward pass; auto = all cores this process may use",
-    })
-    a("--workers", type=settings.arg_type(settings.parse_optional_int), metavar="N",
-      help=_h("workers", "threads decoding and preprocessing images; auto = all cores"))
+    settings.add_arguments(
+        parser,
+        ("model", "weights", "engine", "precision", "threads"),
+        settings=ServerConfig,
+        help={
+            "model": "default model (see `wanwu models`); others load on first use",
+            "weights": "weights file for --model instead of the official one",
+            "threads": "threads per forward pass; auto = all cores this process may use",
+        },
+    )
+    a(
+        "--workers",
+        type=settings.arg_type(settings.parse_optional_int),
+        metavar="N",
+        help=_h("workers", "threads decoding and preprocessing images; auto = all cores"),
+    )
     a("--max-upload-mb", type=float, metavar="MB", help=_h("max_upload_mb", "largest request body, in MB (413 above)"))
-    settings.add_arguments(parser, ("max_pixels",), settings=ServerConfig, help={
-        "max_pixels": "most pixels decoded per image (e.g. 40M; baseline JPEGs count at their reduced "
-                      "decoding scale), checked from the header (413 above)"})
+    settings.add_arguments(
+        parser,
+        ("max_pixels",),
+        settings=ServerConfig,
+        help={
+            "max_pixels": "most pixels decoded per image (e.g. 40M; baseline JPEGs count at their reduced "
+            "decoding scale), checked from the header (413 above)"
+        },
+    )
     a("--max-files", type=int, metavar="N", help=_h("max_files", "most images in one request (413 above)"))
-    settings.add_arguments(parser, ("top_k",), settings=ServerConfig, help={
-        "top_k": "predictions per image when a request does not say"})
-    a("--batch-size", type=int, metavar="N",
-      help=_h("batch_size", "most images per forward pass when requests arrive together; 1 turns batching off"))
-    a("--batch-wait-ms", type=float, metavar="MS",
-      help=_h("batch_wait_ms", "how long a forming batch may wait for requests still decoding (never when idle)"))
-    a("--max-queue", type=int, metavar="N", help=_h("max_queue", "images waiting for inference before 503 + Retry-After"))
-    a("--cache-entries", type=int, metavar="N",
-      help=_h("cache_entries", "result cache size (same photo again = no inference); 0 turns it off"))
+    settings.add_arguments(
+        parser, ("top_k",), settings=ServerConfig, help={"top_k": "predictions per image when a request does not say"}
+    )
+    a(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help=_h("batch_size", "most images per forward pass when requests arrive together; 1 turns batching off"),
+    )
+    a(
+        "--batch-wait-ms",
+        type=float,
+        metavar="MS",
+        help=_h("batch_wait_ms", "how long a forming batch may wait for requests still decoding (never when idle)"),
+    )
+    a(
+        "--max-queue",
+        type=int,
+        metavar="N",
+        help=_h("max_queue", "images waiting for inference before 503 + Retry-After"),
+    )
+    a(
+        "--cache-entries",
+        type=int,
+        metavar="N",
+        help=_h("cache_entries", "result cache size (same photo again = no inference); 0 turns it off"),
+    )
     a("--cache-mb", type=float, metavar="MB", help=_h("cache_mb", "result cache memory bound"))
-    a("--max-models", type=int, metavar="N",
-      help=_h("max_models", "most models kept loaded (each EfficientNet-Lite adds ~70 MB RSS); to load another, the "
-                            "least recently used one is unloaded, never the default; 0 = keep every model asked for"))
-    a("--show-cache-hits", action=argparse.BooleanOptionalAction, default=None,
-      help=_h("show_cache_hits", "say \"cached\": true in answers served from the cache (reveals that someone sent "
-                                 "the same photo before: for single-user servers; /metrics counts hits either way)"))
-    a("--shutdown-timeout", type=float, metavar="S",
-      help=_h("shutdown_timeout", "seconds to finish in-flight requests on shutdown"))
-    a("--request-timeout", type=float, metavar="S",
-      help=_h("request_timeout", "longest the server works on one request once its body is in (503 after); 0 = no limit"))
-    a("--body-timeout", type=float, metavar="S",
-      help=_h("body_timeout", "longest a client may stall while sending headers or body (408 and the connection is "
-                              "closed; a body must also average 8 KB/s); 0 = no limit"))
-    a("--max-connections", type=int, metavar="N",
-      help=_h("max_connections", "open connections and requests at once; more get a plain 503"))
+    a(
+        "--max-models",
+        type=int,
+        metavar="N",
+        help=_h(
+            "max_models",
+            "most models kept loaded (each EfficientNet-Lite adds ~70 MB RSS); to load another, the "
+            "least recently used one is unloaded, never the default; 0 = keep every model asked for",
+        ),
+    )
+    a(
+        "--show-cache-hits",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=_h(
+            "show_cache_hits",
+            'say "cached": true in answers served from the cache (reveals that someone sent '
+            "the same photo before: for single-user servers; /metrics counts hits either way)",
+        ),
+    )
+    a(
+        "--shutdown-timeout",
+        type=float,
+        metavar="S",
+        help=_h("shutdown_timeout", "seconds to finish in-flight requests on shutdown"),
+    )
+    a(
+        "--request-timeout",
+        type=float,
+        metavar="S",
+        help=_h(
+            "request_timeout", "longest the server works on one request once its body is in (503 after); 0 = no limit"
+        ),
+    )
+    a(
+        "--body-timeout",
+        type=float,
+        metavar="S",
+        help=_h(
+            "body_timeout",
+            "longest a client may stall while sending headers or body (408 and the connection is "
+            "closed; a body must also average 8 KB/s); 0 = no limit",
+        ),
+    )
+    a(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help=_h("max_connections", "open connections and requests at once; more get a plain 503"),
+    )
 
     access = parser.add_argument_group("access control")
     b = access.add_argument
-    b("--api-key", metavar="KEY",
-      help=_h("api_key", "require 'Authorization: Bearer KEY' on the API (see the access notes at the end); never logged"))
+    b(
+        "--api-key",
+        metavar="KEY",
+        help=_h(
+            "api_key", "require 'Authorization: Bearer KEY' on the API (see the access notes at the end); never logged"
+        ),
+    )
     b("--api-key-file", metavar="FILE", help=_h("api_key_file", "read the API key from FILE instead"))
-    b("--metrics-public", action=argparse.BooleanOptionalAction, default=None,
-      help=_h("metrics_public", "serve /metrics without the API key (for a Prometheus scraper)"))
-    b("--cors-origin", dest="cors_origins", action="append", metavar="URL",
-      help=_h("cors_origins", "let web pages from this origin (e.g. https://app.example) call the API from a "
-                              "browser; repeat it or give a comma list; * allows any"))
-    a("--library", nargs="?", const="", metavar="DB",
-      help=_h("library", "also serve the photo library (Library view, /api/v1/library/*) of catalogue DB; "
-                         "without DB: $WANWU_LIBRARY or $XDG_DATA_HOME/wanwu/library.db"))
+    b(
+        "--metrics-public",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=_h("metrics_public", "serve /metrics without the API key (for a Prometheus scraper)"),
+    )
+    b(
+        "--cors-origin",
+        dest="cors_origins",
+        action="append",
+        metavar="URL",
+        help=_h(
+            "cors_origins",
+            "let web pages from this origin (e.g. https://app.example) call the API from a "
+            "browser; repeat it or give a comma list; * allows any",
+        ),
+    )
+    a(
+        "--library",
+        nargs="?",
+        const="",
+        metavar="DB",
+        help=_h(
+            "library",
+            "also serve the photo library (Library view, /api/v1/library/*) of catalogue DB; "
+            "without DB: $WANWU_LIBRARY or $XDG_DATA_HOME/wanwu/library.db",
+        ),
+    )
     a("--log-level", choices=("critical", "error", "warning", "info", "debug"), help=_h("log_level", "log verbosity"))
     settings.add_arguments(parser, ("cache_dir",), settings=ServerConfig)
 
@@ -122,7 +215,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``serve`` (and ``run`` as what it does) on the ``wanwu`` command's subparsers."""
     parser = subparsers.add_parser(
-        "serve", help="run the web UI and HTTP API", description=DESCRIPTION, epilog=EPILOG,
+        "serve",
+        help="run the web UI and HTTP API",
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)
@@ -160,8 +256,12 @@ def _make_server(config: Any, service: Any, in_flight: Any, drain_timeout: float
             service.begin_drain()
             if self.drain_started is None and not self.should_exit:
                 self.drain_started = time.monotonic()
-                log.info("%s: draining (%d request(s) in flight, at most %g s)",
-                         signal.Signals(sig).name, in_flight.count, drain_timeout)
+                log.info(
+                    "%s: draining (%d request(s) in flight, at most %g s)",
+                    signal.Signals(sig).name,
+                    in_flight.count,
+                    drain_timeout,
+                )
             else:
                 super().handle_exit(sig, frame)
             getattr(self, "_captured_signals", []).clear()  # do not re-raise the signal afterwards
@@ -189,11 +289,17 @@ def _log_access(config: ServerConfig) -> None:
     """Say who may call the API (never the key itself)."""
     if config.api_key is not None:
         open_metrics = " and /metrics" if config.metrics_public else ""
-        log.info("API key required (Authorization: Bearer); open without it: the web UI, /docs, "
-                 "/openapi.json, /ping, /v2/health/*%s", open_metrics)
+        log.info(
+            "API key required (Authorization: Bearer); open without it: the web UI, /docs, "
+            "/openapi.json, /ping, /v2/health/*%s",
+            open_metrics,
+        )
     elif config.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("listening on %s without an API key: anyone who can reach this port may use the API "
-                    "(set WANWU_API_KEY or --api-key-file)", config.host)
+        log.warning(
+            "listening on %s without an API key: anyone who can reach this port may use the API "
+            "(set WANWU_API_KEY or --api-key-file)",
+            config.host,
+        )
     if config.cors_origins:
         log.info("CORS: browser pages from %s may call the API", ", ".join(config.cors_origins))
 
@@ -249,10 +355,16 @@ def run(args: argparse.Namespace) -> int:
         log.info("photo library: %s (the Library view: /#library)", app.state.library.db_path)
     _log_access(config)
     uv_config = uvicorn.Config(
-        app, host=config.host, port=config.port, log_level=config.log_level, lifespan="on",
-        http=header_deadline_protocol(config.body_timeout), limit_concurrency=config.max_connections,
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=config.log_level,
+        lifespan="on",
+        http=header_deadline_protocol(config.body_timeout),
+        limit_concurrency=config.max_connections,
         # the drain phase (above) already waited for in-flight requests; this bounds what is left
-        timeout_graceful_shutdown=1, server_header=False,
+        timeout_graceful_shutdown=1,
+        server_header=False,
     )
     server = _make_server(uv_config, service, app.state.in_flight, config.shutdown_timeout)
     try:
@@ -267,7 +379,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="wanwu serve", description=DESCRIPTION, epilog=EPILOG,
+        prog="wanwu serve",
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_arguments(parser)

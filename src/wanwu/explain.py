@@ -132,7 +132,12 @@ def crop_box(width: int, height: int, prep: Preprocessing) -> tuple[float, float
     center crop of the resized image (``wanwu.imaging.preprocess``), clipped to the image."""
     new_w, new_h, left, top = resize_geometry(width, height, prep)
     sx, sy, c = width / new_w, height / new_h, prep.crop_size
-    return (max(0.0, left * sx), max(0.0, top * sy), min(float(width), (left + c) * sx), min(float(height), (top + c) * sy))
+    return (
+        max(0.0, left * sx),
+        max(0.0, top * sy),
+        min(float(width), (left + c) * sx),
+        min(float(height), (top + c) * sy),
+    )
 
 
 def _interpolation(n_out: int, extent: float, lo: float, hi: float, cells: int) -> np.ndarray:
@@ -202,10 +207,17 @@ class Explanation:
         """The JSON answer: labels in ``lang``, ``heatmap`` rows top to bottom over the whole image."""
         left, top, right, bottom = self.crop
         return {
-            "filename": self.name, "width": self.width, "height": self.height,
+            "filename": self.name,
+            "width": self.width,
+            "height": self.height,
             "predictions": [labelled(p, lang) for p in self.predictions],
             "target": labelled(self.target, lang),
-            "crop": {"left": round(left, 2), "top": round(top, 2), "right": round(right, 2), "bottom": round(bottom, 2)},
+            "crop": {
+                "left": round(left, 2),
+                "top": round(top, 2),
+                "right": round(right, 2),
+                "bottom": round(bottom, 2),
+            },
             "heatmap": [[round(float(v), 4) for v in row] for row in self.grid(cells)],
             "timing_ms": {k: round(v, 3) for k, v in self.timing.as_ms().items()},
         }

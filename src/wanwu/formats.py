@@ -31,8 +31,16 @@ Image.init()
 ALLOWED_FORMATS = tuple(f for f in _WANTED_FORMATS if f in Image.OPEN)  # JPEG also yields MPO
 
 _EXTENSIONS = {
-    "JPEG": ".jpg .jpeg .jpe .jfif", "PNG": ".png .apng", "GIF": ".gif", "WEBP": ".webp", "BMP": ".bmp .dib",
-    "TIFF": ".tif .tiff", "PPM": ".ppm .pgm .pbm", "ICO": ".ico", "TGA": ".tga", "AVIF": ".avif",
+    "JPEG": ".jpg .jpeg .jpe .jfif",
+    "PNG": ".png .apng",
+    "GIF": ".gif",
+    "WEBP": ".webp",
+    "BMP": ".bmp .dib",
+    "TIFF": ".tif .tiff",
+    "PPM": ".ppm .pgm .pbm",
+    "ICO": ".ico",
+    "TGA": ".tga",
+    "AVIF": ".avif",
     "HEIF": ".heic .heif .hif",
 }
 IMAGE_EXTENSIONS = frozenset(ext for f in ALLOWED_FORMATS if f in _EXTENSIONS for ext in _EXTENSIONS[f].split())

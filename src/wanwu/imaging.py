@@ -97,14 +97,18 @@ def size_warning(label: str, width: int, height: int) -> str | None:
     """A warning for images too small for the labels to mean much (None when big enough)."""
     if min(width, height) >= MIN_USEFUL_SIDE:
         return None
-    return (f"{label} is only {width}x{height} pixels; under {MIN_USEFUL_SIDE} px on a side the model sees "
-            f"a blown-up blur and its labels are guesses")
+    return (
+        f"{label} is only {width}x{height} pixels; under {MIN_USEFUL_SIDE} px on a side the model sees "
+        f"a blown-up blur and its labels are guesses"
+    )
 
 
 def _name_unknown(head: bytes) -> str | None:
     if len(head) >= 12 and head[4:8] == b"ftyp":
         brand = head[8:12].decode("latin-1").strip()
-        return {"heic": "HEIC", "heix": "HEIC", "mif1": "HEIF", "msf1": "HEIF", "avif": "AVIF"}.get(brand, f"ISO media ({brand})")
+        return {"heic": "HEIC", "heix": "HEIC", "mif1": "HEIF", "msf1": "HEIF", "avif": "AVIF"}.get(
+            brand, f"ISO media ({brand})"
+        )
     stripped = head.lstrip()
     for magic, name in _MAGIC_NAMES:
         if stripped.startswith(magic):
@@ -122,7 +126,9 @@ def _damaged_format(head: bytes) -> str | None:
     return None
 
 
-def _too_many(label: str, width: int, height: int, max_pixels: int, what: str = "", why: str = "") -> TooManyPixelsError:
+def _too_many(
+    label: str, width: int, height: int, max_pixels: int, what: str = "", why: str = ""
+) -> TooManyPixelsError:
     return TooManyPixelsError(
         f"{label}{what} is {width}x{height} = {width * height / 1e6:.1f} megapixels, "
         f"over the limit of {max_pixels / 1e6:g} MP{why}; raise it with --max-pixels "
@@ -134,20 +140,30 @@ def _draftable(img: Image.Image, fmt: str | None, draft_size: int | None) -> boo
     """Whether libjpeg can decode ``img`` at a reduced DCT scale holding only the reduced
     pixels: baseline JPEGs. A progressive JPEG keeps every DCT coefficient of the full image
     in memory (about as much as its decoded pixels) whatever the scale."""
-    return bool(draft_size) and fmt in ("JPEG", "MPO") and img.mode in ("RGB", "L", "CMYK") \
+    return (
+        bool(draft_size)
+        and fmt in ("JPEG", "MPO")
+        and img.mode in ("RGB", "L", "CMYK")
         and not img.info.get("progressive")
+    )
 
 
-def _check_pixels(img: Image.Image, label: str, max_pixels: int, fmt: str | None, draft_size: int | None,
-                  draftable: bool) -> None:
+def _check_pixels(
+    img: Image.Image, label: str, max_pixels: int, fmt: str | None, draft_size: int | None, draftable: bool
+) -> None:
     """Refuse from the header what would decode to more than ``max_pixels``. A baseline JPEG
     decoded reduced may declare up to ``JPEG_HEADER_FACTOR`` times more (its decoded pixels
     are checked again after ``draft``); any other image is held at its declared size."""
     width, height = img.size
     if draftable:
         if width * height > max_pixels * JPEG_HEADER_FACTOR:
-            raise _too_many(label, width, height, max_pixels * JPEG_HEADER_FACTOR,
-                            why=f" for a JPEG decoded at reduced scale ({JPEG_HEADER_FACTOR}x the pixel limit)")
+            raise _too_many(
+                label,
+                width,
+                height,
+                max_pixels * JPEG_HEADER_FACTOR,
+                why=f" for a JPEG decoded at reduced scale ({JPEG_HEADER_FACTOR}x the pixel limit)",
+            )
         return
     if width * height > max_pixels:
         why = ""
@@ -174,7 +190,7 @@ def _ico_sizes(fp: BinaryIO) -> list[tuple[int, int]]:
     directory = fp.read(16 * count)
     sizes = []
     for i in range(len(directory) // 16):
-        (offset,) = struct.unpack("<I", directory[16 * i + 12:16 * i + 16])
+        (offset,) = struct.unpack("<I", directory[16 * i + 12 : 16 * i + 16])
         fp.seek(offset)
         head = fp.read(26)
         if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
@@ -344,8 +360,13 @@ def load_image(
             if draftable and draft_size:
                 _draft(img, draft_size)
                 if max_pixels is not None and img.size[0] * img.size[1] > max_pixels:
-                    raise _too_many(label, width, height, max_pixels,
-                                    why=f" even decoded at reduced scale ({img.size[0]}x{img.size[1]})")
+                    raise _too_many(
+                        label,
+                        width,
+                        height,
+                        max_pixels,
+                        why=f" even decoded at reduced scale ({img.size[0]}x{img.size[1]})",
+                    )
             img.load()
             orientation = img.getexif().get(0x0112, 1) if fmt in ("JPEG", "MPO", "TIFF", "PNG", "WEBP") else 1
             upright = ImageOps.exif_transpose(img) if orientation not in (1, None) else img

@@ -29,8 +29,17 @@ from .errors import AmbiguousLabelError, UnknownLabelError, UnsupportedLanguageE
 LANGS = ("en", "zh")
 DEFAULT_LANG = "en"
 LANG_NAMES = {"en": "English", "zh": "中文"}
-_LANG_ALIASES = {"en": "en", "english": "en", "c": "en", "posix": "en",
-                 "zh": "zh", "chinese": "zh", "中文": "zh", "汉语": "zh", "cmn": "zh"}
+_LANG_ALIASES = {
+    "en": "en",
+    "english": "en",
+    "c": "en",
+    "posix": "en",
+    "zh": "zh",
+    "chinese": "zh",
+    "中文": "zh",
+    "汉语": "zh",
+    "cmn": "zh",
+}
 LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG")  # POSIX order: the first one set decides
 
 
@@ -159,6 +168,7 @@ def _class_index() -> dict[str, tuple[int, list]]:
         for c in imagenet_classes():
             yield from ((0, name, c) for name in (c.wnid, str(c.index), c.label, c.label_zh))
             yield from ((1, name, c) for name in synonyms_of(c.wnid))
+
     return _index(entries())
 
 
@@ -169,6 +179,7 @@ def _group_index() -> dict[str, tuple[int, list]]:
             n_aliases = len(names) - 3 - len(_wordnet()["groups"][group.key]["synonyms"])
             for i, name in enumerate(names):
                 yield (0 if i < 3 else 1 if i < 3 + n_aliases else 2), name, group
+
     return _index(entries())
 
 
@@ -207,15 +218,19 @@ def resolve_class(name: str | int) -> ImageNetClass:
     if len(found) == 1:
         return found[0]
     if found:
-        raise AmbiguousLabelError(f"{name!r} names {len(found)} classes: {_listing(found)}; "
-                                  "give the wnid, the index or the Chinese name")
+        raise AmbiguousLabelError(
+            f"{name!r} names {len(found)} classes: {_listing(found)}; give the wnid, the index or the Chinese name"
+        )
     groups = _lookup(_group_index(), str(name))
     if groups:
         members = classes_of(groups[0])
-        raise AmbiguousLabelError(f"{name!r} is the group {groups[0].key} ({groups[0].label_zh}) of {len(members)} "
-                                  f"classes, not one class; e.g. {_listing(members[:3])}")
-    raise UnknownLabelError(f"no ImageNet-1k class is called {name!r} (`wanwu labels` lists them all)"
-                            f"{_suggestions(str(name))}")
+        raise AmbiguousLabelError(
+            f"{name!r} is the group {groups[0].key} ({groups[0].label_zh}) of {len(members)} "
+            f"classes, not one class; e.g. {_listing(members[:3])}"
+        )
+    raise UnknownLabelError(
+        f"no ImageNet-1k class is called {name!r} (`wanwu labels` lists them all){_suggestions(str(name))}"
+    )
 
 
 def resolve_group(name: str | LabelGroup) -> LabelGroup:
@@ -227,8 +242,9 @@ def resolve_group(name: str | LabelGroup) -> LabelGroup:
         return found[0]
     if found:
         raise AmbiguousLabelError(f"{name!r} names the groups {', '.join(g.key for g in found)}; give one key")
-    raise UnknownLabelError(f"no label group is called {name!r} (`wanwu labels --groups` lists them)"
-                            f"{_suggestions(str(name))}")
+    raise UnknownLabelError(
+        f"no label group is called {name!r} (`wanwu labels --groups` lists them){_suggestions(str(name))}"
+    )
 
 
 def classes_of(group: str | LabelGroup) -> tuple[ImageNetClass, ...]:

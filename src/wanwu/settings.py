@@ -37,8 +37,19 @@ from .models import DEFAULT_MODEL, MODELS, get_spec
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 1000  # the number of ImageNet-1k classes
 __all__ = [
-    "DEFAULT_ENGINE", "DEFAULT_MAX_PIXELS", "DEFAULT_MODEL", "DEFAULT_PRECISION", "DEFAULT_TOP_K", "MAX_TOP_K",
-    "MODEL_SETTINGS", "ModelSettings", "add_arguments", "parse_bool", "parse_optional_int", "parse_pixels", "setting",
+    "DEFAULT_ENGINE",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MODEL",
+    "DEFAULT_PRECISION",
+    "DEFAULT_TOP_K",
+    "MAX_TOP_K",
+    "MODEL_SETTINGS",
+    "ModelSettings",
+    "add_arguments",
+    "parse_bool",
+    "parse_optional_int",
+    "parse_pixels",
+    "setting",
 ]
 
 
@@ -88,15 +99,31 @@ def parse_bool(text: str) -> bool:
 
 
 def setting(
-    default: Any, env: str, parse: Callable[[str], Any] = str, *, help: str = "", short: str | None = None,
-    metavar: str | None = None, choices: Iterable[str] | None = None, shown: str | None = None,
-    flag: str | None = None, secret: bool = False,
+    default: Any,
+    env: str,
+    parse: Callable[[str], Any] = str,
+    *,
+    help: str = "",
+    short: str | None = None,
+    metavar: str | None = None,
+    choices: Iterable[str] | None = None,
+    shown: str | None = None,
+    flag: str | None = None,
+    secret: bool = False,
 ) -> Any:
     """A dataclass field that is also a setting: ``default``, the ``env`` variable, the
     ``parse`` function for its text, and what the generated flag looks like (``shown`` is
     the default as the help prints it, when ``str(default)`` would not say it well)."""
-    meta = {"env": env, "parse": parse, "help": help, "short": short, "metavar": metavar,
-            "choices": tuple(choices) if choices is not None else None, "shown": shown, "flag": flag}
+    meta = {
+        "env": env,
+        "parse": parse,
+        "help": help,
+        "short": short,
+        "metavar": metavar,
+        "choices": tuple(choices) if choices is not None else None,
+        "shown": shown,
+        "flag": flag,
+    }
     return field(default=default, repr=not secret, metadata=meta)
 
 
@@ -107,27 +134,69 @@ _S = TypeVar("_S", bound="ModelSettings")
 class ModelSettings:
     """Which model runs how. Build with ``from_env(**overrides)`` or ``from_args(args)``."""
 
-    model: str = setting(DEFAULT_MODEL, "WANWU_MODEL", short="-m", choices=MODELS, metavar="NAME",
-                         help=f"model to use: {', '.join(MODELS)} (see `wanwu models`)")
-    weights: str | None = setting(None, "WANWU_WEIGHTS", metavar="FILE",
-                                  help="state_dict file to load instead of the official weights")
-    engine: str = setting(DEFAULT_ENGINE, "WANWU_ENGINE", short="-e", choices=ENGINES,
-                          help="inference engine; torch is the eager reference")
-    precision: str = setting(DEFAULT_PRECISION, "WANWU_PRECISION", choices=PRECISIONS, help=(
-        "numeric precision; int8 is static quantization ("
-        + ", ".join(e.name for e in ENGINE_TABLE if e.supports("int8")) + ")"))
-    threads: int | None = setting(None, "WANWU_THREADS", parse_optional_int, metavar="N", shown="auto",
-                                  help="inference threads; auto = all cores this process may use")
-    max_pixels: int = setting(DEFAULT_MAX_PIXELS, "WANWU_MAX_PIXELS", parse_pixels, metavar="N",
-                              shown=f"{DEFAULT_MAX_PIXELS // 1_000_000}M",
-                              help="most pixels decoded per image (e.g. 40M), checked from the header; a baseline JPEG "
-                                   "counts at its reduced decoding scale (its header may say up to 8x more: 200 MP phone photos pass)")
-    top_k: int = setting(DEFAULT_TOP_K, "WANWU_TOP_K", parse_int, short="-k", metavar="K",
-                         help=f"labels per image (1-{MAX_TOP_K})")
-    lang: str | None = setting(None, "WANWU_LANG", parse_lang, metavar="LANG", shown="from the locale, e.g. LANG=zh_CN.UTF-8 -> zh",
-                               help="language of class names: en (English) or zh (中文)")
-    cache_dir: str | None = setting(None, "WANWU_CACHE_DIR", metavar="DIR", shown="$XDG_CACHE_HOME/wanwu or ~/.cache/wanwu",
-                                    help="where converted models (ONNX, int8) are kept")
+    model: str = setting(
+        DEFAULT_MODEL,
+        "WANWU_MODEL",
+        short="-m",
+        choices=MODELS,
+        metavar="NAME",
+        help=f"model to use: {', '.join(MODELS)} (see `wanwu models`)",
+    )
+    weights: str | None = setting(
+        None, "WANWU_WEIGHTS", metavar="FILE", help="state_dict file to load instead of the official weights"
+    )
+    engine: str = setting(
+        DEFAULT_ENGINE,
+        "WANWU_ENGINE",
+        short="-e",
+        choices=ENGINES,
+        help="inference engine; torch is the eager reference",
+    )
+    precision: str = setting(
+        DEFAULT_PRECISION,
+        "WANWU_PRECISION",
+        choices=PRECISIONS,
+        help=(
+            "numeric precision; int8 is static quantization ("
+            + ", ".join(e.name for e in ENGINE_TABLE if e.supports("int8"))
+            + ")"
+        ),
+    )
+    threads: int | None = setting(
+        None,
+        "WANWU_THREADS",
+        parse_optional_int,
+        metavar="N",
+        shown="auto",
+        help="inference threads; auto = all cores this process may use",
+    )
+    max_pixels: int = setting(
+        DEFAULT_MAX_PIXELS,
+        "WANWU_MAX_PIXELS",
+        parse_pixels,
+        metavar="N",
+        shown=f"{DEFAULT_MAX_PIXELS // 1_000_000}M",
+        help="most pixels decoded per image (e.g. 40M), checked from the header; a baseline JPEG "
+        "counts at its reduced decoding scale (its header may say up to 8x more: 200 MP phone photos pass)",
+    )
+    top_k: int = setting(
+        DEFAULT_TOP_K, "WANWU_TOP_K", parse_int, short="-k", metavar="K", help=f"labels per image (1-{MAX_TOP_K})"
+    )
+    lang: str | None = setting(
+        None,
+        "WANWU_LANG",
+        parse_lang,
+        metavar="LANG",
+        shown="from the locale, e.g. LANG=zh_CN.UTF-8 -> zh",
+        help="language of class names: en (English) or zh (中文)",
+    )
+    cache_dir: str | None = setting(
+        None,
+        "WANWU_CACHE_DIR",
+        metavar="DIR",
+        shown="$XDG_CACHE_HOME/wanwu or ~/.cache/wanwu",
+        help="where converted models (ONNX, int8) are kept",
+    )
 
     # -- building ---------------------------------------------------------------------------
     @classmethod
@@ -198,8 +267,14 @@ class ModelSettings:
 
     def classifier_kwargs(self) -> dict[str, Any]:
         """Arguments for ``Classifier(**...)``."""
-        return {"model": self.model, "engine": self.engine, "weights": self.weights, "precision": self.precision,
-                "threads": self.threads, "max_pixels": self.max_pixels}
+        return {
+            "model": self.model,
+            "engine": self.engine,
+            "weights": self.weights,
+            "precision": self.precision,
+            "threads": self.threads,
+            "max_pixels": self.max_pixels,
+        }
 
     def export_cache_dir(self) -> None:
         """Make ``cache_dir`` (when set) this process's cache dir, for ``wanwu.paths.cache_dir``.
@@ -241,7 +316,10 @@ def arg_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def add_arguments(
-    parser: Any, names: Iterable[str] = MODEL_SETTINGS, *, settings: type[ModelSettings] = ModelSettings,
+    parser: Any,
+    names: Iterable[str] = MODEL_SETTINGS,
+    *,
+    settings: type[ModelSettings] = ModelSettings,
     help: Mapping[str, str] | None = None,
 ) -> None:
     """Add the flags of settings ``names`` to ``parser`` (a parser or an argument group).
@@ -251,8 +329,11 @@ def add_arguments(
     for name in names:
         meta = by_name[name].metadata
         flags = [settings.flag_name(name)] + ([meta["short"]] if meta.get("short") else [])
-        kwargs: dict[str, Any] = {"dest": name, "default": None,
-                                  "help": help_text(settings, name, (help or {}).get(name))}
+        kwargs: dict[str, Any] = {
+            "dest": name,
+            "default": None,
+            "help": help_text(settings, name, (help or {}).get(name)),
+        }
         if meta.get("choices"):
             kwargs["choices"] = meta["choices"]
         elif meta["parse"] is not str:

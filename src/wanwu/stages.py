@@ -91,8 +91,14 @@ class Prediction:
 
     def to_dict(self, lang: str = DEFAULT_LANG) -> dict:
         """``label`` in ``lang``, plus ``label_en`` and ``label_zh`` whatever the language."""
-        return {"index": self.index, "wnid": self.wnid, "label": self.label_in(lang), "label_en": self.label,
-                "label_zh": self.label_zh, "score": self.score}
+        return {
+            "index": self.index,
+            "wnid": self.wnid,
+            "label": self.label_in(lang),
+            "label_en": self.label,
+            "label_zh": self.label_zh,
+            "score": self.score,
+        }
 
 
 @dataclass
@@ -223,8 +229,14 @@ class Stages:
         t2 = time.perf_counter()
         self.recorder.observe(name_, "decode", t1 - t0)
         self.recorder.observe(name_, "preprocess", t2 - t1)
-        return Prepared(name, x, decoded.width, decoded.height, Timing(decode=t1 - t0, preprocess=t2 - t1),
-                        list(getattr(decoded, "warnings", ())))
+        return Prepared(
+            name,
+            x,
+            decoded.width,
+            decoded.height,
+            Timing(decode=t1 - t0, preprocess=t2 - t1),
+            list(getattr(decoded, "warnings", ())),
+        )
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """One forward pass: float32 NCHW batch -> logits; recorded once, whatever the batch size."""
@@ -309,7 +321,9 @@ class Stages:
         for p in pending:
             yield answers[id(p)] if isinstance(p, Prepared) else p
 
-    def explain(self, source: ImageSource, top_k: int, target: int | None = None, name: str | None = None) -> Explanation:
+    def explain(
+        self, source: ImageSource, top_k: int, target: int | None = None, name: str | None = None
+    ) -> Explanation:
         """One image through the four stages with the class activation map of ``target`` (class
         index; default the top-1 class): the forward pass also returns the feature map and
         postprocess computes the map (``wanwu.explain``). Times are recorded as ``run``'s are.
@@ -328,11 +342,20 @@ class Stages:
         predictions = m.postprocess(logits, top_k)[0]
         index = predictions[0].index if target is None else int(target)
         chosen = imagenet_classes()[index]
-        target_prediction = Prediction(index, chosen.wnid, chosen.label, float(softmax(logits[0].astype(np.float64))[index]))
+        target_prediction = Prediction(
+            index, chosen.wnid, chosen.label, float(softmax(logits[0].astype(np.float64))[index])
+        )
         cam = class_map(features[0], m.head_gradient(features[0], index))
         t4 = time.perf_counter()
-        for stage, seconds in (("decode", t1 - t0), ("preprocess", t2 - t1), ("inference", t3 - t2), ("postprocess", t4 - t3)):
+        for stage, seconds in (
+            ("decode", t1 - t0),
+            ("preprocess", t2 - t1),
+            ("inference", t3 - t2),
+            ("postprocess", t4 - t3),
+        ):
             self.recorder.observe(model, stage, seconds)
         timing = Timing(decode=t1 - t0, preprocess=t2 - t1, inference=t3 - t2, postprocess=t4 - t3)
         box = crop_box(decoded.width, decoded.height, m.preprocessing)
-        return Explanation(name, predictions, target_prediction, cam, decoded.width, decoded.height, box, decoded.image, timing)
+        return Explanation(
+            name, predictions, target_prediction, cam, decoded.width, decoded.height, box, decoded.image, timing
+        )

@@ -40,11 +40,15 @@ class SkipReport:
         for folder, why in self.unlistable:
             out.append(f"skipped folder {folder}: {why}")
         if verbose and self.other:
-            out.append(f"skipped {self.other} file{'s' if self.other != 1 else ''} that "
-                       f"{'are not images' if self.other != 1 else 'is not an image'}")
+            out.append(
+                f"skipped {self.other} file{'s' if self.other != 1 else ''} that "
+                f"{'are not images' if self.other != 1 else 'is not an image'}"
+            )
         if verbose and self.hidden:
-            out.append(f"skipped {self.hidden} hidden file{'s' if self.hidden != 1 else ''} or folder"
-                       f"{'s' if self.hidden != 1 else ''} (names starting with '.')")
+            out.append(
+                f"skipped {self.hidden} hidden file{'s' if self.hidden != 1 else ''} or folder"
+                f"{'s' if self.hidden != 1 else ''} (names starting with '.')"
+            )
         return out
 
     def skipped_files(self) -> int:

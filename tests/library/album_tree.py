@@ -22,5 +22,8 @@ CATS = {"n02124075", "n02123159", "n02123045"}  # Egyptian cat, tiger cat, tabby
 
 def digest_tree(root: Path) -> dict[str, str]:
     """sha256 of every file under ``root`` except sidecars: proof the photos were not written."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.suffix != ".xmp"}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix != ".xmp"
+    }

@@ -23,7 +23,8 @@ def _rows(db):
     conn.row_factory = sqlite3.Row
     try:
         return {r["path"]: r for r in conn.execute("SELECT * FROM photos")}, conn.execute(
-            "SELECT p.path, t.wnid FROM tags t JOIN photos p ON p.id = t.photo_id WHERE t.rank = 0").fetchall()
+            "SELECT p.path, t.wnid FROM tags t JOIN photos p ON p.id = t.photo_id WHERE t.rank = 0"
+        ).fetchall()
     finally:
         conn.close()
 
@@ -162,7 +163,10 @@ def test_search_ranks_by_score_and_user_corrections(album, index):
     page = search(conn, "espresso")
     assert [p["path"] for p in page.items] == [str(album / "kitchen/coffee.png")]
     page = search(conn, "n02123045", min_score=0.0)  # tabby, by wnid
-    assert {p["path"] for p in page.items} == {str(album / "cats/chelsea.png"), str(album / "cats/2024/chelsea-again.png")}
+    assert {p["path"] for p in page.items} == {
+        str(album / "cats/chelsea.png"),
+        str(album / "cats/2024/chelsea-again.png"),
+    }
     usertags.apply(conn, str(album / "kitchen/coffee.png"), [], ["espresso"])
     assert search(conn, "espresso").total == 0  # removed by the user
     usertags.apply(conn, str(album / "travel/flower.jpg"), ["holiday", "espresso"], [])
@@ -176,8 +180,11 @@ def test_search_by_group_and_in_chinese(tmp_path):
     conn = open_catalogue(tmp_path / "dogs.db")
     with conn:
         for i, (wnid, score) in enumerate([("n02099601", 0.9), ("n02085620", 0.6), ("n02123045", 0.8)]):
-            conn.execute("INSERT INTO photos (id, path, size, mtime_ns, sha256, tagger, indexed_at) "
-                         "VALUES (?, ?, 1, 1, 'x', 't', 0)", (i + 1, f"/photos/{i}.jpg"))
+            conn.execute(
+                "INSERT INTO photos (id, path, size, mtime_ns, sha256, tagger, indexed_at) "
+                "VALUES (?, ?, 1, 1, 'x', 't', 0)",
+                (i + 1, f"/photos/{i}.jpg"),
+            )
             conn.execute("INSERT INTO tags VALUES (?, 0, ?, ?)", (i + 1, wnid, score))
     for query in ("dog", "狗", "Dog", "golden retriever", "金毛寻回犬", "n02099601"):
         page = search(conn, query, lang="zh")

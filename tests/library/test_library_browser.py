@@ -34,15 +34,33 @@ def library_server(tmp_path_factory, photos):
         shutil.copy(photos[name], root / rel)
     (root / CORRUPT).write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
     db = root.parent / "library.db"
-    subprocess.run([sys.executable, "-m", "wanwu.cli", "index", str(root), "--db", str(db), "-q"],
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        [sys.executable, "-m", "wanwu.cli", "index", str(root), "--db", str(db), "-q"], capture_output=True, timeout=600
+    )
     port = test_browser._free_port()
     url = f"http://{test_browser.HOST}:{port}"
     log_path = Path(tempfile.gettempdir()) / f"wanwu-library-browser-{port}.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "wanwu.cli", "serve", "--host", test_browser.HOST, "--port",
-                                 str(port), "--library", str(db), "--api-key", KEY, "--log-level", "warning"],
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wanwu.cli",
+                "serve",
+                "--host",
+                test_browser.HOST,
+                "--port",
+                str(port),
+                "--library",
+                str(db),
+                "--api-key",
+                KEY,
+                "--log-level",
+                "warning",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + test_browser.SERVER_START_TIMEOUT_S
             while True:
@@ -84,7 +102,9 @@ def _open_library(browser, url, **options):
 
 
 def _thumbnails_loaded(page) -> list[tuple[int, int]]:
-    page.wait_for_function("() => [...document.querySelectorAll('#lib-grid img')].every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#lib-grid img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     return page.eval_on_selector_all("#lib-grid img", "els => els.map(i => [i.naturalWidth, i.naturalHeight])")
 
 
@@ -128,8 +148,14 @@ def test_library_view_search_facets_and_photo(browser, library_server):
 
 
 def test_library_view_on_a_phone(browser, library_server):
-    ctx, page, watch = _open_library(browser, library_server, viewport={"width": 390, "height": 844},
-                                     is_mobile=True, has_touch=True, device_scale_factor=2)
+    ctx, page, watch = _open_library(
+        browser,
+        library_server,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+    )
     _thumbnails_loaded(page)
     columns = page.eval_on_selector("#lib-grid", "g => getComputedStyle(g).gridTemplateColumns.split(' ').length")
     assert columns == 2

@@ -22,8 +22,9 @@ VISIBLE = [rel for rel in LAYOUT if not rel.startswith(".")]
 
 
 def wanwu(*args, check=None, **kw) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "wanwu.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, **kw)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wanwu.cli", *map(str, args)], capture_output=True, text=True, timeout=600, **kw
+    )
     if check is not None:
         assert proc.returncode == check, proc.stderr
     return proc
@@ -46,10 +47,15 @@ def test_index_then_search_in_every_format(album, db):
     items = json.loads(wanwu("search", "cat", "--db", db, "--format", "json", check=0).stdout)
     assert {i["path"] for i in items} == {str(album / "cats/chelsea.png"), str(album / "cats/2024/chelsea-again.png")}
     assert all({"wnid", "label", "score"} <= set(t) for i in items for t in i["tags"])
-    zh = json.loads(wanwu("search", "猫", "--db", db, "--lang", "zh", "--format", "jsonl", check=0).stdout.splitlines()[0])
+    zh = json.loads(
+        wanwu("search", "猫", "--db", db, "--lang", "zh", "--format", "jsonl", check=0).stdout.splitlines()[0]
+    )
     assert any("猫" in t["label"] for t in zh["tags"])
-    rows = list(csv.DictReader(io.StringIO(wanwu("search", "palace", "--db", db, "--format", "csv", "--min-score", "0",
-                                                 check=0).stdout)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(wanwu("search", "palace", "--db", db, "--format", "csv", "--min-score", "0", check=0).stdout)
+        )
+    )
     assert rows and rows[0]["path"] == str(album / "travel/2019/summer/china.jpg")
     nothing = wanwu("search", "golden retriever", "--db", db)
     assert nothing.returncode == 1 and nothing.stdout == ""
@@ -90,9 +96,10 @@ def test_xmp_sidecars_merge_and_never_touch_the_photo(album, db):
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
         '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
         'xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmlns:lr="http://ns.adobe.com/lightroom/1.0/" xmp:Rating="4">'
-        '<dc:subject><rdf:Bag><rdf:li>holiday 2019</rdf:li><rdf:li>missile</rdf:li></rdf:Bag></dc:subject>'
-        '<lr:hierarchicalSubject><rdf:Bag><rdf:li>places|Florida</rdf:li><rdf:li>wanwu|old|stale</rdf:li>'
-        '</rdf:Bag></lr:hierarchicalSubject></rdf:Description></rdf:RDF></x:xmpmeta>')
+        "<dc:subject><rdf:Bag><rdf:li>holiday 2019</rdf:li><rdf:li>missile</rdf:li></rdf:Bag></dc:subject>"
+        "<lr:hierarchicalSubject><rdf:Bag><rdf:li>places|Florida</rdf:li><rdf:li>wanwu|old|stale</rdf:li>"
+        "</rdf:Bag></lr:hierarchicalSubject></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
     (album / "travel/flower.jpg.xmp").write_text("<not xml")
     proc = wanwu("index", album, "--db", db, "--write-xmp")
     assert "flower.jpg.xmp: not a valid XMP file" in proc.stderr
@@ -149,8 +156,12 @@ def test_sigint_stops_quickly_and_the_next_run_resumes(tmp_path, photos, db):
         folder = root / f"roll{i % 7}"
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(sources[i % len(sources)], folder / f"{i:04d}{sources[i % len(sources)].suffix}")
-    proc = subprocess.Popen([sys.executable, "-m", "wanwu.cli", "index", str(root), "--db", str(db),
-                             "--batch-size", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wanwu.cli", "index", str(root), "--db", str(db), "--batch-size", "4"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     done = 0
     while time.monotonic() < deadline and proc.poll() is None:

@@ -198,7 +198,9 @@ def test_index_with_ray_equals_the_one_machine_index(local_ray, album, tmp_path,
 
     sent: list[int] = []
     real_from_items = local_ray.data.from_items
-    monkeypatch.setattr(local_ray.data, "from_items", lambda items, **kw: sent.append(len(items)) or real_from_items(items, **kw))
+    monkeypatch.setattr(
+        local_ray.data, "from_items", lambda items, **kw: sent.append(len(items)) or real_from_items(items, **kw)
+    )
     code, ray_run = _index(str(album), "--db", str(tmp_path / "ray.db"), "--ray", "auto", "--ray-actors", "2")
     assert code == 1 and (ray_run["new"], ray_run["failed"]) == (plain["new"], 1)
     assert sent == [photos]
@@ -250,7 +252,10 @@ def test_ctrl_c_on_a_real_ray_index_keeps_what_was_done_and_the_next_run_goes_on
     env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "wanwu.cli", "index", str(root), "--db", str(db), "--ray", "local", "--ray-actors", "1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         done = 0
@@ -279,7 +284,9 @@ def test_ctrl_c_on_a_real_ray_index_keeps_what_was_done_and_the_next_run_goes_on
 
     sent: list[int] = []
     real_from_items = local_ray.data.from_items
-    monkeypatch.setattr(local_ray.data, "from_items", lambda items, **kw: sent.append(len(items)) or real_from_items(items, **kw))
+    monkeypatch.setattr(
+        local_ray.data, "from_items", lambda items, **kw: sent.append(len(items)) or real_from_items(items, **kw)
+    )
     code, rest = _index(str(root), "--db", str(db), "--ray", "auto")
     assert code == 0 and rest["new"] == total - len(kept) and rest["unchanged"] == len(kept)
     assert sent == [total - len(kept)]

@@ -37,7 +37,9 @@ def test_search_stats_and_photo(indexed, make_client):
     assert r.status_code == 200
     body = r.json()
     assert body["total"] == 2 and {i["path"] for i in body["items"]} == {
-        str(album / "cats/chelsea.png"), str(album / "cats/2024/chelsea-again.png")}
+        str(album / "cats/chelsea.png"),
+        str(album / "cats/2024/chelsea-again.png"),
+    }
     item = body["items"][0]
     assert item["thumbnail_url"] == f"/api/v1/library/photos/{item['id']}/thumbnail"
     zh = client.get("/api/v1/library/search", params={"q": "猫", "lang": "zh"}).json()
@@ -97,8 +99,11 @@ def test_bad_ids_and_gone_files_are_clear_4xx(indexed, make_client):
     assert client.get("/api/v1/library/photos/abc").status_code == 422
     assert client.get("/api/v1/library/photos/..%2F..%2Fetc%2Fpasswd/image").status_code in (404, 422)
     assert client.get("/api/v1/library/search", params={"limit": 0}).status_code == 422
-    broken = next(i for i in client.get("/api/v1/library/search", params={"q": "", "limit": 200}).json()["items"]
-                  if i["path"].endswith("rocket.jpg"))
+    broken = next(
+        i
+        for i in client.get("/api/v1/library/search", params={"q": "", "limit": 200}).json()["items"]
+        if i["path"].endswith("rocket.jpg")
+    )
     os.remove(broken["path"])
     r = client.get(broken["thumbnail_url"])
     assert r.status_code == 410 and r.json()["error"]["code"] == "photo_gone"
@@ -128,8 +133,11 @@ def test_heic_is_shown_as_jpeg(album, index, make_client):
     pillow_heif.from_pillow(Image.open(album / "kitchen/coffee.png").convert("RGB")).save(album / "IMG_2.heic")
     index([album])
     client = make_client()
-    item = next(i for i in client.get("/api/v1/library/search", params={"limit": 200}).json()["items"]
-                if i["path"].endswith("IMG_2.heic"))
+    item = next(
+        i
+        for i in client.get("/api/v1/library/search", params={"limit": 200}).json()["items"]
+        if i["path"].endswith("IMG_2.heic")
+    )
     for url, size in ((item["thumbnail_url"], (320, 213)), (item["image_url"], (600, 400))):
         r = client.get(url)
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"

@@ -49,7 +49,12 @@ def png_claiming(width: int, height: int) -> bytes:
     """A well-formed PNG header declaring ``width`` x ``height`` with a tiny IDAT: a bomb
     that must be refused from the header, before any pixel is allocated."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +115,10 @@ class ServerProcess:
         with open(log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "wanwu.cli_serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
-                stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+                cwd=cwd,
             )
 
     def log(self) -> str:
@@ -156,7 +164,9 @@ def spawn_server(tmp_path_factory) -> Iterator[Callable[..., ServerProcess]]:
     at the end of the session is stopped."""
     started: list[ServerProcess] = []
 
-    def spawn(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, ready: bool = True) -> ServerProcess:
+    def spawn(
+        *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, ready: bool = True
+    ) -> ServerProcess:
         server = ServerProcess(list(args), tmp_path_factory.mktemp("serve") / "serve.log", env=env, cwd=cwd)
         started.append(server)
         return server.wait_ready() if ready else server

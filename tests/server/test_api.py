@@ -69,8 +69,11 @@ def test_classify_cat_multipart(cat_labels, client, chelsea):
 
 
 def test_classify_coffee_raw_body(client, coffee):
-    r = client.post("/api/v1/classify", content=coffee.read_bytes(),
-                    headers={"Content-Type": "image/png", "X-Filename": "mug/../coffee.png"})
+    r = client.post(
+        "/api/v1/classify",
+        content=coffee.read_bytes(),
+        headers={"Content-Type": "image/png", "X-Filename": "mug/../coffee.png"},
+    )
     assert r.status_code == 200, r.text
     [result] = r.json()["results"]
     assert result["filename"] == "coffee.png"  # only the last path component is echoed
@@ -80,8 +83,11 @@ def test_classify_coffee_raw_body(client, coffee):
 
 def test_classify_raw_body_as_curl_data_binary(client, coffee):
     """curl --data-binary sends application/x-www-form-urlencoded: still the raw image."""
-    r = client.post("/api/v1/classify?top_k=1", content=coffee.read_bytes(),
-                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = client.post(
+        "/api/v1/classify?top_k=1",
+        content=coffee.read_bytes(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 200
     [result] = r.json()["results"]
     assert result["filename"] == "upload"
@@ -166,7 +172,10 @@ def test_multipart_without_boundary_is_400(client):
 
 
 def test_some_files_fail_is_200_with_item_errors(cat_labels, client, chelsea):
-    files = [("file", ("cat.png", chelsea.read_bytes(), "image/png")), ("file", ("junk.bin", b"\x00\x01junk" * 10, "x/y"))]
+    files = [
+        ("file", ("cat.png", chelsea.read_bytes(), "image/png")),
+        ("file", ("junk.bin", b"\x00\x01junk" * 10, "x/y")),
+    ]
     r = client.post("/api/v1/classify", files=files)
     assert r.status_code == 200
     ok, bad = r.json()["results"]
@@ -230,7 +239,9 @@ def test_unavailable_model_is_409_with_how_to(client, pool, coffee, no_weights):
     if pool.is_loaded("vgg16"):
         pytest.skip("vgg16 was loaded by another test")
     assert not availability(get_spec("vgg16"))[0]
-    body = assert_error(client.post("/api/v1/classify?model=vgg16", content=coffee.read_bytes()), 409, "model_unavailable")
+    body = assert_error(
+        client.post("/api/v1/classify?model=vgg16", content=coffee.read_bytes()), 409, "model_unavailable"
+    )
     message = body["error"]["message"]
     assert "wanwu download vgg16" in message
     reason = {m["name"]: m for m in client.get("/api/v1/models").json()["models"]}["vgg16"]["reason"]
@@ -241,7 +252,9 @@ def test_unavailable_model_is_409_with_how_to(client, pool, coffee, no_weights):
 
 @pytest.mark.parametrize("top_k", ["0", "1001", "abc", "-3", "2.5"])
 def test_bad_top_k_is_422(client, coffee, top_k):
-    body = assert_error(client.post(f"/api/v1/classify?top_k={top_k}", content=coffee.read_bytes()), 422, "invalid_request")
+    body = assert_error(
+        client.post(f"/api/v1/classify?top_k={top_k}", content=coffee.read_bytes()), 422, "invalid_request"
+    )
     assert "top_k" in body["error"]["message"]
 
 
@@ -344,7 +357,9 @@ def test_index_and_static_have_security_headers(client):
         assert r.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
         assert r.headers["x-content-type-options"] == "nosniff"
         assert r.headers["referrer-policy"] == "no-referrer"
-    assert client.get("/static/app.js").headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert (
+        client.get("/static/app.js").headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    )
 
 
 def test_docs_page_is_offline_and_openapi_works(client):
@@ -397,8 +412,12 @@ def test_not_ready_while_draining(make_client):
 def test_still_serving_after_bad_requests(cat_labels, client, chelsea, bomb_png, grace_hopper):
     jpeg = grace_hopper.read_bytes()
     bad = [
-        dict(content=b"plain text"), dict(content=bomb_png), dict(content=jpeg[:5000]), dict(content=b""),
-        dict(files={"x": ("a", b"b")}), dict(content=b"\xff\xd8\xff" + b"\x00" * 100),
+        dict(content=b"plain text"),
+        dict(content=bomb_png),
+        dict(content=jpeg[:5000]),
+        dict(content=b""),
+        dict(files={"x": ("a", b"b")}),
+        dict(content=b"\xff\xd8\xff" + b"\x00" * 100),
     ]
     for kwargs in bad:
         r = client.post("/api/v1/classify", **kwargs)

@@ -54,8 +54,9 @@ def test_cache_hits_are_not_revealed_by_default(make_client, chelsea):
     the hit repeats the first answer's timings (its own would show no decode and no inference)."""
     c = make_client()
     data = chelsea.read_bytes()
-    first, second = (c.post("/api/v1/classify", params={"top_k": 3}, content=data).json()["results"][0]
-                     for _ in range(2))
+    first, second = (
+        c.post("/api/v1/classify", params={"top_k": 3}, content=data).json()["results"][0] for _ in range(2)
+    )
     assert "cached" not in first and "cached" not in second
     assert second["timing_ms"] == first["timing_ms"] and second["timing_ms"]["inference"] > 0
     assert second["predictions"] == first["predictions"]
@@ -157,6 +158,7 @@ def test_max_models_unloads_the_least_recently_used(base_config, chelsea, cat_la
     service = InferenceService(config)
     data = chelsea.read_bytes()
     with TestClient(create_app(config, service=service)) as c:
+
         def top1(model: str) -> str:
             r = c.post("/api/v1/classify", params={"model": model, "top_k": 1}, content=data)
             assert r.status_code == 200, r.text

@@ -43,7 +43,10 @@ def _schema(**changes):
 open_api = _schema()
 keyed_api = _schema(api_key=KEY)
 CONTRACT = settings(
-    max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
     phases=[Phase.explicit, Phase.generate],  # no shrinking: a failure is reported as found
     suppress_health_check=list(HealthCheck),
 )

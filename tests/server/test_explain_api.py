@@ -35,11 +35,14 @@ def test_target_and_lang(client, chelsea):
     assert (target["wnid"], target["label"]) == ("n02123045", "虎斑猫")
 
 
-@pytest.mark.parametrize("params, status, code", [
-    ({"target": "unicorn"}, 404, "unknown_label"),
-    ({"target": "dog"}, 400, "ambiguous_label"),
-    ({"lang": "fr"}, 400, "unsupported_language"),
-])
+@pytest.mark.parametrize(
+    "params, status, code",
+    [
+        ({"target": "unicorn"}, 404, "unknown_label"),
+        ({"target": "dog"}, 400, "ambiguous_label"),
+        ({"lang": "fr"}, 400, "unsupported_language"),
+    ],
+)
 def test_bad_parameters_are_4xx(client, chelsea, params, status, code):
     r = client.post("/api/v1/explain", params=params, content=chelsea.read_bytes())
     assert (r.status_code, r.json()["error"]["code"]) == (status, code)
@@ -75,7 +78,10 @@ def test_one_bad_file_among_good_ones(client, chelsea):
     r = client.post("/api/v1/explain", files=files)
     assert r.status_code == 200
     good, bad = r.json()["results"]
-    assert good["heatmap"] and bad == {"filename": "bad.jpg", "error": {"code": "not_an_image", "message": bad["error"]["message"]}}
+    assert good["heatmap"] and bad == {
+        "filename": "bad.jpg",
+        "error": {"code": "not_an_image", "message": bad["error"]["message"]},
+    }
 
 
 def test_counted_in_metrics(make_client, chelsea):

@@ -22,7 +22,9 @@ REQUEST_TIMEOUT = 2.0
 MB = 1024 * 1024
 
 
-def multipart(parts: list[tuple[bytes, bytes | None, bytes]], boundary: bytes = b"wanwu-test-boundary") -> tuple[bytes, dict]:
+def multipart(
+    parts: list[tuple[bytes, bytes | None, bytes]], boundary: bytes = b"wanwu-test-boundary"
+) -> tuple[bytes, dict]:
     """A multipart body built by hand, so file names go on the wire byte for byte:
     ``parts`` = [(field name, raw filename or None, content)]."""
     out = bytearray()
@@ -46,29 +48,36 @@ def assert_error(r, status: int, code: str) -> dict:
 
 # -- content types and empty bodies (in process) ------------------------------------------------
 @pytest.mark.parametrize("path", ["/api/v1/classify", f"/predictions/{MODEL}"])
-@pytest.mark.parametrize("ctype", ["application/json", "application/problem+json", "text/plain; charset=utf-8", "text/html"])
+@pytest.mark.parametrize(
+    "ctype", ["application/json", "application/problem+json", "text/plain; charset=utf-8", "text/html"]
+)
 def test_json_or_text_body_is_415_with_what_to_send(client, path, ctype):
     r = client.post(path, content=b'{"image": "aGVsbG8="}', headers={"Content-Type": ctype})
     body = assert_error(r, 415, "unsupported_media_type")
     assert "multipart" in body["error"]["message"] and "--data-binary" in body["error"]["message"]
 
 
-@pytest.mark.parametrize("ctype", ["application/octet-stream", "image/png", "image/jpeg", "application/x-www-form-urlencoded", None])
+@pytest.mark.parametrize(
+    "ctype", ["application/octet-stream", "image/png", "image/jpeg", "application/x-www-form-urlencoded", None]
+)
 def test_image_under_any_other_type_is_read(client, coffee, ctype):
     headers = {"Content-Type": ctype} if ctype else {}
     r = client.post("/api/v1/classify?top_k=1", content=coffee.read_bytes(), headers=headers)
     assert r.status_code == 200, r.text
 
 
-@pytest.mark.parametrize("body, code, status", [
-    (multipart([(b"note", None, b"hello")]), "no_file", 422),                    # only another field
-    (multipart([]), "no_file", 422),                                              # no parts at all
-    (multipart([(b"file", b"empty.jpg", b"")]), "empty_image", 422),              # a file of 0 bytes
-    (multipart([(b"FILE", b"a.png", b"x")]), "no_file", 422),                     # names are exact
-    ((b"--b\r\n\r\n", {"Content-Type": "multipart/form-data; boundary=b"}), "bad_request", 400),  # cut off
-    ((b"", {"Content-Type": "multipart/form-data; boundary=b"}), "bad_request", 400),              # 0 bytes
-    ((b"junk", {"Content-Type": "multipart/form-data; boundary=" + "b" * 80}), "bad_request", 400),
-])
+@pytest.mark.parametrize(
+    "body, code, status",
+    [
+        (multipart([(b"note", None, b"hello")]), "no_file", 422),  # only another field
+        (multipart([]), "no_file", 422),  # no parts at all
+        (multipart([(b"file", b"empty.jpg", b"")]), "empty_image", 422),  # a file of 0 bytes
+        (multipart([(b"FILE", b"a.png", b"x")]), "no_file", 422),  # names are exact
+        ((b"--b\r\n\r\n", {"Content-Type": "multipart/form-data; boundary=b"}), "bad_request", 400),  # cut off
+        ((b"", {"Content-Type": "multipart/form-data; boundary=b"}), "bad_request", 400),  # 0 bytes
+        ((b"junk", {"Content-Type": "multipart/form-data; boundary=" + "b" * 80}), "bad_request", 400),
+    ],
+)
 def test_odd_multipart_bodies_are_clear_4xx(client, body, code, status):
     content, headers = body
     assert_error(client.post("/api/v1/classify", content=content, headers=headers), status, code)
@@ -98,8 +107,8 @@ HOSTILE_NAMES = {
     b"/etc/shadow": "shadow",
     b"C:\\Windows\\win.ini": "win.ini",
     b"%2e%2e%2fsecret.png": "%2e%2e%2fsecret.png",  # not URL-decoded: no second meaning
-    "x\u202egpj.exe".encode(): "xgpj.exe",            # right-to-left override removed
-    b"\xff\xfe.png": "\ufffd\ufffd.png",              # not UTF-8: replaced, not a crash
+    "x\u202egpj.exe".encode(): "xgpj.exe",  # right-to-left override removed
+    b"\xff\xfe.png": "\ufffd\ufffd.png",  # not UTF-8: replaced, not a crash
     b"<img src=x onerror=alert(1)>.png": "<img src=x onerror=alert(1)>.png",  # JSON text; the UI uses textContent
     b"..": "..",
     b"": "upload-",
@@ -118,8 +127,7 @@ def test_hostile_file_names_are_echoed_safely(client, coffee):
         assert "/" not in name.replace("</", "") and "\\" not in name and "\x00" not in name
     # the raw-body route takes the name from X-Filename (UTF-8 bytes in a latin-1 header)
     for raw, expected in [("../../a.jpg", "a.jpg"), ("名字.jpg", "名字.jpg")]:
-        r = client.post("/api/v1/classify?top_k=1", content=photo,
-                        headers={"X-Filename": raw.encode()})
+        r = client.post("/api/v1/classify?top_k=1", content=photo, headers={"X-Filename": raw.encode()})
         assert r.json()["results"][0]["filename"] == expected
 
 
@@ -159,8 +167,12 @@ def workdir(tmp_path_factory) -> dict[str, Path]:
 def server(spawn_server, workdir):
     """Short timeouts; its working directory and TMPDIR are empty folders that must stay empty."""
     return spawn_server(
-        "--body-timeout", str(BODY_TIMEOUT), "--request-timeout", str(REQUEST_TIMEOUT),
-        cwd=workdir["cwd"], env={"TMPDIR": str(workdir["tmp"])},
+        "--body-timeout",
+        str(BODY_TIMEOUT),
+        "--request-timeout",
+        str(REQUEST_TIMEOUT),
+        cwd=workdir["cwd"],
+        env={"TMPDIR": str(workdir["tmp"])},
     )
 
 
@@ -230,8 +242,10 @@ def test_100mb_body_is_refused_before_it_is_read(server, coffee):
     classify_ok(server, coffee)  # warm: first-request allocations are not the body's fault
     before = rss(server)
     with PeakRSS(server.proc.pid) as sampler, connect(server) as s:
-        s.sendall(b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
-                  b"Content-Type: application/octet-stream\r\n\r\n" % (100 * MB))
+        s.sendall(
+            b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+            b"Content-Type: application/octet-stream\r\n\r\n" % (100 * MB)
+        )
         head, _ = read_all(s, 0.5)  # the answer comes before a single body byte is sent
         assert statuses(head) == [413], head[:300]
         assert b"payload_too_large" in head and b"connection: close" in head.lower()
@@ -245,7 +259,9 @@ def test_100mb_body_is_refused_before_it_is_read(server, coffee):
             pass  # the server closed the connection: it never reads the 100 MB
         assert sent < 100 * MB
     growth = (sampler.peak - before) / MB
-    print(f"\nRSS growth while refusing a declared 100 MB body: {growth:.1f} MB (sent {sent / MB:.0f} MB before the close)")
+    print(
+        f"\nRSS growth while refusing a declared 100 MB body: {growth:.1f} MB (sent {sent / MB:.0f} MB before the close)"
+    )
     assert growth < 30
     classify_ok(server, coffee)
 
@@ -268,8 +284,10 @@ def test_100mb_streamed_without_length_is_cut_at_the_limit(server, coffee):
 
 def test_expect_100_continue_is_not_granted_to_an_oversized_body(server):
     with connect(server) as s:
-        s.sendall(b"PUT /predictions/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n"
-                  % (MODEL.encode(), 100 * MB))
+        s.sendall(
+            b"PUT /predictions/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n"
+            % (MODEL.encode(), 100 * MB)
+        )
         raw, closed = read_all(s, 2)
     assert statuses(raw) == [413] and closed  # no "100 Continue": the client never sends the body
 
@@ -346,10 +364,13 @@ def test_slow_but_steady_upload_is_not_the_servers_working_time(server, coffee):
     """Sending takes longer than --request-timeout, but no gap reaches --body-timeout: 200."""
     photo = coffee.read_bytes()
     step = len(photo) // 4 + 1
-    parts = [photo[i:i + step] for i in range(0, len(photo), step)]
+    parts = [photo[i : i + step] for i in range(0, len(photo), step)]
     with connect(server) as s:
-        s.sendall(b"POST /api/v1/classify?top_k=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
-                  % len(photo) + parts[0])
+        s.sendall(
+            b"POST /api/v1/classify?top_k=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n"
+            % len(photo)
+            + parts[0]
+        )
         for part in parts[1:]:
             time.sleep(REQUEST_TIMEOUT / 3)
             s.sendall(part)
@@ -361,7 +382,9 @@ def test_slow_but_steady_upload_is_not_the_servers_working_time(server, coffee):
 def test_content_length_larger_than_the_body(server, coffee):
     photo = coffee.read_bytes()
     with connect(server) as s:  # the client waits for an answer that needs bytes it never sends
-        s.sendall(b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (len(photo) + 1000) + photo)
+        s.sendall(
+            b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (len(photo) + 1000) + photo
+        )
         t0 = time.monotonic()
         raw, closed = read_all(s, BODY_TIMEOUT + 5)
     assert statuses(raw) == [408] and closed and time.monotonic() - t0 < BODY_TIMEOUT + 2
@@ -377,27 +400,35 @@ def test_content_length_smaller_than_the_body(server, coffee):
     """The bytes past Content-Length are not part of the image; here they are no valid request
     either, and get the protocol's 400 — never a 2xx, never a 500."""
     with connect(server) as s:
-        s.sendall(b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
-                  b"\x89PNG\r" + b"\n\x1a\nGARBAGE-NOT-HTTP\r\n\r\n" + b"\0" * 5000)
+        s.sendall(
+            b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+            b"\x89PNG\r" + b"\n\x1a\nGARBAGE-NOT-HTTP\r\n\r\n" + b"\0" * 5000
+        )
         raw, closed = read_all(s, 5)
     assert statuses(raw) == [415, 400], raw[:500]  # the 5 bytes: not an image; the rest: not HTTP
     assert closed and b"500" not in raw.split(b"\r\n", 1)[0]
     classify_ok(server, coffee)
 
 
-@pytest.mark.parametrize("request_bytes, expected", [
-    (b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", {400, 431}),
-    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\0" * 100, {400}),  # a TLS hello on the plain port
-    (b"GARBAGE\r\n\r\n", {400}),
-    (b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", {400}),
-    (b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", {400}),
-    (b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello", {400}),
-    (b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", {400, 501}),
-    (b"GET /../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", {404}),
-    (b"GET /static/../../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", {404}),
-    (b"GET /static/%2e%2e/%2e%2e/config.py HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", {404}),
-    (b"GET /api/v1/models HTTP/1.1\r\n\r\n", {400}),  # HTTP/1.1 without Host
-])
+@pytest.mark.parametrize(
+    "request_bytes, expected",
+    [
+        (b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", {400, 431}),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\0" * 100, {400}),  # a TLS hello on the plain port
+        (b"GARBAGE\r\n\r\n", {400}),
+        (
+            b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            {400},
+        ),
+        (b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", {400}),
+        (b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello", {400}),
+        (b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", {400, 501}),
+        (b"GET /../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", {404}),
+        (b"GET /static/../../../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", {404}),
+        (b"GET /static/%2e%2e/%2e%2e/config.py HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", {404}),
+        (b"GET /api/v1/models HTTP/1.1\r\n\r\n", {400}),  # HTTP/1.1 without Host
+    ],
+)
 def test_malformed_requests_get_4xx_not_5xx(server, request_bytes, expected):
     with connect(server) as s:
         s.sendall(request_bytes)
@@ -418,10 +449,12 @@ def test_nothing_from_a_request_touches_the_disk(server, workdir, coffee):
     assert r.status_code == 200
     big = photo * 40  # a multipart body over 1 MB: a form parser would spool it to TMPDIR
     body, headers = multipart([(b"file", b"../../spooled.png", big)])
-    assert httpx.post(server.url + "/api/v1/classify", content=body, headers=headers, timeout=30).status_code in (200, 422)
+    assert httpx.post(server.url + "/api/v1/classify", content=body, headers=headers, timeout=30).status_code in (
+        200,
+        422,
+    )
     for name in ("../../etc/passwd", "../escape.png", "/tmp/abs.png"):
-        r = httpx.put(server.url + f"/predictions/{MODEL}", content=photo,
-                      headers={"X-Filename": name}, timeout=30)
+        r = httpx.put(server.url + f"/predictions/{MODEL}", content=photo, headers={"X-Filename": name}, timeout=30)
         assert r.status_code == 200
     assert {p.name: p.stat().st_size for d in workdir.values() for p in d.iterdir()} == baseline
     assert not (workdir["cwd"].parent / "escape.png").exists() and not Path("/tmp/abs.png").exists()

@@ -12,19 +12,23 @@ CATS_EN = {"tabby", "tiger cat", "Egyptian cat"}
 
 
 def classify(client, photo, query: str = "", headers: dict | None = None):
-    return client.post(f"/api/v1/classify{query}", content=photo.read_bytes(),
-                       headers={"Content-Type": "image/png", **(headers or {})})
+    return client.post(
+        f"/api/v1/classify{query}", content=photo.read_bytes(), headers={"Content-Type": "image/png", **(headers or {})}
+    )
 
 
-@pytest.mark.parametrize("query,headers,lang", [
-    ("?lang=zh", {}, "zh"),
-    ("?lang=zh-CN", {"Accept-Language": "en"}, "zh"),  # the parameter wins over the header
-    ("", {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}, "zh"),
-    ("", {"Accept-Language": "fr-FR, zh;q=0.5, en;q=0.4"}, "zh"),
-    ("?lang=en", {"Accept-Language": "zh-CN"}, "en"),
-    ("", {"Accept-Language": "de-DE"}, "en"),
-    ("", {}, "en"),
-])
+@pytest.mark.parametrize(
+    "query,headers,lang",
+    [
+        ("?lang=zh", {}, "zh"),
+        ("?lang=zh-CN", {"Accept-Language": "en"}, "zh"),  # the parameter wins over the header
+        ("", {"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}, "zh"),
+        ("", {"Accept-Language": "fr-FR, zh;q=0.5, en;q=0.4"}, "zh"),
+        ("?lang=en", {"Accept-Language": "zh-CN"}, "en"),
+        ("", {"Accept-Language": "de-DE"}, "en"),
+        ("", {}, "en"),
+    ],
+)
 def test_classify_labels_in_the_language_asked_for(client, chelsea, query, headers, lang):
     r = classify(client, chelsea, query, headers)
     assert r.status_code == 200, r.text
@@ -55,9 +59,20 @@ def test_torchserve_route_in_chinese(client, chelsea, coffee):
 
 
 def test_v2_classification_extension_stays_english(client, chelsea):
-    r = client.post("/v2/models/efficientnet_lite0/infer", headers={"Accept-Language": "zh-CN"}, json={
-        "inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [base64.b64encode(chelsea.read_bytes()).decode()]}],
-        "outputs": [{"name": "probabilities", "parameters": {"classification": 1}}],
-    })
+    r = client.post(
+        "/v2/models/efficientnet_lite0/infer",
+        headers={"Accept-Language": "zh-CN"},
+        json={
+            "inputs": [
+                {
+                    "name": "image",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "data": [base64.b64encode(chelsea.read_bytes()).decode()],
+                }
+            ],
+            "outputs": [{"name": "probabilities", "parameters": {"classification": 1}}],
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["outputs"][0]["data"][0].split(":", 2)[2] in CATS_EN

@@ -21,7 +21,9 @@ MODEL = "efficientnet_lite0"
 
 def _start_upload(server, photo: bytes, first: int) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-    s.sendall(b"POST /api/v1/classify?top_k=1 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(photo) + photo[:first])
+    s.sendall(
+        b"POST /api/v1/classify?top_k=1 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(photo) + photo[:first]
+    )
     return s
 
 
@@ -37,7 +39,9 @@ def _read_response(s: socket.socket, timeout: float = 30) -> bytes:
             return data
         data += chunk
         head, _, body = data.partition(b"\r\n\r\n")
-        length = [int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
+        length = [
+            int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")
+        ]
         if length and len(body) >= length[0]:
             return data
 
@@ -65,7 +69,7 @@ def test_signal_drains_in_flight_request_then_exits_0(spawn_server, coffee, sig)
     assert server.proc.poll() is None
 
     # the request in flight completes normally
-    upload.sendall(photo[len(photo) // 2:])
+    upload.sendall(photo[len(photo) // 2 :])
     raw = _read_response(upload)
     upload.close()
     assert raw.startswith(b"HTTP/1.1 200"), raw[:300]
@@ -122,8 +126,13 @@ def test_idle_server_stops_at_once(spawn_server):
 def test_draining_app_refuses_work_but_answers_probes(make_client, coffee):
     c = make_client()
     c.app.state.ctx.service.begin_drain()
-    for method, path in [("POST", "/api/v1/classify"), ("GET", "/api/v1/models"), ("PUT", f"/predictions/{MODEL}"),
-                         ("POST", f"/v2/models/{MODEL}/infer"), ("GET", "/")]:
+    for method, path in [
+        ("POST", "/api/v1/classify"),
+        ("GET", "/api/v1/models"),
+        ("PUT", f"/predictions/{MODEL}"),
+        ("POST", f"/v2/models/{MODEL}/infer"),
+        ("GET", "/"),
+    ]:
         r = c.request(method, path, content=coffee.read_bytes() if method != "GET" else None)
         assert r.status_code == 503, (path, r.text)
         assert r.headers["retry-after"] == "1"

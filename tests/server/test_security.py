@@ -32,7 +32,9 @@ MODEL = "efficientnet_lite0"
 def keyed(base_config, pool) -> Iterator[TestClient]:
     """An app that requires ``KEY``."""
     config = base_config.with_(api_key=KEY)
-    with TestClient(create_app(config, service=InferenceService(config, pool=pool)), raise_server_exceptions=False) as c:
+    with TestClient(
+        create_app(config, service=InferenceService(config, pool=pool)), raise_server_exceptions=False
+    ) as c:
         yield c
 
 
@@ -41,8 +43,16 @@ def _png(coffee) -> bytes:
 
 
 def _v2_json(coffee) -> dict:
-    return {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
-                        "data": [base64.b64encode(coffee.read_bytes()).decode()]}]}
+    return {
+        "inputs": [
+            {
+                "name": "image",
+                "datatype": "BYTES",
+                "shape": [1],
+                "data": [base64.b64encode(coffee.read_bytes()).decode()],
+            }
+        ]
+    }
 
 
 # route class -> (method, path, request kwargs builder)
@@ -59,8 +69,18 @@ PROTECTED = {
     "metrics (private by default)": ("GET", "/metrics", lambda p: {}),
     "unknown path (deny by default)": ("GET", "/api/v2/whatever", lambda p: {}),
 }
-OPEN = ["/", "/static/app.js", "/static/style.css", "/favicon.ico", "/ping", "/v2/health/live",
-        "/v2/health/ready", "/docs", "/docs/style.css", "/openapi.json"]
+OPEN = [
+    "/",
+    "/static/app.js",
+    "/static/style.css",
+    "/favicon.ico",
+    "/ping",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/docs",
+    "/docs/style.css",
+    "/openapi.json",
+]
 
 
 def _error_message(r: httpx.Response) -> str:
@@ -100,21 +120,29 @@ def test_ui_probes_and_docs_stay_open(keyed, path):
         assert "www-authenticate" not in r.headers
 
 
-@pytest.mark.parametrize("header", [
-    "bearer " + KEY, "BEARER " + KEY, "Bearer   " + KEY + "  ",  # scheme in any case, spaces
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bearer " + KEY,
+        "BEARER " + KEY,
+        "Bearer   " + KEY + "  ",  # scheme in any case, spaces
+    ],
+)
 def test_bearer_scheme_is_case_insensitive(keyed, header):
     assert keyed.get("/api/v1/models", headers={"Authorization": header}).status_code == 200
 
 
-@pytest.mark.parametrize("headers, params", [
-    ({"Authorization": KEY}, {}),  # no scheme
-    ({"Authorization": "Basic " + base64.b64encode(f"user:{KEY}".encode()).decode()}, {}),
-    ({"Authorization": "Bearer"}, {}),
-    ({"X-API-Key": KEY}, {}),
-    ({}, {"api_key": KEY}),  # never from the URL: URLs end up in logs and browser history
-    ({"Cookie": f"api_key={KEY}"}, {}),
-])
+@pytest.mark.parametrize(
+    "headers, params",
+    [
+        ({"Authorization": KEY}, {}),  # no scheme
+        ({"Authorization": "Basic " + base64.b64encode(f"user:{KEY}".encode()).decode()}, {}),
+        ({"Authorization": "Bearer"}, {}),
+        ({"X-API-Key": KEY}, {}),
+        ({}, {"api_key": KEY}),  # never from the URL: URLs end up in logs and browser history
+        ({"Cookie": f"api_key={KEY}"}, {}),
+    ],
+)
 def test_only_the_bearer_header_carries_the_key(keyed, headers, params):
     assert keyed.get("/api/v1/models", headers=headers, params=params).status_code == 401
 
@@ -143,7 +171,10 @@ def test_metrics_follow_the_flag(make_client):
 def test_openapi_declares_the_bearer_scheme(keyed, client):
     spec = keyed.get("/openapi.json").json()
     assert spec["components"]["securitySchemes"]["bearer"] == {
-        "type": "http", "scheme": "bearer", "description": "the server's --api-key"}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the server's --api-key",
+    }
     classify = spec["paths"]["/api/v1/classify"]["post"]
     assert classify["security"] == [{"bearer": []}] and "401" in classify["responses"]
     assert "security" not in spec["paths"]["/v2/health/ready"]["get"]
@@ -158,17 +189,20 @@ def test_key_from_a_file(tmp_path, make_client):
     assert c.get("/api/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
 
 
-@pytest.mark.parametrize("environ, fragment", [
-    ({"WANWU_API_KEY": "has space"}, "--api-key / WANWU_API_KEY"),
-    ({"WANWU_API_KEY": "ключ"}, "visible ASCII"),
-    ({"WANWU_API_KEY_FILE": "/nonexistent/key"}, "cannot read /nonexistent/key"),
-    ({"WANWU_API_KEY": "k3y-Xyz", "WANWU_API_KEY_FILE": "/etc/hostname"}, "use one"),
-    ({"WANWU_CORS_ORIGINS": "not-an-origin"}, "--cors-origin / WANWU_CORS_ORIGINS"),
-    ({"WANWU_CORS_ORIGINS": "https://a.example/path"}, "is not an origin"),
-    ({"WANWU_METRICS_PUBLIC": "perhaps"}, "WANWU_METRICS_PUBLIC"),
-    ({"WANWU_REQUEST_TIMEOUT": "-1"}, "--request-timeout"),
-    ({"WANWU_BODY_TIMEOUT": "-1"}, "--body-timeout"),
-])
+@pytest.mark.parametrize(
+    "environ, fragment",
+    [
+        ({"WANWU_API_KEY": "has space"}, "--api-key / WANWU_API_KEY"),
+        ({"WANWU_API_KEY": "ключ"}, "visible ASCII"),
+        ({"WANWU_API_KEY_FILE": "/nonexistent/key"}, "cannot read /nonexistent/key"),
+        ({"WANWU_API_KEY": "k3y-Xyz", "WANWU_API_KEY_FILE": "/etc/hostname"}, "use one"),
+        ({"WANWU_CORS_ORIGINS": "not-an-origin"}, "--cors-origin / WANWU_CORS_ORIGINS"),
+        ({"WANWU_CORS_ORIGINS": "https://a.example/path"}, "is not an origin"),
+        ({"WANWU_METRICS_PUBLIC": "perhaps"}, "WANWU_METRICS_PUBLIC"),
+        ({"WANWU_REQUEST_TIMEOUT": "-1"}, "--request-timeout"),
+        ({"WANWU_BODY_TIMEOUT": "-1"}, "--body-timeout"),
+    ],
+)
 def test_bad_access_settings_name_the_setting(environ, fragment):
     with pytest.raises(ConfigError) as err:
         ServerConfig.from_env(environ=environ)
@@ -178,7 +212,9 @@ def test_bad_access_settings_name_the_setting(environ, fragment):
 
 
 def test_config_never_shows_the_key():
-    c = ServerConfig.from_env(environ={"WANWU_API_KEY": KEY, "WANWU_CORS_ORIGINS": "https://a.example/, http://localhost:3000"})
+    c = ServerConfig.from_env(
+        environ={"WANWU_API_KEY": KEY, "WANWU_CORS_ORIGINS": "https://a.example/, http://localhost:3000"}
+    )
     assert c.api_key == KEY and KEY not in repr(c) and KEY not in str(c)
     assert c.cors_origins == ("https://a.example", "http://localhost:3000")
     assert ServerConfig.from_env(environ={"WANWU_METRICS_PUBLIC": "yes"}).metrics_public is True
@@ -207,8 +243,11 @@ def test_key_is_never_logged_by_a_real_server(spawn_server, coffee):
 
 # -- CORS -------------------------------------------------------------------------------------
 ORIGIN = "https://photos.example"
-PREFLIGHT = {"Origin": ORIGIN, "Access-Control-Request-Method": "POST",
-             "Access-Control-Request-Headers": "authorization, content-type"}
+PREFLIGHT = {
+    "Origin": ORIGIN,
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "authorization, content-type",
+}
 
 
 def test_cors_is_off_by_default(client):
@@ -244,8 +283,14 @@ def test_cors_origin_flag_repeatable_and_comma_list(monkeypatch):
     monkeypatch.setenv("WANWU_CORS_ORIGINS", "https://ignored.example")
     root = argparse.ArgumentParser()
     cli_serve.add_parser(root.add_subparsers(dest="command"))
-    args = root.parse_args(["serve", "--cors-origin", "https://a.example", "--cors-origin", "http://b.example:8000,http://c.example"])
-    assert cli_serve.config_from_args(args).cors_origins == ("https://a.example", "http://b.example:8000", "http://c.example")
+    args = root.parse_args(
+        ["serve", "--cors-origin", "https://a.example", "--cors-origin", "http://b.example:8000,http://c.example"]
+    )
+    assert cli_serve.config_from_args(args).cors_origins == (
+        "https://a.example",
+        "http://b.example:8000",
+        "http://c.example",
+    )
 
 
 # -- security headers -------------------------------------------------------------------------
@@ -308,7 +353,11 @@ def test_security_headers_on_every_kind_of_answer(make_client, coffee, monkeypat
     c = make_client(api_key=KEY, max_upload_mb=1, cache_entries=0)
     auth = {"Authorization": f"Bearer {KEY}"}
     answers = [
-        c.get("/"), c.get("/static/app.js"), c.get("/docs"), c.get("/openapi.json"), c.get("/ping"),
+        c.get("/"),
+        c.get("/static/app.js"),
+        c.get("/docs"),
+        c.get("/openapi.json"),
+        c.get("/ping"),
         c.get("/api/v1/models", headers=auth),
         c.get("/api/v1/models"),  # 401
         c.get("/api/v1/nothing", headers=auth),  # 404
@@ -330,10 +379,14 @@ def test_serve_help_documents_the_new_flags():
     root = argparse.ArgumentParser(prog="wanwu")
     text = cli_serve.add_parser(root.add_subparsers(dest="command")).format_help()
     for flag, env in [
-        ("--api-key", "WANWU_API_KEY"), ("--api-key-file", "WANWU_API_KEY_FILE"),
-        ("--metrics-public", "WANWU_METRICS_PUBLIC"), ("--cors-origin", "WANWU_CORS_ORIGINS"),
-        ("--request-timeout", "WANWU_REQUEST_TIMEOUT"), ("--body-timeout", "WANWU_BODY_TIMEOUT"),
-        ("--max-connections", "WANWU_MAX_CONNECTIONS"), ("--max-files", "WANWU_MAX_FILES"),
+        ("--api-key", "WANWU_API_KEY"),
+        ("--api-key-file", "WANWU_API_KEY_FILE"),
+        ("--metrics-public", "WANWU_METRICS_PUBLIC"),
+        ("--cors-origin", "WANWU_CORS_ORIGINS"),
+        ("--request-timeout", "WANWU_REQUEST_TIMEOUT"),
+        ("--body-timeout", "WANWU_BODY_TIMEOUT"),
+        ("--max-connections", "WANWU_MAX_CONNECTIONS"),
+        ("--max-files", "WANWU_MAX_FILES"),
     ]:
         assert flag in text and env in text, flag
     assert "/v2/health/ready" in text and "Authorization: Bearer" in text

@@ -33,20 +33,29 @@ def test_config_defaults():
 
 
 def test_config_env_then_overrides():
-    env = {"WANWU_PORT": "9001", "WANWU_MAX_PIXELS": "12M", "WANWU_TOP_K": "3", "WANWU_THREADS": "auto",
-           "WANWU_MAX_UPLOAD_MB": "2.5", "WANWU_HOST": ""}
+    env = {
+        "WANWU_PORT": "9001",
+        "WANWU_MAX_PIXELS": "12M",
+        "WANWU_TOP_K": "3",
+        "WANWU_THREADS": "auto",
+        "WANWU_MAX_UPLOAD_MB": "2.5",
+        "WANWU_HOST": "",
+    }
     c = ServerConfig.from_env(environ=env, top_k=7, host=None)
     assert (c.port, c.max_pixels, c.top_k, c.threads) == (9001, 12_000_000, 7, None)
     assert (c.max_upload_mb, c.host) == (2.5, "127.0.0.1")
 
 
-@pytest.mark.parametrize("env, fragment", [
-    ({"WANWU_PORT": "eighty"}, "WANWU_PORT"),
-    ({"WANWU_TOP_K": "0"}, "--top-k / WANWU_TOP_K"),
-    ({"WANWU_ENGINE": "tensorrt"}, "--engine"),
-    ({"WANWU_MAX_UPLOAD_MB": "-1"}, "--max-upload-mb"),
-    ({"WANWU_PORT": "70000"}, "--port"),
-])
+@pytest.mark.parametrize(
+    "env, fragment",
+    [
+        ({"WANWU_PORT": "eighty"}, "WANWU_PORT"),
+        ({"WANWU_TOP_K": "0"}, "--top-k / WANWU_TOP_K"),
+        ({"WANWU_ENGINE": "tensorrt"}, "--engine"),
+        ({"WANWU_MAX_UPLOAD_MB": "-1"}, "--max-upload-mb"),
+        ({"WANWU_PORT": "70000"}, "--port"),
+    ],
+)
 def test_config_errors_name_the_setting(env, fragment):
     with pytest.raises(ConfigError) as err:
         ServerConfig.from_env(environ=env)
@@ -87,10 +96,19 @@ def test_serve_bad_config_exits_2(capsys):
 
 
 # -- uploads ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("raw, expected", [
-    ("cat.jpg", "cat.jpg"), ("../../etc/passwd", "passwd"), ("C:\\Users\\me\\dog.png", "dog.png"),
-    ("a\x00b\nc.jpg", "abc.jpg"), ("", "upload"), (None, "upload"), ("/", "upload"), ("猫.jpg", "猫.jpg"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("cat.jpg", "cat.jpg"),
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\me\\dog.png", "dog.png"),
+        ("a\x00b\nc.jpg", "abc.jpg"),
+        ("", "upload"),
+        (None, "upload"),
+        ("/", "upload"),
+        ("猫.jpg", "猫.jpg"),
+    ],
+)
 def test_clean_filename(raw, expected):
     assert clean_filename(raw) == expected
 
@@ -105,8 +123,16 @@ def test_bytes_serialization_roundtrip():
 
 def test_json_bytes_elements_base64_detected_raw_kept():
     blob = bytes(range(200))
-    body = {"inputs": [{"name": "i", "shape": [3], "datatype": "BYTES",
-                        "data": [base64.b64encode(blob).decode(), "short text", {"b64": base64.b64encode(b"hi").decode()}]}]}
+    body = {
+        "inputs": [
+            {
+                "name": "i",
+                "shape": [3],
+                "datatype": "BYTES",
+                "data": [base64.b64encode(blob).decode(), "short text", {"b64": base64.b64encode(b"hi").decode()}],
+            }
+        ]
+    }
     req = decode_request(json.dumps(body).encode())
     assert req.inputs[0].data == [blob, b"short text", b"hi"]
 

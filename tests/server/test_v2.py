@@ -82,14 +82,25 @@ def test_metadata_inputs_are_what_infer_accepts(client, chelsea):
     """A client that reads the metadata finds the BYTES input and can send it under that name."""
     meta = client.get("/v2/models/efficientnet_lite0").json()
     image = next(i for i in meta["inputs"] if i["datatype"] == "BYTES")
-    body = {"inputs": [{"name": image["name"], "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(chelsea.read_bytes()).decode()]}],
-            "outputs": [{"name": meta["outputs"][0]["name"], "parameters": {"classification": 1}}]}
+    body = {
+        "inputs": [
+            {
+                "name": image["name"],
+                "datatype": "BYTES",
+                "shape": [1],
+                "data": [base64.b64encode(chelsea.read_bytes()).decode()],
+            }
+        ],
+        "outputs": [{"name": meta["outputs"][0]["name"], "parameters": {"classification": 1}}],
+    }
     r = client.post("/v2/models/efficientnet_lite0/infer", json=body)
     assert r.status_code == 200, r.text
     assert r.json()["outputs"][0]["data"][0].split(":")[1] in {"281", "282", "285"}  # a cat
     config = client.get("/v2/models/efficientnet_lite0/config").json()
     assert [(i["name"], i["data_type"], i["optional"]) for i in config["input"]] == [
-        ("input", "TYPE_FP32", True), ("image", "TYPE_STRING", True)]
+        ("input", "TYPE_FP32", True),
+        ("image", "TYPE_STRING", True),
+    ]
 
 
 def test_model_ready_and_unknown(client):
@@ -126,10 +137,13 @@ def test_fp32_json_nested_and_flat(client, chelsea, cat_labels):
 
 def test_bytes_json_base64_with_classification(client, chelsea, coffee):
     images = [base64.b64encode(p.read_bytes()).decode() for p in (chelsea, coffee)]
-    r = client.post(URL, json={
-        "inputs": [{"name": "image", "shape": [2], "datatype": "BYTES", "data": images}],
-        "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}],
-    })
+    r = client.post(
+        URL,
+        json={
+            "inputs": [{"name": "image", "shape": [2], "datatype": "BYTES", "data": images}],
+            "outputs": [{"name": "probabilities", "parameters": {"classification": 3}}],
+        },
+    )
     assert r.status_code == 200, r.text
     [out] = r.json()["outputs"]
     assert out["datatype"] == "BYTES" and out["shape"] == [2, 3]
@@ -141,8 +155,10 @@ def test_bytes_json_base64_with_classification(client, chelsea, coffee):
 def test_bytes_binary_in_and_out(client, coffee):
     body, headers = binary_request(
         [({"name": "image", "shape": [1], "datatype": "BYTES"}, serialize_bytes([coffee.read_bytes()]))],
-        outputs=[{"name": "probabilities", "parameters": {"binary_data": True}},
-                 {"name": "probabilities", "parameters": {"classification": 2, "binary_data": True}}],
+        outputs=[
+            {"name": "probabilities", "parameters": {"binary_data": True}},
+            {"name": "probabilities", "parameters": {"classification": 2, "binary_data": True}},
+        ],
     )
     r = client.post(URL, content=body, headers=headers)
     assert r.status_code == 200, r.text
@@ -151,7 +167,7 @@ def test_bytes_binary_in_and_out(client, coffee):
     n = probs_meta["parameters"]["binary_data_size"]
     probs = np.frombuffer(blob[:n], "<f4")
     assert probs.shape == (1000,)
-    labels = deserialize_bytes(blob[n:n + cls_meta["parameters"]["binary_data_size"]], 2, "out")
+    labels = deserialize_bytes(blob[n : n + cls_meta["parameters"]["binary_data_size"]], 2, "out")
     assert labels[0].decode().split(":", 2)[2] == "espresso" and int(np.argmax(probs)) == 967
 
 
@@ -173,27 +189,59 @@ def test_gzip_request_body(client, coffee):
 
 
 # -- malformed requests: 400 with a string error ------------------------------------------
-@pytest.mark.parametrize("request_body, fragment", [
-    ({"inputs": [{"name": "input", "shape": [1, 3, 100, 100], "datatype": "FP32", "data": [0.0] * 30000}]}, "shape"),
-    ({"inputs": [{"name": "input", "shape": [3, 224, 224], "datatype": "FP32", "data": [0.0] * 150528}]}, "shape"),
-    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [0.0] * 10}]}, "elements"),
-    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "INT32", "data": [0] * 150528}]}, "datatype"),
-    ({"inputs": [{"name": "input", "shape": [1], "datatype": "FP99", "data": [0]}]}, "datatype"),
-    ({"inputs": [{"name": "input", "shape": [1, 1], "datatype": "FP32", "data": [[0.0], [1.0, 2.0]]}]}, "FP32"),
-    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": ["x"] * 150528}]}, "FP32"),
-    ({"inputs": [{"name": "image", "shape": [2, 2], "datatype": "BYTES", "data": ["a", "b", "c", "d"]}]}, "shape"),
-    ({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [5]}]}, "strings"),
-    ({"inputs": [{"name": "image", "shape": [0], "datatype": "BYTES", "data": []}]}, "empty"),
-    ({"inputs": [{"name": "a", "shape": [1], "datatype": "BYTES", "data": ["x"]},
-                 {"name": "b", "shape": [1], "datatype": "BYTES", "data": ["y"]}]}, "one input"),
-    ({"inputs": []}, "inputs"),
-    ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32"}]}, "data"),
-    ({"inputs": [{"name": "input", "shape": "1,3", "datatype": "FP32", "data": [1]}]}, "shape"),
-    ({"inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": ["aGVsbG8gd29ybGQgaGVsbG8="]}],
-      "outputs": [{"name": "logits"}]}, "output"),
-    ({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["eA=="]}],
-      "outputs": [{"name": "probabilities", "parameters": {"classification": -1}}]}, "classification"),
-])
+@pytest.mark.parametrize(
+    "request_body, fragment",
+    [
+        (
+            {"inputs": [{"name": "input", "shape": [1, 3, 100, 100], "datatype": "FP32", "data": [0.0] * 30000}]},
+            "shape",
+        ),
+        ({"inputs": [{"name": "input", "shape": [3, 224, 224], "datatype": "FP32", "data": [0.0] * 150528}]}, "shape"),
+        (
+            {"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": [0.0] * 10}]},
+            "elements",
+        ),
+        (
+            {"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "INT32", "data": [0] * 150528}]},
+            "datatype",
+        ),
+        ({"inputs": [{"name": "input", "shape": [1], "datatype": "FP99", "data": [0]}]}, "datatype"),
+        ({"inputs": [{"name": "input", "shape": [1, 1], "datatype": "FP32", "data": [[0.0], [1.0, 2.0]]}]}, "FP32"),
+        (
+            {"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32", "data": ["x"] * 150528}]},
+            "FP32",
+        ),
+        ({"inputs": [{"name": "image", "shape": [2, 2], "datatype": "BYTES", "data": ["a", "b", "c", "d"]}]}, "shape"),
+        ({"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": [5]}]}, "strings"),
+        ({"inputs": [{"name": "image", "shape": [0], "datatype": "BYTES", "data": []}]}, "empty"),
+        (
+            {
+                "inputs": [
+                    {"name": "a", "shape": [1], "datatype": "BYTES", "data": ["x"]},
+                    {"name": "b", "shape": [1], "datatype": "BYTES", "data": ["y"]},
+                ]
+            },
+            "one input",
+        ),
+        ({"inputs": []}, "inputs"),
+        ({"inputs": [{"name": "input", "shape": [1, 3, 224, 224], "datatype": "FP32"}]}, "data"),
+        ({"inputs": [{"name": "input", "shape": "1,3", "datatype": "FP32", "data": [1]}]}, "shape"),
+        (
+            {
+                "inputs": [{"name": "input", "shape": [1], "datatype": "BYTES", "data": ["aGVsbG8gd29ybGQgaGVsbG8="]}],
+                "outputs": [{"name": "logits"}],
+            },
+            "output",
+        ),
+        (
+            {
+                "inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["eA=="]}],
+                "outputs": [{"name": "probabilities", "parameters": {"classification": -1}}],
+            },
+            "classification",
+        ),
+    ],
+)
 def test_malformed_requests_are_400(client, request_body, fragment):
     message = v2_error(client.post(URL, json=request_body))
     assert fragment in message
@@ -236,10 +284,17 @@ def test_batch_over_max_files_is_413(make_client):
 
 def test_still_answers_after_bad_v2_requests(client, coffee):
     for _ in range(3):
-        client.post(URL, json={"inputs": [{"name": "input", "shape": [1, 3, 5, 5], "datatype": "FP32", "data": [0.0] * 75}]})
+        client.post(
+            URL, json={"inputs": [{"name": "input", "shape": [1, 3, 5, 5], "datatype": "FP32", "data": [0.0] * 75}]}
+        )
         client.post(URL, content=b"\x00\x01")
-    r = client.post(URL, json={"inputs": [bytes_input(coffee.read_bytes())],
-                               "outputs": [{"name": "probabilities", "parameters": {"classification": 1}}]})
+    r = client.post(
+        URL,
+        json={
+            "inputs": [bytes_input(coffee.read_bytes())],
+            "outputs": [{"name": "probabilities", "parameters": {"classification": 1}}],
+        },
+    )
     assert r.status_code == 200
     assert r.json()["outputs"][0]["data"][0].endswith(":espresso")
 

@@ -58,8 +58,20 @@ def server(tmp_path_factory) -> Iterator[RunningServer]:
     log_path = tmp_path_factory.mktemp("serve") / "serve.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "wanwu.cli_serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "info"],
-            stdout=log, stderr=subprocess.STDOUT, env=_env(),
+            [
+                sys.executable,
+                "-m",
+                "wanwu.cli_serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "info",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_env(),
         )
     running = RunningServer(proc, port, log_path)
     deadline = time.monotonic() + 120
@@ -115,8 +127,10 @@ def test_server_and_model_metadata(triton):
     meta = triton.get_server_metadata()
     assert meta["name"] == "wanwu" and "classification" in meta["extensions"]
     model = triton.get_model_metadata(MODEL)
-    assert model["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224], "optional": True},
-                               {"name": "image", "datatype": "BYTES", "shape": [-1], "optional": True}]
+    assert model["inputs"] == [
+        {"name": "input", "datatype": "FP32", "shape": [-1, 3, 224, 224], "optional": True},
+        {"name": "image", "datatype": "BYTES", "shape": [-1], "optional": True},
+    ]
     assert model["outputs"][0] == {"name": "probabilities", "datatype": "FP32", "shape": [-1, 1000]}
     assert triton.is_model_ready(MODEL)
     assert triton.get_model_config(MODEL)["max_batch_size"] >= 1

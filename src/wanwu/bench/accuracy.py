@@ -60,7 +60,7 @@ def prepare_inputs(clf, photos: list[Path], progress: bool = True, desc: str = "
 
 def predict(run: Callable[[np.ndarray], np.ndarray], inputs: np.ndarray, batch_size: int = 16) -> np.ndarray:
     """Logits for all inputs, ``batch_size`` at a time."""
-    return np.concatenate([run(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
+    return np.concatenate([run(inputs[i : i + batch_size]) for i in range(0, len(inputs), batch_size)])
 
 
 def scores(logits: np.ndarray, labels: np.ndarray, reference_top1: np.ndarray | None = None) -> dict:

@@ -54,54 +54,135 @@ def _add_options(p: argparse.ArgumentParser, command: str) -> None:
     from .variants import BASELINE_ENGINE
 
     default_models = "all" if command == "compare" else "the default model"
-    p.add_argument("--models", nargs="+", choices=list(MODELS), metavar="MODEL", default=None,
-                   help=f"models to measure (default: {default_models}); one of: {', '.join(MODELS)}")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        choices=list(MODELS),
+        metavar="MODEL",
+        default=None,
+        help=f"models to measure (default: {default_models}); one of: {', '.join(MODELS)}",
+    )
     default_engines = [e for e in ENGINES if e != BASELINE_ENGINE]
-    p.add_argument("--engines", nargs="+", choices=list(ENGINES), metavar="ENGINE", default=default_engines,
-                   help="engines to measure (default: %(default)s); the torch fp32 1-thread baseline is always "
-                   "included; add torch to also time torch eager with more threads")
-    p.add_argument("--precision", nargs="+", choices=list(PRECISIONS), default=list(PRECISIONS), dest="precision",
-                   help="precisions to measure (default: %(default)s; int8: static QDQ quantization, not for torch)")
+    p.add_argument(
+        "--engines",
+        nargs="+",
+        choices=list(ENGINES),
+        metavar="ENGINE",
+        default=default_engines,
+        help="engines to measure (default: %(default)s); the torch fp32 1-thread baseline is always "
+        "included; add torch to also time torch eager with more threads",
+    )
+    p.add_argument(
+        "--precision",
+        nargs="+",
+        choices=list(PRECISIONS),
+        default=list(PRECISIONS),
+        dest="precision",
+        help="precisions to measure (default: %(default)s; int8: static QDQ quantization, not for torch)",
+    )
     default_threads = ["1", "2", "all"] if command == "throughput" else ["all"]
-    p.add_argument("--threads", nargs="+", type=_threads, default=None, metavar="N",
-                   help=f"inference threads, numbers or 'all' (default: {' '.join(default_threads)}"
-                   + ("; throughput: 1 2 all" if command == "compare" else "") + ")")
-    p.add_argument("--batch-sizes", nargs="+", type=_positive_int, default=[1, 4, 8, 16, 32], metavar="B",
-                   help="batch sizes for the throughput runs (default: %(default)s)")
-    p.add_argument("--data", type=Path, default=os.environ.get("WANWU_BENCH_DATA"), metavar="DIR",
-                   help="photos named <wnid>_*.JPEG or an ImageFolder tree of wnid folders; needed for accuracy "
-                   "(env WANWU_BENCH_DATA; without it the bundled calibration photos are used for speed)")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="write Markdown + JSON + PNG plots here (default: print the Markdown)")
-    p.add_argument("--runs", type=_positive_int, default=100,
-                   help="timed single-image runs per variant (default: %(default)s; >= 100 for a report, fewer for a quick look)")
+    p.add_argument(
+        "--threads",
+        nargs="+",
+        type=_threads,
+        default=None,
+        metavar="N",
+        help=f"inference threads, numbers or 'all' (default: {' '.join(default_threads)}"
+        + ("; throughput: 1 2 all" if command == "compare" else "")
+        + ")",
+    )
+    p.add_argument(
+        "--batch-sizes",
+        nargs="+",
+        type=_positive_int,
+        default=[1, 4, 8, 16, 32],
+        metavar="B",
+        help="batch sizes for the throughput runs (default: %(default)s)",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=os.environ.get("WANWU_BENCH_DATA"),
+        metavar="DIR",
+        help="photos named <wnid>_*.JPEG or an ImageFolder tree of wnid folders; needed for accuracy "
+        "(env WANWU_BENCH_DATA; without it the bundled calibration photos are used for speed)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write Markdown + JSON + PNG plots here (default: print the Markdown)",
+    )
+    p.add_argument(
+        "--runs",
+        type=_positive_int,
+        default=100,
+        help="timed single-image runs per variant (default: %(default)s; >= 100 for a report, fewer for a quick look)",
+    )
     p.add_argument("--warmup", type=int, default=10, help="untimed runs per variant first (default: %(default)s)")
-    p.add_argument("--min-time", type=_positive_float, default=0.6,
-                   help="seconds of throughput measurement per (variant, batch size) point (default: %(default)s)")
+    p.add_argument(
+        "--min-time",
+        type=_positive_float,
+        default=0.6,
+        help="seconds of throughput measurement per (variant, batch size) point (default: %(default)s)",
+    )
     p.add_argument("--limit", type=_positive_int, default=None, help="use at most this many photos from --data")
-    p.add_argument("--images", type=_positive_int, default=100, help="images the memory probe process serves (default: %(default)s)")
-    p.add_argument("--decode-mp", type=_positive_float, default=12.0,
-                   help="megapixels of the upscaled JPEGs made for the draft-mode measurement (default: %(default)s)")
-    p.add_argument("--decode-photos", type=_positive_int, default=None,
-                   help="how many photos to upscale for the draft-mode measurement (default: all)")
-    p.add_argument("--random-weights", nargs="*", choices=list(MODELS), default=["resnet18"], metavar="MODEL",
-                   help="models to time with random weights when their official weights are missing, speed only (default: %(default)s)")
+    p.add_argument(
+        "--images",
+        type=_positive_int,
+        default=100,
+        help="images the memory probe process serves (default: %(default)s)",
+    )
+    p.add_argument(
+        "--decode-mp",
+        type=_positive_float,
+        default=12.0,
+        help="megapixels of the upscaled JPEGs made for the draft-mode measurement (default: %(default)s)",
+    )
+    p.add_argument(
+        "--decode-photos",
+        type=_positive_int,
+        default=None,
+        help="how many photos to upscale for the draft-mode measurement (default: all)",
+    )
+    p.add_argument(
+        "--random-weights",
+        nargs="*",
+        choices=list(MODELS),
+        default=["resnet18"],
+        metavar="MODEL",
+        help="models to time with random weights when their official weights are missing, speed only (default: %(default)s)",
+    )
     if command == "compare":
-        p.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS),
-                       help="parts of the comparison to run (default: all)")
+        p.add_argument(
+            "--sections",
+            nargs="+",
+            choices=list(SECTIONS),
+            default=list(SECTIONS),
+            help="parts of the comparison to run (default: all)",
+        )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     bench = subparsers.add_parser(
-        "bench", help="measure latency, throughput, accuracy and memory against a torch eager 1-thread baseline",
+        "bench",
+        help="measure latency, throughput, accuracy and memory against a torch eager 1-thread baseline",
         description="Benchmark wanwu's models and engines on this machine, against the baseline "
         "(torch eager fp32, batch 1, one thread) measured in the same run.",
-        epilog=EXAMPLES, formatter_class=_Formatter)
+        epilog=EXAMPLES,
+        formatter_class=_Formatter,
+    )
     sub = bench.add_subparsers(dest="bench_command", metavar="BENCH_COMMAND")
     for name, (help_text, _) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
-                           epilog=EXAMPLES, formatter_class=_Formatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            epilog=EXAMPLES,
+            formatter_class=_Formatter,
+        )
         _add_options(p, name)
     bench.set_defaults(func=run, _bench_parser=bench)
     return bench
@@ -128,13 +209,24 @@ def options_from_args(args: argparse.Namespace):
     # compare: throughput of the default model and ResNet-18 (the targets) unless --models says
     throughput_models = None if args.models or command != "compare" else [DEFAULT_MODEL, "resnet18"]
     return BenchOptions(
-        command=_command_line(args), sections=sections, models=models, engines=args.engines,
+        command=_command_line(args),
+        sections=sections,
+        models=models,
+        engines=args.engines,
         precisions=args.precision,
         threads=parse_threads(args.threads if command != "throughput" else None, ["all"]),
         throughput_threads=parse_threads(args.threads if command == "throughput" else None, ["1", "2", "all"]),
-        batch_sizes=sorted(set(args.batch_sizes)), data=args.data, runs=args.runs, warmup=args.warmup,
-        min_time=args.min_time, limit=args.limit, images=args.images, decode_mp=args.decode_mp,
-        decode_photos=args.decode_photos, random_weights=args.random_weights, progress=not args.quiet,
+        batch_sizes=sorted(set(args.batch_sizes)),
+        data=args.data,
+        runs=args.runs,
+        warmup=args.warmup,
+        min_time=args.min_time,
+        limit=args.limit,
+        images=args.images,
+        decode_mp=args.decode_mp,
+        decode_photos=args.decode_photos,
+        random_weights=args.random_weights,
+        progress=not args.quiet,
         throughput_models=throughput_models,
     )
 

@@ -18,13 +18,20 @@ from tqdm import tqdm
 DRAFT_MIN_AGREEMENT = 99.0  # %
 
 
-def upscale_photos(photos: list[Path], out_dir: Path, megapixels: float, quality: int = 90,
-                   progress: bool = True) -> list[Path]:
+def upscale_photos(
+    photos: list[Path], out_dir: Path, megapixels: float, quality: int = 90, progress: bool = True
+) -> list[Path]:
     """Each photo resized (bicubic) to about ``megapixels`` MP and saved as a JPEG in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     out = []
-    for path in tqdm(photos, desc=f"make {megapixels:g} MP JPEGs", unit="img", file=sys.stderr,
-                     disable=not progress or None, leave=False):
+    for path in tqdm(
+        photos,
+        desc=f"make {megapixels:g} MP JPEGs",
+        unit="img",
+        file=sys.stderr,
+        disable=not progress or None,
+        leave=False,
+    ):
         with Image.open(path) as opened:
             im = opened.convert("RGB")
             s = math.sqrt(megapixels * 1e6 / (im.width * im.height))
@@ -52,8 +59,9 @@ class _DraftMargin:
         return self.clf.preprocess(image)
 
 
-def compare_draft(clf, photos: list[Path], progress: bool = True, desc: str = "draft vs exact",
-                  factor: float = 1.0) -> dict:
+def compare_draft(
+    clf, photos: list[Path], progress: bool = True, desc: str = "draft vs exact", factor: float = 1.0
+) -> dict:
     """Decode + preprocess every photo exactly and in draft mode (alternating which goes first),
     classify both, and report time per image and per megapixel, and top-1 agreement.
     ``clf`` is any Classifier; its engine is shared by both paths. ``factor`` > 1 keeps a margin:
@@ -63,8 +71,9 @@ def compare_draft(clf, photos: list[Path], progress: bool = True, desc: str = "d
     draft = _DraftMargin(clf, factor)
     t_exact, t_draft, mp, applied = [], [], [], 0
     x_exact, x_draft = [], []
-    for i, path in enumerate(tqdm(photos, desc=desc, unit="img", file=sys.stderr,
-                                  disable=not progress or None, leave=False)):
+    for i, path in enumerate(
+        tqdm(photos, desc=desc, unit="img", file=sys.stderr, disable=not progress or None, leave=False)
+    ):
         data = path.read_bytes()
         order = (exact, draft) if i % 2 == 0 else (draft, exact)
         for c in order:
@@ -103,5 +112,9 @@ def compare_draft(clf, photos: list[Path], progress: bool = True, desc: str = "d
 def draft_verdict(agreements: dict[str, float]) -> dict:
     """Draft mode may be the default when every photo set keeps >= 99% agreement."""
     worst = min(agreements.values()) if agreements else None
-    return {"qualifies": worst is not None and worst >= DRAFT_MIN_AGREEMENT, "worst_agreement": worst,
-            "threshold": DRAFT_MIN_AGREEMENT, "agreements": agreements}
+    return {
+        "qualifies": worst is not None and worst >= DRAFT_MIN_AGREEMENT,
+        "worst_agreement": worst,
+        "threshold": DRAFT_MIN_AGREEMENT,
+        "agreements": agreements,
+    }

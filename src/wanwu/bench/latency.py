@@ -34,11 +34,13 @@ def measure_latency(
             if i >= 0:
                 for stage in STAGES:
                     samples[key][stage].append(result.timing_ms[stage])
+
         return call
 
     calls = {key: call_for(key, clf) for key, clf in classifiers.items()}
-    with tqdm(total=runs * len(calls), desc="latency", unit="run", file=sys.stderr,
-              disable=not progress or None, leave=False) as bar:
+    with tqdm(
+        total=runs * len(calls), desc="latency", unit="run", file=sys.stderr, disable=not progress or None, leave=False
+    ) as bar:
         interleave(calls, runs, warmup, block, progress=bar.update)
     return {key: {stage: summarize(v) for stage, v in stages.items()} for key, stages in samples.items()}
 
@@ -62,10 +64,12 @@ def measure_forward(
             run(batch)
             if i >= 0:
                 samples[key].append((time.perf_counter() - t0) * 1e3)
+
         return call
 
     calls = {key: call_for(key, run, batch) for key, (run, batch) in runners.items()}
-    with tqdm(total=runs * len(calls), desc=desc, unit="run", file=sys.stderr,
-              disable=not progress or None, leave=False) as bar:
+    with tqdm(
+        total=runs * len(calls), desc=desc, unit="run", file=sys.stderr, disable=not progress or None, leave=False
+    ) as bar:
         interleave(calls, runs, warmup, block, progress=bar.update)
     return {key: summarize(v) for key, v in samples.items()}

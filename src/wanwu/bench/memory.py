@@ -19,12 +19,31 @@ from ..errors import WanwuError
 from .variants import ModelWeights, Variant
 
 
-def run_probe(variant: Variant, weights: ModelWeights, photos: list[Path], images: int = 100,
-              cache_dir: str | None = None, timeout: float = 600) -> dict:
+def run_probe(
+    variant: Variant,
+    weights: ModelWeights,
+    photos: list[Path],
+    images: int = 100,
+    cache_dir: str | None = None,
+    timeout: float = 600,
+) -> dict:
     """One fresh process: seconds from start to first answer (and to import / model loaded),
     peak RSS (MB) after ``images`` images."""
-    cmd = [sys.executable, "-m", "wanwu.bench.probe", "--model", variant.model, "--engine", variant.engine,
-           "--precision", variant.precision, "--threads", str(variant.threads), "--images", str(images)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "wanwu.bench.probe",
+        "--model",
+        variant.model,
+        "--engine",
+        variant.engine,
+        "--precision",
+        variant.precision,
+        "--threads",
+        str(variant.threads),
+        "--images",
+        str(images),
+    ]
     if weights.path is not None:
         cmd += ["--weights", str(weights.path)]
     cmd += [str(p) for p in photos]
@@ -52,8 +71,9 @@ def run_probe(variant: Variant, weights: ModelWeights, photos: list[Path], image
     }
 
 
-def measure_memory(variant: Variant, weights: ModelWeights, photos: list[Path], images: int = 100,
-                   repeats: int = 3, cold: bool = False) -> dict:
+def measure_memory(
+    variant: Variant, weights: ModelWeights, photos: list[Path], images: int = 100, repeats: int = 3, cold: bool = False
+) -> dict:
     """Median over ``repeats`` fresh processes. ``cold``: each with an empty temporary cache."""
     if not cold:  # untimed: fills the ONNX cache (first time only) and the OS file cache
         run_probe(variant, weights, photos, 1)

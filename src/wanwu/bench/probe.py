@@ -43,8 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     from wanwu.settings import DEFAULT_PRECISION, DEFAULT_TOP_K
 
     _emit(event="imported", t=time.time())
-    clf = Classifier(args.model, args.engine, weights=args.weights, precision=args.precision or DEFAULT_PRECISION,
-                     threads=args.threads)
+    clf = Classifier(
+        args.model,
+        args.engine,
+        weights=args.weights,
+        precision=args.precision or DEFAULT_PRECISION,
+        threads=args.threads,
+    )
     _emit(event="loaded", t=time.time())
     for i in range(args.images):
         result = clf.classify_one(args.photos[i % len(args.photos)], top_k=DEFAULT_TOP_K)
@@ -53,8 +58,13 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if i == 0:
             _emit(event="first_answer", t=time.time(), label=result.predictions[0].label)
-    _emit(event="done", t=time.time(), images=args.images, peak_rss_mb=peak_rss_mb(),
-          torch_imported="torch" in sys.modules)
+    _emit(
+        event="done",
+        t=time.time(),
+        images=args.images,
+        peak_rss_mb=peak_rss_mb(),
+        torch_imported="torch" in sys.modules,
+    )
     return 0
 
 

@@ -40,8 +40,9 @@ def linear_macs(onnx_model: bytes) -> int:
     return macs
 
 
-def int8_verdict(speedup: float | None, fp32_top1: float | None, int8_top1: float | None,
-                 agreement: float | None) -> dict:
+def int8_verdict(
+    speedup: float | None, fp32_top1: float | None, int8_top1: float | None, agreement: float | None
+) -> dict:
     """The issue's rule for making int8 the default, with each condition and its number."""
     checks = {
         "faster": (speedup is not None and speedup > 1.0, speedup),

@@ -19,8 +19,14 @@ def summarize(samples_ms: Sequence[float]) -> dict[str, float]:
     if a.size == 0:
         return {"n": 0}
     p50, p90, p99 = np.percentile(a, [50, 90, 99])
-    return {"n": int(a.size), "p50": float(p50), "p90": float(p90), "p99": float(p99),
-            "mean": float(a.mean()), "min": float(a.min())}
+    return {
+        "n": int(a.size),
+        "p50": float(p50),
+        "p90": float(p90),
+        "p99": float(p99),
+        "mean": float(a.mean()),
+        "min": float(a.min()),
+    }
 
 
 def interleave(

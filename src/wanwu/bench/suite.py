@@ -101,8 +101,12 @@ class Bench:
             "machine": machine_info(),
             "load_average": {"start": load_average()},
             "options": opts.to_dict(),
-            "default": {"model": DEFAULT_MODEL, "engine": DEFAULT_ENGINE, "precision": DEFAULT_PRECISION,
-                        "threads": default_threads()},
+            "default": {
+                "model": DEFAULT_MODEL,
+                "engine": DEFAULT_ENGINE,
+                "precision": DEFAULT_PRECISION,
+                "threads": default_threads(),
+            },
             "skipped_engines": [],
             "errors": [],
         }
@@ -134,9 +138,16 @@ class Bench:
     @staticmethod
     def _model_info(w: ModelWeights) -> dict:
         spec = get_spec(w.model)
-        return {"model": w.model, "title": spec.title, "random_weights": w.random, "note": w.note,
-                "gflops": spec.gflops, "params_m": spec.params_m, "published_top1": spec.top1,
-                "input_size": spec.input_size}
+        return {
+            "model": w.model,
+            "title": spec.title,
+            "random_weights": w.random,
+            "note": w.note,
+            "gflops": spec.gflops,
+            "params_m": spec.params_m,
+            "published_top1": spec.top1,
+            "input_size": spec.input_size,
+        }
 
     # -- building blocks ------------------------------------------------------------------
     def classifier(self, v: Variant) -> Classifier | None:
@@ -200,8 +211,13 @@ class Bench:
         from .latency import measure_latency
 
         built = self._built(self.variants(self.opts.threads))
-        stages = measure_latency({k: clf for k, (_, clf) in built.items()}, self.latency_bytes,
-                                 self.opts.runs, self.opts.warmup, progress=self.opts.progress)
+        stages = measure_latency(
+            {k: clf for k, (_, clf) in built.items()},
+            self.latency_bytes,
+            self.opts.runs,
+            self.opts.warmup,
+            progress=self.opts.progress,
+        )
         rows = {}
         for key, (v, _) in built.items():
             base = stages.get(baseline(v.model).key)
@@ -211,7 +227,8 @@ class Bench:
                 "speedup_p50": ratio(base["total"]["p50"] if base else None, stages[key]["total"]["p50"]),
             }
         self.results["latency"] = {
-            "runs": self.opts.runs, "warmup": self.opts.warmup,
+            "runs": self.opts.runs,
+            "warmup": self.opts.warmup,
             "photos": [p.name for p in self.latency_paths],
             "photo_sizes": [list(self._size(b)) for b in self.latency_bytes],
             "results": rows,
@@ -263,8 +280,13 @@ class Bench:
                 "best_img_s": by_batch[best_b]["img_s"],
                 "speedup_best": ratio(base, by_batch[best_b]["img_s"], higher_is_better=True),
             }
-        self.results["throughput"] = {"batch_sizes": self.opts.batch_sizes, "threads": self.opts.throughput_threads,
-                                      "min_time_s": self.opts.min_time, "rounds": THROUGHPUT_ROUNDS, "results": rows}
+        self.results["throughput"] = {
+            "batch_sizes": self.opts.batch_sizes,
+            "threads": self.opts.throughput_threads,
+            "min_time_s": self.opts.min_time,
+            "rounds": THROUGHPUT_ROUNDS,
+            "results": rows,
+        }
 
     def run_accuracy(self) -> None:
         from .accuracy import predict, prepare_inputs, scores
@@ -297,8 +319,11 @@ class Bench:
             for key in built:
                 rows[key]["top1_delta"] = rows[key]["top1"] - base_top1
         self.results["accuracy"] = {
-            "data": display_path(self.opts.data) if self.opts.data else None, "n": len(self.labeled), "reference": "torch fp32",
-            "results": rows, "skipped": skipped,
+            "data": display_path(self.opts.data) if self.opts.data else None,
+            "n": len(self.labeled),
+            "reference": "torch fp32",
+            "results": rows,
+            "skipped": skipped,
         }
 
     def run_quantization(self) -> None:
@@ -322,13 +347,18 @@ class Bench:
             for name, data in (("fp32", fp32), ("dynamic_linear_int8", dyn), ("static_int8", static)):
                 runners[f"{model}/{name}"] = (OnnxRuntimeEngine(data, threads=threads).run, x)
             total_macs = (clf.spec.gflops or 0.0) * 1e9
-            per_model[model] = {"linear_macs": macs, "total_macs": total_macs,
-                                "linear_share": macs / total_macs if total_macs else None}
-        forward = measure_forward(runners, self.opts.runs, self.opts.warmup, progress=self.opts.progress,
-                                  desc="quantization")
+            per_model[model] = {
+                "linear_macs": macs,
+                "total_macs": total_macs,
+                "linear_share": macs / total_macs if total_macs else None,
+            }
+        forward = measure_forward(
+            runners, self.opts.runs, self.opts.warmup, progress=self.opts.progress, desc="quantization"
+        )
         for model, info in per_model.items():
-            info["forward_ms"] = {name: forward[f"{model}/{name}"] for name in
-                                  ("fp32", "dynamic_linear_int8", "static_int8")}
+            info["forward_ms"] = {
+                name: forward[f"{model}/{name}"] for name in ("fp32", "dynamic_linear_int8", "static_int8")
+            }
             f32 = info["forward_ms"]["fp32"]["p50"]
             info["speedup_dynamic"] = ratio(f32, info["forward_ms"]["dynamic_linear_int8"]["p50"])
             info["speedup_static"] = ratio(f32, info["forward_ms"]["static_int8"]["p50"])
@@ -344,17 +374,26 @@ class Bench:
             if k32 in lat and k8 in lat:
                 speed = ratio(lat[k32]["stages"]["total"]["p50"], lat[k8]["stages"]["total"]["p50"])
             verdicts[model] = int8_verdict(
-                speed, acc.get(k32, {}).get("top1"), acc.get(k8, {}).get("top1"), acc.get(k8, {}).get("agreement"))
+                speed, acc.get(k32, {}).get("top1"), acc.get(k8, {}).get("top1"), acc.get(k8, {}).get("agreement")
+            )
         self.results["quantization"] = {
-            "threads": threads, "static": {"format": "QDQ", "weights": "int8 per-channel", "activations": "uint8",
-                                           "calibration": CALIBRATION_METHOD,
-                                           "calibration_photos": len(calibration_photos()),
-                                           "calibration_samples": 2 * len(calibration_photos())},
-            "models": per_model, "int8_default_verdict": verdicts,
+            "threads": threads,
+            "static": {
+                "format": "QDQ",
+                "weights": "int8 per-channel",
+                "activations": "uint8",
+                "calibration": CALIBRATION_METHOD,
+                "calibration_photos": len(calibration_photos()),
+                "calibration_samples": 2 * len(calibration_photos()),
+            },
+            "models": per_model,
+            "int8_default_verdict": verdicts,
         }
 
     def decode_model(self) -> str:
-        return DEFAULT_MODEL if DEFAULT_MODEL in self.models and not self.weights[DEFAULT_MODEL].random else self.models[0]
+        return (
+            DEFAULT_MODEL if DEFAULT_MODEL in self.models and not self.weights[DEFAULT_MODEL].random else self.models[0]
+        )
 
     def run_decode(self) -> None:
         from .decode import compare_draft, draft_verdict, upscale_photos
@@ -372,13 +411,20 @@ class Bench:
             for factor in DRAFT_FACTORS:
                 for name, paths in (("original", photos), (mp, big)):
                     sets[f"{name}, margin {factor:g}x"] = compare_draft(
-                        clf, paths, self.opts.progress, desc=f"draft vs exact ({name}, {factor:g}x)", factor=factor)
-        verdicts = {f"{factor:g}": draft_verdict({k: s["agreement"] for k, s in sets.items() if s["factor"] == factor})
-                    for factor in DRAFT_FACTORS}
+                        clf, paths, self.opts.progress, desc=f"draft vs exact ({name}, {factor:g}x)", factor=factor
+                    )
+        verdicts = {
+            f"{factor:g}": draft_verdict({k: s["agreement"] for k, s in sets.items() if s["factor"] == factor})
+            for factor in DRAFT_FACTORS
+        }
         self.results["decode"] = {
-            "model": model, "engine": clf.engine.name, "resize_size": clf.spec.preprocessing.resize_size,
+            "model": model,
+            "engine": clf.engine.name,
+            "resize_size": clf.spec.preprocessing.resize_size,
             "photos": display_path(self.opts.data) if self.opts.data else "bundled calibration photos",
-            "sets": sets, "verdict": verdicts["1"], "verdicts": verdicts,
+            "sets": sets,
+            "verdict": verdicts["1"],
+            "verdicts": verdicts,
         }
 
     def run_memory(self) -> None:
@@ -386,11 +432,15 @@ class Bench:
 
         model = self.decode_model()
         threads = default_threads()
-        cases = [(Variant(model, DEFAULT_ENGINE, DEFAULT_PRECISION, threads), False),
-                 (Variant(model, DEFAULT_ENGINE, DEFAULT_PRECISION, threads), True)]
+        cases = [
+            (Variant(model, DEFAULT_ENGINE, DEFAULT_PRECISION, threads), False),
+            (Variant(model, DEFAULT_ENGINE, DEFAULT_PRECISION, threads), True),
+        ]
         if "int8" in self.opts.precisions:
-            cases += [(Variant(model, "onnxruntime", "int8", threads), False),
-                      (Variant(model, "onnxruntime", "int8", threads), True)]
+            cases += [
+                (Variant(model, "onnxruntime", "int8", threads), False),
+                (Variant(model, "onnxruntime", "int8", threads), True),
+            ]
         cases.append((baseline(model), False))
         if "openvino" in self.engines:
             cases += [(Variant(model, "openvino", p, threads), False) for p in self.opts.precisions]
@@ -398,10 +448,13 @@ class Bench:
         rows = []
         from tqdm import tqdm
 
-        for v, cold in tqdm(cases, desc="memory", unit="process", file=sys.stderr,
-                            disable=not self.opts.progress or None, leave=False):
+        for v, cold in tqdm(
+            cases, desc="memory", unit="process", file=sys.stderr, disable=not self.opts.progress or None, leave=False
+        ):
             try:
-                r = measure_memory(v, self.weights[model], photos, self.opts.images, repeats=1 if cold else 3, cold=cold)
+                r = measure_memory(
+                    v, self.weights[model], photos, self.opts.images, repeats=1 if cold else 3, cold=cold
+                )
             except WanwuError as exc:
                 self.results["errors"].append({"variant": v.key, "error": exc.message})
                 continue

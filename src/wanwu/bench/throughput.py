@@ -37,8 +37,14 @@ def measure_throughput(
     batches = {(key, b): make_batch(runners[key][1], b) for key, b in points}
     slice_s = max(min_time / rounds, 0.05)
     rates: dict[tuple[str, int], list[float]] = {p: [] for p in points}
-    with tqdm(total=len(points) * (rounds + 1), desc="throughput", unit="slice", file=sys.stderr,
-              disable=not progress or None, leave=False) as bar:
+    with tqdm(
+        total=len(points) * (rounds + 1),
+        desc="throughput",
+        unit="slice",
+        file=sys.stderr,
+        disable=not progress or None,
+        leave=False,
+    ) as bar:
         for key, b in points:  # warm-up: the first call at a new shape is slow
             runners[key][0](batches[key, b])
             bar.update(1)

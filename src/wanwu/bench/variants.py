@@ -63,9 +63,7 @@ def engine_available(engine: str) -> tuple[bool, str | None]:
     return get_engine(engine).available()
 
 
-def engine_variants(
-    models: list[str], engines: list[str], precisions: list[str], threads: list[int]
-) -> list[Variant]:
+def engine_variants(models: list[str], engines: list[str], precisions: list[str], threads: list[int]) -> list[Variant]:
     """Per model: the baseline first, then every engine x precision x threads that exists
     (each engine's precisions come from ``ENGINE_TABLE``; torch is fp32 only), engines in the
     table's order after the baseline's."""
@@ -123,7 +121,9 @@ def plan_weights(models: list[str], random_ok: set[str]) -> tuple[list[ModelWeig
             note = f"official weights not present ({display_text(how_to_get(spec))}); timed with random weights: speed only"
             run.append(ModelWeights(model, random_weights_file(model), True, note))
         else:
-            skipped.append({"model": model, "reason": f"official weights not present; {display_text(how_to_get(spec))}"})
+            skipped.append(
+                {"model": model, "reason": f"official weights not present; {display_text(how_to_get(spec))}"}
+            )
     return run, skipped
 
 
@@ -138,8 +138,12 @@ def make_classifier(variant: Variant, weights: ModelWeights, draft: bool = False
         weights_log.setLevel(logging.ERROR)
     try:
         clf = Classifier(
-            variant.model, variant.engine, weights=weights.path, precision=variant.precision,
-            threads=variant.threads, draft=draft,
+            variant.model,
+            variant.engine,
+            weights=weights.path,
+            precision=variant.precision,
+            threads=variant.threads,
+            draft=draft,
         )
     finally:
         weights_log.setLevel(level)

@@ -73,7 +73,12 @@ class EngineSpec:
         return False, f"the {self.name} engine needs {self.package}: {self.install}"
 
     def create(
-        self, spec: ModelSpec, weights: ResolvedWeights, *, precision: str, threads: int | None = None,
+        self,
+        spec: ModelSpec,
+        weights: ResolvedWeights,
+        *,
+        precision: str,
+        threads: int | None = None,
         **options: Any,
     ) -> Engine:
         check_engine(self.name, precision)
@@ -88,9 +93,15 @@ class EngineSpec:
 
 ENGINE_TABLE: tuple[EngineSpec, ...] = (
     EngineSpec(
-        name="onnxruntime", precisions=("fp32", "int8"), factory=".onnxruntime_engine:create",
-        module="onnxruntime", package="onnxruntime", extra=None, install="pip install onnxruntime",
-        v2_platform="onnxruntime_onnx", v2_backend="onnxruntime",
+        name="onnxruntime",
+        precisions=("fp32", "int8"),
+        factory=".onnxruntime_engine:create",
+        module="onnxruntime",
+        package="onnxruntime",
+        extra=None,
+        install="pip install onnxruntime",
+        v2_platform="onnxruntime_onnx",
+        v2_backend="onnxruntime",
         # the memory arena stays on (lone Lite0 pass 5.6 ms instead of 9-11 ms without it) but hands a
         # batch's memory back after the run, so memory for the largest batch seen is not kept for good
         # (16 clients, ResNet-18: peak RSS as without the arena); threads spin during a run only and
@@ -98,16 +109,27 @@ ENGINE_TABLE: tuple[EngineSpec, ...] = (
         server_options={"arena": True, "shrink_arena": True, "spin_idle": False},
     ),
     EngineSpec(
-        name="torch", precisions=("fp32",), factory=".torch_engine:create",
+        name="torch",
+        precisions=("fp32",),
+        factory=".torch_engine:create",
         # the CPU wheel first: a bare `pip install torch` may pull a multi-GB CUDA build
-        module="torch", package="torch", extra="torch",
+        module="torch",
+        package="torch",
+        extra="torch",
         install="pip install torch==2.13.0 'wanwu[torch]' (the default onnxruntime engine does not need it)",
-        v2_platform="pytorch_libtorch", v2_backend="pytorch",
+        v2_platform="pytorch_libtorch",
+        v2_backend="pytorch",
     ),
     EngineSpec(
-        name="openvino", precisions=("fp32", "int8"), factory=".openvino_engine:create",
-        module="openvino", package="openvino", extra="openvino", install="pip install 'wanwu[openvino]'",
-        v2_platform="openvino", v2_backend="openvino",
+        name="openvino",
+        precisions=("fp32", "int8"),
+        factory=".openvino_engine:create",
+        module="openvino",
+        package="openvino",
+        extra="openvino",
+        install="pip install 'wanwu[openvino]'",
+        v2_platform="openvino",
+        v2_backend="openvino",
     ),
 )
 ENGINES: tuple[str, ...] = tuple(e.name for e in ENGINE_TABLE)

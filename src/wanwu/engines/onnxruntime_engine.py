@@ -20,8 +20,15 @@ class OnnxRuntimeEngine:
     name = "onnxruntime"
 
     def __init__(
-        self, model: bytes, *, precision: str = DEFAULT_PRECISION, threads: int | None = None,
-        arena: bool = True, spin: bool = True, shrink_arena: bool = False, spin_idle: bool = True,
+        self,
+        model: bytes,
+        *,
+        precision: str = DEFAULT_PRECISION,
+        threads: int | None = None,
+        arena: bool = True,
+        spin: bool = True,
+        shrink_arena: bool = False,
+        spin_idle: bool = True,
     ):
         """``arena=False`` returns activation memory after each call (a server whose batch size
         varies keeps the largest batch's memory otherwise); ``shrink_arena=True`` keeps the arena

@@ -58,8 +58,10 @@ class OpenVinoEngine:
         if self._features is None:
             raise EngineError(f"this ONNX model has no {FEATURES_NAME!r} output")
         result = self._infer(batch)
-        return (np.array(result[self._output], dtype=np.float32, copy=True),
-                np.array(result[self._features], dtype=np.float32, copy=True))
+        return (
+            np.array(result[self._output], dtype=np.float32, copy=True),
+            np.array(result[self._features], dtype=np.float32, copy=True),
+        )
 
 
 def create(spec: ModelSpec, weights: ResolvedWeights, *, precision: str, threads: int | None = None) -> OpenVinoEngine:

@@ -107,13 +107,18 @@ def quantize_onnx(fp32_model: bytes, batches: Iterable[np.ndarray], method: str 
         src.write_bytes(fp32_model)
         quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         quantize_static(
-            str(pre), str(dst), Reader(),
+            str(pre),
+            str(dst),
+            Reader(),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=getattr(CalibrationMethod, method),
-            extra_options={"CalibStridedMinMax": chunk, **({"CalibPercentile": 99.999} if method == "Percentile" else {})},
+            extra_options={
+                "CalibStridedMinMax": chunk,
+                **({"CalibPercentile": 99.999} if method == "Percentile" else {}),
+            },
         )
         return dst.read_bytes()
 

@@ -37,7 +37,9 @@ def build_onnx(spec: ModelSpec, state_dict: dict[str, np.ndarray]) -> bytes:
     built = builder(g, INPUT_NAME, spec.input_size, num_classes=spec.num_classes, **spec.builder_kwargs)
     assert (built.logits, built.features) == (LOGITS_NAME, FEATURES_NAME), "builders name their outputs"
     model = g.model(
-        spec.name, INPUT_NAME, spec.input_size,
+        spec.name,
+        INPUT_NAME,
+        spec.input_size,
         [(LOGITS_NAME, ["batch", spec.num_classes]), (FEATURES_NAME, ["batch", *built.features_shape])],
         doc=f"wanwu {spec.name}, graph version {GRAPH_VERSION}",
     )

@@ -75,9 +75,7 @@ class GraphBuilder:
         return name
 
     def check(self) -> None:
-        unexpected = [
-            k for k in self.state_dict if k not in self.used and k.rsplit(".", 1)[-1] not in _OPTIONAL_KEYS
-        ]
+        unexpected = [k for k in self.state_dict if k not in self.used and k.rsplit(".", 1)[-1] not in _OPTIONAL_KEYS]
         if self.missing or unexpected or self.wrong:
             raise StateDictMismatch(self.missing, unexpected, self.wrong)
 
@@ -92,9 +90,18 @@ class GraphBuilder:
         return out
 
     def conv(
-        self, x: str, prefix: str, cin: int, cout: int, kernel: int, stride: int = 1,
-        pads: Sequence[int] = (0, 0, 0, 0), groups: int = 1, bias: bool = False,
-        bn: str | None = None, bn_eps: float = 1e-5,
+        self,
+        x: str,
+        prefix: str,
+        cin: int,
+        cout: int,
+        kernel: int,
+        stride: int = 1,
+        pads: Sequence[int] = (0, 0, 0, 0),
+        groups: int = 1,
+        bias: bool = False,
+        bn: str | None = None,
+        bn_eps: float = 1e-5,
     ) -> str:
         """Conv2d ``prefix.weight`` (+ ``prefix.bias``), with batch norm ``bn`` folded in.
         ``pads`` are ONNX's (top, left, bottom, right)."""
@@ -107,8 +114,13 @@ class GraphBuilder:
             w = w.astype(np.float64) * scale[:, None, None, None]
             b = (b.astype(np.float64) - mean) * scale + beta
         return self.node(
-            "Conv", [x, self.const(f"{prefix}.weight", w), self.const(f"{prefix}.bias", b)], hint=prefix,
-            kernel_shape=[kernel, kernel], strides=[stride, stride], pads=list(pads), group=groups,
+            "Conv",
+            [x, self.const(f"{prefix}.weight", w), self.const(f"{prefix}.bias", b)],
+            hint=prefix,
+            kernel_shape=[kernel, kernel],
+            strides=[stride, stride],
+            pads=list(pads),
+            group=groups,
         )
 
     def relu(self, x: str, output: str | None = None) -> str:
@@ -137,20 +149,28 @@ class GraphBuilder:
     def linear(self, x: str, prefix: str, fin: int, fout: int, output: str | None = None) -> str:
         w, b = self.param(f"{prefix}.weight", (fout, fin)), self.param(f"{prefix}.bias", (fout,))
         return self.node(
-            "Gemm", [x, self.const(f"{prefix}.weight", w), self.const(f"{prefix}.bias", b)],
-            hint=prefix, output=output, transB=1,
+            "Gemm",
+            [x, self.const(f"{prefix}.weight", w), self.const(f"{prefix}.bias", b)],
+            hint=prefix,
+            output=output,
+            transB=1,
         )
 
     # -- the model -------------------------------------------------------------------------
     def model(
-        self, name: str, input_name: str, input_size: int, outputs: Sequence[tuple[str, Sequence]],
+        self,
+        name: str,
+        input_name: str,
+        input_size: int,
+        outputs: Sequence[tuple[str, Sequence]],
         doc: str = "",
     ) -> onnx.ModelProto:
         """The finished model: a float32 NCHW input with a dynamic batch, the named outputs
         (name, shape with "batch" first). Raises ``StateDictMismatch`` before building."""
         self.check()
         graph = helper.make_graph(
-            self.nodes, name,
+            self.nodes,
+            name,
             [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["batch", 3, input_size, input_size])],
             [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(shape)) for n, shape in outputs],
             initializer=self.initializers,

@@ -27,10 +27,20 @@ def build(g: GraphBuilder, x: str, input_size: int, variant: int = 0, num_classe
         y = x
         if b.expand != 1:
             y = g.relu6(g.conv(y, f"{p}._expand_conv", b.cin, b.mid, 1, bn=f"{p}._bn0", bn_eps=eps))
-        y = g.relu6(g.conv(
-            y, f"{p}._depthwise_conv", b.mid, b.mid, b.kernel, b.stride, _same(b.in_size, b.kernel, b.stride),
-            groups=b.mid, bn=f"{p}._bn1", bn_eps=eps,
-        ))
+        y = g.relu6(
+            g.conv(
+                y,
+                f"{p}._depthwise_conv",
+                b.mid,
+                b.mid,
+                b.kernel,
+                b.stride,
+                _same(b.in_size, b.kernel, b.stride),
+                groups=b.mid,
+                bn=f"{p}._bn1",
+                bn_eps=eps,
+            )
+        )
         y = g.conv(y, f"{p}._project_conv", b.mid, b.cout, 1, bn=f"{p}._bn2", bn_eps=eps)
         x = g.add(y, x) if b.residual else y
     head_in = blocks[-1].cout

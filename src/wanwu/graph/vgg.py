@@ -8,9 +8,7 @@ from ..models.arch import VGG16_CFG, VGG_HIDDEN, VGG_POOL
 from .builder import Built, GraphBuilder
 
 
-def build(
-    g: GraphBuilder, x: str, input_size: int, cfg: list = VGG16_CFG, num_classes: int = 1000
-) -> Built:
+def build(g: GraphBuilder, x: str, input_size: int, cfg: list = VGG16_CFG, num_classes: int = 1000) -> Built:
     """Adds the network to ``g``."""
     cin, index, size = 3, 0, input_size
     for i, v in enumerate(cfg):

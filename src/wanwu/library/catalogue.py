@@ -88,8 +88,9 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Apply the missing migrations in one transaction each; returns the version now."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise LibraryError(f"the catalogue has schema version {version}, newer than this wanwu knows "
-                           f"({SCHEMA_VERSION}); upgrade wanwu")
+        raise LibraryError(
+            f"the catalogue has schema version {version}, newer than this wanwu knows ({SCHEMA_VERSION}); upgrade wanwu"
+        )
     for step in range(version, SCHEMA_VERSION):
         with conn:
             conn.executescript("BEGIN;" + MIGRATIONS[step] + f"; PRAGMA user_version = {step + 1};")
@@ -110,23 +111,28 @@ def open_catalogue(db: str | os.PathLike | None = None, *, readonly: bool = Fals
     try:
         return _open(db, readonly=readonly)
     except sqlite3.DatabaseError as exc:
-        raise LibraryError(f"{resolve_db_path(db)} is not a usable wanwu catalogue ({exc}); point --db / "
-                           f"{ENV_VAR} at another file") from None
+        raise LibraryError(
+            f"{resolve_db_path(db)} is not a usable wanwu catalogue ({exc}); point --db / {ENV_VAR} at another file"
+        ) from None
 
 
 def _open(db: str | os.PathLike | None = None, *, readonly: bool = False) -> sqlite3.Connection:
     path = resolve_db_path(db)
     if readonly:
         if not path.is_file():
-            raise LibraryError(f"no photo catalogue at {path}; make one with `wanwu index PHOTOS_FOLDER`"
-                               f" (or point --db / {ENV_VAR} at it)")
+            raise LibraryError(
+                f"no photo catalogue at {path}; make one with `wanwu index PHOTOS_FOLDER`"
+                f" (or point --db / {ENV_VAR} at it)"
+            )
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
         _configure(conn)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version != SCHEMA_VERSION:
             conn.close()
-            raise LibraryError(f"{path} has catalogue schema {version}, this wanwu reads {SCHEMA_VERSION}; "
-                               "run `wanwu index` once to migrate it")
+            raise LibraryError(
+                f"{path} has catalogue schema {version}, this wanwu reads {SCHEMA_VERSION}; "
+                "run `wanwu index` once to migrate it"
+            )
         return conn
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # explicit BEGIN/COMMIT
@@ -151,8 +157,10 @@ def writer_lock(db_path: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise LibraryBusyError(f"another wanwu process (pid {holder}) is writing {db_path}; wait for it to "
-                                   "finish (search and serve keep working meanwhile)") from None
+            raise LibraryBusyError(
+                f"another wanwu process (pid {holder}) is writing {db_path}; wait for it to "
+                "finish (search and serve keep working meanwhile)"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield

@@ -85,41 +85,73 @@ def _lang_of(args: argparse.Namespace) -> str:
 
 
 def _common(p: argparse.ArgumentParser, *, lang: bool = True, min_score: bool = True) -> None:
-    p.add_argument("--db", metavar="FILE", help=f"the catalogue [env {ENV_VAR}; default: "
-                   "$XDG_DATA_HOME/wanwu/library.db]")
+    p.add_argument(
+        "--db", metavar="FILE", help=f"the catalogue [env {ENV_VAR}; default: $XDG_DATA_HOME/wanwu/library.db]"
+    )
     if lang:
-        p.add_argument("--lang", type=settings.arg_type(names.parse_lang), default=None, help="language of labels: en or zh (default: from the locale)")
+        p.add_argument(
+            "--lang",
+            type=settings.arg_type(names.parse_lang),
+            default=None,
+            help="language of labels: en or zh (default: from the locale)",
+        )
     if min_score:
-        p.add_argument("--min-score", type=_score, default=DEFAULT_MIN_SCORE, metavar="S",
-                       help="tags scoring below S (0-1) are kept but not shown, matched or written")
+        p.add_argument(
+            "--min-score",
+            type=_score,
+            default=DEFAULT_MIN_SCORE,
+            metavar="S",
+            help="tags scoring below S (0-1) are kept but not shown, matched or written",
+        )
 
 
 def add_parsers(sub: Any) -> None:
-    p = sub.add_parser("index", help="tag a photo collection into the catalogue (incremental)",
-                       description="Walk photo folders and record every photo's labels in the catalogue. "
-                       "Only new and changed photos go through the model; moved ones are recognised by content.",
-                       epilog=INDEX_EXAMPLES, formatter_class=HelpFormatter)
+    p = sub.add_parser(
+        "index",
+        help="tag a photo collection into the catalogue (incremental)",
+        description="Walk photo folders and record every photo's labels in the catalogue. "
+        "Only new and changed photos go through the model; moved ones are recognised by content.",
+        epilog=INDEX_EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="photo folders (recursive) or files")
     _common(p, lang=False)  # --lang comes with the model options (the settings table)
     p.add_argument("--force", action="store_true", help="re-tag every photo, changed or not")
     p.add_argument("--write-xmp", action="store_true", help="write/merge an XMP sidecar beside each photo")
-    p.add_argument("--xmp-name", choices=("ext", "stem"), default="ext",
-                   help="sidecar name: ext = photo.jpg.xmp (digiKam, darktable, Immich), stem = photo.xmp (Lightroom)")
+    p.add_argument(
+        "--xmp-name",
+        choices=("ext", "stem"),
+        default="ext",
+        help="sidecar name: ext = photo.jpg.xmp (digiKam, darktable, Immich), stem = photo.xmp (Lightroom)",
+    )
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per inference call")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr")
-    p.add_argument("--ray", metavar="ADDRESS", default=os.environ.get("WANWU_RAY") or None,
-                   help="classify on a Ray cluster: auto (the one `ray start` joined here), HOST:PORT, "
-                   "ray://HOST:10001, or local (a private one-node Ray on 127.0.0.1); photos must be at the "
-                   "same path on every node; needs pip install 'wanwu[ray]' [env WANWU_RAY] (docs/scale-out.md)")
-    p.add_argument("--ray-actors", type=positive_int, default=None, metavar="N",
-                   help="with --ray: classifier replicas (default: one per CPU of the cluster)")
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=os.environ.get("WANWU_RAY") or None,
+        help="classify on a Ray cluster: auto (the one `ray start` joined here), HOST:PORT, "
+        "ray://HOST:10001, or local (a private one-node Ray on 127.0.0.1); photos must be at the "
+        "same path on every node; needs pip install 'wanwu[ray]' [env WANWU_RAY] (docs/scale-out.md)",
+    )
+    p.add_argument(
+        "--ray-actors",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="with --ray: classifier replicas (default: one per CPU of the cluster)",
+    )
     settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
     p.set_defaults(func=cmd_index)
 
-    p = sub.add_parser("search", help="find photos in the catalogue by what is in them",
-                       description="Find photos by class or group name (English, Chinese, synonyms, wnids).",
-                       epilog=SEARCH_EXAMPLES, formatter_class=HelpFormatter)
+    p = sub.add_parser(
+        "search",
+        help="find photos in the catalogue by what is in them",
+        description="Find photos by class or group name (English, Chinese, synonyms, wnids).",
+        epilog=SEARCH_EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("query", help="a class or group: dog, 狗, golden retriever, n02099601")
     _common(p)
     p.add_argument("--limit", type=positive_int, default=50, metavar="N", help="most photos to list")
@@ -127,17 +159,26 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--format", "-f", choices=("table", "json", "jsonl", "csv", "paths"), default="table")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("library", help="what the catalogue holds; export it",
-                       description="Summarise the photo catalogue, or export every photo with its tags.",
-                       epilog=LIBRARY_EXAMPLES, formatter_class=HelpFormatter)
+    p = sub.add_parser(
+        "library",
+        help="what the catalogue holds; export it",
+        description="Summarise the photo catalogue, or export every photo with its tags.",
+        epilog=LIBRARY_EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
     _common(p)
     p.add_argument("--format", "-f", choices=("table", "json"), default="table")
     p.add_argument("--export", metavar="FILE", help="write every photo with its tags to FILE.jsonl, .csv or .parquet")
     p.set_defaults(func=cmd_library)
 
-    p = sub.add_parser("tag", help="add or remove your own tags on photos",
-                       description="Record your corrections: tags to add (an ImageNet class or any keyword) "
-                       "and model tags that are wrong.", epilog=TAG_EXAMPLES, formatter_class=HelpFormatter)
+    p = sub.add_parser(
+        "tag",
+        help="add or remove your own tags on photos",
+        description="Record your corrections: tags to add (an ImageNet class or any keyword) "
+        "and model tags that are wrong.",
+        epilog=TAG_EXAMPLES,
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos already in the catalogue")
     _common(p, min_score=False)
     p.add_argument("--add", action="append", default=[], metavar="LABEL", help="tag to add (repeatable)")
@@ -231,8 +272,15 @@ def cmd_index(args: argparse.Namespace) -> int:
 
         bar = _Bar(enabled=(not args.quiet and sys.stderr.isatty()) or os.environ.get("WANWU_PROGRESS") == "1")
         exclude = wanwu_files(db_path) | {str(thumbnails_dir(db_path))}
-        indexer = Indexer(conn, _tagger_for(chosen), make_backend, force=args.force, exclude=exclude,
-                          on_written=on_written, progress=bar)
+        indexer = Indexer(
+            conn,
+            _tagger_for(chosen),
+            make_backend,
+            force=args.force,
+            exclude=exclude,
+            on_written=on_written,
+            progress=bar,
+        )
         stop_count = 0
 
         def on_signal(signum, frame):
@@ -240,8 +288,12 @@ def cmd_index(args: argparse.Namespace) -> int:
             stop_count += 1
             if stop_count > 1:
                 raise KeyboardInterrupt
-            print(f"\nwanwu: {signal.Signals(signum).name}: stopping after the current photo, keeping what is "
-                  "done (again to stop at once)", file=sys.stderr, flush=True)
+            print(
+                f"\nwanwu: {signal.Signals(signum).name}: stopping after the current photo, keeping what is "
+                "done (again to stop at once)",
+                file=sys.stderr,
+                flush=True,
+            )
             indexer.request_stop()
 
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -307,16 +359,27 @@ def cmd_search(args: argparse.Namespace) -> int:
         w.writerow(["id", "path", "rank", "wnid", "label", "score"])
         for item in page.items:
             for rank, t in enumerate(item["tags"], 1):
-                w.writerow([item["id"], item["path"], rank, t["wnid"] or "", t["label"],
-                            "" if t["score"] is None else f"{t['score']:.6f}"])
+                w.writerow(
+                    [
+                        item["id"],
+                        item["path"],
+                        rank,
+                        t["wnid"] or "",
+                        t["label"],
+                        "" if t["score"] is None else f"{t['score']:.6f}",
+                    ]
+                )
     else:
         for item in page.items:
-            tags = ", ".join(t["label"] + ("" if t["score"] is None else f" {t['score'] * 100:.0f}%")
-                             for t in item["tags"][:3])
+            tags = ", ".join(
+                t["label"] + ("" if t["score"] is None else f" {t['score'] * 100:.0f}%") for t in item["tags"][:3]
+            )
             out.write(f"{item['path']}\n    {tags}\n")
         shown = len(page.items)
-        print(f"{page.total} photo(s) match {args.query!r}" + (f"; showing {shown}" if shown < page.total else ""),
-              file=sys.stderr)
+        print(
+            f"{page.total} photo(s) match {args.query!r}" + (f"; showing {shown}" if shown < page.total else ""),
+            file=sys.stderr,
+        )
     return EXIT_OK if page.total else EXIT_FAILED
 
 
@@ -338,8 +401,10 @@ def cmd_library(args: argparse.Namespace) -> int:
         print(json.dumps(info, ensure_ascii=False, indent=2))
         return EXIT_OK
     print(f"catalogue   {info['catalogue']} ({_size(info['catalogue_bytes'])})")
-    print(f"photos      {info['photos']} ({_size(info['photo_bytes'])} on disk), {info['failed']} failed, "
-          f"{info['user_tags']} user tag(s)")
+    print(
+        f"photos      {info['photos']} ({_size(info['photo_bytes'])} on disk), {info['failed']} failed, "
+        f"{info['user_tags']} user tag(s)"
+    )
     for tagger, n in info["models"].items():
         print(f"model       {tagger}: {n} photo(s)")
     if info["groups"]:

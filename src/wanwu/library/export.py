@@ -18,19 +18,33 @@ EXPORT_FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 PAGE = 500
 
 
-def summary(conn: sqlite3.Connection, db_path: str, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE,
-            top: int = 10) -> dict:
+def summary(
+    conn: sqlite3.Connection, db_path: str, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE, top: int = 10
+) -> dict:
     photos, failed, size = conn.execute(
-        "SELECT count(*), count(error_code), coalesce(sum(size), 0) FROM photos").fetchone()
-    taggers = {r[0]: r[1] for r in conn.execute(
-        "SELECT tagger, count(*) FROM photos WHERE error_code IS NULL GROUP BY tagger ORDER BY 2 DESC")}
-    labels = [{"wnid": w, "label": names.label(w, lang), "count": n}
-              for w, n in label_counts(conn, min_score).most_common(top)]
+        "SELECT count(*), count(error_code), coalesce(sum(size), 0) FROM photos"
+    ).fetchone()
+    taggers = {
+        r[0]: r[1]
+        for r in conn.execute(
+            "SELECT tagger, count(*) FROM photos WHERE error_code IS NULL GROUP BY tagger ORDER BY 2 DESC"
+        )
+    }
+    labels = [
+        {"wnid": w, "label": names.label(w, lang), "count": n}
+        for w, n in label_counts(conn, min_score).most_common(top)
+    ]
     db_bytes = sum(os.path.getsize(p) for p in (db_path, db_path + "-wal") if os.path.exists(p))
     return {
-        "catalogue": db_path, "photos": photos, "failed": failed, "photo_bytes": size, "catalogue_bytes": db_bytes,
+        "catalogue": db_path,
+        "photos": photos,
+        "failed": failed,
+        "photo_bytes": size,
+        "catalogue_bytes": db_bytes,
         "user_tags": conn.execute("SELECT count(*) FROM user_tags").fetchone()[0],
-        "models": taggers, "groups": group_counts(conn, lang, min_score, top), "labels": labels,
+        "models": taggers,
+        "groups": group_counts(conn, lang, min_score, top),
+        "labels": labels,
     }
 
 
@@ -38,8 +52,9 @@ def iter_photos(conn: sqlite3.Connection, lang: str = "en", min_score: float = D
     """Every photo (failed ones with their error), in id order, page by page."""
     last = 0
     while True:
-        rows = conn.execute("SELECT id, error, tagger, size, sha256 FROM photos WHERE id > ? ORDER BY id LIMIT ?",
-                            (last, PAGE)).fetchall()
+        rows = conn.execute(
+            "SELECT id, error, tagger, size, sha256 FROM photos WHERE id > ? ORDER BY id LIMIT ?", (last, PAGE)
+        ).fetchall()
         if not rows:
             return
         extra = {r["id"]: r for r in rows}
@@ -67,16 +82,26 @@ def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", min_score:
                 n += 1
             return n
         w = csv.writer(f)
-        w.writerow(["id", "path", "width", "height", "taken", "camera", "rank", "wnid", "label", "score", "user",
-                    "error"])
+        w.writerow(
+            ["id", "path", "width", "height", "taken", "camera", "rank", "wnid", "label", "score", "user", "error"]
+        )
         for p in rows:
             n += 1
             base = [p["id"], p["path"], p["width"], p["height"], p["taken"], p["camera"]]
             if not p["tags"]:
                 w.writerow(base + ["", "", "", "", "", p["error"] or ""])
             for rank, t in enumerate(p["tags"], 1):
-                w.writerow(base + [rank, t["wnid"] or "", t["label"], "" if t["score"] is None else t["score"],
-                                   int(bool(t.get("user"))), ""])
+                w.writerow(
+                    base
+                    + [
+                        rank,
+                        t["wnid"] or "",
+                        t["label"],
+                        "" if t["score"] is None else t["score"],
+                        int(bool(t.get("user"))),
+                        "",
+                    ]
+                )
     return n
 
 
@@ -85,11 +110,25 @@ def _parquet(rows: Iterator[dict], out_path: str) -> int:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise ConfigError("Parquet export needs pyarrow: pip install 'wanwu[parquet]' (or export .jsonl / .csv)") from None
+        raise ConfigError(
+            "Parquet export needs pyarrow: pip install 'wanwu[parquet]' (or export .jsonl / .csv)"
+        ) from None
     tag = pa.struct([("wnid", pa.string()), ("label", pa.string()), ("score", pa.float64()), ("user", pa.bool_())])
-    schema = pa.schema([("id", pa.int64()), ("path", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
-                        ("taken", pa.string()), ("camera", pa.string()), ("size", pa.int64()), ("sha256", pa.string()),
-                        ("tagger", pa.string()), ("error", pa.string()), ("tags", pa.list_(tag))])
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("path", pa.string()),
+            ("width", pa.int32()),
+            ("height", pa.int32()),
+            ("taken", pa.string()),
+            ("camera", pa.string()),
+            ("size", pa.int64()),
+            ("sha256", pa.string()),
+            ("tagger", pa.string()),
+            ("error", pa.string()),
+            ("tags", pa.list_(tag)),
+        ]
+    )
     n = 0
     with pq.ParquetWriter(out_path, schema) as writer:
         chunk: list[dict] = []

@@ -55,17 +55,23 @@ class IndexSummary:
         return self.classified / self.classify_seconds if self.classify_seconds > 0 else 0.0
 
     def line(self) -> str:
-        parts = [f"{getattr(self, k)} {k}" for k in ("new", "changed", "retagged", "moved", "copied", "deleted",
-                                                     "failed", "unchanged")]
+        parts = [
+            f"{getattr(self, k)} {k}"
+            for k in ("new", "changed", "retagged", "moved", "copied", "deleted", "failed", "unchanged")
+        ]
         rate = f", {self.rate:.1f} photos/s" if self.classified else ""
         return f"{', '.join(parts)} in {self.seconds:.1f} s ({self.classified} classified{rate})"
 
     def to_dict(self) -> dict:
         keys = ("new", "changed", "retagged", "moved", "copied", "deleted", "failed", "unchanged", "classified")
         out: dict = {k: getattr(self, k) for k in keys}
-        out.update(seconds=round(self.seconds, 3), photos_per_second=round(self.rate, 2),
-                   interrupted=self.interrupted, failures=[{"path": p, "error": e} for p, e in self.failures],
-                   skipped=self.skipped.lines())
+        out.update(
+            seconds=round(self.seconds, 3),
+            photos_per_second=round(self.rate, 2),
+            interrupted=self.interrupted,
+            failures=[{"path": p, "error": e} for p, e in self.failures],
+            skipped=self.skipped.lines(),
+        )
         return out
 
 
@@ -199,8 +205,9 @@ class Indexer:
             if len(seen) >= 1000:
                 c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", seen)
                 seen.clear()
-            row = c.execute("SELECT id, size, mtime_ns, sha256, tagger, error_code FROM photos WHERE path = ?",
-                            (entry.path,)).fetchone()
+            row = c.execute(
+                "SELECT id, size, mtime_ns, sha256, tagger, error_code FROM photos WHERE path = ?", (entry.path,)
+            ).fetchone()
             if row is None:
                 todo.append(_Todo(entry, "new"))
             elif self.force:
@@ -231,8 +238,11 @@ class Indexer:
                 where, args = "substr(path, 1, ?) = ?", (len(prefix), prefix)
             else:
                 where, args = "path = ?", (path,)
-            c.execute(f"INSERT OR IGNORE INTO temp.missing SELECT id, sha256 FROM photos WHERE {where} "
-                      "AND path NOT IN (SELECT path FROM temp.seen)", args)
+            c.execute(
+                f"INSERT OR IGNORE INTO temp.missing SELECT id, sha256 FROM photos WHERE {where} "
+                "AND path NOT IN (SELECT path FROM temp.seen)",
+                args,
+            )
         c.execute("CREATE INDEX IF NOT EXISTS temp.missing_sha ON missing(sha256)")
 
     def _resolve(self, todo: list[_Todo], s: IndexSummary) -> list[_Todo]:
@@ -250,42 +260,68 @@ class Indexer:
                     row = c.execute("SELECT tagger, error_code FROM photos WHERE id = ?", (t.photo_id,)).fetchone()
                     if row["tagger"] == self.tagger and row["error_code"] is None:
                         self._begin()
-                        c.execute("UPDATE photos SET size = ?, mtime_ns = ? WHERE id = ?", (e.size, e.mtime_ns, t.photo_id))
+                        c.execute(
+                            "UPDATE photos SET size = ?, mtime_ns = ? WHERE id = ?", (e.size, e.mtime_ns, t.photo_id)
+                        )
                         self._wrote()
                         s.unchanged += 1
                         continue
                 rest.append(t)
                 continue
-            if t.kind != "new" or c.execute(
-                "SELECT 1 FROM photos WHERE size = ? AND sha256 IS NOT NULL AND error_code IS NULL AND tagger = ? LIMIT 1",
-                (e.size, self.tagger),
-            ).fetchone() is None:
+            if (
+                t.kind != "new"
+                or c.execute(
+                    "SELECT 1 FROM photos WHERE size = ? AND sha256 IS NOT NULL AND error_code IS NULL AND tagger = ? LIMIT 1",
+                    (e.size, self.tagger),
+                ).fetchone()
+                is None
+            ):
                 rest.append(t)
                 continue
             sha = _hash_or_none(e.path)
             gone = c.execute(
                 "SELECT p.id FROM temp.missing m JOIN photos p ON p.id = m.id WHERE m.sha256 = ? AND p.tagger = ? "
-                "AND p.error_code IS NULL LIMIT 1", (sha, self.tagger)).fetchone()
+                "AND p.error_code IS NULL LIMIT 1",
+                (sha, self.tagger),
+            ).fetchone()
             self._begin()
             if gone is not None:
-                c.execute("UPDATE photos SET path = ?, size = ?, mtime_ns = ?, indexed_at = ? WHERE id = ?",
-                          (e.path, e.size, e.mtime_ns, time.time(), gone["id"]))
+                c.execute(
+                    "UPDATE photos SET path = ?, size = ?, mtime_ns = ?, indexed_at = ? WHERE id = ?",
+                    (e.path, e.size, e.mtime_ns, time.time(), gone["id"]),
+                )
                 c.execute("DELETE FROM temp.missing WHERE id = ?", (gone["id"],))
                 s.moved += 1
                 self._written(gone["id"])
                 continue
-            twin = c.execute("SELECT * FROM photos WHERE sha256 = ? AND tagger = ? AND error_code IS NULL LIMIT 1",
-                             (sha, self.tagger)).fetchone()
+            twin = c.execute(
+                "SELECT * FROM photos WHERE sha256 = ? AND tagger = ? AND error_code IS NULL LIMIT 1",
+                (sha, self.tagger),
+            ).fetchone()
             if twin is None:
                 rest.append(t)
                 continue
             new_id = c.execute(
                 "INSERT INTO photos (path, size, mtime_ns, sha256, width, height, taken, camera, tagger, indexed_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (e.path, e.size, e.mtime_ns, sha, twin["width"], twin["height"], twin["taken"], twin["camera"],
-                 self.tagger, time.time())).fetchone()[0]
-            c.execute("INSERT INTO tags (photo_id, rank, wnid, score) SELECT ?, rank, wnid, score FROM tags "
-                      "WHERE photo_id = ?", (new_id, twin["id"]))
+                (
+                    e.path,
+                    e.size,
+                    e.mtime_ns,
+                    sha,
+                    twin["width"],
+                    twin["height"],
+                    twin["taken"],
+                    twin["camera"],
+                    self.tagger,
+                    time.time(),
+                ),
+            ).fetchone()[0]
+            c.execute(
+                "INSERT INTO tags (photo_id, rank, wnid, score) SELECT ?, rank, wnid, score FROM tags "
+                "WHERE photo_id = ?",
+                (new_id, twin["id"]),
+            )
             s.copied += 1
             self._written(new_id)
         return rest
@@ -337,16 +373,30 @@ class Indexer:
             "sha256 = excluded.sha256, width = excluded.width, height = excluded.height, taken = excluded.taken, "
             "camera = excluded.camera, tagger = excluded.tagger, indexed_at = excluded.indexed_at, "
             "error_code = excluded.error_code, error = excluded.error RETURNING id",
-            (e.path, e.size, e.mtime_ns, facts.sha256 if facts else None, r.width, r.height,
-             facts.taken if facts else None, facts.camera if facts else None, self.tagger, time.time(), err_code, err),
+            (
+                e.path,
+                e.size,
+                e.mtime_ns,
+                facts.sha256 if facts else None,
+                r.width,
+                r.height,
+                facts.taken if facts else None,
+                facts.camera if facts else None,
+                self.tagger,
+                time.time(),
+                err_code,
+                err,
+            ),
         ).fetchone()[0]
         c.execute("DELETE FROM tags WHERE photo_id = ?", (photo_id,))
         if r.error is not None:
             s.failed += 1
             s.failures.append((e.path, r.error.message))
         else:
-            c.executemany("INSERT INTO tags (photo_id, rank, wnid, score) VALUES (?, ?, ?, ?)",
-                          [(photo_id, rank, p.wnid, p.score) for rank, p in enumerate(r.predictions)])
+            c.executemany(
+                "INSERT INTO tags (photo_id, rank, wnid, score) VALUES (?, ?, ?, ?)",
+                [(photo_id, rank, p.wnid, p.score) for rank, p in enumerate(r.predictions)],
+            )
             setattr(s, t.kind, getattr(s, t.kind) + 1)
         self._written(photo_id)
 

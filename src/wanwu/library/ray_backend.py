@@ -125,6 +125,7 @@ def _root_cause(exc: BaseException) -> str:
 def _error_classes() -> dict[str, type[WanwuError]]:
     """code -> error class, so a worker's failure comes back as the same wanwu error."""
     from . import backend  # noqa: F401 - its UnreadableFileError is one of them
+
     out: dict[str, type[WanwuError]] = {}
     todo: list[type[WanwuError]] = [WanwuError]
     while todo:
@@ -210,9 +211,7 @@ def _from_row(row: dict, errors: dict[str, type[WanwuError]]) -> Any:
         cls = errors.get(row["error_code"], WanwuError)
         return Classified(path, ImageResult(path, error=cls(row["error_message"])), facts)
     classes = imagenet_classes()
-    predictions = [
-        Prediction(i, classes[i].wnid, classes[i].label, s) for i, s in zip(row["indices"], row["scores"])
-    ]
+    predictions = [Prediction(i, classes[i].wnid, classes[i].label, s) for i, s in zip(row["indices"], row["scores"])]
     return Classified(path, ImageResult(path, predictions, row["width"], row["height"], Timing(*row["seconds"])), facts)
 
 

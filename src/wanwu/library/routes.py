@@ -100,7 +100,9 @@ PhotoId = Annotated[int, PathParam(ge=1, description="catalogue id (from search)
 @router.get("/search", summary="Find photos")
 def library_search(
     request: Request,
-    q: Annotated[str, Query(max_length=200, description="class or group in English or Chinese; empty: all photos")] = "",
+    q: Annotated[
+        str, Query(max_length=200, description="class or group in English or Chinese; empty: all photos")
+    ] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 48,
     offset: Annotated[int, Query(ge=0)] = 0,
     lang: Lang = None,
@@ -110,13 +112,19 @@ def library_search(
     lang = _lang(request, lang)
     with _catalogue(request) as (_, conn):
         page = search(conn, q, lang=lang, min_score=min_score, limit=limit, offset=offset)
-    return {"query": q, "total": page.total, "offset": offset, "limit": limit,
-            "items": [_with_urls(i) for i in page.items]}
+    return {
+        "query": q,
+        "total": page.total,
+        "offset": offset,
+        "limit": limit,
+        "items": [_with_urls(i) for i in page.items],
+    }
 
 
 @router.get("/suggest", summary="Search suggestions")
-def library_suggest(q: Annotated[str, Query(max_length=100)] = "",
-                    limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict:
+def library_suggest(
+    q: Annotated[str, Query(max_length=100)] = "", limit: Annotated[int, Query(ge=1, le=50)] = 10
+) -> dict:
     """Class and group names (English and Chinese) that start with or contain ``q``."""
     return {"query": q, "suggestions": names.suggestions(q, limit)}
 
@@ -133,8 +141,9 @@ def library_stats(request: Request, lang: Lang = None, min_score: MinScore = DEF
 
 
 @router.get("/photos/{photo_id}", summary="One photo with its tags")
-def library_photo(request: Request, photo_id: PhotoId, lang: Lang = None, min_score: MinScore = DEFAULT_MIN_SCORE
-                  ) -> dict:
+def library_photo(
+    request: Request, photo_id: PhotoId, lang: Lang = None, min_score: MinScore = DEFAULT_MIN_SCORE
+) -> dict:
     with _catalogue(request) as (_, conn):
         found = photo(conn, photo_id, _lang(request, lang), min_score)
     if found is None:
@@ -162,19 +171,30 @@ def _rendition(request: Request, photo_id: int, render: Callable[[Path, str, str
         raise PhotoGoneError(f"photo {photo_id} cannot be read any more; re-run wanwu index") from None
 
 
-_IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"image/jpeg": {}}, "description": "the image"},
-                    404: {"description": PhotoNotFoundError.summary}, 410: {"description": PhotoGoneError.summary}}
+_IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {}}, "description": "the image"},
+    404: {"description": PhotoNotFoundError.summary},
+    410: {"description": PhotoGoneError.summary},
+}
 
 
-@router.get("/photos/{photo_id}/thumbnail", summary="Thumbnail (JPEG, at most 320 px)", responses=_IMAGE_RESPONSES,
-            response_class=FileResponse)
+@router.get(
+    "/photos/{photo_id}/thumbnail",
+    summary="Thumbnail (JPEG, at most 320 px)",
+    responses=_IMAGE_RESPONSES,
+    response_class=FileResponse,
+)
 def library_thumbnail(request: Request, photo_id: PhotoId) -> FileResponse:
     out = _rendition(request, photo_id, thumbnail)
     return FileResponse(out, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
-@router.get("/photos/{photo_id}/image", summary="The photo, to view larger", responses=_IMAGE_RESPONSES,
-            response_class=FileResponse)
+@router.get(
+    "/photos/{photo_id}/image",
+    summary="The photo, to view larger",
+    responses=_IMAGE_RESPONSES,
+    response_class=FileResponse,
+)
 def library_image(request: Request, photo_id: PhotoId) -> FileResponse:
     """The photo file itself when a browser can show it, else a JPEG rendition (TIFF, HEIC)."""
     return FileResponse(_rendition(request, photo_id, viewable), headers={"Cache-Control": "private, max-age=3600"})

@@ -31,11 +31,19 @@ def _tags(conn: sqlite3.Connection, photo_ids: list[int], lang: str, min_score: 
     if not photo_ids:
         return out
     marks = ",".join("?" * len(photo_ids))
-    removed = {(r[0], r[1]) for r in conn.execute(
-        f"SELECT photo_id, wnid FROM user_tags WHERE removed = 1 AND wnid IS NOT NULL AND photo_id IN ({marks})",
-        photo_ids)}
-    removed_names = {(r[0], r[1].lower()) for r in conn.execute(
-        f"SELECT photo_id, name FROM user_tags WHERE removed = 1 AND photo_id IN ({marks})", photo_ids)}
+    removed = {
+        (r[0], r[1])
+        for r in conn.execute(
+            f"SELECT photo_id, wnid FROM user_tags WHERE removed = 1 AND wnid IS NOT NULL AND photo_id IN ({marks})",
+            photo_ids,
+        )
+    }
+    removed_names = {
+        (r[0], r[1].lower())
+        for r in conn.execute(
+            f"SELECT photo_id, name FROM user_tags WHERE removed = 1 AND photo_id IN ({marks})", photo_ids
+        )
+    }
     for pid, wnid, score in conn.execute(
         f"SELECT photo_id, wnid, score FROM tags WHERE photo_id IN ({marks}) AND score >= ? ORDER BY photo_id, rank",
         [*photo_ids, min_score],
@@ -57,12 +65,20 @@ def _tags(conn: sqlite3.Connection, photo_ids: list[int], lang: str, min_score: 
 
 
 def _photo_dict(row: sqlite3.Row, tags: list[dict]) -> dict:
-    return {"id": row["id"], "path": row["path"], "width": row["width"], "height": row["height"],
-            "taken": row["taken"], "camera": row["camera"], "tags": tags}
+    return {
+        "id": row["id"],
+        "path": row["path"],
+        "width": row["width"],
+        "height": row["height"],
+        "taken": row["taken"],
+        "camera": row["camera"],
+        "tags": tags,
+    }
 
 
-def photos_by_id(conn: sqlite3.Connection, ids: list[int], lang: str = "en", min_score: float = DEFAULT_MIN_SCORE
-                 ) -> list[dict]:
+def photos_by_id(
+    conn: sqlite3.Connection, ids: list[int], lang: str = "en", min_score: float = DEFAULT_MIN_SCORE
+) -> list[dict]:
     """Photos (with tags) in the order of ``ids``; unknown ids are left out."""
     if not ids:
         return []
@@ -72,8 +88,9 @@ def photos_by_id(conn: sqlite3.Connection, ids: list[int], lang: str = "en", min
     return [_photo_dict(rows[i], tags[i]) for i in ids if i in rows]
 
 
-def photo(conn: sqlite3.Connection, photo_id: int, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE
-          ) -> dict | None:
+def photo(
+    conn: sqlite3.Connection, photo_id: int, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE
+) -> dict | None:
     found = photos_by_id(conn, [photo_id], lang, min_score)
     if not found:
         return None
@@ -87,16 +104,27 @@ def photo_path(conn: sqlite3.Connection, photo_id: int) -> str | None:
     return row["path"] if row else None
 
 
-def search(conn: sqlite3.Connection, query: str, *, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE,
-           limit: int = 50, offset: int = 0) -> SearchPage:
+def search(
+    conn: sqlite3.Connection,
+    query: str,
+    *,
+    lang: str = "en",
+    min_score: float = DEFAULT_MIN_SCORE,
+    limit: int = 50,
+    offset: int = 0,
+) -> SearchPage:
     """Photos whose visible tags match ``query``, best score first. An empty query lists every
     photo that was classified (newest index first)."""
     query = query.strip()
     if not query:
         total = conn.execute("SELECT count(*) FROM photos WHERE error_code IS NULL").fetchone()[0]
-        ids = [r[0] for r in conn.execute(
-            "SELECT id FROM photos WHERE error_code IS NULL ORDER BY taken DESC, path LIMIT ? OFFSET ?",
-            (limit, offset))]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM photos WHERE error_code IS NULL ORDER BY taken DESC, path LIMIT ? OFFSET ?",
+                (limit, offset),
+            )
+        ]
         return SearchPage(query, total, photos_by_id(conn, ids, lang, min_score), ())
     wnids = names.find_wnids(query)
     marks = ",".join("?" * len(wnids)) or "NULL"
@@ -111,22 +139,33 @@ def search(conn: sqlite3.Connection, query: str, *, lang: str = "en", min_score:
     """
     args = [*wnids, min_score, *wnids, query]
     total = conn.execute(f"SELECT count(DISTINCT pid) FROM ({hits})", args).fetchone()[0]
-    ids = [r[0] for r in conn.execute(
-        f"SELECT pid, max(score) AS best FROM ({hits}) GROUP BY pid ORDER BY best DESC, pid LIMIT ? OFFSET ?",
-        [*args, limit, offset])]
+    ids = [
+        r[0]
+        for r in conn.execute(
+            f"SELECT pid, max(score) AS best FROM ({hits}) GROUP BY pid ORDER BY best DESC, pid LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+    ]
     return SearchPage(query, total, photos_by_id(conn, ids, lang, min_score), wnids)
 
 
 def label_counts(conn: sqlite3.Connection, min_score: float = DEFAULT_MIN_SCORE) -> Counter:
     """wnid -> number of photos whose best tag it is (above ``min_score``, not removed by the user)."""
-    return Counter({r[0]: r[1] for r in conn.execute(
-        "SELECT t.wnid, count(*) FROM tags t WHERE t.rank = 0 AND t.score >= ? AND NOT EXISTS (SELECT 1 FROM "
-        "user_tags u WHERE u.photo_id = t.photo_id AND u.wnid = t.wnid AND u.removed = 1) GROUP BY t.wnid",
-        (min_score,))})
+    return Counter(
+        {
+            r[0]: r[1]
+            for r in conn.execute(
+                "SELECT t.wnid, count(*) FROM tags t WHERE t.rank = 0 AND t.score >= ? AND NOT EXISTS (SELECT 1 FROM "
+                "user_tags u WHERE u.photo_id = t.photo_id AND u.wnid = t.wnid AND u.removed = 1) GROUP BY t.wnid",
+                (min_score,),
+            )
+        }
+    )
 
 
-def group_counts(conn: sqlite3.Connection, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE,
-                 top: int = 12) -> list[dict]:
+def group_counts(
+    conn: sqlite3.Connection, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE, top: int = 12
+) -> list[dict]:
     """The groups with most photos (by best tag), for facets: ``[{key, label, count}]``."""
     counts: Counter = Counter()
     meta: dict[str, LabelGroup] = {}

@@ -37,14 +37,17 @@ def apply(conn: sqlite3.Connection, path: str, add: list[str], remove: list[str]
     with conn:
         for name in remove:
             name = name.strip()
-            dropped = conn.execute("DELETE FROM user_tags WHERE photo_id = ? AND lower(name) = lower(?) AND removed = 0",
-                                   (pid, name)).rowcount
+            dropped = conn.execute(
+                "DELETE FROM user_tags WHERE photo_id = ? AND lower(name) = lower(?) AND removed = 0", (pid, name)
+            ).rowcount
             wnids = set(names.find_wnids(name))
             hits = [r[0] for r in conn.execute("SELECT wnid FROM tags WHERE photo_id = ?", (pid,)) if r[0] in wnids]
             for wnid in hits:
-                conn.execute("INSERT INTO user_tags (photo_id, name, wnid, removed) VALUES (?, ?, ?, 1) "
-                             "ON CONFLICT(photo_id, name) DO UPDATE SET removed = 1, wnid = excluded.wnid",
-                             (pid, names.label(wnid), wnid))
+                conn.execute(
+                    "INSERT INTO user_tags (photo_id, name, wnid, removed) VALUES (?, ?, ?, 1) "
+                    "ON CONFLICT(photo_id, name) DO UPDATE SET removed = 1, wnid = excluded.wnid",
+                    (pid, names.label(wnid), wnid),
+                )
             done.append(f"-{name}" if hits or dropped else f"-{name} (no such tag)")
         for name in add:
             name = name.strip()
@@ -52,10 +55,14 @@ def apply(conn: sqlite3.Connection, path: str, add: list[str], remove: list[str]
                 continue
             wnid = _class_of(name)
             label = names.label(wnid) if wnid else name
-            conn.execute("DELETE FROM user_tags WHERE photo_id = ? AND removed = 1 AND (wnid = ? OR lower(name) = lower(?))",
-                         (pid, wnid, name))
-            conn.execute("INSERT INTO user_tags (photo_id, name, wnid, removed) VALUES (?, ?, ?, 0) "
-                         "ON CONFLICT(photo_id, name) DO UPDATE SET removed = 0, wnid = excluded.wnid",
-                         (pid, label, wnid))
+            conn.execute(
+                "DELETE FROM user_tags WHERE photo_id = ? AND removed = 1 AND (wnid = ? OR lower(name) = lower(?))",
+                (pid, wnid, name),
+            )
+            conn.execute(
+                "INSERT INTO user_tags (photo_id, name, wnid, removed) VALUES (?, ?, ?, 0) "
+                "ON CONFLICT(photo_id, name) DO UPDATE SET removed = 0, wnid = excluded.wnid",
+                (pid, label, wnid),
+            )
             done.append(f"+{label}")
     return TagOutcome(path, pid, " ".join(done))

@@ -18,8 +18,9 @@ class FileEntry:
     mtime_ns: int
 
 
-def walk(roots: Iterable[str | os.PathLike], exclude: Iterable[str] = (), report: SkipReport | None = None
-         ) -> Iterator[FileEntry]:
+def walk(
+    roots: Iterable[str | os.PathLike], exclude: Iterable[str] = (), report: SkipReport | None = None
+) -> Iterator[FileEntry]:
     """Image files under ``roots`` (files named directly are kept). ``exclude``: absolute paths
     (files, or folders whose contents are left out) never to yield."""
     files = set(exclude)

@@ -68,7 +68,9 @@ def keywords_for(tags: list[dict], lang: str = "en") -> Keywords:
     for t in tags:
         label = t["label"].replace("|", "/")
         flat.setdefault(t["label"], None)
-        groups = [names.group_label(g, lang).replace("|", "/") for g in names.groups(t["wnid"])] if t.get("wnid") else []
+        groups = (
+            [names.group_label(g, lang).replace("|", "/") for g in names.groups(t["wnid"])] if t.get("wnid") else []
+        )
         for g in groups:
             flat.setdefault(g, None)
             hier.setdefault(f"{ROOT}|{g}|{label}", None)
@@ -152,7 +154,7 @@ def write_sidecar(photo_path: str, kw: Keywords, naming: str = "ext") -> str:
     root = tree.getroot()
     assert root is not None
     body = ET.tostring(root, encoding="unicode")
-    text = ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' + body + '\n<?xpacket end="w"?>\n')
+    text = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' + body + '\n<?xpacket end="w"?>\n'
     folder = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".wanwu-", suffix=".xmp.tmp", dir=folder)
     try:

@@ -61,9 +61,7 @@ class EfficientNetLite(nn.Module):
         self._conv_stem = Conv2dSame(3, LITE_STEM, 3, 2, image_size)
         self._bn0 = nn.BatchNorm2d(LITE_STEM, eps=BN_EPS, momentum=BN_MOMENTUM)
         plan = lite_blocks(variant)
-        self._blocks = nn.ModuleList(
-            MBConvBlock(b.cin, b.cout, b.kernel, b.stride, b.expand, b.in_size) for b in plan
-        )
+        self._blocks = nn.ModuleList(MBConvBlock(b.cin, b.cout, b.kernel, b.stride, b.expand, b.in_size) for b in plan)
         size = plan[-1].out_size
         head_in = plan[-1].cout
         self._conv_head = Conv2dSame(head_in, LITE_HEAD, 1, 1, size)

@@ -37,14 +37,34 @@ LEGACY_PROTOCOL = 1001
 
 # storage class name -> (numpy dtype, item size); bfloat16 is read as uint16 and widened
 _STORAGE_DTYPES: dict[str, str] = {
-    "FloatStorage": "f4", "DoubleStorage": "f8", "HalfStorage": "f2", "BFloat16Storage": "bf16",
-    "LongStorage": "i8", "IntStorage": "i4", "ShortStorage": "i2", "CharStorage": "i1",
-    "ByteStorage": "u1", "BoolStorage": "b1",
+    "FloatStorage": "f4",
+    "DoubleStorage": "f8",
+    "HalfStorage": "f2",
+    "BFloat16Storage": "bf16",
+    "LongStorage": "i8",
+    "IntStorage": "i4",
+    "ShortStorage": "i2",
+    "CharStorage": "i1",
+    "ByteStorage": "u1",
+    "BoolStorage": "b1",
 }
 _TORCH_DTYPES: dict[str, str] = {
-    "float32": "f4", "float": "f4", "float64": "f8", "double": "f8", "float16": "f2", "half": "f2",
-    "bfloat16": "bf16", "int64": "i8", "long": "i8", "int32": "i4", "int": "i4", "int16": "i2",
-    "short": "i2", "int8": "i1", "uint8": "u1", "bool": "b1",
+    "float32": "f4",
+    "float": "f4",
+    "float64": "f8",
+    "double": "f8",
+    "float16": "f2",
+    "half": "f2",
+    "bfloat16": "bf16",
+    "int64": "i8",
+    "long": "i8",
+    "int32": "i4",
+    "int": "i4",
+    "int16": "i2",
+    "short": "i2",
+    "int8": "i1",
+    "uint8": "u1",
+    "bool": "b1",
 }
 _REBUILDS = ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter")
 
@@ -290,8 +310,20 @@ def read_pth(path: str | os.PathLike) -> Any:
         return _materialise(result)
     except WeightsError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
-            zipfile.BadZipFile, struct.error, OverflowError, MemoryError, RecursionError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        zipfile.BadZipFile,
+        struct.error,
+        OverflowError,
+        MemoryError,
+        RecursionError,
+    ) as exc:
         raise WeightsError(f"cannot read weights {path}: {type(exc).__name__}: {exc}") from None
     except OSError as exc:
         raise WeightsError(f"cannot read weights {path}: {exc}") from None
@@ -306,8 +338,10 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
             if isinstance(obj.get(wrapper), dict):
                 obj = obj[wrapper]
                 break
-    if not isinstance(obj, dict) or not obj or not all(
-        isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items()
+    if (
+        not isinstance(obj, dict)
+        or not obj
+        or not all(isinstance(k, str) and isinstance(v, np.ndarray) for k, v in obj.items())
     ):
         raise WeightsError(f"{path} is not a state_dict of tensors")
     return dict(obj)

@@ -23,8 +23,12 @@ class VGG(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((VGG_POOL, VGG_POOL))
         self.classifier = nn.Sequential(
-            nn.Linear(512 * VGG_POOL * VGG_POOL, VGG_HIDDEN), nn.ReLU(True), nn.Dropout(dropout),
-            nn.Linear(VGG_HIDDEN, VGG_HIDDEN), nn.ReLU(True), nn.Dropout(dropout),
+            nn.Linear(512 * VGG_POOL * VGG_POOL, VGG_HIDDEN),
+            nn.ReLU(True),
+            nn.Dropout(dropout),
+            nn.Linear(VGG_HIDDEN, VGG_HIDDEN),
+            nn.ReLU(True),
+            nn.Dropout(dropout),
             nn.Linear(VGG_HIDDEN, num_classes),
         )
         for m in self.modules():  # torchvision's init

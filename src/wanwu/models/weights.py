@@ -164,7 +164,9 @@ def resolve_weights(spec: ModelSpec, weights: str | os.PathLike | None = None) -
         if not official:
             log.warning(
                 "%s is not the official %s weights file (sha256 %s…); using it as given",
-                path, spec.name, digest[:12],
+                path,
+                spec.name,
+                digest[:12],
             )
         return ResolvedWeights(path, digest, official, "file")
     found = find_official_weights(spec)
@@ -256,7 +258,9 @@ def download_weights(spec: ModelSpec, dest_dir: Path | None = None, progress: bo
                     h.update(chunk)
                     bar.update(len(chunk))
         if not h.hexdigest().startswith(src.sha256_prefix):
-            raise WeightsError(f"downloaded {src.filename} has sha256 {h.hexdigest()[:8]}…, expected {src.sha256_prefix}…")
+            raise WeightsError(
+                f"downloaded {src.filename} has sha256 {h.hexdigest()[:8]}…, expected {src.sha256_prefix}…"
+            )
         os.replace(tmp, dest)
     except urllib.error.URLError as exc:
         if not _looks_offline(exc):

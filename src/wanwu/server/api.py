@@ -31,8 +31,15 @@ from .uploads import read_uploads
 
 router = APIRouter(prefix="/api/v1", tags=["JSON API"])
 
-_ERRORS = error_responses(*UPLOAD_ERRORS, UnsupportedLanguageError, *MODEL_ERRORS, *IMAGE_ERRORS, *SERVICE_ERRORS,
-                          model=ErrorResponse, **RETRY_NOTE)
+_ERRORS = error_responses(
+    *UPLOAD_ERRORS,
+    UnsupportedLanguageError,
+    *MODEL_ERRORS,
+    *IMAGE_ERRORS,
+    *SERVICE_ERRORS,
+    model=ErrorResponse,
+    **RETRY_NOTE,
+)
 
 _CLASSIFY_BODY = {
     "requestBody": {
@@ -44,9 +51,11 @@ _CLASSIFY_BODY = {
         "content": {
             "multipart/form-data": {
                 "schema": {
-                    "type": "object", "required": ["file"],
-                    "properties": {"file": {"type": "array", "minItems": 1,
-                                            "items": {"type": "string", "format": "binary"}}},
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "binary"}}
+                    },
                 }
             },
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
@@ -55,13 +64,18 @@ _CLASSIFY_BODY = {
     }
 }
 
-TopK = Annotated[int | None, Query(ge=1, le=MAX_TOP_K, description=f"predictions per image (1-{MAX_TOP_K}); default: --top-k")]
+TopK = Annotated[
+    int | None, Query(ge=1, le=MAX_TOP_K, description=f"predictions per image (1-{MAX_TOP_K}); default: --top-k")
+]
 ModelName = Annotated[str | None, Query(description="model name from /api/v1/models; default: the server's --model")]
 
 
 def _envelope(clf: Classifier, results: list[Classified], lang: str) -> dict:
     return {
-        "model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision, "lang": lang,
+        "model": clf.model_name,
+        "engine": clf.engine.name,
+        "precision": clf.engine.precision,
+        "lang": lang,
         "results": [r.to_dict(lang) for r in results],
     }
 
@@ -74,8 +88,12 @@ async def list_models(ctx: Annotated[AppContext, Depends(get_context)]) -> dict:
 
 
 @router.post(
-    "/classify", response_model=ClassifyResponse, response_model_exclude_none=True,
-    summary="Classify images", responses=_ERRORS, openapi_extra=_CLASSIFY_BODY,
+    "/classify",
+    response_model=ClassifyResponse,
+    response_model_exclude_none=True,
+    summary="Classify images",
+    responses=_ERRORS,
+    openapi_extra=_CLASSIFY_BODY,
 )
 async def classify(
     request: Request,
@@ -97,9 +115,11 @@ async def classify(
     clf = await ctx.service.classifier(model)  # unknown / unavailable model: before reading the body
     k = top_k or ctx.config.top_k
     uploads = await read_uploads(request, max_files=ctx.config.max_files)
-    results = list(await asyncio.gather(
-        *(ctx.service.classify(u.data, model=clf.model_name, top_k=k, filename=u.filename) for u in uploads)
-    ))
+    results = list(
+        await asyncio.gather(
+            *(ctx.service.classify(u.data, model=clf.model_name, top_k=k, filename=u.filename) for u in uploads)
+        )
+    )
     del uploads
     _record(ctx, clf, results)
     failed = [r.result.error for r in results if r.result.error is not None]
@@ -126,18 +146,35 @@ def _record(ctx: AppContext, clf: Classifier, results: list[Classified]) -> None
 
 
 _EXPLAIN_ERRORS = error_responses(
-    *UPLOAD_ERRORS, *MODEL_ERRORS, *IMAGE_ERRORS, *SERVICE_ERRORS, UnknownLabelError, AmbiguousLabelError,
-    UnsupportedLanguageError, model=ErrorResponse, **RETRY_NOTE,
+    *UPLOAD_ERRORS,
+    *MODEL_ERRORS,
+    *IMAGE_ERRORS,
+    *SERVICE_ERRORS,
+    UnknownLabelError,
+    AmbiguousLabelError,
+    UnsupportedLanguageError,
+    model=ErrorResponse,
+    **RETRY_NOTE,
 )
-_EXPLAIN_PNG: dict[int | str, dict[str, Any]] = {"200": {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
-                        "description": "with `Accept: image/png`: the overlay of the one image"}}
-Target = Annotated[str | None, Query(description="class to explain: index, wnid, or name in English or Chinese; "
-                                     "default: the top-1 class")]
+_EXPLAIN_PNG: dict[int | str, dict[str, Any]] = {
+    "200": {
+        "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "with `Accept: image/png`: the overlay of the one image",
+    }
+}
+Target = Annotated[
+    str | None,
+    Query(description="class to explain: index, wnid, or name in English or Chinese; default: the top-1 class"),
+]
 
 
 @router.post(
-    "/explain", response_model=ExplainResponse, response_model_exclude_none=True, summary="Explain a prediction",
-    responses={**_EXPLAIN_ERRORS, **_EXPLAIN_PNG}, openapi_extra=_CLASSIFY_BODY,
+    "/explain",
+    response_model=ExplainResponse,
+    response_model_exclude_none=True,
+    summary="Explain a prediction",
+    responses={**_EXPLAIN_ERRORS, **_EXPLAIN_PNG},
+    openapi_extra=_CLASSIFY_BODY,
 )
 async def explain(
     request: Request,
@@ -162,9 +199,14 @@ async def explain(
     if wants_png and len(uploads) > 1:
         raise BadRequestError(f"an overlay (Accept: image/png) is for one image; this request has {len(uploads)}")
     names = [u.filename for u in uploads]
-    answers = list(await asyncio.gather(
-        *(ctx.service.explain(u.data, model=clf.model_name, top_k=k, target=index, filename=u.filename) for u in uploads)
-    ))
+    answers = list(
+        await asyncio.gather(
+            *(
+                ctx.service.explain(u.data, model=clf.model_name, top_k=k, target=index, filename=u.filename)
+                for u in uploads
+            )
+        )
+    )
     del uploads
     failed = [a for a in answers if isinstance(a, ImageInputError)]
     for a in answers:

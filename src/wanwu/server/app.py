@@ -38,14 +38,18 @@ log = logging.getLogger("wanwu.server")
 DESCRIPTION = (
     "Offline, private ImageNet-1k image classification. A JSON API for people and the web UI "
     "(/api/v1), the Open Inference Protocol v2 for machines (/v2, works with tritonclient), and "
-    "TorchServe-style /predictions and /ping. Errors: {\"error\": {\"code\", \"message\"}} "
-    "({\"error\": \"message\"} on /v2)."
+    'TorchServe-style /predictions and /ping. Errors: {"error": {"code", "message"}} '
+    '({"error": "message"} on /v2).'
 )
 
 
 # What a browser page on another origin may send and read (with --cors-origin).
 CORS_ALLOW_HEADERS = [
-    "Authorization", "Content-Type", "Content-Encoding", "X-Filename", REQUEST_ID_HEADER,
+    "Authorization",
+    "Content-Type",
+    "Content-Encoding",
+    "X-Filename",
+    REQUEST_ID_HEADER,
     "Inference-Header-Content-Length",
 ]
 CORS_EXPOSE_HEADERS = [REQUEST_ID_HEADER, "Retry-After", "WWW-Authenticate", "Inference-Header-Content-Length"]
@@ -86,14 +90,20 @@ def _finish_openapi(app: FastAPI, config: ServerConfig) -> None:
 def _document_auth(schema: dict, config: ServerConfig) -> None:
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {})["bearer"] = {
-        "type": "http", "scheme": "bearer", "description": "the server's --api-key",
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the server's --api-key",
     }
     for path, item in schema.get("paths", {}).items():
         if is_open_path(path, metrics_public=config.metrics_public):
             continue
         for op in item.values():
             op["security"] = [{"bearer": []}]
-            ref = "#/components/schemas/V2ErrorResponse" if path.startswith("/v2") else "#/components/schemas/ErrorResponse"
+            ref = (
+                "#/components/schemas/V2ErrorResponse"
+                if path.startswith("/v2")
+                else "#/components/schemas/ErrorResponse"
+            )
             op.setdefault("responses", {})["401"] = {
                 "description": "no API key, or a wrong one",
                 "content": {"application/json": {"schema": {"$ref": ref}}},
@@ -120,8 +130,13 @@ def create_app(config: ServerConfig | None = None, *, service: InferenceService 
             service.close()
 
     app = FastAPI(
-        title="wanwu", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-        docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+        title="wanwu",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
     )
     app.state.ctx = AppContext(config, service, metrics)
     app.state.metrics = metrics
@@ -131,9 +146,18 @@ def create_app(config: ServerConfig | None = None, *, service: InferenceService 
     app.include_router(torchserve.router)
     install_library(app, resolve_db_path(config.library or None) if config.library is not None else None)
 
-    @app.get("/metrics", tags=["Operations"], summary="Prometheus metrics", response_class=PlainTextResponse,
-             responses={200: {"description": "Prometheus text exposition format",
-                              "content": {"text/plain": {"schema": {"type": "string"}}}}})
+    @app.get(
+        "/metrics",
+        tags=["Operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=metrics.content_type)
 
@@ -153,8 +177,12 @@ def create_app(config: ServerConfig | None = None, *, service: InferenceService 
     app.add_middleware(RequestContextMiddleware)
     if config.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST", "PUT"],
-            allow_headers=CORS_ALLOW_HEADERS, expose_headers=CORS_EXPOSE_HEADERS, max_age=600,
+            CORSMiddleware,
+            allow_origins=list(config.cors_origins),
+            allow_methods=["GET", "POST", "PUT"],
+            allow_headers=CORS_ALLOW_HEADERS,
+            expose_headers=CORS_EXPOSE_HEADERS,
+            max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics, router=app.router)

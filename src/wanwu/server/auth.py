@@ -26,10 +26,18 @@ from .errors import error_response
 
 log = logging.getLogger("wanwu.server")
 
-OPEN_PATHS = frozenset({
-    "/", "/favicon.ico", "/ping", "/v2/health/live", "/v2/health/ready",
-    "/docs", "/docs/style.css", "/openapi.json",
-})
+OPEN_PATHS = frozenset(
+    {
+        "/",
+        "/favicon.ico",
+        "/ping",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/docs",
+        "/docs/style.css",
+        "/openapi.json",
+    }
+)
 OPEN_PREFIXES = ("/static/",)
 METRICS_PATH = "/metrics"
 REALM = 'Bearer realm="wanwu"'
@@ -100,7 +108,6 @@ class ApiKeyMiddleware:
         response = error_response(request, 401, "unauthorized", message, headers=headers)
         await response(scope, receive, send)
 
-
     def _warn_wrong_key(self, scope: Scope) -> None:
         """One warning per minute at most, with the count of refusals it stands for."""
         self._refused += 1
@@ -108,8 +115,13 @@ class ApiKeyMiddleware:
         if now - self._warned_at < 60:
             return
         client = scope.get("client")
-        log.warning("refused %d request(s) with a wrong API key (latest: %s %s from %s)",
-                    self._refused, scope.get("method"), scope["path"], client[0] if client else "?")
+        log.warning(
+            "refused %d request(s) with a wrong API key (latest: %s %s from %s)",
+            self._refused,
+            scope.get("method"),
+            scope["path"],
+            client[0] if client else "?",
+        )
         self._refused, self._warned_at = 0, now
 
 

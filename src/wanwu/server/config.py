@@ -46,7 +46,9 @@ class ServerConfig(ModelSettings):
 
     host: str = _opt("127.0.0.1", "WANWU_HOST")
     port: int = _opt(8080, "WANWU_PORT", parse_int)
-    workers: int | None = _opt(None, "WANWU_WORKERS", parse_optional_int, shown="auto")  # decode threads; None = all cores
+    workers: int | None = _opt(
+        None, "WANWU_WORKERS", parse_optional_int, shown="auto"
+    )  # decode threads; None = all cores
     max_upload_mb: float = _opt(20.0, "WANWU_MAX_UPLOAD_MB", parse_float)
     max_files: int = _opt(64, "WANWU_MAX_FILES", parse_int)  # images per request (JSON API and v2)
     batch_size: int = _opt(16, "WANWU_BATCH_SIZE", parse_int)  # most images per forward pass; 1 = no batching
@@ -58,13 +60,19 @@ class ServerConfig(ModelSettings):
     show_cache_hits: bool = _opt(False, "WANWU_SHOW_CACHE_HITS", parse_bool)
     max_models: int = _opt(0, "WANWU_MAX_MODELS", parse_int)  # models kept loaded (LRU, never the default); 0 = all
     shutdown_timeout: float = _opt(10.0, "WANWU_SHUTDOWN_TIMEOUT", parse_float)  # seconds to finish in-flight requests
-    request_timeout: float = _opt(30.0, "WANWU_REQUEST_TIMEOUT", parse_float)  # work on one request after its body; 0 = none
-    body_timeout: float = _opt(10.0, "WANWU_BODY_TIMEOUT", parse_float)  # longest stall while a request arrives; 0 = none
+    request_timeout: float = _opt(
+        30.0, "WANWU_REQUEST_TIMEOUT", parse_float
+    )  # work on one request after its body; 0 = none
+    body_timeout: float = _opt(
+        10.0, "WANWU_BODY_TIMEOUT", parse_float
+    )  # longest stall while a request arrives; 0 = none
     max_connections: int = _opt(1000, "WANWU_MAX_CONNECTIONS", parse_int)  # open connections before plain 503s
     api_key: str | None = _opt(None, "WANWU_API_KEY", secret=True)  # Bearer token for the API; None = open
     api_key_file: str | None = _opt(None, "WANWU_API_KEY_FILE")  # or the file holding it
     metrics_public: bool = _opt(False, "WANWU_METRICS_PUBLIC", parse_bool)  # /metrics without the key
-    cors_origins: tuple[str, ...] = _opt((), "WANWU_CORS_ORIGINS", parse_origins, flag="--cors-origin")  # browser origins allowed
+    cors_origins: tuple[str, ...] = _opt(
+        (), "WANWU_CORS_ORIGINS", parse_origins, flag="--cors-origin"
+    )  # browser origins allowed
     log_level: str = _opt("info", "WANWU_LOG_LEVEL")
     # the Library view and /api/v1/library/*: a catalogue path, "" for the default one; None = off
     library: str | None = _opt(None, "WANWU_SERVE_LIBRARY")
@@ -136,7 +144,12 @@ class ServerConfig(ModelSettings):
         if self.api_key is not None and not _TOKEN.fullmatch(self.api_key):
             # never echo the key itself: error messages end up in logs
             where = "api_key_file" if self.api_key_file else "api_key"
-            raise bad(where, "the API key must be non-empty visible ASCII without spaces (it travels in an HTTP header)")
+            raise bad(
+                where, "the API key must be non-empty visible ASCII without spaces (it travels in an HTTP header)"
+            )
         for origin in self.cors_origins:
             if origin != "*" and not _ORIGIN.fullmatch(origin):
-                raise bad("cors_origins", f"{origin!r} is not an origin like https://app.example or http://localhost:3000 (or *)")
+                raise bad(
+                    "cors_origins",
+                    f"{origin!r} is not an origin like https://app.example or http://localhost:3000 (or *)",
+                )

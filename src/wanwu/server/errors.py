@@ -109,8 +109,14 @@ class UIMissingError(WanwuError):
 
 
 # what the routes can raise, by kind (each route lists the kinds that apply to it)
-IMAGE_ERRORS = (NotAnImageError, UnsupportedFormatError, EmptyImageError, TruncatedImageError, CorruptImageError,
-                TooManyPixelsError)
+IMAGE_ERRORS = (
+    NotAnImageError,
+    UnsupportedFormatError,
+    EmptyImageError,
+    TruncatedImageError,
+    CorruptImageError,
+    TooManyPixelsError,
+)
 MODEL_ERRORS = (UnknownModelError, ModelUnavailableError, WeightsError)
 BODY_ERRORS = (BadRequestError, BodyTimeoutError, RequestTooLargeError, TooManyFilesError)
 UPLOAD_ERRORS = (*BODY_ERRORS, UnsupportedMediaTypeError, NoFileError, InvalidRequestError)
@@ -139,9 +145,18 @@ def error_responses(
 
 
 _HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 408: "request_timeout", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests", 431: "headers_too_large",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    408: "request_timeout",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
+    431: "headers_too_large",
     503: "unavailable",
 }
 
@@ -179,8 +194,9 @@ async def _wanwu_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.http_status == 503:  # busy or shutting down: a client may retry shortly
         return error_response(request, 503, exc.code, exc.message, headers={"Retry-After": "1"})
     if exc.http_status >= 500:
-        log.error("%s %s failed [request_id=%s]: %s",
-                  request.method, request.url.path, request_id_of(request), exc.message)
+        log.error(
+            "%s %s failed [request_id=%s]: %s", request.method, request.url.path, request_id_of(request), exc.message
+        )
     headers = None
     if exc.http_status in (408, 413) and not isinstance(exc, ImageInputError):
         # raised while the body was still arriving: the rest of it is not read, so the

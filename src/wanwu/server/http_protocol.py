@@ -57,8 +57,11 @@ def header_deadline_protocol(header_timeout: float) -> type[asyncio.Protocol]:
             self._header_timer = None
             if self.conn.their_state is not h11.IDLE or self.transport.is_closing():
                 return
-            log.info("closed a connection from %s: no complete request headers within %g s",
-                     self.client[0] if self.client else "?", header_timeout)
+            log.info(
+                "closed a connection from %s: no complete request headers within %g s",
+                self.client[0] if self.client else "?",
+                header_timeout,
+            )
             self.timeout_keep_alive_handler()
 
     return HeaderDeadlineH11Protocol

@@ -172,8 +172,11 @@ class InferenceService:
                     batcher = None
                 if batcher is None:
                     batcher = MicroBatcher(
-                        self.stages(clf).infer, max_batch_size=self.config.batch_size, max_wait_ms=self.config.batch_wait_ms,
-                        max_queue=self.config.max_queue, name=f"wanwu-infer-{clf.model_name}",
+                        self.stages(clf).infer,
+                        max_batch_size=self.config.batch_size,
+                        max_wait_ms=self.config.batch_wait_ms,
+                        max_queue=self.config.max_queue,
+                        name=f"wanwu-infer-{clf.model_name}",
                     )
                     self._batchers[clf.model_name] = batcher
                     self._batcher_models[clf.model_name] = clf
@@ -204,17 +207,25 @@ class InferenceService:
         show = self.config.show_cache_hits
         key = None
         if self.cache.enabled:
-            key = self.cache_key(clf, data) if len(data) < 256 * 1024 else await self._run(self._cpu, self.cache_key, clf, data)
+            key = (
+                self.cache_key(clf, data)
+                if len(data) < 256 * 1024
+                else await self._run(self._cpu, self.cache_key, clf, data)
+            )
             hit = self.cache.get(key)
             if hit is not None:  # no decode, no forward pass: only postprocess runs (and is recorded)
                 predictions, seconds = stages.back(hit.logits[None], top_k)
                 timing = hit.timing if hit.timing is not None and not show else Timing(postprocess=seconds)
-                result = ImageResult(filename, predictions[0], hit.width, hit.height, timing, warnings=list(hit.warnings))
+                result = ImageResult(
+                    filename, predictions[0], hit.width, hit.height, timing, warnings=list(hit.warnings)
+                )
                 return Classified(result, cached=True, show_cached=show)
         batcher = self.batcher(clf)
         with batcher.expect():  # a batch forming meanwhile may wait for this image
             try:
-                prepared, logits = await self._run(self._cpu, self._front_and_lone_pass, stages, batcher, data, filename)
+                prepared, logits = await self._run(
+                    self._cpu, self._front_and_lone_pass, stages, batcher, data, filename
+                )
             except ImageInputError as exc:
                 return Classified(ImageResult(filename, error=exc), show_cached=show)
             if logits is None:
@@ -230,7 +241,12 @@ class InferenceService:
         return Classified(prepared.result(predictions[0]), show_cached=show)
 
     async def explain(
-        self, data: bytes, *, model: str | None = None, top_k: int = DEFAULT_TOP_K, target: int | None = None,
+        self,
+        data: bytes,
+        *,
+        model: str | None = None,
+        top_k: int = DEFAULT_TOP_K,
+        target: int | None = None,
         filename: str = "upload",
     ) -> Explanation | ImageInputError:
         """Encoded image -> predictions and the class activation map of ``target`` (class index;

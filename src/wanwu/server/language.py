@@ -13,13 +13,16 @@ from ..errors import UnsupportedLanguageError
 from ..labels import DEFAULT_LANG, normalize_lang
 from .context import AppContext, get_context
 
-LangQuery = Annotated[str | None, Query(
-    description="language of `label`: en or zh (zh-CN etc. also work); default: the Accept-Language header, "
-                "else the server's WANWU_LANG, else en. `label_en` and `label_zh` are always there.",
-    examples=["zh"],
-    # documented (and what contract tests generate), checked by ``normalize_lang`` for a clear 400
-    json_schema_extra={"pattern": "^([eE][nN]|[zZ][hH])([-_][A-Za-z0-9]+)*$"},
-)]
+LangQuery = Annotated[
+    str | None,
+    Query(
+        description="language of `label`: en or zh (zh-CN etc. also work); default: the Accept-Language header, "
+        "else the server's WANWU_LANG, else en. `label_en` and `label_zh` are always there.",
+        examples=["zh"],
+        # documented (and what contract tests generate), checked by ``normalize_lang`` for a clear 400
+        json_schema_extra={"pattern": "^([eE][nN]|[zZ][hH])([-_][A-Za-z0-9]+)*$"},
+    ),
+]
 
 
 def request_lang(request: Request, ctx: Annotated[AppContext, Depends(get_context)], lang: LangQuery = None) -> str:

@@ -35,7 +35,9 @@ class BodySizeLimitMiddleware:
             return
         if sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > MAX_HEADER_BYTES:
             response = error_response(
-                Request(scope), 431, "headers_too_large",
+                Request(scope),
+                431,
+                "headers_too_large",
                 f"the request headers are larger than {MAX_HEADER_BYTES // 1024} KB in all; send fewer or shorter ones",
                 headers={"Connection": "close"},
             )
@@ -45,7 +47,9 @@ class BodySizeLimitMiddleware:
         if b"transfer-encoding" in headers and b"content-length" in headers:
             # RFC 9112 6.3: a sign of request smuggling when a proxy sits in front; refuse it
             response = error_response(
-                Request(scope), 400, "bad_request",
+                Request(scope),
+                400,
+                "bad_request",
                 "the request has both Content-Length and Transfer-Encoding; send one of them",
                 headers={"Connection": "close"},
             )
@@ -83,6 +87,7 @@ class BodySizeLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope)
-        response = error_response(request, 413, RequestTooLargeError.code, too_large_message(self.max_bytes),
-                                  headers={"Connection": "close"})
+        response = error_response(
+            request, 413, RequestTooLargeError.code, too_large_message(self.max_bytes), headers={"Connection": "close"}
+        )
         await response(scope, receive, send)

@@ -37,23 +37,36 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self.requests = Counter(
-            "wanwu_http_requests", "HTTP requests by route template, method and status",
-            ["route", "method", "status"], registry=r,
+            "wanwu_http_requests",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=r,
         )
         self.request_seconds = Histogram(
-            "wanwu_http_request_duration_seconds", "Time to answer an HTTP request (total)",
-            ["route"], buckets=_LATENCY_BUCKETS, registry=r,
+            "wanwu_http_request_duration_seconds",
+            "Time to answer an HTTP request (total)",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.inference_seconds = Histogram(
-            "wanwu_inference_duration_seconds", "One model forward pass (a batch of any size); cache hits run none",
-            ["model"], buckets=_LATENCY_BUCKETS, registry=r,
+            "wanwu_inference_duration_seconds",
+            "One model forward pass (a batch of any size); cache hits run none",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.stage_seconds = Histogram(
-            "wanwu_stage_duration_seconds", "One image's decode, preprocess or postprocess",
-            ["model", "stage"], buckets=_LATENCY_BUCKETS, registry=r,
+            "wanwu_stage_duration_seconds",
+            "One image's decode, preprocess or postprocess",
+            ["model", "stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.images = Counter("wanwu_images_classified", "Images classified", ["model"], registry=r)
-        self.explained = Counter("wanwu_images_explained", "Images explained (class activation maps)", ["model"], registry=r)
+        self.explained = Counter(
+            "wanwu_images_explained", "Images explained (class activation maps)", ["model"], registry=r
+        )
         self.errors = Counter("wanwu_errors", "Error responses and failed images by error code", ["code"], registry=r)
         self.ready = Gauge("wanwu_ready", "1 when the server answers inference requests", registry=r)
         ProcessCollector(registry=r)
@@ -95,7 +108,9 @@ class _ServiceCollector:
         yield GaugeMetricFamily("wanwu_cache_bytes", "Bytes held in the result cache", value=cache.size_bytes)
         queued = GaugeMetricFamily("wanwu_inference_queue", "Images waiting for inference", labels=["model"])
         batches = CounterMetricFamily("wanwu_inference_batches", "Forward passes run", labels=["model"])
-        batched = CounterMetricFamily("wanwu_inference_batched_images", "Images run through forward passes", labels=["model"])
+        batched = CounterMetricFamily(
+            "wanwu_inference_batched_images", "Images run through forward passes", labels=["model"]
+        )
         for model, batcher in list(self.service.batchers.items()):
             queued.add_metric([model], batcher.queued)
             batches.add_metric([model], batcher.batches)

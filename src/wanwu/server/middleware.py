@@ -113,8 +113,13 @@ class DrainMiddleware:
             return
         if self.draining() and scope["path"] not in PROBE_PATHS:
             message = "the server is shutting down; retry in a moment (another instance may answer)"
-            response = error_response(Request(scope), ShuttingDownError.http_status, ShuttingDownError.code, message,
-                                      headers={"Retry-After": "1", "Connection": "close"})
+            response = error_response(
+                Request(scope),
+                ShuttingDownError.http_status,
+                ShuttingDownError.code,
+                message,
+                headers={"Retry-After": "1", "Connection": "close"},
+            )
             await response(scope, receive, send)
             return
         self.in_flight.count += 1

@@ -107,9 +107,12 @@ class ModelPool:
         t0 = time.perf_counter()
         try:
             clf = Classifier(
-                spec.name, cfg.engine,
+                spec.name,
+                cfg.engine,
                 weights=cfg.weights if spec.name == cfg.model else None,
-                precision=cfg.precision, threads=cfg.threads, max_pixels=cfg.max_pixels,
+                precision=cfg.precision,
+                threads=cfg.threads,
+                max_pixels=cfg.max_pixels,
                 engine_options=dict(get_engine(cfg.engine).server_options),
             )
         except ModelUnavailableError as exc:  # the operator's log gets the paths; the client does not
@@ -118,8 +121,14 @@ class ModelPool:
         warm = clf.classify_one(_warmup_image(), top_k=1, name="warm-up")
         if warm.error is not None:  # pragma: no cover - our own PNG
             raise warm.error
-        log.info("loaded %s (%s, %s, weights from %s) in %.2f s",
-                 spec.name, clf.engine.name, clf.engine.precision, clf.weights.source, time.perf_counter() - t0)
+        log.info(
+            "loaded %s (%s, %s, weights from %s) in %.2f s",
+            spec.name,
+            clf.engine.name,
+            clf.engine.precision,
+            clf.weights.source,
+            time.perf_counter() - t0,
+        )
         return clf
 
     def availability(self, spec: ModelSpec) -> tuple[bool, str | None]:
@@ -135,9 +144,17 @@ class ModelPool:
             available, reason = self.availability(spec)
             reason = None if available else public_reason(spec)
             size = spec.weights.size_bytes if spec.weights else None
-            out.append({
-                "name": spec.name, "title": spec.title, "available": available, "reason": reason,
-                "top1": spec.top1, "params_m": spec.params_m, "input_size": spec.input_size,
-                "size_mb": round(size / 1e6, 1) if size else None, "loaded": spec.name in self._loaded,
-            })
+            out.append(
+                {
+                    "name": spec.name,
+                    "title": spec.title,
+                    "available": available,
+                    "reason": reason,
+                    "top1": spec.top1,
+                    "params_m": spec.params_m,
+                    "input_size": spec.input_size,
+                    "size_mb": round(size / 1e6, 1) if size else None,
+                    "loaded": spec.name in self._loaded,
+                }
+            )
         return out

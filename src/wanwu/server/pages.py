@@ -98,8 +98,8 @@ def render_docs(schema: dict[str, Any], base_url: str = "http://127.0.0.1:8080")
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f'<title>{e(info.get("title", "API"))} API</title><link rel="stylesheet" href="/docs/style.css"></head><body>'
-        f'<h1>{e(info.get("title", "API"))} API <small>{e(info.get("version", ""))}</small></h1>'
-        f'<p>{e(info.get("description", ""))}</p>'
+        f"<h1>{e(info.get('title', 'API'))} API <small>{e(info.get('version', ''))}</small></h1>"
+        f"<p>{e(info.get('description', ''))}</p>"
         '<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> · Web UI: <a href="/">/</a></p>'
         f"<h2>Examples</h2><pre>{e(_EXAMPLES.format(base=base_url.rstrip('/')))}</pre>{sections}</body></html>"
     )

@@ -46,8 +46,9 @@ class ImageOut(BaseModel):
     predictions: list[Prediction] | None = Field(None, description="best first; absent when error is set")
     timing_ms: Timing | None = None
     error: ErrorInfo | None = Field(None, description="set instead of predictions when this image failed")
-    warnings: list[str] | None = Field(None, description="the image was used, but the answer may mean little "
-                                       "(e.g. under 64 px on a side)")
+    warnings: list[str] | None = Field(
+        None, description="the image was used, but the answer may mean little (e.g. under 64 px on a side)"
+    )
 
 
 class ClassifyResponse(BaseModel):
@@ -73,8 +74,10 @@ class ExplainOut(BaseModel):
     target: Prediction | None = Field(None, description="the class the heatmap is for (default: the top-1 class)")
     crop: CropBox | None = Field(None, description="the part of the image the model sees (its center crop), in pixels")
     heatmap: list[list[float]] | None = Field(
-        None, description="where the model found the target class: rows top to bottom covering the whole image "
-        "(longer side 64 cells), values 0-1, 0 outside the crop")
+        None,
+        description="where the model found the target class: rows top to bottom covering the whole image "
+        "(longer side 64 cells), values 0-1, 0 outside the crop",
+    )
     timing_ms: Timing | None = None
     error: ErrorInfo | None = Field(None, description="set instead of the rest when this image failed")
 

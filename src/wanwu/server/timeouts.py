@@ -76,8 +76,11 @@ class TimeoutMiddleware:
                     with anyio.move_on_after(max(0.0, min(body_limit, overall - now()))) as idle:
                         message = await receive()
                     if idle.cancelled_caught:
-                        log.info("%s %s: the request body stalled; answering 408 and closing the connection",
-                                 scope.get("method"), scope.get("path"))
+                        log.info(
+                            "%s %s: the request body stalled; answering 408 and closing the connection",
+                            scope.get("method"),
+                            scope.get("path"),
+                        )
                         raise BodyTimeoutError(body_timeout_message(body_limit))
                 else:
                     message = await receive()
@@ -102,14 +105,21 @@ class TimeoutMiddleware:
             await self.app(scope, timed_receive, timed_send)
         if work.cancelled_caught and not started:
             request = Request(scope)
-            log.warning("%s %s took longer than --request-timeout %g s; answered 503 [request_id=%s]",
-                        scope.get("method"), scope.get("path"), work_limit,
-                        scope.get("state", {}).get("request_id"))
+            log.warning(
+                "%s %s took longer than --request-timeout %g s; answered 503 [request_id=%s]",
+                scope.get("method"),
+                scope.get("path"),
+                work_limit,
+                scope.get("state", {}).get("request_id"),
+            )
             headers = {"Retry-After": "1"}
             if not body_done:
                 headers["Connection"] = "close"  # unread body bytes must not be taken for a next request
             response = error_response(
-                request, RequestTimeoutError.http_status, RequestTimeoutError.code, request_timeout_message(work_limit),
+                request,
+                RequestTimeoutError.http_status,
+                RequestTimeoutError.code,
+                request_timeout_message(work_limit),
                 headers=headers,
             )
             await response(scope, receive, send)

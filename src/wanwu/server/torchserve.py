@@ -17,14 +17,23 @@ from .language import RequestLang
 from .schemas import ErrorResponse
 from .uploads import read_uploads
 
-_ERRORS = error_responses(*UPLOAD_ERRORS, UnsupportedLanguageError, *MODEL_ERRORS, *IMAGE_ERRORS, *SERVICE_ERRORS,
-                          model=ErrorResponse, **RETRY_NOTE)
+_ERRORS = error_responses(
+    *UPLOAD_ERRORS,
+    UnsupportedLanguageError,
+    *MODEL_ERRORS,
+    *IMAGE_ERRORS,
+    *SERVICE_ERRORS,
+    model=ErrorResponse,
+    **RETRY_NOTE,
+)
 router = APIRouter(tags=["TorchServe style"])
 Ctx = Annotated[AppContext, Depends(get_context)]
 TOP_K = 5  # what TorchServe's image_classifier handler returns
 
 
-_UNHEALTHY: dict[int | str, dict[str, Any]] = {503: {"description": '{"status": "Unhealthy"}: starting or shutting down'}}
+_UNHEALTHY: dict[int | str, dict[str, Any]] = {
+    503: {"description": '{"status": "Unhealthy"}: starting or shutting down'}
+}
 
 
 @router.get("/ping", summary="Health (TorchServe style)", responses=_UNHEALTHY)

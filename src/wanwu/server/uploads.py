@@ -94,10 +94,14 @@ class _PartCollector:
 
     def callbacks(self) -> dict:
         return {
-            "on_part_begin": self.on_part_begin, "on_part_data": self.on_part_data,
-            "on_part_end": self.on_part_end, "on_header_field": self.on_header_field,
-            "on_header_value": self.on_header_value, "on_header_end": self.on_header_end,
-            "on_headers_finished": self.on_headers_finished, "on_end": self.on_end,
+            "on_part_begin": self.on_part_begin,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_end": self.on_end,
         }
 
     def on_part_begin(self) -> None:
@@ -125,8 +129,9 @@ class _PartCollector:
                 "several requests, or start the server with a larger --max-files (WANWU_MAX_FILES)"
             )
         raw = options.get(b"filename")
-        self._filename = clean_filename(raw.decode("utf-8", "replace") if raw is not None else None,
-                                        f"{DEFAULT_NAME}-{len(self.uploads) + 1}")
+        self._filename = clean_filename(
+            raw.decode("utf-8", "replace") if raw is not None else None, f"{DEFAULT_NAME}-{len(self.uploads) + 1}"
+        )
         self._data = bytearray()
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
@@ -160,7 +165,6 @@ async def _read_multipart(request: Request, max_files: int, fields: tuple[str, .
     if not collector.uploads:
         wanted = " or ".join(repr(f) for f in fields)
         raise NoFileError(
-            f"the form has no file field named {wanted}; send the image as one, e.g. "
-            f"curl -F {fields[0]}=@photo.jpg ..."
+            f"the form has no file field named {wanted}; send the image as one, e.g. curl -F {fields[0]}=@photo.jpg ..."
         )
     return collector.uploads

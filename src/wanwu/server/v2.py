@@ -47,8 +47,15 @@ from .v2_codec import InferRequest, InputTensor, OutputTensor, decode_request, e
 _UNKNOWN = error_responses(UnknownModelError, model=V2ErrorResponse, e404="or a version other than 1")
 _NOT_READY: dict[int | str, dict[str, Any]] = {400: {"description": "not ready"}}
 _INFER_ERRORS = error_responses(
-    *BODY_ERRORS, InvalidTensorError, *MODEL_ERRORS, *IMAGE_ERRORS, *SERVICE_ERRORS, model=V2ErrorResponse,
-    e400="or any other malformed request", e404="or a version other than 1", **RETRY_NOTE,
+    *BODY_ERRORS,
+    InvalidTensorError,
+    *MODEL_ERRORS,
+    *IMAGE_ERRORS,
+    *SERVICE_ERRORS,
+    model=V2ErrorResponse,
+    e400="or any other malformed request",
+    e404="or a version other than 1",
+    **RETRY_NOTE,
 )
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
 Ctx = Annotated[AppContext, Depends(get_context)]
@@ -114,8 +121,9 @@ async def model_metadata(ctx: Ctx, name: str, version: Version) -> dict:
     return _metadata(name, ctx.config.engine)
 
 
-@router.get("/models/{name}/ready", summary="Model readiness (200 ready, 400 not ready)",
-            responses={**_UNKNOWN, **_NOT_READY})
+@router.get(
+    "/models/{name}/ready", summary="Model readiness (200 ready, 400 not ready)", responses={**_UNKNOWN, **_NOT_READY}
+)
 @router.get("/models/{name}/versions/{version}/ready", include_in_schema=False)
 async def model_ready(ctx: Ctx, name: str, version: Version) -> JSONResponse:
     """A model is ready when it is in memory (models load on their first request, or
@@ -133,11 +141,20 @@ async def model_config(ctx: Ctx, name: str, version: Version) -> dict:
     spec = get_spec(name)
     engine = get_engine(ctx.config.engine)
     return {
-        "name": spec.name, "platform": engine.v2_platform, "backend": engine.v2_backend,
+        "name": spec.name,
+        "platform": engine.v2_platform,
+        "backend": engine.v2_backend,
         "max_batch_size": ctx.config.max_files,
-        "input": [{"name": INPUT_NAME, "data_type": "TYPE_FP32", "format": "FORMAT_NCHW",
-                   "dims": [3, spec.input_size, spec.input_size], "optional": True},
-                  {"name": IMAGE_INPUT_NAME, "data_type": "TYPE_STRING", "dims": [1], "optional": True}],
+        "input": [
+            {
+                "name": INPUT_NAME,
+                "data_type": "TYPE_FP32",
+                "format": "FORMAT_NCHW",
+                "dims": [3, spec.input_size, spec.input_size],
+                "optional": True,
+            },
+            {"name": IMAGE_INPUT_NAME, "data_type": "TYPE_STRING", "dims": [1], "optional": True},
+        ],
         "output": [{"name": OUTPUT_NAME, "data_type": "TYPE_FP32", "dims": [spec.num_classes]}],
     }
 
@@ -155,8 +172,11 @@ async def repository_index(ctx: Ctx) -> list[dict]:
     return out
 
 
-@router.post("/repository/models/{name}/load", summary="Load a model now",
-             responses=error_responses(*MODEL_ERRORS, model=V2ErrorResponse))
+@router.post(
+    "/repository/models/{name}/load",
+    summary="Load a model now",
+    responses=error_responses(*MODEL_ERRORS, model=V2ErrorResponse),
+)
 async def repository_load(ctx: Ctx, name: str) -> dict:
     await ctx.service.classifier(name)
     return {}

@@ -18,9 +18,18 @@ import numpy as np
 from .errors import InvalidTensorError
 
 NUMERIC_DTYPES: dict[str, np.dtype] = {
-    "BOOL": np.dtype(np.bool_), "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"),
-    "UINT64": np.dtype("<u8"), "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"),
-    "INT64": np.dtype("<i8"), "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
+    "BOOL": np.dtype(np.bool_),
+    "UINT8": np.dtype("<u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("<i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
 }
 _BASE64 = re.compile(r"[A-Za-z0-9+/\-_]+={0,2}")
 
@@ -78,7 +87,7 @@ def deserialize_bytes(buf: bytes | memoryview, expected: int, name: str) -> list
         pos += 4
         if pos + n > len(view):
             raise _fail(f"input {name!r}: a BYTES element declares {n} bytes but the data ends first")
-        out.append(bytes(view[pos:pos + n]))
+        out.append(bytes(view[pos : pos + n]))
         pos += n
     if len(out) != expected:
         raise _fail(f"input {name!r}: shape holds {expected} elements but the binary data has {len(out)}")
@@ -147,7 +156,7 @@ def _decode_input(raw: Any, binary: memoryview, offset: int) -> tuple[InputTenso
         if not isinstance(size, int) or size < 0 or offset + size > len(binary):
             left = len(binary) - offset
             raise _fail(f"input {name!r}: binary_data_size {size!r} does not fit the {left} binary bytes left")
-        chunk = binary[offset:offset + size]
+        chunk = binary[offset : offset + size]
         offset += size
         if datatype == "BYTES":
             return InputTensor(name, datatype, shape, deserialize_bytes(chunk, count, name), params), offset
@@ -220,8 +229,9 @@ def decode_request(body: bytes, json_length: int | None = None) -> InferRequest:
     return InferRequest(str(request_id) if request_id is not None else None, inputs, outputs, binary_output, params)
 
 
-def encode_response(model_name: str, model_version: str, request_id: str | None,
-                    outputs: list[OutputTensor]) -> tuple[bytes, dict[str, str]]:
+def encode_response(
+    model_name: str, model_version: str, request_id: str | None, outputs: list[OutputTensor]
+) -> tuple[bytes, dict[str, str]]:
     """Response body and extra headers (``Inference-Header-Content-Length`` when any output is binary)."""
     described, blobs = [], []
     for out in outputs:
@@ -250,5 +260,6 @@ def encode_response(model_name: str, model_version: str, request_id: str | None,
     if not blobs:
         return header, {"Content-Type": "application/json"}
     return header + b"".join(blobs), {
-        "Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header)),
+        "Content-Type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(len(header)),
     }
