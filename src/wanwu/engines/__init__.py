@@ -102,11 +102,12 @@ ENGINE_TABLE: tuple[EngineSpec, ...] = (
         install="pip install onnxruntime",
         v2_platform="onnxruntime_onnx",
         v2_backend="onnxruntime",
-        # the memory arena stays on (lone Lite0 pass 5.6 ms instead of 9-11 ms without it) but hands a
-        # batch's memory back after the run, so memory for the largest batch seen is not kept for good
-        # (16 clients, ResNet-18: peak RSS as without the arena); threads spin during a run only and
-        # stop when it ends, since decode threads share the cores (benchmarks/server_latency.py)
-        server_options={"arena": True, "shrink_arena": True, "spin_idle": False},
+        # no memory arena: with it on (shrunk after batched runs only) a lone Lite0 pass took 5.6 ms
+        # instead of 9-11 ms, but the 60 s CI soak (6 clients, mixed batch sizes) then saw RSS grow
+        # 6% after warm-up (214 -> 222 MB, max 242) and failed its < 5% check; memory that stays
+        # flat wins until the arena's growth is bounded. Threads spin during a run only and stop
+        # when it ends, since decode threads share the cores (benchmarks/server_latency.py)
+        server_options={"arena": False, "spin_idle": False},
     ),
     EngineSpec(
         name="torch",
