@@ -121,6 +121,14 @@ class EngineError(WanwuError):
     summary = "the inference engine failed or is not installed"
 
 
+class CacheError(WanwuError):
+    """The model cache cannot be written (``wanwu models --prepare`` has nothing to write into)."""
+
+    code = "cache_unwritable"
+    http_status = 500
+    summary = "the model cache cannot be written"
+
+
 class BusyError(WanwuError):
     """Too many images wait for inference (or the batcher is closing): retry shortly."""
 

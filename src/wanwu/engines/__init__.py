@@ -60,6 +60,7 @@ class EngineSpec:
     install: str  # the command that installs what is missing
     v2_platform: str  # Open Inference Protocol / Triton "platform" of a model run by it
     v2_backend: str  # Triton "backend"
+    runs_onnx: bool = False  # runs the cached ONNX files (what `wanwu models --prepare` builds)
     # engine options a long-running server passes (measured choices; see the comments in the table)
     server_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -102,6 +103,7 @@ ENGINE_TABLE: tuple[EngineSpec, ...] = (
         install="pip install onnxruntime",
         v2_platform="onnxruntime_onnx",
         v2_backend="onnxruntime",
+        runs_onnx=True,
         # no memory arena: with it on (shrunk after batched runs only) a lone Lite0 pass took 5.6 ms
         # instead of 9-11 ms, but the 60 s CI soak (6 clients, mixed batch sizes) then saw RSS grow
         # 6% after warm-up (214 -> 222 MB, max 242) and failed its < 5% check; memory that stays
@@ -131,6 +133,7 @@ ENGINE_TABLE: tuple[EngineSpec, ...] = (
         install="pip install 'wanwu[openvino]'",
         v2_platform="openvino",
         v2_backend="openvino",
+        runs_onnx=True,  # and compiles them in memory at each start: it keeps no cache of its own
     ),
 )
 ENGINES: tuple[str, ...] = tuple(e.name for e in ENGINE_TABLE)
