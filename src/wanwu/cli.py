@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from . import __version__, settings
+from . import __version__, cli_prepare, settings
 from .cli_args import HelpFormatter, positive_int
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
 from .textwidth import display_width, ljust
@@ -245,9 +245,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 # --- models / download --------------------------------------------------------------------
+MODELS_EXAMPLES = """\
+examples:
+  wanwu models                                  # what is here, and how to get the rest
+  wanwu models --format json
+  wanwu models --prepare --precision int8       # quantize the default model now (once, ~10 s)
+  wanwu models --prepare efficientnet_lite1 efficientnet_lite2 --precision all
+  WANWU_CACHE_DIR=/srv/wanwu-cache wanwu models --prepare --precision int8 --format json
+
+--prepare covers the files ONNX Runtime and OpenVINO read (OpenVINO compiles them in memory at
+each start); it does nothing twice: a model already in the cache is reported as already prepared.
+exit status: 0 listed / something prepared, 1 nothing could be prepared, 2 usage error.
+"""
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import DEFAULT_MODEL, list_specs
     from .models.weights import availability
+
+    if args.prepare is not None:
+        return cli_prepare.cmd_prepare(args)
+    given = [settings.ModelSettings.flag_name(n) for n in ("precision", *cli_prepare.PREPARE_SETTINGS) if vars(args)[n]]
+    if given:
+        print(f"wanwu: error: {', '.join(given)}: only with --prepare (see wanwu models --help)", file=sys.stderr)
+        return EXIT_USAGE
 
     rows: list[dict[str, Any]] = []
     for spec in list_specs():
@@ -365,13 +386,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "models",
-        help="list models and whether their weights are here",
+        help="list models and whether their weights are here; --prepare builds them ahead",
         description="List every model wanwu knows, whether its weights are on this machine, "
-        "and how to get them when they are not.",
-        epilog="examples:\n  wanwu models\n  wanwu models --format json",
+        "and how to get them when they are not. With --prepare, build a model's converted files "
+        "(its ONNX graph and, for --precision int8, its quantized model) into the cache now: the "
+        "first `classify` or `serve` with that model and precision then starts from the cache.",
+        epilog=MODELS_EXAMPLES,
         formatter_class=HelpFormatter,
     )
     p.add_argument("--format", choices=["table", "json"], default="table")
+    cli_prepare.add_arguments(p)
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser(
