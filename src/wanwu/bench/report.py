@@ -171,7 +171,8 @@ def _summary(r: dict) -> list[str]:
             "- wanwu's default precision stays **fp32**: int8 is an opt-in (`--precision int8`). Where the "
             "rule holds it holds by one photo or on a model that is not the default, its gain depends "
             "on the CPU's int8 instructions (VNNI/AMX here, absent on many machines), and the first use "
-            "quantizes on the spot (see the cold-start numbers below)."
+            "quantizes on the spot unless prepared ahead with `wanwu models --prepare --precision int8` (see the "
+            "cold-start numbers below)."
         )
         dyn = [m["speedup_dynamic"] for m in q["models"].values() if m["speedup_dynamic"]]
         sta = [m["speedup_static"] for m in q["models"].values() if m["speedup_static"]]
