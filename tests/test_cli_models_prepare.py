@@ -68,6 +68,17 @@ def test_prepare_fp32_twice_builds_once(tmp_cache, capsys):
     assert list((tmp_cache / "onnx").glob("*.onnx")) == [graph]
 
 
+def test_a_corrupt_cached_file_is_rebuilt_not_reported_as_prepared(tmp_cache, capsys):
+    assert main(["models", "--prepare"]) == 0
+    [graph] = list((tmp_cache / "onnx").glob("efficientnet_lite0-*-fp32-*.onnx"))
+    graph.write_bytes(b"half a download")
+    capsys.readouterr()
+    assert main(["models", "--prepare", "--format", "json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["already_cached"] is False
+    assert graph.stat().st_size > 1_000_000  # the whole graph again
+
+
 def test_unknown_model_is_a_usage_error(tmp_cache, capsys):
     assert main(["models", "--prepare", "efficientnet_lite0", "nosuch_net"]) == 2
     out = capsys.readouterr()
