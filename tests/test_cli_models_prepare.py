@@ -126,3 +126,21 @@ def test_torch_engine_has_nothing_to_prepare(tmp_cache, capsys):
 def test_prepare_flags_without_prepare_are_a_usage_error(capsys):
     assert main(["models", "--precision", "int8"]) == 2
     assert "--precision: only with --prepare" in capsys.readouterr().err
+
+
+def test_prepared_files_follow_the_umask_not_mkstemps_0600(tmp_path):
+    """A cache prepared ahead (at install, by another user) must be readable as the umask says."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "WANWU_CACHE_DIR": str(cache)}
+    done = subprocess.run(
+        [sys.executable, "-m", "wanwu.cli", "models", "--prepare"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        preexec_fn=lambda: os.umask(0o027),
+    )
+    assert done.returncode == 0, done.stderr
+    files = list((cache / "onnx").iterdir())
+    assert len(files) == 2  # the graph and its .sha256
+    assert {f.stat().st_mode & 0o777 for f in files} == {0o640}

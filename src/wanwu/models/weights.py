@@ -64,6 +64,20 @@ def sha256_file(path: Path) -> str:
     return digest
 
 
+def new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 less the process's umask. ``mkstemp``
+    makes 0o600 instead, which would hide a cache prepared ahead (``wanwu models --prepare``,
+    say by root at install) from the user who runs wanwu. The umask is read from /proc, since
+    setting it to read it back is not thread-safe; elsewhere the usual 0o644."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o644
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
@@ -72,6 +86,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -261,6 +276,7 @@ def download_weights(spec: ModelSpec, dest_dir: Path | None = None, progress: bo
             raise WeightsError(
                 f"downloaded {src.filename} has sha256 {h.hexdigest()[:8]}…, expected {src.sha256_prefix}…"
             )
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, dest)
     except urllib.error.URLError as exc:
         if not _looks_offline(exc):
