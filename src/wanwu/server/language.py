@@ -25,7 +25,9 @@ LangQuery = Annotated[
 ]
 
 
-async def request_lang(request: Request, ctx: Annotated[AppContext, Depends(get_context)], lang: LangQuery = None) -> str:
+async def request_lang(
+    request: Request, ctx: Annotated[AppContext, Depends(get_context)], lang: LangQuery = None
+) -> str:
     """``en`` or ``zh`` for this request (raises ``UnsupportedLanguageError`` for ``?lang=fr``).
     ``async`` so that FastAPI runs it on the event loop, not its thread pool."""
     if lang is not None:
