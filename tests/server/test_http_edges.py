@@ -398,14 +398,16 @@ def test_content_length_larger_than_the_body(server, coffee):
 
 def test_content_length_smaller_than_the_body(server, coffee):
     """The bytes past Content-Length are not part of the image; here they are no valid request
-    either, and get the protocol's 400 — never a 2xx, never a 500."""
+    either, and get the protocol's 400 — never a 2xx, never a 500. h11 answers the first
+    request (415) before refusing the rest; httptools refuses what arrived in one piece at once."""
     with connect(server) as s:
         s.sendall(
             b"POST /api/v1/classify HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
             b"\x89PNG\r" + b"\n\x1a\nGARBAGE-NOT-HTTP\r\n\r\n" + b"\0" * 5000
         )
         raw, closed = read_all(s, 5)
-    assert statuses(raw) == [415, 400], raw[:500]  # the 5 bytes: not an image; the rest: not HTTP
+    # the 5 bytes: not an image; the rest: not HTTP
+    assert statuses(raw) in ([415, 400], [400]), raw[:500]
     assert closed and b"500" not in raw.split(b"\r\n", 1)[0]
     classify_ok(server, coffee)
 
