@@ -11,12 +11,9 @@ keyed by sha256(bytes)+model+precision sits.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import dataclasses
 import functools
-import gc
 import logging
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,7 +32,7 @@ from ..pipeline import Classifier
 from ..settings import DEFAULT_TOP_K
 from ..stages import NO_RECORDER, ImageResult, Recorder, Stages, Timing, softmax
 from .config import ServerConfig
-from .model_pool import ModelPool
+from .model_pool import ModelPool, release_freed_memory
 
 log = logging.getLogger("wanwu.server")
 T = TypeVar("T")
@@ -62,18 +59,6 @@ class Classified:
 class Inferred:
     logits: np.ndarray  # (N, classes)
     seconds: float  # from submitting to the micro-batcher to the answer (queueing included)
-
-
-def _release_freed_memory() -> None:
-    """After a model is unloaded: collect it, and ask glibc to give the freed pages back (the
-    ONNX Runtime session's memory sits in per-thread heaps that do not shrink by themselves:
-    without this the RSS stayed where it was)."""
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
 
 
 class InferenceService:
@@ -129,7 +114,7 @@ class InferenceService:
         def release() -> None:
             if batcher is not None:
                 batcher.close(timeout=self.config.shutdown_timeout)
-            _release_freed_memory()
+            release_freed_memory()
 
         threading.Thread(target=release, name=f"wanwu-unload-{name}", daemon=True).start()
 

@@ -4,8 +4,11 @@ recently (the default model is never unloaded). Loading is blocking: call it fro
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import io
 import logging
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -21,6 +24,18 @@ from ..pipeline import Classifier
 from .config import ServerConfig
 
 log = logging.getLogger("wanwu.server")
+
+
+def release_freed_memory() -> None:
+    """After a model is loaded or unloaded: collect what it left, and ask glibc to give the freed
+    pages back (loading leaves graph bytes and build temporaries in heaps that do not shrink
+    by themselves, 5-19 MB measured; an unloaded session's memory stayed in the RSS without this)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
 
 
 def _warmup_image() -> bytes:
@@ -121,6 +136,7 @@ class ModelPool:
         warm = clf.classify_one(_warmup_image(), top_k=1, name="warm-up")
         if warm.error is not None:  # pragma: no cover - our own PNG
             raise warm.error
+        release_freed_memory()
         log.info(
             "loaded %s (%s, %s, weights from %s) in %.2f s",
             spec.name,
