@@ -1,0 +1,190 @@
+"""Server throughput and memory under load, against the textbook baseline (issue 10, item 1).
+
+    python benchmarks/server_throughput.py --clients 16 --rounds 3 --duration 10 \
+        -- --model resnet18 --weights FILE --precision int8
+
+In one run, interleaved in rounds so machine noise hits every side alike:
+
+- **baseline**: ``wanwu.Classifier(engine="torch", threads=1)`` classifying the same photos one
+  at a time, in this process (torch eager, fp32, batch 1, one thread: the reference every
+  ``x baseline`` in wanwu means), as images/s end to end;
+- **server**: `wanwu serve` with the given arguments, N concurrent clients (each its own
+  connection, raw-body POSTs, new bytes every request so the result cache never answers),
+  images/s and latency, and the server's RSS sampled every 50 ms (peak and at the end);
+- **engine ceiling**: the same model, engine and precision as the server, in this process,
+  on preprocessed batches of 8 (no decoding, no HTTP): what the forward passes alone allow.
+
+Prints the ratios server / baseline and server / ceiling. Needs the `torch` extra for the
+baseline (without it, the baseline is skipped). Not asserted anywhere: run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workload import ServerProcess, build_payloads, percentile
+
+
+def _serve_option(args: list[str], name: str, default: str | None = None) -> str | None:
+    return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else default
+
+
+async def drive(url: str, photos, clients: int, duration: float, seed: int) -> tuple[float, list[float]]:
+    rng = random.Random(seed)
+    done = 0
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+
+        async def client(i: int, until: float) -> None:
+            nonlocal done
+            mine = random.Random(seed * 1000 + i)
+            while time.monotonic() < until:
+                p = mine.choice(photos)
+                t = time.monotonic()
+                r = await http.post(
+                    "/api/v1/classify", content=p.data + rng.randbytes(8), headers={"content-type": p.content_type}
+                )
+                if r.status_code != 200:
+                    raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+                latencies.append((time.monotonic() - t) * 1e3)
+                done += 1
+
+        warm_until = time.monotonic() + 1.0  # connections open, batches form
+        await asyncio.gather(*(client(i, warm_until) for i in range(clients)))
+        done, latencies = 0, []
+        t0 = time.monotonic()
+        await asyncio.gather(*(client(i, t0 + duration) for i in range(clients)))
+        return done / (time.monotonic() - t0), latencies
+
+
+class RssSampler:
+    def __init__(self, pid: int):
+        self.pid, self.samples, self._stop = pid, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.pid}/status") as f:
+            return int(f.read().split("VmRSS:")[1].split()[0]) / 1024
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.samples.append(self.rss_mb())
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def images_per_s(fn, items, seconds: float) -> float:
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn(items[n % len(items)])
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds of load per round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default=None, help="also write server_throughput.md and .json to this folder")
+    ap.add_argument("server_args", nargs="*", help="`wanwu serve` arguments (after --)")
+    args = ap.parse_args(argv)
+
+    from wanwu import Classifier
+
+    model = _serve_option(args.server_args, "--model")
+    weights = _serve_option(args.server_args, "--weights")
+    engine = _serve_option(args.server_args, "--engine", "onnxruntime")
+    precision = _serve_option(args.server_args, "--precision", "fp32")
+    photos = [p for p in build_payloads() if p.expect_ok and p.content_type == "image/jpeg"]
+
+    try:
+        baseline_clf = Classifier(model, "torch", weights=weights, threads=1)
+    except Exception as exc:  # no torch extra: the ratios against the baseline are skipped
+        print(f"baseline skipped: {exc}", file=sys.stderr)
+        baseline_clf = None
+    ceiling_clf = Classifier(model, engine, weights=weights, precision=precision)
+    batches = [
+        np.stack([ceiling_clf.preprocess(ceiling_clf.decode(p.data).image) for p in photos[i : i + 8]])
+        for i in range(0, len(photos) - 7, 8)
+    ]
+    ceiling_clf.infer(batches[0])
+
+    base, ceiling, served, latencies, peak, end = [], [], [], [], [], []
+    with ServerProcess(*args.server_args) as server:
+        server.wait_ready()
+        ready_rss = RssSampler(server.proc.pid).rss_mb()
+        for r in range(args.rounds):
+            if baseline_clf is not None:
+                base.append(images_per_s(lambda p: baseline_clf.classify_one(p.data), photos, args.duration / 2))
+            ceiling.append(8 * images_per_s(ceiling_clf.infer, batches, args.duration / 4))
+            with RssSampler(server.proc.pid) as rss:
+                ips, lat = asyncio.run(drive(server.url, photos, args.clients, args.duration, seed=r))
+            served.append(ips)
+            latencies += lat
+            peak.append(max(rss.samples))
+            end.append(rss.samples[-1])
+            print(f"round {r + 1}: server {ips:.1f} img/s, RSS peak {peak[-1]:.0f} MB", file=sys.stderr, flush=True)
+
+    name = ceiling_clf.model_name
+    srv, ceil = float(np.median(served)), float(np.median(ceiling))
+    b = float(np.median(base)) if base else None
+    report = {
+        "model": name,
+        "engine": engine,
+        "precision": precision,
+        "clients": args.clients,
+        "server_img_per_s": srv,
+        "server_p50_ms": percentile(latencies, 50),
+        "server_p99_ms": percentile(latencies, 99),
+        "baseline_img_per_s": b,
+        "engine_ceiling_img_per_s": ceil,
+        "rss_mb": {"ready": ready_rss, "peak": max(peak), "end_of_load": float(np.median(end))},
+    }
+    lines = [
+        f"{name} {engine} {precision}, {args.clients} clients, {args.rounds} interleaved rounds of "
+        f"{args.duration:.0f} s (client, server and baseline share the machine):",
+        f"server           {srv:7.1f} img/s   p50 {report['server_p50_ms']:.0f} ms  p99 {report['server_p99_ms']:.0f} ms",
+    ]
+    if b:
+        lines.append(f"baseline         {b:7.1f} img/s   (torch eager fp32, batch 1, 1 thread, end to end)")
+    lines += [
+        f"engine ceiling   {ceil:7.1f} img/s   ({engine} {precision}, forward passes of 8 preprocessed images only)",
+        (f"server / baseline {srv / b:.2f}x;  " if b else "")
+        + f"server / engine ceiling {srv / ceil:.2f}x"
+        + (f";  engine ceiling / baseline {ceil / b:.2f}x" if b else ""),
+        f"server RSS: {ready_rss:.0f} MB ready, peak {max(peak):.0f} MB under load, "
+        f"{report['rss_mb']['end_of_load']:.0f} MB at the end of a round",
+    ]
+    print("\n".join(lines))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "server_throughput.json").write_text(json.dumps(report, indent=1))
+        cmd = "python benchmarks/server_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        (out / "server_throughput.md").write_text(
+            f"# Server throughput under load\n\nGenerated by `{cmd}`.\n\n```\n" + "\n".join(lines) + "\n```\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
