@@ -174,3 +174,42 @@ def test_max_models_unloads_the_least_recently_used(base_config, chelsea, cat_la
         assert top1("efficientnet_lite1") == first  # loaded again
         assert set(service.pool.loaded_names()) == {"efficientnet_lite0", "efficientnet_lite1"}
         assert top1("efficientnet_lite0") in cat_labels  # the default was never unloaded
+
+
+def test_an_unloaded_model_is_freed_before_its_memory_is_handed_back(base_config, chelsea, monkeypatch):
+    """--max-models: the unloaded model's session must be gone when glibc is asked to give the
+    freed pages back; trimming while the closing batcher still held it left its memory in the
+    heap (unloading lite1 then gave nothing back: 217 MB with or without --max-models 2)."""
+    import threading
+    import weakref
+
+    from wanwu.models import get_spec
+    from wanwu.models.weights import availability
+    from wanwu.server import InferenceService, inference
+
+    if not all(availability(get_spec(m))[0] for m in ("efficientnet_lite1", "efficientnet_lite2")):
+        pytest.skip("needs the more-models extra (EfficientNet-Lite1/2)")
+    config = base_config.with_(max_models=2)
+    service = InferenceService(config)
+    service.start()
+    data = chelsea.read_bytes()
+
+    alive_at_release: list[bool] = []
+    released = threading.Event()
+    clf = service.pool.get("efficientnet_lite1")
+    asyncio.run(service.classify(data, model="efficientnet_lite1"))  # its batcher exists and has run
+    ref = weakref.ref(clf)
+
+    def recording_release() -> None:
+        import gc
+
+        gc.collect()
+        alive_at_release.append(ref() is not None)
+        released.set()
+
+    monkeypatch.setattr(inference, "release_freed_memory", recording_release)
+    del clf
+    service.pool.get("efficientnet_lite2")  # lite1 goes (least recently used, not the default)
+    assert released.wait(10), "the unloaded model was never released"
+    assert alive_at_release == [False] and "efficientnet_lite1" not in service.pool.loaded_names()
+    service.close()

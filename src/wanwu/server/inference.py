@@ -105,15 +105,18 @@ class InferenceService:
             batcher.close(timeout=self.config.shutdown_timeout)
 
     def _forget(self, name: str) -> None:
-        """An unloaded model: drop its stage runner and close its batcher (queued work finishes)."""
+        """An unloaded model: drop its stage runner and close its batcher (queued work finishes),
+        then hand the model's memory back to the kernel."""
         self._stages.pop(name, None)
         with self._batchers_lock:
-            batcher = self._batchers.pop(name, None)
+            held = [self._batchers.pop(name, None)]  # the batcher holds the model through its runner
             self._batcher_models.pop(name, None)
 
         def release() -> None:
+            batcher = held.pop()
             if batcher is not None:
                 batcher.close(timeout=self.config.shutdown_timeout)
+            del batcher  # the last reference to the session: free it before trimming, not after
             release_freed_memory()
 
         threading.Thread(target=release, name=f"wanwu-unload-{name}", daemon=True).start()
