@@ -109,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from wanwu import Classifier
+    from wanwu.models import DEFAULT_MODEL
 
-    model = _serve_option(args.server_args, "--model")
+    model = _serve_option(args.server_args, "--model", DEFAULT_MODEL)
     weights = _serve_option(args.server_args, "--weights")
     engine = _serve_option(args.server_args, "--engine", "onnxruntime")
     precision = _serve_option(args.server_args, "--precision", "fp32")
