@@ -133,7 +133,9 @@ def _targets(r: dict) -> list[str]:
             "The server targets (dynamic batching with 16 clients, cache hits < 2 ms) are measured against real "
             "servers by `benchmarks/server_batching.py`: see `docs/bench/server-*/server_batching.md`; the lone-request "
             "latency ratio (HTTP / in process, target <= 1.25x) by `benchmarks/server_latency.py`: "
-            "`docs/bench/server-latency/server_latency.md`; which server targets are met: `docs/bench/server-latency/README.md`.",
+            "`docs/bench/server-latency/server_latency.md`; images/s and RSS with 16 clients against this baseline "
+            "by `benchmarks/server_throughput.py`: `docs/bench/server-throughput/*/server_throughput.md`; which server "
+            "targets are met: `docs/bench/server-latency/README.md`.",
             "",
         ]
     )
