@@ -242,11 +242,12 @@ def test_ctrl_c_on_a_real_ray_index_keeps_what_was_done_and_the_next_run_goes_on
     import time
 
     root = tmp_path / "archive"
-    for copy in range(12):
+    copies = 24  # enough that the rest cannot finish while the SIGINT is on its way (12 once could)
+    for copy in range(copies):
         (root / f"roll{copy:02d}").mkdir(parents=True)
         for name, src in photos.items():  # distinct bytes (else the indexer copies tags, no inference)
             (root / f"roll{copy:02d}" / name).write_bytes(src.read_bytes() + bytes([copy]) * 8)
-    total = 12 * len(photos)
+    total = copies * len(photos)
     db = tmp_path / "library.db"
     ray_tmp = tempfile.mkdtemp(prefix="wanwu-ray-", dir="/tmp")
     env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -261,7 +262,7 @@ def test_ctrl_c_on_a_real_ray_index_keeps_what_was_done_and_the_next_run_goes_on
         done = 0
         deadline = time.monotonic() + 240
         while done == 0 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
+            time.sleep(0.05)
             if db.exists():
                 with sqlite3.connect(db) as conn:
                     try:
