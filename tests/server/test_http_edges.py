@@ -6,7 +6,6 @@ check that nothing from a request is ever written to disk."""
 
 from __future__ import annotations
 
-import re
 import socket
 import threading
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from raw_http import read_all, statuses
 
 MODEL = "efficientnet_lite0"
 BODY_TIMEOUT = 1.0
@@ -180,28 +180,6 @@ def connect(server) -> socket.socket:
     s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
-
-
-def read_all(s: socket.socket, timeout: float) -> tuple[bytes, bool]:
-    """Everything the server sends within ``timeout``; True if it closed the connection."""
-    s.settimeout(timeout)
-    data = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            chunk = s.recv(65536)
-            if not chunk:
-                return data, True
-            data += chunk
-    except TimeoutError:
-        pass
-    except ConnectionResetError:
-        return data, True
-    return data, False
-
-
-def statuses(raw: bytes) -> list[int]:
-    return [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", raw)]
 
 
 def classify_ok(server, photo: Path) -> float:

@@ -10,6 +10,7 @@ import time
 
 import pytest
 import uvicorn
+from raw_http import read_all
 
 from wanwu.server.http_protocol import header_deadline_protocol
 
@@ -51,33 +52,17 @@ def port(request):
     thread.join(5)
 
 
-def _read(s: socket.socket, timeout: float) -> tuple[bytes, bool]:
-    s.settimeout(timeout)
-    data, end = b"", time.monotonic() + timeout
-    try:
-        while time.monotonic() < end:
-            chunk = s.recv(65536)
-            if not chunk:
-                return data, True
-            data += chunk
-    except TimeoutError:
-        pass
-    except ConnectionResetError:
-        return data, True
-    return data, False
-
-
 def test_partial_headers_are_cut_off_at_the_deadline(port):
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slo")
         t0 = time.monotonic()
-        raw, closed = _read(s, DEADLINE + 3)
+        raw, closed = read_all(s, DEADLINE + 3)
     assert closed and raw == b"" and time.monotonic() - t0 < DEADLINE + 1.5
 
 
 def test_a_silent_connection_is_cut_off(port):
     with socket.create_connection(("127.0.0.1", port)) as s:
-        _, closed = _read(s, DEADLINE + 3)
+        _, closed = read_all(s, DEADLINE + 3)
     assert closed
 
 
@@ -85,15 +70,15 @@ def test_kept_alive_connection_then_a_stalled_request(port):
     with socket.create_connection(("127.0.0.1", port)) as s:
         for _ in range(3):  # ordinary requests on one connection, slower in total than the deadline
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            raw, closed = _read(s, 0.3)
+            raw, closed = read_all(s, 0.3)
             assert raw.startswith(b"HTTP/1.1 200") and raw.endswith(b"ok") and not closed
         s.sendall(b"GET /pa")  # the next request starts and stops
-        raw, closed = _read(s, DEADLINE + 3)
+        raw, closed = read_all(s, DEADLINE + 3)
     assert closed and raw == b""
 
 
 def test_http11_without_host_is_a_400(port):
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(b"GET / HTTP/1.1\r\n\r\n")
-        raw, _ = _read(s, 2)
+        raw, _ = read_all(s, 2)
     assert raw.startswith(b"HTTP/1.1 400"), raw[:200]
