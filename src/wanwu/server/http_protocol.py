@@ -23,9 +23,10 @@ from typing import Any, Callable
 log = logging.getLogger("wanwu.server")
 
 
-class _HeaderDeadline:
-    """The timer both protocols share. ``_awaiting_headers`` says whether the request being
-    received (or the first one, before any byte) has not finished its headers yet."""
+class _HeaderDeadline(asyncio.Protocol):
+    """The timer both protocols share, armed when a connection opens and dropped when it
+    closes. ``_awaiting_headers`` says whether the request being received (or the first one,
+    before any byte) has not finished its headers yet. Comes first in a protocol's bases."""
 
     header_timeout: float = 0.0
     _header_timer: asyncio.TimerHandle | None = None
@@ -33,6 +34,14 @@ class _HeaderDeadline:
     transport: Any
     client: Any
     timeout_keep_alive_handler: Callable[[], None]  # the protocol's (an annotation: not overridden here)
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
 
     def _arm(self) -> None:
         if self.header_timeout > 0 and self._header_timer is None:
@@ -63,20 +72,12 @@ def _h11_protocol(header_timeout: float) -> type[asyncio.Protocol]:
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class HeaderDeadlineH11Protocol(_HeaderDeadline, H11Protocol):
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm()
-
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
             if self._awaiting_headers() and self.conn.trailing_data[0]:
                 self._arm()  # part of a request's headers: keep the deadline from its first byte
             else:
                 self._disarm()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
 
         def _awaiting_headers(self) -> bool:
             return self.conn.their_state is h11.IDLE
@@ -91,10 +92,6 @@ def _httptools_protocol(header_timeout: float) -> type[asyncio.Protocol]:
     class HeaderDeadlineHttpToolsProtocol(_HeaderDeadline, HttpToolsProtocol):
         _in_headers = True  # from the connection's start until the first request's headers end
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm()
-
         def on_message_begin(self) -> None:  # the first byte of a request
             super().on_message_begin()
             self._in_headers = True
@@ -108,10 +105,6 @@ def _httptools_protocol(header_timeout: float) -> type[asyncio.Protocol]:
                 # a parser callback reaches uvicorn as a parse error: 400, connection closed.
                 raise ValueError("an HTTP/1.1 request without a Host header")
             super().on_headers_complete()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
 
         def _awaiting_headers(self) -> bool:
             return self._in_headers
