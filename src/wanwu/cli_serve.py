@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import time
@@ -304,29 +303,6 @@ def _log_access(config: ServerConfig) -> None:
         log.info("CORS: browser pages from %s may call the API", ", ".join(config.cors_origins))
 
 
-def _tune_malloc(mmap_threshold: int = 1 << 20, trim_threshold: int = 16 << 20) -> None:
-    """Pin glibc's thresholds. By default glibc raises the mmap threshold after large blocks are
-    freed, so a batch's activation buffers then come from the heap, which rarely shrinks: the
-    server's RSS kept the peak of every burst; pinned at 1 MB they are mapped and unmapped.
-    Pinning it also pins the trim threshold, at 128 KB unless set: every request's freed
-    decode buffers were then handed back to the kernel and faulted in again by the next one
-    (~800 page faults a request); 16 MB of free heap is kept instead. Skipped when the user set
-    MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ or the C library is not glibc."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        if not os.environ.get("MALLOC_MMAP_THRESHOLD_"):
-            libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold)
-        if not os.environ.get("MALLOC_TRIM_THRESHOLD_"):
-            libc.mallopt(M_TRIM_THRESHOLD, trim_threshold)
-    except (OSError, AttributeError):
-        pass
-
-
 def run(args: argparse.Namespace) -> int:
     """Start the server and block until it stops. 0 after a normal shutdown."""
     try:
@@ -341,8 +317,9 @@ def run(args: argparse.Namespace) -> int:
 
     from .server import InferenceService, create_app
     from .server.http_protocol import header_deadline_protocol
+    from .server.memory import tune_malloc
 
-    _tune_malloc()
+    tune_malloc()
     log.info("loading %s (%s, %s)…", config.model, config.engine, config.precision)
     service = InferenceService(config)
     try:

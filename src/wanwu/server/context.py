@@ -21,5 +21,5 @@ class AppContext:
 async def get_context(request: Request) -> AppContext:
     """FastAPI dependency: the context of the app serving ``request``. ``async`` although it
     awaits nothing: FastAPI runs a plain ``def`` dependency on its thread pool, a thread hop
-    per request (measured: it made a lone request ~0.5 ms slower)."""
+    per request (measured: ~0.3 ms of a lone request)."""
     return request.app.state.ctx

@@ -32,7 +32,8 @@ from ..pipeline import Classifier
 from ..settings import DEFAULT_TOP_K
 from ..stages import NO_RECORDER, ImageResult, Recorder, Stages, Timing, softmax
 from .config import ServerConfig
-from .model_pool import ModelPool, release_freed_memory
+from .memory import release_freed_memory
+from .model_pool import ModelPool
 
 log = logging.getLogger("wanwu.server")
 T = TypeVar("T")

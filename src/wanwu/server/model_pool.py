@@ -4,11 +4,8 @@ recently (the default model is never unloaded). Loading is blocking: call it fro
 
 from __future__ import annotations
 
-import ctypes
-import gc
 import io
 import logging
-import sys
 import threading
 import time
 from collections import OrderedDict
@@ -22,20 +19,9 @@ from ..models import ModelSpec, get_spec, list_specs
 from ..models.weights import availability, public_reason
 from ..pipeline import Classifier
 from .config import ServerConfig
+from .memory import release_freed_memory
 
 log = logging.getLogger("wanwu.server")
-
-
-def release_freed_memory() -> None:
-    """After a model is loaded or unloaded: collect what it left, and ask glibc to give the freed
-    pages back (loading leaves graph bytes and build temporaries in heaps that do not shrink
-    by themselves, 5-19 MB measured; an unloaded session's memory stayed in the RSS without this)."""
-    gc.collect()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
 
 
 def _warmup_image() -> bytes:
