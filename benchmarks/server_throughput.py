@@ -33,7 +33,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workload import ServerProcess, build_payloads, percentile
+from workload import ServerProcess, build_payloads, percentile, process_stats
 
 
 def _serve_option(args: list[str], name: str, default: str | None = None) -> str | None:
@@ -70,13 +70,14 @@ async def drive(url: str, photos, clients: int, duration: float, seed: int) -> t
 
 
 class RssSampler:
+    """The server's RSS (MB, as the soak reports it) every 50 ms while a round runs."""
+
     def __init__(self, pid: int):
         self.pid, self.samples, self._stop = pid, [], threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def rss_mb(self) -> float:
-        with open(f"/proc/{self.pid}/status") as f:
-            return int(f.read().split("VmRSS:")[1].split()[0]) / 1024
+        return process_stats(self.pid)[0]
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
