@@ -229,16 +229,6 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig.from_args(args)
 
 
-def _setup_logging(level: str) -> None:
-    """wanwu's log lines at ``level``; a handler only when nobody (e.g. ``wanwu``'s main) set one."""
-    logger = logging.getLogger("wanwu")
-    if not logger.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)-8s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-    logger.setLevel(level.upper())
-
-
 def _make_server(config: Any, service: Any, in_flight: Any, drain_timeout: float) -> Any:
     import uvicorn
 
@@ -310,13 +300,16 @@ def run(args: argparse.Namespace) -> int:
     except WanwuError as exc:
         print(f"wanwu serve: error: {exc.message}", file=sys.stderr)
         return exc.exit_status
-    _setup_logging(config.log_level)
+    from .server.logs import setup_logging
+
+    setup_logging(config.log_level)
     config.export_cache_dir()
 
     import uvicorn
 
     from .server import InferenceService, create_app
     from .server.http_protocol import header_deadline_protocol
+    from .server.logs import uvicorn_log_config
     from .server.memory import tune_malloc
 
     tune_malloc()
@@ -342,6 +335,7 @@ def run(args: argparse.Namespace) -> int:
         host=config.host,
         port=config.port,
         log_level=config.log_level,
+        log_config=uvicorn_log_config(),  # access lines on stderr, written off the event loop
         lifespan="on",
         http=header_deadline_protocol(config.body_timeout),
         limit_concurrency=config.max_connections,

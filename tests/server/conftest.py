@@ -99,7 +99,8 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """A ``wanwu serve`` subprocess on a free loopback port, its log in a file."""
+    """A ``wanwu serve`` subprocess on a free loopback port, its log (stderr) in a file and its
+    stdout in another beside it."""
 
     def __init__(self, args: list[str], log_path: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None):
         import subprocess
@@ -112,17 +113,21 @@ class ServerProcess:
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("WANWU_") or k in keep}
         full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, full_env.get("PYTHONPATH")]))
         full_env.update(env or {})
-        with open(log_path, "wb") as log:
+        self.stdout_path = log_path.with_name(log_path.stem + ".stdout")
+        with open(log_path, "wb") as log, open(self.stdout_path, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "wanwu.cli_serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdout=out,
+                stderr=log,
                 env=full_env,
                 cwd=cwd,
             )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 120) -> ServerProcess:
         import time

@@ -140,3 +140,17 @@ def test_draining_app_refuses_work_but_answers_probes(make_client, coffee):
     assert c.get("/v2/health/ready").status_code == 400 and c.get("/ping").status_code == 503
     assert c.get("/v2/health/live").status_code == 200 and c.get("/metrics").status_code == 200
     assert c.app.state.in_flight.count == 0
+
+
+def test_serve_logs_go_to_stderr_and_stdout_stays_empty(spawn_server, coffee):
+    """uvicorn sends its access log to stdout by default; wanwu serve's go to stderr with
+    every other log line, and the last ones are written before the process ends."""
+    server = spawn_server()
+    assert httpx.post(server.url + "/api/v1/classify", content=coffee.read_bytes(), timeout=30).status_code == 200
+    assert httpx.get(server.url + "/nothing-here", timeout=5).status_code == 404
+    assert server.stop() == 0
+    assert server.stdout() == ""
+    log = server.log()
+    assert '"POST /api/v1/classify HTTP/1.1" 200' in log
+    assert '"GET /nothing-here HTTP/1.1" 404' in log
+    assert "wanwu is ready at" in log and "Traceback" not in log
