@@ -25,17 +25,23 @@ LangQuery = Annotated[
 ]
 
 
-async def request_lang(
-    request: Request, ctx: Annotated[AppContext, Depends(get_context)], lang: LangQuery = None
-) -> str:
-    """``en`` or ``zh`` for this request (raises ``UnsupportedLanguageError`` for ``?lang=fr``).
-    ``async`` so that FastAPI runs it on the event loop, not its thread pool."""
+def response_language(request: Request, ctx: AppContext, lang: str | None) -> str:
+    """``en`` or ``zh`` for this request, given its ``?lang=`` (raises
+    ``UnsupportedLanguageError`` for ``?lang=fr``)."""
     if lang is not None:
         if not lang.strip():
             raise UnsupportedLanguageError("lang= is empty: use lang=en or lang=zh, or leave it out")
         return normalize_lang(lang, strict=True)
     fallback = ctx.config.lang or DEFAULT_LANG
     return normalize_lang(request.headers.get("accept-language"), default=fallback)
+
+
+async def request_lang(
+    request: Request, ctx: Annotated[AppContext, Depends(get_context)], lang: LangQuery = None
+) -> str:
+    """``response_language`` as a FastAPI dependency; ``async`` so that FastAPI runs it on the
+    event loop, not its thread pool."""
+    return response_language(request, ctx, lang)
 
 
 RequestLang = Annotated[str, Depends(request_lang)]
