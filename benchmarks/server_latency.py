@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             "HTTP, httpx": httpx_sender(client),
         }
         ms: dict[str, list[float]] = {name: [] for name in sides}
-        cpu: dict[str, float] = {name: 0.0 for name in sides}
+        cpu: dict[str, float] = dict.fromkeys(sides, 0.0)
         for send in sides.values():  # warm every side
             for p in photos[:3]:
                 send(p.data + rng.randbytes(8))
