@@ -10,7 +10,9 @@ In one run, interleaved in rounds so machine noise hits every side alike:
   ``x baseline`` in wanwu means), as images/s end to end;
 - **server**: `wanwu serve` with the given arguments, N concurrent clients (each its own
   connection, raw-body POSTs, new bytes every request so the result cache never answers),
-  images/s and latency, and the server's RSS sampled every 50 ms (peak and at the end);
+  images/s and latency, and the server's RSS sampled every 50 ms (peak and at the end). The
+  clients are lean (``workload.LeanConnection``) unless ``--client httpx``: they share the two
+  cores with the server, and httpx's ~2 ms of CPU per request cost the server ~12% of its rate;
 - **engine ceiling**: the same model, engine and precision as the server, in this process,
   on preprocessed batches of 8 (no decoding, no HTTP): what the forward passes alone allow.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sys
@@ -33,19 +36,38 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workload import ServerProcess, build_payloads, percentile, process_stats
+from workload import HOST, LeanConnection, ServerProcess, build_payloads, percentile, process_stats
+
+PATH = "/api/v1/classify"
 
 
 def _serve_option(args: list[str], name: str, default: str | None = None) -> str | None:
     return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else default
 
 
-async def drive(url: str, photos, clients: int, duration: float, seed: int) -> tuple[float, list[float]]:
+async def drive(port: int, photos, clients: int, duration: float, seed: int, lean: bool) -> tuple[float, list[float]]:
+    """images/s and latencies of ``clients`` concurrent clients, each on its own connection:
+    ``LeanConnection``s, or one httpx client (``lean=False``)."""
     rng = random.Random(seed)
     done = 0
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+    async with contextlib.AsyncExitStack() as stack:
+        if lean:
+            connections = [await LeanConnection.open(port) for _ in range(clients)]
+            for conn in connections:
+                stack.push_async_callback(conn.close)
+
+            async def post(i: int, data: bytes, content_type: str) -> tuple[int, bytes]:
+                return await connections[i].post(PATH, data, content_type)
+        else:
+            limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=f"http://{HOST}:{port}", timeout=120, limits=limits)
+            )
+
+            async def post(i: int, data: bytes, content_type: str) -> tuple[int, bytes]:
+                r = await http.post(PATH, content=data, headers={"content-type": content_type})
+                return r.status_code, r.content
 
         async def client(i: int, until: float) -> None:
             nonlocal done
@@ -53,11 +75,9 @@ async def drive(url: str, photos, clients: int, duration: float, seed: int) -> t
             while time.monotonic() < until:
                 p = mine.choice(photos)
                 t = time.monotonic()
-                r = await http.post(
-                    "/api/v1/classify", content=p.data + rng.randbytes(8), headers={"content-type": p.content_type}
-                )
-                if r.status_code != 200:
-                    raise RuntimeError(f"{r.status_code}: {r.text[:200]}")
+                status, body = await post(i, p.data + rng.randbytes(8), p.content_type)
+                if status != 200:
+                    raise RuntimeError(f"{status}: {body[:200]!r}")
                 latencies.append((time.monotonic() - t) * 1e3)
                 done += 1
 
@@ -105,6 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--duration", type=float, default=10.0, help="seconds of load per round")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--client",
+        choices=("lean", "httpx"),
+        default="lean",
+        help="load generator: lean (~0.2 ms of CPU per request, default) or httpx (~2 ms, which on 2 cores "
+        "takes ~12%% of the machine from the server)",
+    )
     ap.add_argument("--out", default=None, help="also write server_throughput.md and .json to this folder")
     ap.add_argument("server_args", nargs="*", help="`wanwu serve` arguments (after --)")
     args = ap.parse_args(argv)
@@ -139,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                 base.append(images_per_s(lambda p: baseline_clf.classify_one(p.data), photos, args.duration / 2))
             ceiling.append(8 * images_per_s(ceiling_clf.infer, batches, args.duration / 4))
             with RssSampler(server.proc.pid) as rss:
-                ips, lat = asyncio.run(drive(server.url, photos, args.clients, args.duration, seed=r))
+                ips, lat = asyncio.run(
+                    drive(server.port, photos, args.clients, args.duration, seed=r, lean=args.client == "lean")
+                )
             served.append(ips)
             latencies += lat
             peak.append(max(rss.samples))
@@ -154,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "engine": engine,
         "precision": precision,
         "clients": args.clients,
+        "client": args.client,
         "server_img_per_s": srv,
         "server_p50_ms": percentile(latencies, 50),
         "server_p99_ms": percentile(latencies, 99),
@@ -162,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_mb": {"ready": ready_rss, "peak": max(peak), "end_of_load": float(np.median(end))},
     }
     lines = [
-        f"{name} {engine} {precision}, {args.clients} clients, {args.rounds} interleaved rounds of "
+        f"{name} {engine} {precision}, {args.clients} {args.client} clients, {args.rounds} interleaved rounds of "
         f"{args.duration:.0f} s (client, server and baseline share the machine):",
         f"server           {srv:7.1f} img/s   p50 {report['server_p50_ms']:.0f} ms  p99 {report['server_p99_ms']:.0f} ms",
     ]
