@@ -39,7 +39,10 @@ def free_port() -> int:
 def photo_paths(data_dir: str | None = None) -> list[Path]:
     root = Path(data_dir) if data_dir else Path(str(resources.files("wanwu").joinpath("data/calibration")))
     exts = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in exts)
+    found = sorted(p for p in root.rglob("*") if p.suffix.lower() in exts)
+    if not found:
+        raise SystemExit(f"no photos in {root} (a folder of .jpg/.png/.webp/... files, searched recursively)")
+    return found
 
 
 def build_payloads(data_dir: str | None = None, seed: int = 0) -> list[Payload]:
