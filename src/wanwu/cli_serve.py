@@ -300,7 +300,7 @@ def run(args: argparse.Namespace) -> int:
     except WanwuError as exc:
         print(f"wanwu serve: error: {exc.message}", file=sys.stderr)
         return exc.exit_status
-    from .server.logs import setup_logging
+    from .server.logs import setup_logging, uvicorn_log_config
 
     setup_logging(config.log_level)
     config.export_cache_dir()
@@ -309,7 +309,6 @@ def run(args: argparse.Namespace) -> int:
 
     from .server import InferenceService, create_app
     from .server.http_protocol import header_deadline_protocol
-    from .server.logs import uvicorn_log_config
     from .server.memory import tune_malloc
 
     tune_malloc()
@@ -335,7 +334,7 @@ def run(args: argparse.Namespace) -> int:
         host=config.host,
         port=config.port,
         log_level=config.log_level,
-        log_config=uvicorn_log_config(),  # access lines on stderr, written off the event loop
+        log_config=uvicorn_log_config(),  # access lines on stderr, each after its answer
         lifespan="on",
         http=header_deadline_protocol(config.body_timeout),
         limit_concurrency=config.max_connections,

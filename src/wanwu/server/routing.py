@@ -1,10 +1,11 @@
 """``QueryRoute``: a FastAPI route for the hot endpoints, whose parameters are the request and
 query parameters only. FastAPI documents it like any route (from the same signature), but
 serves it without its per-request dependency solving: the query parameters are validated in
-one call of a pydantic model built once from the endpoint's signature. That solving cost
-~0.1 ms per request here, warm, and ~0.25 ms of a lone request (benchmarks/server_latency.py),
-where a photo takes 8 ms to classify. Invalid parameters fail exactly as on any route: a
-``RequestValidationError`` with the same errors, answered by the app's handler."""
+one call of a pydantic model built once from the endpoint's signature. On /api/v1/classify
+that took a request from the route to the endpoint in 0.18 ms instead of 0.29 (a lone request,
+benchmarks/server_latency.py), and a cache hit in 349 instead of 418 µs (warm). Invalid
+parameters fail exactly as on any route: a ``RequestValidationError`` with the same errors,
+answered by the app's handler."""
 
 from __future__ import annotations
 
