@@ -37,30 +37,58 @@ class ResolvedWeights:
     source: str  # "package", "weights dir", "torch hub cache", "file"
 
 
-def sha256_file(path: Path) -> str:
+def _memo_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def _read_memo() -> dict:
+    try:
+        memo = json.loads((cache_dir() / "hashes.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return memo if isinstance(memo, dict) else {}
+
+
+def memoised_sha256(path: str | os.PathLike) -> str | None:
+    """The SHA-256 of a file from the memo (``hashes.json`` in the cache dir, keyed by path, size
+    and mtime), or None when it would have to be computed: never reads the file itself."""
+    path = Path(path).resolve()
+    try:
+        key = _memo_key(path)
+    except OSError:
+        return None
+    digest = _read_memo().get(key)
+    return digest if isinstance(digest, str) else None
+
+
+def remember_sha256(path: str | os.PathLike, digest: str) -> None:
+    """Record ``digest`` as the SHA-256 of the file as it is now (its older entries dropped)."""
+    path = Path(path).resolve()
+    try:
+        key = _memo_key(path)
+    except OSError:
+        return
+    memo = {k: v for k, v in _read_memo().items() if not k.startswith(f"{path}|")}
+    memo[key] = digest
+    try:
+        atomic_write_bytes(cache_dir() / "hashes.json", json.dumps(memo, indent=0).encode())
+    except OSError:
+        pass  # read-only cache: hashing again next time is fine
+
+
+def sha256_file(path: str | os.PathLike) -> str:
     """SHA-256 of a file, memoised by (path, size, mtime) in the cache dir so large weights are
     hashed once, not at every start."""
-    path = Path(path).resolve()
-    st = path.stat()
-    memo_path = cache_dir() / "hashes.json"
-    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
-    try:
-        memo = json.loads(memo_path.read_text())
-    except (OSError, ValueError):
-        memo = {}
-    if isinstance(memo, dict) and isinstance(memo.get(key), str):
-        return memo[key]
+    known = memoised_sha256(path)
+    if known is not None:
+        return known
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     digest = h.hexdigest()
-    memo = {k: v for k, v in memo.items() if not k.startswith(f"{path}|")} if isinstance(memo, dict) else {}
-    memo[key] = digest
-    try:
-        atomic_write_bytes(memo_path, json.dumps(memo, indent=0).encode())
-    except OSError:
-        pass  # read-only cache: hashing again next time is fine
+    remember_sha256(path, digest)
     return digest
 
 
@@ -133,19 +161,35 @@ def how_to_get(spec: ModelSpec) -> str:
     )
 
 
+def _official(spec: ModelSpec, path: Path, source: str, digest: str) -> ResolvedWeights:
+    """``path`` as the official weights of ``spec``; ``WeightsError`` when its checksum is not theirs."""
+    assert spec.weights is not None
+    if not digest.startswith(spec.weights.sha256_prefix):
+        raise WeightsError(
+            f"{path} does not match the checksum in its name "
+            f"(sha256 {digest[:8]}…, expected {spec.weights.sha256_prefix}…): "
+            "the file is damaged or not the official one; delete it and fetch it again"
+        )
+    return ResolvedWeights(path, digest, True, source)
+
+
 def find_official_weights(spec: ModelSpec) -> ResolvedWeights | None:
     """The official weights of ``spec`` if present on this machine and intact, else None.
     A file with the right name but the wrong checksum raises ``WeightsError``."""
     assert spec.weights is not None
     for path, source in _candidates(spec):
-        digest = sha256_file(path)
-        if not digest.startswith(spec.weights.sha256_prefix):
-            raise WeightsError(
-                f"{path} does not match the checksum in its name "
-                f"(sha256 {digest[:8]}…, expected {spec.weights.sha256_prefix}…): "
-                "the file is damaged or not the official one; delete it and fetch it again"
-            )
-        return ResolvedWeights(path, digest, True, source)
+        return _official(spec, path, source, sha256_file(path))
+    return None
+
+
+def official_weights_if_hashed(spec: ModelSpec) -> ResolvedWeights | None:
+    """``find_official_weights`` without reading any weights file: the file it would pick, when its
+    checksum is already in the memo; None when there is no file or its checksum is not known yet."""
+    if spec.weights is None:
+        return None
+    for path, source in _candidates(spec):
+        digest = memoised_sha256(path)
+        return None if digest is None else _official(spec, path, source, digest)
     return None
 
 
