@@ -16,7 +16,7 @@ from typing import Callable
 
 from ..graph import GRAPH_VERSION, INPUT_NAME, build_from_weights  # noqa: F401  (INPUT_NAME: quantize)
 from ..models.spec import ModelSpec
-from ..models.weights import ResolvedWeights, atomic_write_bytes
+from ..models.weights import ResolvedWeights, atomic_write_bytes, remember_sha256, sha256_file
 from ..paths import cache_dir
 
 log = logging.getLogger("wanwu.cache")
@@ -26,12 +26,32 @@ def onnx_cache_path(spec: ModelSpec, weights: ResolvedWeights, precision: str = 
     return cache_dir() / "onnx" / f"{spec.name}-{weights.sha256[:16]}-{precision}-g{GRAPH_VERSION}.onnx"
 
 
+def any_cached(spec: ModelSpec) -> bool:
+    """Whether the cache holds a file of ``spec`` at this graph version, for any weights and
+    precision (``onnx_cache_path``'s names): False tells "nothing prepared" without the weights' key."""
+    return any((cache_dir() / "onnx").glob(f"{spec.name}-*-g{GRAPH_VERSION}.onnx"))
+
+
+def _sidecar_checksum(path: Path) -> str:
+    return path.with_name(path.name + ".sha256").read_text().strip()
+
+
+def is_intact(path: Path) -> bool:
+    """``read_verified``'s test without reading the file when its checksum is in the memo
+    (``hashes.json``, keyed by path, size and mtime, which ``store`` fills): a file cut short or
+    rewritten since has another size or mtime and is hashed again."""
+    try:
+        expected = _sidecar_checksum(path)
+        return sha256_file(path) == expected
+    except OSError:
+        return False
+
+
 def read_verified(path: Path) -> bytes | None:
     """The file's bytes if it exists and matches its sidecar checksum, else None."""
-    sidecar = path.with_name(path.name + ".sha256")
     try:
         data = path.read_bytes()
-        expected = sidecar.read_text().strip()
+        expected = _sidecar_checksum(path)
     except OSError:
         return None
     if hashlib.sha256(data).hexdigest() != expected:
@@ -42,13 +62,15 @@ def read_verified(path: Path) -> bytes | None:
 
 def store(path: Path, data: bytes) -> bool:
     """Write ``data`` and its checksum sidecar atomically. False when the cache is read-only."""
+    digest = hashlib.sha256(data).hexdigest()
     try:
         atomic_write_bytes(path, data)
-        atomic_write_bytes(path.with_name(path.name + ".sha256"), hashlib.sha256(data).hexdigest().encode())
-        return True
+        atomic_write_bytes(path.with_name(path.name + ".sha256"), digest.encode())
     except OSError as exc:
         log.warning("cannot write the model cache at %s (%s); keeping the model in memory", path.parent, exc)
         return False
+    remember_sha256(path, digest)  # so that is_intact need not read it back
+    return True
 
 
 def cached(path: Path, build: Callable[[], bytes]) -> bytes:

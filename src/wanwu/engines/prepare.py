@@ -15,11 +15,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from ..errors import CacheError
 from . import onnx_model
-from .onnx_cache import onnx_cache_path, read_verified
+from .onnx_cache import is_intact, onnx_cache_path
 
 if TYPE_CHECKING:
     from ..models.spec import ModelSpec
@@ -38,8 +38,14 @@ class Prepared:
 
 
 def is_prepared(spec: ModelSpec, weights: ResolvedWeights, precision: str) -> bool:
-    """True when the cache holds an intact file for (spec, weights, precision)."""
-    return read_verified(onnx_cache_path(spec, weights, precision)) is not None
+    """True when the cache holds an intact file for (spec, weights, precision): one that the
+    engine would read, not rebuild. Cheap: its checksum comes from the memo when known."""
+    return is_intact(onnx_cache_path(spec, weights, precision))
+
+
+def prepared_precisions(spec: ModelSpec, weights: ResolvedWeights, precisions: Iterable[str]) -> list[str]:
+    """Those of ``precisions`` whose file for (spec, weights) is prepared."""
+    return [p for p in precisions if is_prepared(spec, weights, p)]
 
 
 def check_writable(folder: Path) -> None:
