@@ -126,6 +126,8 @@ def test_torch_engine_has_nothing_to_prepare(tmp_cache, capsys):
 def test_prepare_flags_without_prepare_are_a_usage_error(capsys):
     assert main(["models", "--precision", "int8"]) == 2
     assert "--precision: only with --prepare" in capsys.readouterr().err
+    assert main(["models", "--weights", "some.pth"]) == 2
+    assert "--weights: only with --prepare" in capsys.readouterr().err
 
 
 def test_prepared_files_follow_the_umask_not_mkstemps_0600(tmp_path):
@@ -144,3 +146,95 @@ def test_prepared_files_follow_the_umask_not_mkstemps_0600(tmp_path):
     files = list((cache / "onnx").iterdir())
     assert len(files) == 2  # the graph and its .sha256
     assert {f.stat().st_mode & 0o777 for f in files} == {0o640}
+
+
+# --- the listing's `prepared` column: what --prepare would find already built -----------------
+def _listed(capsys, *args: str) -> tuple[dict[str, str], str]:
+    """``wanwu models`` as a table: {model: its prepared column}, and the whole stdout."""
+    assert main(["models", *args]) == 0
+    out = capsys.readouterr()
+    assert out.err == ""
+    lines = out.out.splitlines()
+    assert lines[0].split() == ["model", "available", "prepared", "top-1", "params", "GFLOPs", "size", "input"]
+    rows = [line.replace(" *", "").split() for line in lines[2 : lines.index("")]]
+    return {r[0]: r[2] for r in rows}, out.out
+
+
+def _listed_json(capsys, *args: str) -> dict[str, list[str] | None]:
+    assert main(["models", "--format", "json", *args]) == 0
+    return {r["name"]: r["prepared"] for r in json.loads(capsys.readouterr().out)}
+
+
+def _no_hashing(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("a file was hashed")
+
+    monkeypatch.setattr("hashlib.sha256", refuse)
+
+
+def test_listing_shows_what_prepare_built(tmp_cache, capsys):
+    shown, out = _listed(capsys)
+    assert shown["efficientnet_lite0"] == "no"
+    assert "`wanwu models --prepare`" in out and "prepared:" in out  # the legend says what the column is
+    assert _listed_json(capsys)["efficientnet_lite0"] == []
+
+    assert main(["models", "--prepare"]) == 0  # fp32 only
+    capsys.readouterr()
+    shown, _ = _listed(capsys)
+    assert shown["efficientnet_lite0"] == "fp32" and shown["efficientnet_lite1"] == "no"
+    assert _listed_json(capsys)["efficientnet_lite0"] == ["fp32"]
+
+
+def test_listing_and_the_prepare_check_hash_nothing_when_the_memo_knows(tmp_cache, capsys, monkeypatch):
+    assert main(["models", "--prepare"]) == 0
+    capsys.readouterr()
+    memo = json.loads((tmp_cache / "hashes.json").read_text())
+    assert any(".pth|" in key for key in memo) and any(".onnx|" in key for key in memo)
+    _no_hashing(monkeypatch)  # neither the weights nor the cached graph is read to be hashed
+    shown, _ = _listed(capsys)
+    assert shown["efficientnet_lite0"] == "fp32"
+    assert main(["models", "--prepare"]) == 0
+    assert capsys.readouterr().out.startswith("efficientnet_lite0 fp32: already prepared: ")
+
+
+def test_listing_without_the_weights_checksum_says_unknown_not_hashing(tmp_cache, capsys, monkeypatch):
+    assert main(["models", "--prepare"]) == 0
+    capsys.readouterr()
+    (tmp_cache / "hashes.json").unlink()  # e.g. a cache prepared by an older wanwu
+    with monkeypatch.context() as patched:
+        _no_hashing(patched)
+        shown, out = _listed(capsys)
+        assert shown["efficientnet_lite0"] == "?" and "?: unknown" in out
+        assert _listed_json(capsys)["efficientnet_lite0"] is None
+    assert main(["models", "--prepare"]) == 0  # hashes the weights once, remembers them
+    assert "already prepared" in capsys.readouterr().out
+    assert _listed(capsys)[0]["efficientnet_lite0"] == "fp32"
+
+
+def test_a_corrupt_cached_file_is_not_listed_as_prepared(tmp_cache, capsys):
+    assert main(["models", "--prepare"]) == 0
+    [graph] = list((tmp_cache / "onnx").glob("efficientnet_lite0-*-fp32-*.onnx"))
+    graph.write_bytes(graph.read_bytes()[:1000])  # cut short: another size, so hashed again
+    capsys.readouterr()
+    assert _listed(capsys)[0]["efficientnet_lite0"] == "no"
+
+
+def test_listing_marks_models_without_weights(tmp_cache, no_weights, capsys):
+    shown, out = _listed(capsys)
+    assert shown["resnet18"] == shown["vgg16"] == "—" and "—: no weights" in out
+    rows = {r["name"]: r for r in json.loads((main(["models", "--format", "json"]), capsys.readouterr().out)[1])}
+    assert rows["resnet18"]["available"] is False and rows["resnet18"]["prepared"] is None
+
+
+def test_listing_follows_engine_and_cache_dir(tmp_cache, tmp_path, capsys, monkeypatch):
+    other = tmp_path / "other-cache"
+    monkeypatch.setenv("WANWU_CACHE_DIR", str(tmp_cache))  # --cache-dir sets it: restored after
+    assert main(["models", "--prepare", "--cache-dir", str(other)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("WANWU_CACHE_DIR", str(tmp_cache))
+    assert _listed(capsys)[0]["efficientnet_lite0"] == "no"
+    assert _listed(capsys, "--cache-dir", str(other))[0]["efficientnet_lite0"] == "fp32"
+    monkeypatch.setenv("WANWU_ENGINE", "torch")
+    shown, out = _listed(capsys, "--cache-dir", str(other))
+    assert set(shown.values()) == {"n/a"} and "the torch engine runs the weights as they are" in out
+    assert _listed_json(capsys, "--engine", "torch")["efficientnet_lite0"] is None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 from . import __version__, cli_prepare, settings
 from .cli_args import HelpFormatter, positive_int
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
+from .paths import cache_dir, display_path
 from .textwidth import display_width, ljust
 
 if TYPE_CHECKING:
@@ -265,15 +266,20 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     if args.prepare is not None:
         return cli_prepare.cmd_prepare(args)
-    given = [settings.ModelSettings.flag_name(n) for n in ("precision", *cli_prepare.PREPARE_SETTINGS) if vars(args)[n]]
+    only_prepare = ("precision", *(n for n in cli_prepare.PREPARE_SETTINGS if n not in cli_prepare.LISTING_SETTINGS))
+    given = [settings.ModelSettings.flag_name(n) for n in only_prepare if vars(args)[n]]
     if given:
         print(f"wanwu: error: {', '.join(given)}: only with --prepare (see wanwu models --help)", file=sys.stderr)
         return EXIT_USAGE
+    engine = cli_prepare.listing_engine(args)
 
     rows: list[dict[str, Any]] = []
+    shown: list[str] = []  # the prepared column
     for spec in list_specs():
         ok, reason = availability(spec)
         size = spec.weights.size_bytes / 1e6 if spec.weights and spec.weights.size_bytes else None
+        done = cli_prepare.prepared(spec, ok, engine)
+        shown.append(("+".join(done) or "no") if isinstance(done, list) else done)
         rows.append(
             {
                 "name": spec.name,
@@ -281,6 +287,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "default": spec.name == DEFAULT_MODEL,
                 "available": ok,
                 "reason": reason,
+                "prepared": done if isinstance(done, list) else None,
                 "top1": spec.top1,
                 "params_m": spec.params_m,
                 "gflops": spec.gflops,
@@ -291,20 +298,37 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return EXIT_OK
-    header = f"{'model':<20} {'available':<10} {'top-1':>6} {'params':>8} {'GFLOPs':>7} {'size':>8} {'input':>6}"
+    header = (
+        f"{'model':<20} {'available':<10} {'prepared':<10} {'top-1':>6} {'params':>8} {'GFLOPs':>7} "
+        f"{'size':>8} {'input':>6}"
+    )
     print(header)
     print("-" * len(header))
-    for r in rows:
+    for r, done in zip(rows, shown):
         name = r["name"] + (" *" if r["default"] else "")
         print(
-            f"{name:<20} {'yes' if r['available'] else 'no':<10} {r['top1']:>5.1f}% {r['params_m']:>7.1f}M "
-            f"{r['gflops']:>7.2f} {r['size_mb']:>6.1f}MB {r['input_size']:>6}"
+            f"{name:<20} {'yes' if r['available'] else 'no':<10} {done:<10} {r['top1']:>5.1f}% "
+            f"{r['params_m']:>7.1f}M {r['gflops']:>7.2f} {r['size_mb']:>6.1f}MB {r['input_size']:>6}"
         )
     missing = [r for r in rows if not r["available"]]
     print("\n* default. top-1: published ImageNet-1k validation accuracy.")
+    print(_prepared_legend(engine.name, set(shown)))
     for r in missing:
         print(f"{r['name']}: {r['reason']}")
     return EXIT_OK
+
+
+def _prepared_legend(engine: str, shown: set[str]) -> str:
+    """One line on the ``prepared`` column (the ``?`` case explained only when it appears)."""
+    if cli_prepare.NOT_NEEDED in shown:
+        return f"prepared: n/a, the {engine} engine runs the weights as they are (nothing to prepare)."
+    line = (
+        f"prepared: in the cache ({display_path(cache_dir())}) for {engine}; "
+        f"`wanwu models --prepare` builds them ahead; {cli_prepare.UNAVAILABLE}: no weights."
+    )
+    if cli_prepare.UNKNOWN in shown:
+        line += f" {cli_prepare.UNKNOWN}: unknown until the weights are first used (their checksum is the key)."
+    return line
 
 
 def cmd_download(args: argparse.Namespace) -> int:

@@ -1,29 +1,40 @@
 """``wanwu models --prepare``: build models' cached ONNX files (fp32 graph, int8 model) now, so
 that the first ``wanwu classify`` / ``wanwu serve`` with them reads the cache instead of building
 (``wanwu.engines.prepare``). stdout: one line per file (or ``--format json``); progress and
-problems on stderr."""
+problems on stderr. ``prepared`` says, for the listing, what is in the cache already."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import settings
-from .engines import PRECISIONS, get_engine
+from .engines import PRECISIONS, EngineSpec, get_engine
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
 from .paths import display_path, display_text
+
+if TYPE_CHECKING:
+    from .models.spec import ModelSpec
 
 EXIT_OK = 0
 ALL = "all"
 # with --prepare only: the settings it reads, besides the model names and --precision
 PREPARE_SETTINGS = ("engine", "weights", "cache_dir")
+# ... of which the listing reads these too (its `prepared` column)
+LISTING_SETTINGS = ("engine", "cache_dir")
+# the `prepared` column when it is not a list of precisions
+NOT_NEEDED = "n/a"  # the engine runs the weights as they are
+UNAVAILABLE = "—"  # no usable weights here: nothing to prepare
+UNKNOWN = "?"  # files of the model are cached, but the weights' checksum (their key) is not known yet
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``--prepare [MODEL ...]``, ``--precision fp32|int8|all`` and the settings it reads."""
-    group = parser.add_argument_group("preparing models ahead (--prepare)")
+    group = parser.add_argument_group(
+        "preparing models ahead (--prepare; --engine and --cache-dir also choose what `prepared` shows)"
+    )
     group.add_argument(
         "--prepare",
         nargs="*",
@@ -50,6 +61,39 @@ def _settings(args: argparse.Namespace) -> settings.ModelSettings:
     )
     chosen.export_cache_dir()
     return chosen
+
+
+def listing_engine(args: argparse.Namespace) -> EngineSpec:
+    """The engine whose files the listing's ``prepared`` column looks for, in the cache dir that
+    ``--prepare`` would use (``--engine``/``WANWU_ENGINE``, ``--cache-dir``/``WANWU_CACHE_DIR``)."""
+    chosen = settings.ModelSettings.from_env(
+        engine=args.engine, cache_dir=args.cache_dir, precision=settings.DEFAULT_PRECISION
+    )
+    chosen.export_cache_dir()
+    return get_engine(chosen.engine)
+
+
+def prepared(spec: ModelSpec, available: bool, engine: EngineSpec) -> list[str] | str:
+    """The precisions whose files ``--prepare`` would find already built for ``spec`` and ``engine``
+    (the same test: ``is_prepared``), or ``NOT_NEEDED``, ``UNAVAILABLE``, ``UNKNOWN``. Reads no
+    weights file: their checksum comes from the memo, or the answer is ``UNKNOWN``."""
+    from .engines.onnx_cache import any_cached
+    from .engines.prepare import prepared_precisions
+    from .models.weights import official_weights_if_hashed
+
+    if not engine.runs_onnx:
+        return NOT_NEEDED
+    if not available:
+        return UNAVAILABLE
+    if not any_cached(spec):
+        return []
+    try:
+        weights = official_weights_if_hashed(spec)
+    except WanwuError:  # a damaged file: --prepare would refuse it
+        return UNAVAILABLE
+    if weights is None:
+        return UNKNOWN
+    return prepared_precisions(spec, weights, engine.precisions)
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
