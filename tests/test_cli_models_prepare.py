@@ -204,7 +204,7 @@ def test_listing_without_the_weights_checksum_says_unknown_not_hashing(tmp_cache
     with monkeypatch.context() as patched:
         _no_hashing(patched)
         shown, out = _listed(capsys)
-        assert shown["efficientnet_lite0"] == "?" and "?: unknown" in out
+        assert shown["efficientnet_lite0"] == "?" and "?: not known" in out
         assert _listed_json(capsys)["efficientnet_lite0"] is None
     assert main(["models", "--prepare"]) == 0  # hashes the weights once, remembers them
     assert "already prepared" in capsys.readouterr().out

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 from . import __version__, cli_prepare, settings
 from .cli_args import HelpFormatter, positive_int
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
-from .paths import cache_dir, display_path
+from .paths import cache_dir, display_path, display_text
 from .textwidth import display_width, ljust
 
 if TYPE_CHECKING:
@@ -248,7 +248,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 # --- models / download --------------------------------------------------------------------
 MODELS_EXAMPLES = """\
 examples:
-  wanwu models                                  # what is here, and how to get the rest
+  wanwu models                                  # what is here and prepared, and how to get the rest
+  wanwu models --engine openvino --cache-dir /srv/wanwu-cache   # prepared for that engine, in that cache
   wanwu models --format json
   wanwu models --prepare --precision int8       # quantize the default model now (once, ~10 s)
   wanwu models --prepare efficientnet_lite1 efficientnet_lite2 --precision all
@@ -314,7 +315,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     print("\n* default. top-1: published ImageNet-1k validation accuracy.")
     print(_prepared_legend(engine.name, set(shown)))
     for r in missing:
-        print(f"{r['name']}: {r['reason']}")
+        print(display_text(f"{r['name']}: {r['reason']}"))
     return EXIT_OK
 
 
@@ -323,11 +324,11 @@ def _prepared_legend(engine: str, shown: set[str]) -> str:
     if cli_prepare.NOT_NEEDED in shown:
         return f"prepared: n/a, the {engine} engine runs the weights as they are (nothing to prepare)."
     line = (
-        f"prepared: in the cache ({display_path(cache_dir())}) for {engine}; "
+        f"prepared: files the {engine} engine reads, already built in the cache ({display_path(cache_dir())}); "
         f"`wanwu models --prepare` builds them ahead; {cli_prepare.UNAVAILABLE}: no weights."
     )
     if cli_prepare.UNKNOWN in shown:
-        line += f" {cli_prepare.UNKNOWN}: unknown until the weights are first used (their checksum is the key)."
+        line += f" {cli_prepare.UNKNOWN}: not known until the weights are next used (their checksum is the key)."
     return line
 
 
@@ -412,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
         "models",
         help="list models and whether their weights are here; --prepare builds them ahead",
         description="List every model wanwu knows, whether its weights are on this machine, "
-        "and how to get them when they are not. With --prepare, build a model's converted files "
+        "how to get them when they are not, and which of its converted files are prepared (in the "
+        "cache already, for --engine, in --cache-dir). With --prepare, build a model's converted files "
         "(its ONNX graph and, for --precision int8, its quantized model) into the cache now: the "
         "first `classify` or `serve` with that model and precision then starts from the cache.",
         epilog=MODELS_EXAMPLES,

@@ -27,7 +27,7 @@ LISTING_SETTINGS = ("engine", "cache_dir")
 # the `prepared` column when it is not a list of precisions
 NOT_NEEDED = "n/a"  # the engine runs the weights as they are
 UNAVAILABLE = "—"  # no usable weights here: nothing to prepare
-UNKNOWN = "?"  # files of the model are cached, but the weights' checksum (their key) is not known yet
+UNKNOWN = "?"  # files of the model are cached, but the weights' checksum (their key) is not in the memo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
