@@ -13,7 +13,6 @@ refuses to draw tofu boxes. Never edit the PNGs by hand: rerun this script.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import socket
 import subprocess
@@ -24,17 +23,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from chromium import CHROMIUM_ARGS, chromium_path
+
 HOST = "127.0.0.1"
 MODEL = "efficientnet_lite0"
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 SHOTS = {
     # name: (viewport width, viewport height, browser context options)
     "desktop": (1280, 800, {}),
@@ -60,9 +53,7 @@ def photos() -> list[Path]:
 
 
 def find_chromium() -> str:
-    path = os.environ.get("WANWU_CHROMIUM") or (
-        "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else shutil.which("chromium")
-    )
+    path = chromium_path()
     if not path:
         sys.exit("chromium not found: install Debian's `chromium` package or set WANWU_CHROMIUM")
     return path

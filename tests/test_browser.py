@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -28,19 +27,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from chromium import CHROMIUM_ARGS, chromium_path  # the screenshot scripts launch it the same way
+
 pytestmark = pytest.mark.browser
 
 HOST = "127.0.0.1"
 MODEL = "efficientnet_lite0"
 TOP_K = 3  # the UI's default top-k
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 SERVER_START_TIMEOUT_S = 300.0  # a fresh machine exports the ONNX model on first start
 UI_TIMEOUT_MS = 60_000
 PERCENT = re.compile(r"\d+(\.\d)?%")
@@ -57,16 +51,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-def _find_chromium() -> str | None:
-    explicit = os.environ.get("WANWU_CHROMIUM")
-    if explicit:
-        return explicit if os.access(explicit, os.X_OK) else None
-    if os.access("/usr/bin/chromium", os.X_OK):
-        return "/usr/bin/chromium"
-    return shutil.which("chromium")
-
-
-CHROMIUM = _find_chromium()
+CHROMIUM = chromium_path()
 if CHROMIUM is None:
     pytest.skip(
         "browser tests need a chromium binary: install Debian's `chromium` package "
