@@ -210,3 +210,34 @@ def test_the_catalogue_inside_the_photo_folder_is_not_indexed(album):
     shutil.copy(album / "kitchen/coffee.png", thumbs / "abc.jpg")
     again = json.loads(wanwu("index", album, "--db", db, "--json").stdout)
     assert again["new"] == 0 and again["unchanged"] == len(VISIBLE) + 1
+
+
+def test_index_removes_thumbnails_of_photos_gone_from_the_catalogue(album, db):
+    """A deleted photo's thumbnail and rendition go with it on the next index; the photos still
+    catalogued keep theirs, and a file being written is left alone."""
+    from collections import Counter
+
+    from wanwu.library.catalogue import thumbnails_dir
+    from wanwu.library.thumbnails import thumbnail
+
+    wanwu("index", album, "--db", db)
+    conn = sqlite3.connect(db)
+    rows = dict(conn.execute("SELECT path, sha256 FROM photos WHERE error_code IS NULL").fetchall())
+    conn.close()
+    cache = thumbnails_dir(db)
+    made = {path: thumbnail(cache, path, sha) for path, sha in rows.items()}
+    copies = Counter(rows.values())
+    gone = next(p for p in sorted(rows) if copies[rows[p]] == 1)  # a photo without a copy elsewhere
+    rendition = cache / "view" / f"{rows[gone]}.jpg"  # as the server makes them for TIFF, HEIC...
+    rendition.parent.mkdir(parents=True, exist_ok=True)
+    rendition.write_bytes(made[gone].read_bytes())
+    being_written = cache / "view" / ".tmp-1234.jpg"
+    being_written.write_bytes(b"partial")
+
+    os.remove(gone)
+    second = wanwu("index", album, "--db", db)
+    assert not made[gone].exists() and not rendition.exists()
+    assert all(made[p].exists() for p in rows if p != gone)
+    assert being_written.exists()
+    assert "removed 2 cached thumbnail(s)" in second.stderr, second.stderr
+    assert "removed" not in wanwu("index", album, "--db", db).stderr  # nothing more to remove

@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from .. import settings
@@ -301,6 +302,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             summary = indexer.run(args.paths)
             if on_written is not None and not indexer.stopping:
                 _write_missing_sidecars(conn, on_written, args.xmp_name)
+            pruned = 0 if summary.interrupted else _prune_thumbnails(conn, db_path)
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
@@ -311,6 +313,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"wanwu: {line}", file=sys.stderr)
     for e in xmp_errors:
         print(f"wanwu: sidecar: {e}", file=sys.stderr)
+    if pruned:
+        print(f"wanwu: removed {pruned} cached thumbnail(s) of photos no longer in the catalogue", file=sys.stderr)
     if args.json:
         print(json.dumps({**summary.to_dict(), "catalogue": str(db_path)}, ensure_ascii=False, indent=2))
     else:
@@ -321,6 +325,14 @@ def cmd_index(args: argparse.Namespace) -> int:
         print("wanwu: interrupted; run the same command again to go on", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_FAILED if summary.failed or xmp_errors else EXIT_OK
+
+
+def _prune_thumbnails(conn, db_path: Path) -> int:
+    """Thumbnails of photos gone from the catalogue (deleted, or changed: a new hash) are removed."""
+    from .thumbnails import prune
+
+    keep = {row[0] for row in conn.execute("SELECT DISTINCT sha256 FROM photos WHERE sha256 IS NOT NULL")}
+    return prune(thumbnails_dir(db_path), keep)
 
 
 def _write_missing_sidecars(conn, write: Callable[[int], None], naming: str) -> None:

@@ -1,13 +1,15 @@
 """Thumbnails for the Library view: made on demand from the photo (EXIF-rotated, at most
 ``THUMBNAIL_SIZE`` px, JPEG) through ``wanwu.imaging.load_image`` — the one decoder, with its
 pixel limit and JPEG draft decoding — and cached beside the catalogue (never beside the photos),
-keyed by the photo's content hash, so copies share one and a changed photo gets a new one."""
+keyed by the photo's content hash, so copies share one and a changed photo gets a new one.
+``prune`` removes those of photos the catalogue no longer holds (``wanwu index`` runs it)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+from typing import Container
 
 from ..imaging import load_image
 
@@ -45,3 +47,22 @@ def viewable(cache: Path, photo_path: str, sha256: str) -> Path:
         return Path(photo_path)
     out = cache / "view" / f"{sha256}.jpg"
     return out if out.is_file() else _render(photo_path, VIEW_SIZE, out, 88)
+
+
+def prune(cache: Path, keep: Container[str]) -> int:
+    """Delete the cached thumbnails and renditions whose photo hash is not in ``keep`` (the hashes
+    the catalogue still holds); the number deleted. Files being written (``.tmp-*``) and anything
+    not named like a cached file are left alone."""
+    removed = 0
+    for folder in [*cache.glob("??"), cache / "view"]:
+        if not folder.is_dir():
+            continue
+        for f in folder.glob("*.jpg"):
+            if f.name.startswith(".tmp-") or len(f.stem) != 64 or f.stem in keep:
+                continue
+            try:
+                f.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
