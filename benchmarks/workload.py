@@ -164,8 +164,8 @@ class LeanConnection:
         status_and_headers = await self.reader.readuntil(b"\r\n\r\n")
         lines = status_and_headers.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
-        headers = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
-        length = {k.strip().lower(): v.strip() for k, v in headers.items()}.get("content-length")
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:] if ":" in line)}
+        length = headers.get("content-length")
         if length is None:
             raise RuntimeError(f"an answer without Content-Length: {lines[0]}")
         return status, await self.reader.readexactly(int(length))

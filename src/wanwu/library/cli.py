@@ -328,11 +328,15 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def _prune_thumbnails(conn, db_path: Path) -> int:
-    """Thumbnails of photos gone from the catalogue (deleted, or changed: a new hash) are removed."""
+    """Thumbnails of photos gone from the catalogue (deleted, or changed: a new hash) are removed.
+    Without a thumbnail cache (the Library view never opened) the catalogue's hashes are not read."""
     from .thumbnails import prune
 
+    cache = thumbnails_dir(db_path)
+    if not cache.is_dir():
+        return 0
     keep = {row[0] for row in conn.execute("SELECT DISTINCT sha256 FROM photos WHERE sha256 IS NOT NULL")}
-    return prune(thumbnails_dir(db_path), keep)
+    return prune(cache, keep)
 
 
 def _write_missing_sidecars(conn, write: Callable[[int], None], naming: str) -> None:
