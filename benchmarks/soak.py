@@ -1,7 +1,7 @@
 """Soak test: run a real `wanwu serve` for a while under a realistic mix and judge whether it
 stays flat and calm.
 
-    python benchmarks/soak.py --duration 60 --out out/soak          # what CI runs
+    python benchmarks/soak.py --duration 120 --out out/soak         # what CI runs
     python benchmarks/soak.py --duration 1800 --out docs/stability --report docs/stability.md
 
 The mix: concurrent clients sending real photos at several sizes and formats — 60% as new

@@ -1,4 +1,4 @@
-"""The long-running tools against a real `wanwu serve`: a 60 s soak (zero 5xx, flat RSS and
+"""The long-running tools against a real `wanwu serve`: a 120 s soak (zero 5xx, flat RSS and
 fds, stable p99) and 200 concurrent clients for 30 s (no errors, every answer right).
 Both are marked slow; CI runs them (`make test` runs everything)."""
 
@@ -25,11 +25,13 @@ def _run(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess
     )
 
 
-def test_soak_60s_passes_every_check(tmp_path):
+def test_soak_120s_passes_every_check(tmp_path):
+    # 120 s, not 60: under load the RSS wanders by ±10 MB around its plateau, and a slope fitted
+    # over the 40 s after a 60 s run's warm-up read up to +7% on a server flat over 180 s
     out = tmp_path / "soak"
     # a small result cache fills during warm-up: its (bounded) growth is not a leak
     proc = _run(
-        "soak.py", "--duration", "60", "--clients", "6", "--out", str(out), "--", "--cache-entries", "256", timeout=400
+        "soak.py", "--duration", "120", "--clients", "6", "--out", str(out), "--", "--cache-entries", "256", timeout=400
     )
     verdict = json.loads((out / "verdict.json").read_text())
     failed = {k: v["detail"] for k, v in verdict["checks"].items() if not v["pass"]}
