@@ -458,6 +458,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed as its bytes
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     try:
         return args.func(args)
     except WanwuError as exc:

@@ -20,15 +20,21 @@ from . import formats
 class SkipReport:
     """What a walk left out. ``unreadable``: (kind, what to do) -> files, e.g. HEIC without the
     reader, camera RAW; ``other``: files that are not images; ``hidden``: dot-files and
-    dot-folders (not descended into); ``unlistable``: folders that could not be read."""
+    dot-folders (not descended into); ``unlistable``: folders that could not be read;
+    ``linked_folders``: links to folders (never followed: no loops); ``outside``: links that
+    lead out of the walked folders (``wanwu index`` never follows them); ``special``: image
+    names that are not regular files (FIFO, device, socket: never opened)."""
 
     unreadable: dict[tuple[str, str], list[Path]] = field(default_factory=dict)
     other: int = 0
     hidden: int = 0
     unlistable: list[tuple[Path, str]] = field(default_factory=list)
+    linked_folders: list[Path] = field(default_factory=list)
+    outside: list[Path] = field(default_factory=list)
+    special: list[tuple[Path, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.unreadable or self.unlistable)
+        return bool(self.unreadable or self.unlistable or self.outside or self.special)
 
     def lines(self, verbose: bool = False) -> list[str]:
         """One line per reason, for people: image files that were not read and unreadable
@@ -39,6 +45,26 @@ class SkipReport:
             out.append(f"skipped {n} {kind} file{'s' if n != 1 else ''} ({_examples(paths)}): {todo}")
         for folder, why in self.unlistable:
             out.append(f"skipped folder {folder}: {why}")
+        if self.outside:
+            n = len(self.outside)
+            out.append(
+                f"skipped {n} link{'s' if n != 1 else ''} leading out of the indexed folders "
+                f"({_examples(self.outside)}): links are never followed out of them"
+            )
+        if self.special:
+            n = len(self.special)
+            kinds = ", ".join(f"{p.name}: {kind}" for p, kind in self.special[:2])
+            more = f", and {n - 2} more" if n > 2 else ""
+            out.append(
+                f"skipped {n} file{'s' if n != 1 else ''} that {'are' if n != 1 else 'is'} not "
+                f"a regular file ({kinds}{more}): never opened"
+            )
+        if verbose and self.linked_folders:
+            n = len(self.linked_folders)
+            out.append(
+                f"skipped {n} linked folder{'s' if n != 1 else ''} ({_examples(self.linked_folders)}): "
+                "links to folders are not followed"
+            )
         if verbose and self.other:
             out.append(
                 f"skipped {self.other} file{'s' if self.other != 1 else ''} that "
@@ -62,7 +88,8 @@ def _examples(paths: list[Path], shown: int = 2) -> str:
 
 def iter_folder(folder: Path, report: SkipReport | None = None) -> Iterator[Path]:
     """The image files under ``folder``, recursively, in sorted order (a folder's own files,
-    then its subfolders). Symlinked folders are not followed (no loops); symlinked files are."""
+    then its subfolders). Symlinked folders are not followed (no loops; they are listed in
+    ``report.linked_folders``); symlinked files are yielded (the caller decides)."""
     report = report if report is not None else SkipReport()
 
     def on_error(exc: OSError) -> None:
@@ -72,6 +99,7 @@ def iter_folder(folder: Path, report: SkipReport | None = None) -> Iterator[Path
         hidden = [d for d in dirs if d.startswith(".")]
         report.hidden += len(hidden)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        report.linked_folders.extend(Path(root) / d for d in dirs if os.path.islink(os.path.join(root, d)))
         for name in sorted(files):
             if name.startswith("."):
                 report.hidden += 1

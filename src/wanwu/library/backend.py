@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Protocol
 
@@ -22,6 +24,7 @@ import numpy as np
 
 from ..errors import ImageInputError
 from ..stages import ImageResult, Prepared
+from .files import DEFAULT_MAX_FILE_MB, open_regular, sha256_of, too_large
 
 
 @dataclass
@@ -51,30 +54,39 @@ class ClassifyBackend(Protocol):
 
 
 def as_classified(item: Classified | tuple[str, ImageResult]) -> Classified:
-    """A backend's answer as a ``Classified``: facts read from the file when the backend gave none."""
+    """A backend's answer as a ``Classified``: facts read from the file when the backend gave none
+    (hashed in a stream; EXIF only of a file the backend could decode, so within the pixel limit)."""
     if isinstance(item, Classified):
         return item
     path, result = item
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
+        sha = file_sha256(path)
+        exif = read_exif(path) if result.error is None else (None, None)
+    except (OSError, ImageInputError):
         return Classified(path, result, None)
-    return Classified(path, result, FileFacts(hashlib.sha256(data).hexdigest(), *read_exif(data)))
+    return Classified(path, result, FileFacts(sha, *exif))
 
 
 def file_sha256(path: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    """SHA-256 of a regular file, streamed; ``NotARegularFileError`` for a FIFO, device ..."""
+    return sha256_of(path)
 
 
-def read_exif(data: bytes) -> tuple[str | None, str | None]:
-    """(date taken as ISO 8601, "Make Model") from the EXIF of image bytes, when present."""
+def read_exif(source: bytes | str) -> tuple[str | None, str | None]:
+    """(date taken as ISO 8601, "Make Model") from the EXIF of image bytes (or a file), when
+    present. Call it only on an image whose pixel count was checked (decoded): opening an icon
+    decodes it. A PNG's EXIF is read only when it comes before the image data: Pillow loads a
+    PNG's every pixel to look for a later one."""
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            exif = img.getexif()
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+            if img.format == "PNG":
+                exif = Image.Exif()
+                if img.info.get("exif"):
+                    exif.load(img.info["exif"])
+            else:
+                exif = img.getexif()
             sub = exif.get_ifd(0x8769)  # Exif IFD: DateTimeOriginal lives there
     except Exception:
         return None, None
@@ -99,33 +111,84 @@ class UnreadableFileError(ImageInputError):
     http_status = 422
 
 
+class _ByteBudget:
+    """At most ``limit`` bytes of files held at once by the reading threads; a file bigger than
+    what is free waits until the others are done (one bigger than ``limit`` is read alone)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, n: int) -> Iterator[None]:
+        with self._cond:
+            while self.used and self.used + n > self.limit:
+                self._cond.wait()
+            self.used += n
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= n
+                self._cond.notify_all()
+
+
 class LocalBackend:
     """The wanwu pipeline on this machine. At most ``window`` files are read or decoded ahead
-    of inference, so memory stays bounded however many paths come in."""
+    of inference, and at most ``max_file_bytes`` of file bytes are held at once, so memory stays
+    bounded however many and however big the files. Only regular files up to ``max_file_bytes``
+    are read (others are per-file errors: ``file_too_large``, ``not_a_regular_file``)."""
 
-    def __init__(self, classifier, top_k: int, batch_size: int = 8, threads: int = 2):
+    def __init__(
+        self,
+        classifier,
+        top_k: int,
+        batch_size: int = 8,
+        threads: int = 2,
+        max_file_bytes: int = DEFAULT_MAX_FILE_MB * 1_000_000,
+    ):
         self.classifier = classifier
         self.stages = classifier.stages
         self.top_k = top_k
         self.batch_size = batch_size
         self.window = batch_size * 2 + threads
+        self.max_file_bytes = max_file_bytes
+        self.budget = _ByteBudget(max_file_bytes)
         self.pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="wanwu-index")
         precision = getattr(classifier.engine, "precision", None) or "fp32"
         self.tagger = tagger_name(classifier.model_name, precision, classifier.weights.sha256)
         self._stop = threading.Event()
 
     def _front(self, path: str) -> tuple[Classified, Prepared | None]:
+        """Read, hash, decode (the pixel count checked from the header before anything else
+        reads the image), then EXIF."""
+
+        def failed(error: ImageInputError, facts: FileFacts | None = None) -> tuple[Classified, None]:
+            return Classified(path, ImageResult(path, error=error), facts), None
+
         try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as exc:
-            error = UnreadableFileError(f"cannot read {path}: {exc.strerror or exc}")
-            return Classified(path, ImageResult(path, error=error), None), None
-        facts = FileFacts(hashlib.sha256(data).hexdigest(), *read_exif(data))
-        try:
-            prepared = self.stages.front(data, path)
+            fd, st = open_regular(path)
         except ImageInputError as exc:
-            return Classified(path, ImageResult(path, error=exc), facts), None
+            return failed(exc)
+        except OSError as exc:
+            return failed(UnreadableFileError(f"cannot read {path}: {exc.strerror or exc}"))
+        with os.fdopen(fd, "rb") as f:
+            if st.st_size > self.max_file_bytes:
+                return failed(too_large(path, st.st_size, self.max_file_bytes))
+            with self.budget.hold(st.st_size):
+                try:
+                    data = f.read(self.max_file_bytes + 1)
+                except OSError as exc:
+                    return failed(UnreadableFileError(f"cannot read {path}: {exc.strerror or exc}"))
+                if len(data) > self.max_file_bytes:  # grew since the stat
+                    return failed(too_large(path, len(data), self.max_file_bytes))
+                facts = FileFacts(hashlib.sha256(data).hexdigest())
+                try:
+                    prepared = self.stages.front(data, path)
+                except ImageInputError as exc:
+                    return failed(exc, facts)
+                facts.taken, facts.camera = read_exif(data)
         return Classified(path, ImageResult(path, width=prepared.width, height=prepared.height), facts), prepared
 
     def classify(self, paths: Iterable[str]) -> Iterator[Classified]:

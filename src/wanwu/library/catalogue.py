@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from ..errors import WanwuError
+from .files import db_text, text_from_db
 
 DEFAULT_NAME = "library.db"
 ENV_VAR = "WANWU_LIBRARY"
@@ -57,6 +59,12 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX user_tags_wnid ON user_tags(wnid);
     """,
+    """
+    CREATE TABLE roots (                     -- what `wanwu index` was given, resolved: what is served
+        path        TEXT PRIMARY KEY,         -- absolute, links resolved (a folder, or a file named directly)
+        added_at    REAL NOT NULL             -- unix time
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -94,11 +102,43 @@ def migrate(conn: sqlite3.Connection) -> int:
     for step in range(version, SCHEMA_VERSION):
         with conn:
             conn.executescript("BEGIN;" + MIGRATIONS[step] + f"; PRAGMA user_version = {step + 1};")
+            if step + 1 == 2:
+                _backfill_roots(conn)
     return SCHEMA_VERSION
+
+
+def _backfill_roots(conn: sqlite3.Connection) -> None:
+    """A catalogue made before roots were recorded: its photos' top-most folders, resolved now,
+    are taken as the folders it was indexed from (the next ``wanwu index`` adds its own)."""
+    folders = sorted({os.path.dirname(p) for (p,) in conn.execute("SELECT path FROM photos")})
+    top: list[str] = []
+    for folder in folders:  # sorted: a folder comes right after its ancestors
+        if not top or not (folder == top[-1] or folder.startswith(top[-1].rstrip(os.sep) + os.sep)):
+            top.append(folder)
+    record_roots(conn, top)
+
+
+def record_roots(conn: sqlite3.Connection, roots: Iterable[str | os.PathLike]) -> tuple[str, ...]:
+    """Add the resolved ``roots`` to the catalogue's roots (in the caller's transaction, if any);
+    returns them resolved."""
+    from .files import real_roots
+
+    real = real_roots(roots)
+    conn.executemany(
+        "INSERT OR IGNORE INTO roots (path, added_at) VALUES (CAST(? AS TEXT), ?)",
+        [(db_text(r), time.time()) for r in real],
+    )
+    return real
+
+
+def catalogue_roots(conn: sqlite3.Connection) -> tuple[str, ...]:
+    """Every folder (or file) the catalogue was indexed from, resolved."""
+    return tuple(r[0] for r in conn.execute("SELECT path FROM roots"))
 
 
 def _configure(conn: sqlite3.Connection) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
+    conn.text_factory = text_from_db  # file names that are not UTF-8 come back as they were
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")  # a reader waits out a writer's checkpoint
     return conn
@@ -146,9 +186,11 @@ def _open(db: str | os.PathLike | None = None, *, readonly: bool = False) -> sql
 @contextmanager
 def writer_lock(db_path: Path) -> Iterator[None]:
     """One writer at a time: an exclusive ``flock`` on ``library.db.lock`` beside the catalogue,
-    released when the process ends however it ends. Readers take no lock."""
+    released when the process ends however it ends. Readers take no lock. The lock is named after
+    the resolved file, so a link to the catalogue (``--db link.db``) takes the same lock."""
     import fcntl
 
+    db_path = Path(os.path.realpath(db_path))
     db_path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = db_path.with_name(db_path.name + ".lock")
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -18,6 +18,7 @@ from ..cli_args import HelpFormatter, positive_int
 from ..errors import EXIT_FAILED, EXIT_USAGE, ConfigError
 from . import names
 from .catalogue import ENV_VAR, open_catalogue, resolve_db_path, thumbnails_dir, wanwu_files, writer_lock
+from .files import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, json_text
 from .search import DEFAULT_MIN_SCORE
 
 EXIT_OK = 0
@@ -33,6 +34,8 @@ examples:
   wanwu index /mnt/archive --ray auto           # classify on the Ray cluster this node belongs to
 
 The catalogue is $XDG_DATA_HOME/wanwu/library.db unless --db / {ENV_VAR} say otherwise.
+Links are never followed out of the folders given, and only regular files are read
+(FIFOs, devices and links leading out are skipped and reported; docs/library.md).
 Ctrl-C stops within a couple of seconds, keeping what was done; run it again to go on.
 exit status: 0 all photos indexed, 1 some files failed (listed on stderr), 2 usage error,
 130 interrupted.
@@ -126,6 +129,14 @@ def add_parsers(sub: Any) -> None:
         help="sidecar name: ext = photo.jpg.xmp (digiKam, darktable, Immich), stem = photo.xmp (Lightroom)",
     )
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per inference call")
+    p.add_argument(
+        "--max-file-mb",
+        type=positive_int,
+        default=None,
+        metavar="MB",
+        help="larger files are not read (a per-file error), and at most this many MB of files are held "
+        f"at once [env {MAX_FILE_ENV}; default: {DEFAULT_MAX_FILE_MB}]",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar on stderr")
     p.add_argument(
@@ -257,6 +268,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if missing:
         raise ConfigError(f"no such file or folder: {missing[0]}")
     lang = _lang_of(args)
+    max_file_bytes = _max_file_mb(args) * 1_000_000
     db_path = resolve_db_path(args.db)
     with writer_lock(db_path):
         conn = open_catalogue(db_path)
@@ -269,7 +281,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             from ..pipeline import Classifier
 
             clf = Classifier(**chosen.classifier_kwargs())
-            return LocalBackend(clf, chosen.top_k, batch_size=args.batch_size)
+            return LocalBackend(clf, chosen.top_k, batch_size=args.batch_size, max_file_bytes=max_file_bytes)
 
         bar = _Bar(enabled=(not args.quiet and sys.stderr.isatty()) or os.environ.get("WANWU_PROGRESS") == "1")
         exclude = wanwu_files(db_path) | {str(thumbnails_dir(db_path))}
@@ -316,7 +328,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if pruned:
         print(f"wanwu: removed {pruned} cached thumbnail(s) of photos no longer in the catalogue", file=sys.stderr)
     if args.json:
-        print(json.dumps({**summary.to_dict(), "catalogue": str(db_path)}, ensure_ascii=False, indent=2))
+        print(json_text(json.dumps({**summary.to_dict(), "catalogue": str(db_path)}, ensure_ascii=False, indent=2)))
     else:
         state = "interrupted after" if summary.interrupted else "indexed"
         print(f"{state}: {summary.line()}")
@@ -325,6 +337,19 @@ def cmd_index(args: argparse.Namespace) -> int:
         print("wanwu: interrupted; run the same command again to go on", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_FAILED if summary.failed or xmp_errors else EXIT_OK
+
+
+def _max_file_mb(args: argparse.Namespace) -> int:
+    """--max-file-mb, else WANWU_MAX_FILE_MB, else the default."""
+    if args.max_file_mb is not None:
+        return args.max_file_mb
+    env = os.environ.get(MAX_FILE_ENV, "").strip()
+    if not env:
+        return DEFAULT_MAX_FILE_MB
+    try:
+        return positive_int(env)
+    except (argparse.ArgumentTypeError, ValueError):
+        raise ConfigError(f"{MAX_FILE_ENV}={env!r} is not a whole number of MB above 0; unset it or fix it") from None
 
 
 def _prune_thumbnails(conn, db_path: Path) -> int:
@@ -362,11 +387,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.query.strip() and not page.wnids:
         print(f"wanwu: {args.query!r} names no class or group; searching your own tags only", file=sys.stderr)
     if args.format == "json":
-        json.dump(page.items, out, ensure_ascii=False, indent=2)
-        out.write("\n")
+        out.write(json_text(json.dumps(page.items, ensure_ascii=False, indent=2)) + "\n")
     elif args.format == "jsonl":
         for item in page.items:
-            out.write(json.dumps(item, ensure_ascii=False) + "\n")
+            out.write(json_text(json.dumps(item, ensure_ascii=False)) + "\n")
     elif args.format == "paths":
         for item in page.items:
             out.write(item["path"] + "\n")
@@ -414,7 +438,7 @@ def cmd_library(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     if args.format == "json":
-        print(json.dumps(info, ensure_ascii=False, indent=2))
+        print(json_text(json.dumps(info, ensure_ascii=False, indent=2)))
         return EXIT_OK
     print(f"catalogue   {info['catalogue']} ({_size(info['catalogue_bytes'])})")
     print(

@@ -12,6 +12,7 @@ from typing import Iterator
 
 from ..errors import ConfigError
 from . import names
+from .files import json_text, printable_name
 from .search import DEFAULT_MIN_SCORE, group_counts, label_counts, photos_by_id
 
 EXPORT_FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
@@ -75,10 +76,11 @@ def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", min_score:
     if fmt == "parquet":
         return _parquet(rows, out_path)
     n = 0
-    with open(out_path, "w", encoding="utf-8", newline="") as f:
+    # a file name that is not UTF-8: its bytes as they are in CSV, a \udcXX escape in JSON
+    with open(out_path, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
         if fmt == "jsonl":
             for p in rows:
-                f.write(json.dumps(p, ensure_ascii=False) + "\n")
+                f.write(json_text(json.dumps(p, ensure_ascii=False)) + "\n")
                 n += 1
             return n
         w = csv.writer(f)
@@ -134,6 +136,7 @@ def _parquet(rows: Iterator[dict], out_path: str) -> int:
         chunk: list[dict] = []
         for p in rows:
             p["tags"] = [{**t, "user": bool(t.get("user"))} for t in p["tags"]]
+            p["path"] = printable_name(p["path"])  # Arrow strings are UTF-8: \xff for a byte that is not
             chunk.append({k: p.get(k) for k in schema.names})
             if len(chunk) >= PAGE:
                 writer.write_table(pa.Table.from_pylist(chunk, schema))

@@ -28,8 +28,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol, Sequence
 
+from ..errors import ImageInputError
 from ..walk import SkipReport
 from .backend import Classified, ClassifyBackend, as_classified, file_sha256
+from .catalogue import record_roots
+from .files import db_text
 from .walker import FileEntry, walk
 
 
@@ -168,6 +171,9 @@ class Indexer:
         s = IndexSummary()
         t0 = time.monotonic()
         try:
+            self._begin()
+            record_roots(self.conn, roots)  # what the server may serve from (docs/library.md)
+            self._commit()
             todo, walked = self._scan(roots, s)
             if walked and not self.stopping:
                 todo = self._resolve(todo, s)
@@ -193,7 +199,7 @@ class Indexer:
         c.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path TEXT PRIMARY KEY) WITHOUT ROWID")
         c.execute("DELETE FROM temp.seen")
         todo: list[_Todo] = []
-        seen: list[tuple[str]] = []
+        seen: list[tuple[str | bytes]] = []
         n = 0
         for entry in walk(roots, self.exclude, s.skipped):
             if self.stopping:
@@ -201,12 +207,13 @@ class Indexer:
             n += 1
             if n % 500 == 0:
                 self.progress.scanning(n)
-            seen.append((entry.path,))
+            seen.append((db_text(entry.path),))
             if len(seen) >= 1000:
-                c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", seen)
+                c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (CAST(? AS TEXT))", seen)
                 seen.clear()
             row = c.execute(
-                "SELECT id, size, mtime_ns, sha256, tagger, error_code FROM photos WHERE path = ?", (entry.path,)
+                "SELECT id, size, mtime_ns, sha256, tagger, error_code FROM photos WHERE path = CAST(? AS TEXT)",
+                (db_text(entry.path),),
             ).fetchone()
             if row is None:
                 todo.append(_Todo(entry, "new"))
@@ -218,7 +225,7 @@ class Indexer:
                 todo.append(_Todo(entry, "retagged", row["id"], row["sha256"]))
             else:
                 s.unchanged += 1  # a failed file is retried when it changes
-        c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", seen)
+        c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (CAST(? AS TEXT))", seen)
         self.progress.scanning(n)
         self._find_missing(roots)
         return todo, True
@@ -234,10 +241,10 @@ class Indexer:
             path = os.path.abspath(os.path.expanduser(root))
             args: tuple[object, ...]
             if os.path.isdir(path):
-                prefix = path.rstrip(os.sep) + os.sep
-                where, args = "substr(path, 1, ?) = ?", (len(prefix), prefix)
+                prefix = os.fsencode(path.rstrip(os.sep) + os.sep)  # bytes: names need not be UTF-8
+                where, args = "substr(CAST(path AS BLOB), 1, ?) = ?", (len(prefix), prefix)
             else:
-                where, args = "path = ?", (path,)
+                where, args = "path = CAST(? AS TEXT)", (db_text(path),)
             c.execute(
                 f"INSERT OR IGNORE INTO temp.missing SELECT id, sha256 FROM photos WHERE {where} "
                 "AND path NOT IN (SELECT path FROM temp.seen)",
@@ -287,8 +294,8 @@ class Indexer:
             self._begin()
             if gone is not None:
                 c.execute(
-                    "UPDATE photos SET path = ?, size = ?, mtime_ns = ?, indexed_at = ? WHERE id = ?",
-                    (e.path, e.size, e.mtime_ns, time.time(), gone["id"]),
+                    "UPDATE photos SET path = CAST(? AS TEXT), size = ?, mtime_ns = ?, indexed_at = ? WHERE id = ?",
+                    (db_text(e.path), e.size, e.mtime_ns, time.time(), gone["id"]),
                 )
                 c.execute("DELETE FROM temp.missing WHERE id = ?", (gone["id"],))
                 s.moved += 1
@@ -303,9 +310,9 @@ class Indexer:
                 continue
             new_id = c.execute(
                 "INSERT INTO photos (path, size, mtime_ns, sha256, width, height, taken, camera, tagger, indexed_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
-                    e.path,
+                    db_text(e.path),
                     e.size,
                     e.mtime_ns,
                     sha,
@@ -365,16 +372,16 @@ class Indexer:
         facts = item.facts
         self._begin()
         err_code = r.error.code if r.error is not None else None
-        err = r.error.message if r.error is not None else None
+        err = db_text(r.error.message) if r.error is not None else None  # it may name the file
         photo_id = c.execute(
             "INSERT INTO photos (path, size, mtime_ns, sha256, width, height, taken, camera, tagger, indexed_at, "
-            "error_code, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "error_code, error) VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT)) "
             "ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
             "sha256 = excluded.sha256, width = excluded.width, height = excluded.height, taken = excluded.taken, "
             "camera = excluded.camera, tagger = excluded.tagger, indexed_at = excluded.indexed_at, "
             "error_code = excluded.error_code, error = excluded.error RETURNING id",
             (
-                e.path,
+                db_text(e.path),
                 e.size,
                 e.mtime_ns,
                 facts.sha256 if facts else None,
@@ -404,5 +411,5 @@ class Indexer:
 def _hash_or_none(path: str) -> str | None:
     try:
         return file_sha256(path)
-    except OSError:
+    except (OSError, ImageInputError):  # gone, or no longer a regular file
         return None

@@ -1,13 +1,18 @@
 """The Library API of ``wanwu serve --library``: ``/api/v1/library/*``.
 
 Photos are addressed by catalogue id only: no route takes a path, and a file is served only
-when the catalogue lists it, so nothing outside the catalogue can be reached. Each request
+when the catalogue lists it and it is still that photo: a regular file inside the folders the
+catalogue was indexed from once links are resolved, of the catalogued size and mtime (or
+content hash), checked on the descriptor that is then sent (``files.open_catalogued``). A photo
+replaced by a link to anything else is never sent. Each request
 opens the catalogue read-only (WAL: ``wanwu index`` may be writing meanwhile). Like every
 ``/api`` route, these need the API key when the server has one.
 """
 
 from __future__ import annotations
 
+import json
+import mimetypes
 import os
 import sqlite3
 from contextlib import contextmanager
@@ -17,16 +22,26 @@ from typing import Annotated, Any, Callable, Iterator
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from ..errors import ImageInputError, WanwuError
 from . import names
-from .catalogue import LibraryError, open_catalogue, thumbnails_dir
+from .catalogue import LibraryError, catalogue_roots, open_catalogue, thumbnails_dir
 from .export import summary
+from .files import NotServedError, PhotoChangedError, json_text, open_catalogued
 from .search import DEFAULT_MIN_SCORE, group_counts, photo, search
-from .thumbnails import thumbnail, viewable
+from .thumbnails import BROWSER_SHOWS, thumbnail, viewable
 
-router = APIRouter(prefix="/api/v1/library", tags=["Library"])
+
+class _JSON(JSONResponse):
+    """JSON whose file names may not be UTF-8: an undecodable byte as a ``\\udcXX`` escape."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+        return json_text(text).encode("utf-8")
+
+
+router = APIRouter(prefix="/api/v1/library", tags=["Library"], default_response_class=_JSON)
 status_router = APIRouter(prefix="/api/v1", tags=["Library"])  # on every server: does it have a library?
 
 
@@ -94,7 +109,8 @@ def _with_urls(item: dict) -> dict:
 
 Lang = Annotated[str | None, Query(description="en or zh; default: the Accept-Language header")]
 MinScore = Annotated[float, Query(ge=0, le=1, description="hide tags scoring below this")]
-PhotoId = Annotated[int, PathParam(ge=1, description="catalogue id (from search)")]
+MAX_INT = 2**63 - 1  # SQLite's integers: a larger id or offset is a bad parameter (422), not a 500
+PhotoId = Annotated[int, PathParam(ge=1, le=MAX_INT, description="catalogue id (from search)")]
 
 
 @router.get("/search", summary="Find photos")
@@ -104,7 +120,7 @@ def library_search(
         str, Query(max_length=200, description="class or group in English or Chinese; empty: all photos")
     ] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 48,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     lang: Lang = None,
     min_score: MinScore = DEFAULT_MIN_SCORE,
 ) -> dict:
@@ -151,30 +167,61 @@ def library_photo(
     return _with_urls(found)
 
 
-def _file_of(request: Request, photo_id: int) -> tuple[LibraryContext, str, str]:
+@dataclass
+class _Opened:
+    """A catalogued photo checked and opened for serving (``files.open_catalogued``)."""
+
+    file: Any  # binary file object, positioned at 0
+    path: str  # as catalogued
+    sha256: str
+    size: int
+
+    def read(self) -> bytes:
+        with self.file:
+            return self.file.read()
+
+    def chunks(self, size: int = 1 << 16) -> Iterator[bytes]:
+        with self.file:
+            while chunk := self.file.read(size):
+                yield chunk
+
+
+def _open_photo(request: Request, photo_id: int) -> tuple[LibraryContext, _Opened]:
+    """The photo's file, if it is still the catalogued photo inside the library's folders."""
     with _catalogue(request) as (ctx, conn):
-        row = conn.execute("SELECT path, sha256, error_code FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        row = conn.execute(
+            "SELECT path, size, mtime_ns, sha256, error_code FROM photos WHERE id = ?", (photo_id,)
+        ).fetchone()
+        roots = catalogue_roots(conn)
     if row is None:
         raise PhotoNotFoundError(f"no photo {photo_id} in the catalogue")
-    if row["error_code"] or not row["sha256"] or not os.path.isfile(row["path"]):
-        raise PhotoGoneError(f"photo {photo_id} cannot be shown: its file is gone or unreadable")
-    return ctx, row["path"], row["sha256"]
-
-
-def _rendition(request: Request, photo_id: int, render: Callable[[Path, str, str], Path]) -> Path:
-    """``render(thumbnail_dir, path, sha256)`` for a catalogued photo; a file that can no longer
-    be read is 410 Gone, not a 500."""
-    ctx, path, sha = _file_of(request, photo_id)
+    if row["error_code"] or not row["sha256"]:
+        raise PhotoGoneError(f"photo {photo_id} cannot be shown: its file could not be read when indexed")
     try:
-        return render(ctx.thumbnails, path, sha)
+        f, st = open_catalogued(row["path"], roots, row["size"], row["mtime_ns"], row["sha256"])
+    except (NotServedError, PhotoChangedError) as exc:
+        raise type(exc)(f"photo {photo_id} is not served: {exc.message}") from None
+    except OSError:
+        raise PhotoGoneError(f"photo {photo_id} cannot be shown: its file is gone or unreadable") from None
+    return ctx, _Opened(f, row["path"], row["sha256"], st.st_size)
+
+
+def _rendition(ctx: LibraryContext, photo_id: int, opened: _Opened, render: Callable[[Path, Any, str], Path]) -> Path:
+    """``render(thumbnail_dir, source, sha256)`` of a checked photo, from the bytes of the
+    descriptor that was checked (a cached rendition is used without reading them); a file that
+    can no longer be decoded is 410 Gone, not a 500."""
+    try:
+        return render(ctx.thumbnails, opened, opened.sha256)
     except (ImageInputError, OSError):
         raise PhotoGoneError(f"photo {photo_id} cannot be read any more; re-run wanwu index") from None
+    finally:
+        opened.file.close()
 
 
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/jpeg": {}}, "description": "the image"},
-    404: {"description": PhotoNotFoundError.summary},
-    410: {"description": PhotoGoneError.summary},
+    404: {"description": f"{PhotoNotFoundError.summary}; or {NotServedError.summary}"},
+    410: {"description": f"{PhotoGoneError.summary}; or {PhotoChangedError.summary}"},
 }
 
 
@@ -185,7 +232,8 @@ _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_class=FileResponse,
 )
 def library_thumbnail(request: Request, photo_id: PhotoId) -> FileResponse:
-    out = _rendition(request, photo_id, thumbnail)
+    ctx, opened = _open_photo(request, photo_id)
+    out = _rendition(ctx, photo_id, opened, thumbnail)
     return FileResponse(out, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
@@ -195,6 +243,12 @@ def library_thumbnail(request: Request, photo_id: PhotoId) -> FileResponse:
     responses=_IMAGE_RESPONSES,
     response_class=FileResponse,
 )
-def library_image(request: Request, photo_id: PhotoId) -> FileResponse:
+def library_image(request: Request, photo_id: PhotoId) -> Any:
     """The photo file itself when a browser can show it, else a JPEG rendition (TIFF, HEIC)."""
-    return FileResponse(_rendition(request, photo_id, viewable), headers={"Cache-Control": "private, max-age=3600"})
+    ctx, opened = _open_photo(request, photo_id)
+    headers = {"Cache-Control": "private, max-age=3600"}
+    if os.path.splitext(opened.path)[1].lower() in BROWSER_SHOWS:  # sent from the checked descriptor
+        media_type = mimetypes.guess_type(opened.path)[0] or "application/octet-stream"
+        headers["Content-Length"] = str(opened.size)
+        return StreamingResponse(opened.chunks(), media_type=media_type, headers=headers)
+    return FileResponse(_rendition(ctx, photo_id, opened, viewable), media_type="image/jpeg", headers=headers)
