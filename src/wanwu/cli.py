@@ -406,7 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="png: write an overlay per photo; json: print predictions and heatmap grids to stdout",
     )
     p.add_argument("--exact-decode", action="store_true", help="decode large JPEGs at full size (see classify)")
-    settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
+    settings.add_arguments(
+        p.add_argument_group("model options (flags win over WANWU_* variables)"),
+        [n for n in settings.MODEL_SETTINGS if n != "tag_confidence"],  # a heatmap has no verdict
+    )
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser(

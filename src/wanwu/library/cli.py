@@ -16,6 +16,7 @@ from typing import Any, Callable
 from .. import settings
 from ..cli_args import HelpFormatter, positive_int
 from ..errors import EXIT_FAILED, EXIT_USAGE, ConfigError
+from ..tag_policy import STORED_TOP_K
 from . import names
 from .catalogue import ENV_VAR, open_catalogue, resolve_db_path, thumbnails_dir, wanwu_files, writer_lock
 from .search import DEFAULT_MIN_SCORE
@@ -263,13 +264,15 @@ def cmd_index(args: argparse.Namespace) -> int:
         xmp_errors: list[str] = []
         on_written = _sidecar_writer(conn, lang, args.min_score, args.xmp_name, xmp_errors) if args.write_xmp else None
 
+        stored_k = max(chosen.top_k, STORED_TOP_K)  # enough to recompute the tag policy without the model
+
         def make_backend() -> LocalBackend | RayBackend:
             if args.ray:  # only the classify step moves to the cluster
-                return RayBackend(args.ray, chosen.top_k, chosen.classifier_kwargs(), actors=args.ray_actors)
+                return RayBackend(args.ray, stored_k, chosen.classifier_kwargs(), actors=args.ray_actors)
             from ..pipeline import Classifier
 
             clf = Classifier(**chosen.classifier_kwargs())
-            return LocalBackend(clf, chosen.top_k, batch_size=args.batch_size)
+            return LocalBackend(clf, stored_k, batch_size=args.batch_size)
 
         bar = _Bar(enabled=(not args.quiet and sys.stderr.isatty()) or os.environ.get("WANWU_PROGRESS") == "1")
         exclude = wanwu_files(db_path) | {str(thumbnails_dir(db_path))}
