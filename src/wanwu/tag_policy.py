@@ -230,3 +230,31 @@ def policy_for_tagger(tagger: str | None, confidence: float | None = None) -> Po
     """``policy`` for a catalogue's ``photos.tagger`` (``model/precision/weights-hash``)."""
     model, _, rest = (tagger or "").partition("/")
     return policy(model, rest.partition("/")[0], confidence)
+
+
+# --- the verdict: the policy's headline for one classified image ------------------------------
+def verdict(tag: Tag | None, lang: str = "en", top_k: Iterable[str] = ()) -> dict:
+    """What ``POST /api/v1/classify`` and ``wanwu classify --format json`` add beside the raw
+    predictions: ``{"kind": "class" | "group" | "none", "wnid", "group", "label", "label_en",
+    "label_zh", "score", "text", "withheld"}`` (wnid ... score None when the policy is unsure).
+    ``withheld``: the sensitive classes among ``top_k`` (the raw predictions' wnids) that are not
+    the verdict: a page showing the raw predictions to a person leaves them out."""
+    sensitive = sensitive_wnids()
+    withheld = [w for w in top_k if w in sensitive and (tag is None or w not in tag.members)]
+    if tag is None:
+        empty = dict.fromkeys(("wnid", "group", "label", "label_en", "label_zh", "score"))
+        return {"kind": "none", **empty, "text": headline(None, lang), "withheld": withheld}
+    kind = "class" if tag.wnid else "group"
+    return {"kind": kind, **tag.to_dict(lang), "text": headline(tag, lang), "withheld": withheld}
+
+
+def headline(tag: Tag | None, lang: str = "en") -> str:
+    """``probably a cat (93%)`` / ``可能是猫（93%）``; ``unsure`` / ``不确定`` without a tag."""
+    zh = lang.lower().startswith("zh")
+    if tag is None:
+        return "不确定" if zh else "unsure"
+    name, pct = tag.label(lang), f"{tag.score * 100:.0f}%"
+    if zh:
+        return f"可能是{name}（{pct}）"
+    article = "an" if name[:1].lower() in "aeiou" else "a"
+    return f"probably {article} {name} ({pct})"
