@@ -248,3 +248,35 @@ def test_openvino_engine_agrees_with_onnxruntime():
     ort = Classifier(engine="onnxruntime", threads=1).classify(photo, top_k=3)
     assert [p.index for p in ov] == [p.index for p in ort]
     assert ov[0].score == pytest.approx(ort[0].score, abs=1e-3)
+
+
+def test_bench_tags_prints_the_table_and_reuses_its_logits(photo_dir, tmp_path, capsys, monkeypatch):
+    """`wanwu bench tags`: the precision / coverage table on a labelled folder; with --cache a
+    second run needs no model (the classifier fails if built)."""
+    cache = tmp_path / "logits"
+    args = ["bench", "tags", "--data", str(photo_dir), "--cache", str(cache), "-q"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "| flat >= 0.1 of the top 5 (before) |" in first and "the shipped policy" in first
+    assert "back-off + temperature, fitted on the other half" in first
+
+    def no_model(*a, **kw):
+        raise AssertionError("the cached logits were not used")
+
+    monkeypatch.setattr("wanwu.pipeline.Classifier", no_model)
+    assert main(args) == 0
+    assert capsys.readouterr().out == first
+
+
+def test_bench_tags_needs_data(capsys, monkeypatch):
+    monkeypatch.delenv("WANWU_BENCH_DATA", raising=False)
+    assert main(["bench", "tags"]) == 2
+    assert "--data" in capsys.readouterr().err
+
+
+def test_tag_scores_count_right_tags_coverage_and_specificity():
+    from wanwu.bench.tags import flat, score
+
+    tops = [[("n02123045", 0.6), ("n02123159", 0.3)], [("n07920052", 0.2)]]
+    r = score(tops, ["n02123159", "n07920052"], flat(0.25))
+    assert (r["tags"], r["precision"], r["coverage"], r["specific"]) == (2, 50.0, 50.0, 100.0)

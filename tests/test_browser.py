@@ -619,3 +619,33 @@ def test_language_switch_and_logo_need_no_cjk_font(open_page, server):
     svg = urllib.request.urlopen(server.url + logo.get_attribute("src"), timeout=10).read().decode()
     assert "<text" not in svg  # drawn with paths, not a font glyph
     assert watch.errors() == []
+
+
+def _portrait() -> Path | None:
+    root = Path(__file__).resolve().parents[1]
+    for base in (root.parent / "shared", root.parent.parent / "shared"):
+        if (base / "faces" / "rose_leslie" / "img1.jpg").is_file():
+            return base / "faces" / "rose_leslie" / "img1.jpg"
+    return None
+
+
+@pytest.mark.skipif(_portrait() is None, reason="../shared/faces (photos of people) is not next to this checkout")
+def test_a_portrait_shows_no_sensitive_class_and_the_verdict_headline(open_page, server, photos):
+    """Issue 27: the portrait whose raw top-1 is "brassiere" 44% shows "unsure" as its headline
+    and none of the sensitive classes among its bars (the API's raw predictions keep them); a
+    cat photo's headline is the group, "probably a cat (..%)"."""
+    page, watch = open_page()
+    portrait = _portrait()
+    assert portrait is not None
+    page.set_input_files("#file-input", str(portrait))
+    card = _wait_state(page, portrait.name, "done")
+    expect(card.locator(".card-verdict")).to_have_text("unsure")
+    status, body = classify_via_api(server.url, portrait)
+    assert status == 200 and body["results"][0]["predictions"][0]["label"] == "brassiere"  # the raw answer
+    shown = {t.strip().lower() for t in card.locator(".prediction-label").all_inner_texts()}
+    assert not shown & {"brassiere", "maillot", "bikini", "swimming trunks", "diaper"}, shown
+
+    page.set_input_files("#file-input", str(photos["chelsea.png"]))
+    cat = _wait_state(page, "chelsea.png", "done")
+    expect(cat.locator(".card-verdict")).to_have_text(re.compile(r"^probably a cat \(\d+%\)$"))
+    assert watch.errors() == []

@@ -66,3 +66,17 @@ def test_warning_threshold_is_the_shorter_side():
     ok = io.BytesIO()
     Image.new("RGB", (MIN_USEFUL_SIDE, MIN_USEFUL_SIDE)).save(ok, "PNG")
     assert load_image(ok.getvalue()).warnings == []
+
+
+def test_classify_shows_the_policy_verdict_and_keeps_the_raw_top_k(chelsea, capsys):
+    """The table's first line under the photo is the verdict (Chelsea: the cat group, since the
+    model hesitates between cat breeds); --format json keeps the raw top-k and adds "verdict"."""
+    assert main(["classify", str(chelsea), "--top-k", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("  = probably a cat (") and len(lines) == 4  # name, verdict, 2 predictions
+    assert main(["classify", str(chelsea), "--top-k", "2", "--format", "json", "--lang", "zh"]) == 0
+    [result] = json.loads(capsys.readouterr().out)["results"]
+    assert len(result["predictions"]) == 2
+    assert (result["verdict"]["kind"], result["verdict"]["label"]) == ("group", "猫")
+    assert main(["classify", str(chelsea), "--format", "json", "--tag-confidence", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["verdict"]["kind"] == "none"

@@ -56,7 +56,8 @@ def test_classify_language_follows_the_locale_and_the_flag_wins(capsys, monkeypa
 def test_classify_table_in_chinese_aligns_wide_characters(capsys, coffee):
     status, out, _ = run(capsys, "classify", str(coffee), "--lang", "zh")
     assert status == 0
-    rows = out.splitlines()[1:]
+    verdict, *rows = out.splitlines()[1:]
+    assert verdict.startswith("  = 可能是意式浓缩咖啡（")  # the tag policy's verdict, then the raw top-k
     assert "意式浓缩咖啡" in rows[0] and "espresso" in rows[0]
     # the English and wnid columns start at the same terminal column on every row
     starts = {display_width(r[: r.index(r.split()[2])]) for r in rows}

@@ -28,7 +28,7 @@ EXIT_OK = 0
 # --- classify ----------------------------------------------------------------------------
 CLASSIFY_EXAMPLES = """\
 examples:
-  wanwu classify photo.jpg                      # top-5 labels of one photo
+  wanwu classify photo.jpg                      # the verdict ("= probably a cat (93%)"), then the top-5 labels
   wanwu classify ~/Pictures --top-k 3           # every image under a folder, recursively
   wanwu classify a.jpg b.png --format json      # machine-readable output
   cat photo.jpg | wanwu classify -              # read one image from standard input
@@ -36,6 +36,9 @@ examples:
   wanwu classify photo.jpg --lang zh            # class names in Chinese (else from LANG)
   wanwu classify cat.jpg --model resnet18 --weights resnet18-f37072fd.pth
 
+The first line under each image is the tag policy's verdict (what `wanwu index` would tag it
+with: a class, a group such as "cat", or "unsure"; --tag-confidence sets how sure); the lines
+below are the model's raw top-k, as --format json/csv give them (json adds "verdict" beside).
 exit status: 0 all images classified, 1 some image failed, 2 usage error.
 """
 
@@ -67,18 +70,30 @@ def error_line(name: str, message: str) -> str:
     return f"wanwu: error: {message if message.startswith(name) else f'{name}: {message}'}"
 
 
-def _print_table(result, out, lang: str = "en") -> None:
-    """One image: its predictions as ``score  label  wnid``; in Chinese ``score  中文名  English  wnid``
-    (columns aligned by display width, so wide characters line up)."""
+def _print_table(result, out, lang: str = "en", verdict: dict | None = None) -> None:
+    """One image: the tag policy's verdict, then its predictions as ``score  label  wnid``; in
+    Chinese ``score  中文名  English  wnid`` (columns aligned by display width, so wide characters
+    line up). Sensitive classes the verdict withholds (docs/library.md) are left out and counted."""
     if not result.ok:
         print(error_line(result.name, result.error.message), file=out)
         return
     print(f"{result.name}  ({result.width}x{result.height}, {result.timing_ms.get('total', 0):.1f} ms)", file=out)
-    columns = [[p.label_in(lang)] + ([p.label_en] if lang != "en" else []) for p in result.predictions]
-    widths = [max(display_width(row[i]) for row in columns) for i in range(len(columns[0]))]
-    for p, row in zip(result.predictions, columns):
+    withheld = set(verdict["withheld"]) if verdict else set()
+    if verdict is not None:
+        print(f"  = {verdict['text']}", file=out)
+    shown = [p for p in result.predictions if p.wnid not in withheld]
+    columns = [[p.label_in(lang)] + ([p.label_en] if lang != "en" else []) for p in shown]
+    widths = [max(display_width(row[i]) for row in columns) for i in range(len(columns[0]))] if columns else []
+    for p, row in zip(shown, columns):
         names = "  ".join(ljust(text, w) for text, w in zip(row, widths))
         print(f"  {p.score * 100:6.2f}%  {names}  {p.wnid}", file=out)
+    if withheld:
+        print(f"  ({len(withheld)} sensitive class(es) left out; --format json shows the raw answer)", file=out)
+
+
+def _with_verdict(answer: dict, verdict: dict | None) -> dict:
+    """A JSON result: the raw predictions unchanged, the policy's verdict beside them."""
+    return {**answer, "verdict": verdict} if verdict is not None else answer
 
 
 def _print_skipped(skipped: SkipReport, args: argparse.Namespace) -> None:
@@ -105,6 +120,7 @@ def _gather_inputs(args: argparse.Namespace, skipped: SkipReport) -> list[str] |
 def cmd_classify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from . import tag_policy
     from .pipeline import Classifier
     from .walk import SkipReport
 
@@ -116,6 +132,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     chosen.export_cache_dir()
     lang = chosen.label_lang()
     clf = Classifier(**chosen.classifier_kwargs(), draft=not args.exact_decode)
+    pol = tag_policy.policy(chosen.model, chosen.precision, chosen.tag_confidence)
     out = sys.stdout
     writer = None
     if args.format == "csv":
@@ -126,8 +143,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
     show_bar = len(files) > 1 and not args.quiet
     bar = tqdm(total=len(files), unit="img", file=sys.stderr, disable=not show_bar or None, leave=False)
     try:
-        for result in clf.classify_iter(_sources(files), top_k=chosen.top_k, batch_size=args.batch_size):
+        run_k = max(chosen.top_k, tag_policy.STORED_TOP_K)  # the verdict reads the top 10
+        for result in clf.classify_iter(_sources(files), top_k=run_k, batch_size=args.batch_size):
             bar.update(1)
+            verdict = None
+            if result.ok:
+                tag = pol.decide([(p.wnid, p.score) for p in result.predictions])
+                result.predictions = result.predictions[: chosen.top_k]  # the raw answer: the top k asked for
+                verdict = tag_policy.verdict(tag, lang, [p.wnid for p in result.predictions])
             failed += not result.ok
             if result.error is not None and args.format == "table":
                 bar.clear()
@@ -138,11 +161,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
                 print(f"wanwu: warning: {warning}", file=sys.stderr)
             if args.format == "table":
                 bar.clear()
-                _print_table(result, out, lang)
+                _print_table(result, out, lang, verdict)
             elif args.format == "jsonl":
-                print(json.dumps(result.to_dict(lang), ensure_ascii=False), file=out)
+                print(json.dumps(_with_verdict(result.to_dict(lang), verdict), ensure_ascii=False), file=out)
             elif args.format == "json":
-                collected.append(result.to_dict(lang))
+                collected.append(_with_verdict(result.to_dict(lang), verdict))
             elif writer is not None:
                 if result.error is None:
                     for rank, p in enumerate(result.predictions, 1):
@@ -406,7 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="png: write an overlay per photo; json: print predictions and heatmap grids to stdout",
     )
     p.add_argument("--exact-decode", action="store_true", help="decode large JPEGs at full size (see classify)")
-    settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
+    settings.add_arguments(
+        p.add_argument_group("model options (flags win over WANWU_* variables)"),
+        [n for n in settings.MODEL_SETTINGS if n != "tag_confidence"],  # a heatmap has no verdict
+    )
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser(

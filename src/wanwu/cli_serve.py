@@ -91,7 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     a("--max-files", type=int, metavar="N", help=_h("max_files", "most images in one request (413 above)"))
     settings.add_arguments(
-        parser, ("top_k",), settings=ServerConfig, help={"top_k": "predictions per image when a request does not say"}
+        parser,
+        ("top_k", "tag_confidence"),
+        settings=ServerConfig,
+        help={"top_k": "predictions per image when a request does not say"},
     )
     a(
         "--batch-size",

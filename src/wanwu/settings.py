@@ -33,6 +33,7 @@ from .errors import ConfigError
 from .imaging import DEFAULT_MAX_PIXELS
 from .labels import default_lang, parse_lang
 from .models import DEFAULT_MODEL, MODELS, get_spec
+from .tag_policy import calibration, parse_confidence
 
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 1000  # the number of ImageNet-1k classes
@@ -181,6 +182,16 @@ class ModelSettings:
     )
     top_k: int = setting(
         DEFAULT_TOP_K, "WANWU_TOP_K", parse_int, short="-k", metavar="K", help=f"labels per image (1-{MAX_TOP_K})"
+    )
+    tag_confidence: float | None = setting(
+        None,
+        "WANWU_TAG_CONFIDENCE",
+        parse_confidence,
+        metavar="P",
+        shown="auto, calibrated per model and precision "
+        f"({calibration(DEFAULT_MODEL, DEFAULT_PRECISION).confidence} for the default model)",
+        help="how sure a tag must be: the calibrated probability (0-1) that a class, or a label group "
+        "summed, must reach to be a photo's tag, verdict or keyword; higher: fewer, surer tags (docs/library.md)",
     )
     lang: str | None = setting(
         None,

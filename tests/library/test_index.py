@@ -162,7 +162,7 @@ def test_search_ranks_by_score_and_user_corrections(album, index):
     conn = open_catalogue(index.db)
     page = search(conn, "espresso")
     assert [p["path"] for p in page.items] == [str(album / "kitchen/coffee.png")]
-    page = search(conn, "n02123045", min_score=0.0)  # tabby, by wnid
+    page = search(conn, "cat")  # tagged tabby, or "cat" where the model hesitates between cat breeds
     assert {p["path"] for p in page.items} == {
         str(album / "cats/chelsea.png"),
         str(album / "cats/2024/chelsea-again.png"),
@@ -179,7 +179,7 @@ def test_search_ranks_by_score_and_user_corrections(album, index):
 def test_search_by_group_and_in_chinese(tmp_path):
     conn = open_catalogue(tmp_path / "dogs.db")
     with conn:
-        for i, (wnid, score) in enumerate([("n02099601", 0.9), ("n02085620", 0.6), ("n02123045", 0.8)]):
+        for i, (wnid, score) in enumerate([("n02099601", 0.95), ("n02085620", 0.8), ("n02123045", 0.9)]):
             conn.execute(
                 "INSERT INTO photos (id, path, size, mtime_ns, sha256, tagger, indexed_at) "
                 "VALUES (?, ?, 1, 1, 'x', 't', 0)",

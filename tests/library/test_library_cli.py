@@ -53,7 +53,9 @@ def test_index_then_search_in_every_format(album, db):
     assert any("猫" in t["label"] for t in zh["tags"])
     rows = list(
         csv.DictReader(
-            io.StringIO(wanwu("search", "palace", "--db", db, "--format", "csv", "--min-score", "0", check=0).stdout)
+            io.StringIO(
+                wanwu("search", "palace", "--db", db, "--format", "csv", "--tag-confidence", "0.3", check=0).stdout
+            )
         )
     )
     assert rows and rows[0]["path"] == str(album / "travel/2019/summer/china.jpg")

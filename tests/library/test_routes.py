@@ -142,3 +142,17 @@ def test_heic_is_shown_as_jpeg(album, index, make_client):
         r = client.get(url)
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
         assert Image.open(io.BytesIO(r.content)).size == size
+
+
+def test_tag_confidence_from_the_server_and_per_request(indexed, make_client):
+    """The tags the Library API shows are the tag policy's: the server's --tag-confidence sets how
+    sure they must be, a request's ``tag_confidence`` overrides it, and 0 is a clear 422."""
+    strict = make_client(tag_confidence=0.999)
+    assert strict.get("/api/v1/library/search", params={"q": "cat"}).json()["total"] == 0
+    body = strict.get("/api/v1/library/search", params={"q": "cat", "tag_confidence": 0.5}).json()
+    assert body["total"] == 2
+    (tag,) = body["items"][0]["tags"]
+    assert {"wnid", "group", "label", "score"} <= set(tag)
+    assert strict.get("/api/v1/library/search", params={"q": "cat", "tag_confidence": 0}).status_code == 422
+    stats = strict.get("/api/v1/library/stats").json()
+    assert not any(g["key"] == "cat" for g in stats["groups"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import threading
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -12,6 +13,7 @@ from wanwu.models import get_spec
 from wanwu.models.weights import availability
 from wanwu.server.middleware import CONTENT_SECURITY_POLICY
 
+ROOT = Path(__file__).resolve().parents[2]
 MODEL_KEYS = {"name", "title", "available", "reason", "top1", "params_m", "input_size", "size_mb", "loaded"}
 TIMING_KEYS = {"decode", "preprocess", "inference", "postprocess", "total"}
 
@@ -66,6 +68,45 @@ def test_classify_cat_multipart(cat_labels, client, chelsea):
     assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
     assert set(result["timing_ms"]) == TIMING_KEYS
     assert result["timing_ms"]["total"] >= result["timing_ms"]["inference"] > 0
+
+
+def test_classify_adds_the_policy_verdict_beside_the_raw_predictions(client, chelsea):
+    """Chelsea hesitates between cat breeds (no one above the calibrated bar): the verdict is the
+    group, in the language asked for, and the raw top-k is unchanged (still k long)."""
+    with open(chelsea, "rb") as f:
+        body = client.post("/api/v1/classify?top_k=2&lang=zh", files={"file": ("c.png", f, "image/png")}).json()
+    [result] = body["results"]
+    assert len(result["predictions"]) == 2 and "verdict" not in result["predictions"][0]
+    v = result["verdict"]
+    assert (v["kind"], v["group"], v["label"], v["label_en"]) == ("group", "cat", "猫", "cat")
+    assert v["score"] > result["predictions"][0]["score"] and v["text"].startswith("可能是猫")
+    assert v["withheld"] == []
+
+
+PORTRAIT = next(
+    (
+        p
+        for p in (
+            ROOT.parent / "shared" / "faces" / "rose_leslie" / "img1.jpg",
+            ROOT.parent.parent / "shared" / "faces" / "rose_leslie" / "img1.jpg",
+        )
+        if p.is_file()
+    ),
+    None,
+)
+
+
+@pytest.mark.skipif(PORTRAIT is None, reason="../shared/faces (photos of people) is not next to this checkout")
+def test_classify_verdict_is_unsure_and_withholds_sensitive_classes(client):
+    """The portrait in a black dress (raw top-1: brassiere 44%): the verdict is "unsure", the raw
+    predictions keep the model's answer, and ``withheld`` names the sensitive classes in it."""
+    assert PORTRAIT is not None
+    result = client.post("/api/v1/classify?top_k=5", content=PORTRAIT.read_bytes()).json()["results"][0]
+    assert result["verdict"]["kind"] == "none" and result["verdict"]["label"] is None
+    assert result["verdict"]["text"] == "unsure"
+    wnids = [p["wnid"] for p in result["predictions"]]
+    assert wnids[0] == "n02892767"  # brassiere: the raw answer is unchanged
+    assert "n02892767" in result["verdict"]["withheld"] and set(result["verdict"]["withheld"]) <= set(wnids)
 
 
 def test_classify_coffee_raw_body(client, coffee):

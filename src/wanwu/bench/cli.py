@@ -19,6 +19,7 @@ COMMANDS = {
     "memory": ("cold start and peak RSS of a fresh serving process", ["memory"]),
     "compare": ("everything above, models side by side, with wanwu's targets", None),
 }
+TAGS_HELP = "precision / coverage / specificity of the tags wanwu shows (flat threshold and tag policy)"
 
 EXAMPLES = """\
 examples:
@@ -28,6 +29,7 @@ examples:
   wanwu bench accuracy --data ~/imagenet-100 --models efficientnet_lite0 efficientnet_lite2
   wanwu bench decode --data ~/imagenet-100 --decode-mp 12
   wanwu bench compare --data ~/imagenet-100 --out docs  # the full report: docs/benchmarks.md + docs/bench/
+  wanwu bench tags --data ~/imagenet-100 --precision fp32 int8   # are the tags right? (no timing)
 
 Every report includes the baseline measured in the same run: torch eager, fp32, batch 1, one
 thread, the common textbook setup, and states each result as a ratio to it. Models whose official
@@ -184,8 +186,51 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             formatter_class=_Formatter,
         )
         _add_options(p, name)
+    _add_tags_parser(sub)
     bench.set_defaults(func=run, _bench_parser=bench)
     return bench
+
+
+def _add_tags_parser(sub) -> None:
+    from ..engines import PRECISIONS
+    from ..models import DEFAULT_MODEL, MODELS
+
+    p = sub.add_parser("tags", help=TAGS_HELP, description=TAGS_HELP[0].upper() + TAGS_HELP[1:] + ".")
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=os.environ.get("WANWU_BENCH_DATA"),
+        metavar="DIR",
+        help="labelled photos: <wnid>_*.JPEG files or wnid sub-folders [env WANWU_BENCH_DATA]",
+    )
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=[DEFAULT_MODEL], metavar="MODEL")
+    p.add_argument("--precision", nargs="+", choices=list(PRECISIONS), default=["fp32"], dest="precision")
+    p.add_argument("--limit", type=_positive_int, default=None, help="use at most this many photos from --data")
+    p.add_argument("--people", type=Path, default=None, metavar="DIR", help="photos of people: their tags, listed")
+    p.add_argument(
+        "--cache", type=Path, default=None, metavar="DIR", help="keep the logits here: a second run needs no inference"
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+
+
+def _run_tags(args: argparse.Namespace) -> int:
+    from .tags import run as run_tags
+
+    if args.data is None:
+        print("wanwu bench tags: needs --data DIR (photos named <wnid>_*.JPEG or wnid folders)", file=sys.stderr)
+        return 2
+    print(
+        run_tags(
+            args.data,
+            args.models,
+            args.precision,
+            limit=args.limit,
+            cache=args.cache,
+            people_dir=args.people,
+            progress=not args.quiet,
+        )
+    )
+    return 0
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -235,6 +280,8 @@ def run(args: argparse.Namespace) -> int:
     if not getattr(args, "bench_command", None):
         args._bench_parser.print_help()
         return 2
+    if args.bench_command == "tags":
+        return _run_tags(args)
     from .report import markdown, write_report
     from .suite import Bench
 

@@ -16,10 +16,11 @@ from typing import Any, Callable
 from .. import settings
 from ..cli_args import HelpFormatter, positive_int
 from ..errors import EXIT_FAILED, EXIT_USAGE, ConfigError
+from ..tag_policy import ENV_VAR as CONFIDENCE_VAR
+from ..tag_policy import STORED_TOP_K, parse_confidence
 from . import names
 from .catalogue import ENV_VAR, open_catalogue, resolve_db_path, thumbnails_dir, wanwu_files, writer_lock
 from .files import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, json_text
-from .search import DEFAULT_MIN_SCORE
 
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130
@@ -45,7 +46,7 @@ SEARCH_EXAMPLES = """\
 examples:
   wanwu search dog                              # every dog breed, best match first
   wanwu search 狗 --lang zh                      # the same in Chinese
-  wanwu search "golden retriever" --min-score 0.5
+  wanwu search "golden retriever" --tag-confidence 0.9   # only the surest tags
   wanwu search cat --format paths | xargs -d '\\n' cp -t ~/cats/
   wanwu search n02123045 --format json
 """
@@ -65,16 +66,6 @@ User tags survive re-indexing and go into the XMP sidecar (with --write-xmp).
 """
 
 
-def _score(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
-
-
 def _lang_of(args: argparse.Namespace) -> str:
     """--lang, else WANWU_LANG, else the locale's language (as the model settings do)."""
     if getattr(args, "lang", None):
@@ -86,6 +77,16 @@ def _lang_of(args: argparse.Namespace) -> str:
         except ValueError as exc:
             raise ConfigError(f"WANWU_LANG: {exc}") from None
     return names.default_lang()
+
+
+def _confidence_of(args: argparse.Namespace) -> float | None:
+    """--tag-confidence, else WANWU_TAG_CONFIDENCE, else None (calibrated per model)."""
+    if getattr(args, "tag_confidence", None) is not None:
+        return args.tag_confidence
+    try:
+        return parse_confidence(os.environ.get(CONFIDENCE_VAR, ""))
+    except ValueError as exc:
+        raise ConfigError(f"{CONFIDENCE_VAR}: {exc}") from None
 
 
 def _common(p: argparse.ArgumentParser, *, lang: bool = True, min_score: bool = True) -> None:
@@ -100,13 +101,15 @@ def _common(p: argparse.ArgumentParser, *, lang: bool = True, min_score: bool = 
             help="language of labels: en or zh (default: from the locale)",
         )
     if min_score:
-        p.add_argument(
-            "--min-score",
-            type=_score,
-            default=DEFAULT_MIN_SCORE,
-            metavar="S",
-            help="tags scoring below S (0-1) are kept but not shown, matched or written",
-        )
+        settings.add_arguments(p, ("tag_confidence",))
+        _min_score_alias(p)
+
+
+def _min_score_alias(p: argparse.ArgumentParser) -> None:
+    """``--min-score``: before the tag policy a per-class score floor, now an old name of --tag-confidence."""
+    p.add_argument(
+        "--min-score", dest="tag_confidence", type=settings.arg_type(parse_confidence), help=argparse.SUPPRESS
+    )
 
 
 def add_parsers(sub: Any) -> None:
@@ -119,7 +122,8 @@ def add_parsers(sub: Any) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="photo folders (recursive) or files")
-    _common(p, lang=False)  # --lang comes with the model options (the settings table)
+    _common(p, lang=False, min_score=False)  # --lang, --tag-confidence come with the model options
+    _min_score_alias(p)
     p.add_argument("--force", action="store_true", help="re-tag every photo, changed or not")
     p.add_argument("--write-xmp", action="store_true", help="write/merge an XMP sidecar beside each photo")
     p.add_argument(
@@ -197,7 +201,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--remove", action="append", default=[], metavar="LABEL", help="tag to remove (repeatable)")
     p.add_argument("--write-xmp", action="store_true", help="update the photos' XMP sidecars too")
     p.add_argument("--xmp-name", choices=("ext", "stem"), default="ext", help="sidecar name (see `wanwu index`)")
-    p.set_defaults(func=cmd_tag, min_score=DEFAULT_MIN_SCORE)
+    p.set_defaults(func=cmd_tag, tag_confidence=None)
 
 
 # --- index -------------------------------------------------------------------------------
@@ -240,14 +244,29 @@ def _tagger_for(chosen: settings.ModelSettings) -> str:
     return tagger_name(chosen.model, chosen.precision, resolve_weights(get_spec(chosen.model), chosen.weights).sha256)
 
 
-def _sidecar_writer(conn, lang: str, min_score: float, naming: str, errors: list[str]) -> Callable[[int], None]:
+def _sidecar_writer(conn, lang: str, confidence: float | None, naming: str, errors: list[str]) -> Callable[..., None]:
+    """``write(photo_id, only_if_changed=False)``: the photo's sidecar with its visible tags (the
+    tag policy's and the user's). A photo with no tag gets no new sidecar (an existing one loses
+    wanwu's keywords); ``only_if_changed`` leaves a sidecar alone when wanwu's keywords in it are
+    already these (re-running after a policy change rewrites only what changed, without the model)."""
     from . import xmp
     from .search import photos_by_id
 
-    def write(photo_id: int) -> None:
-        for p in photos_by_id(conn, [photo_id], lang, min_score):
+    def write(photo_id: int, only_if_changed: bool = False) -> None:
+        for p in photos_by_id(conn, [photo_id], lang, confidence):
+            kw = xmp.keywords_for(p["tags"], lang)
+            path = xmp.sidecar_path(p["path"], naming)
             try:
-                xmp.write_sidecar(p["path"], xmp.keywords_for(p["tags"], lang), naming)
+                if not os.path.exists(path):
+                    if not kw.hierarchical:
+                        continue
+                elif only_if_changed:
+                    ours = {
+                        k for k in xmp.read_keywords(path)["lr:hierarchicalSubject"] if k.startswith(xmp.ROOT + "|")
+                    }
+                    if ours == set(kw.hierarchical):
+                        continue
+                xmp.write_sidecar(p["path"], kw, naming)
             except (xmp.SidecarError, OSError) as exc:
                 errors.append(str(exc))
 
@@ -273,15 +292,20 @@ def cmd_index(args: argparse.Namespace) -> int:
     with writer_lock(db_path):
         conn = open_catalogue(db_path)
         xmp_errors: list[str] = []
-        on_written = _sidecar_writer(conn, lang, args.min_score, args.xmp_name, xmp_errors) if args.write_xmp else None
+        write = (
+            _sidecar_writer(conn, lang, chosen.tag_confidence, args.xmp_name, xmp_errors) if args.write_xmp else None
+        )
+        on_written = write
+
+        stored_k = max(chosen.top_k, STORED_TOP_K)  # enough to recompute the tag policy without the model
 
         def make_backend() -> LocalBackend | RayBackend:
             if args.ray:  # only the classify step moves to the cluster
-                return RayBackend(args.ray, chosen.top_k, chosen.classifier_kwargs(), actors=args.ray_actors)
+                return RayBackend(args.ray, stored_k, chosen.classifier_kwargs(), actors=args.ray_actors)
             from ..pipeline import Classifier
 
             clf = Classifier(**chosen.classifier_kwargs())
-            return LocalBackend(clf, chosen.top_k, batch_size=args.batch_size, max_file_bytes=max_file_bytes)
+            return LocalBackend(clf, stored_k, batch_size=args.batch_size, max_file_bytes=max_file_bytes)
 
         bar = _Bar(enabled=(not args.quiet and sys.stderr.isatty()) or os.environ.get("WANWU_PROGRESS") == "1")
         exclude = wanwu_files(db_path) | {str(thumbnails_dir(db_path))}
@@ -312,8 +336,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             summary = indexer.run(args.paths)
-            if on_written is not None and not indexer.stopping:
-                _write_missing_sidecars(conn, on_written, args.xmp_name)
+            if write is not None and not indexer.stopping:
+                _refresh_sidecars(conn, write)
             pruned = 0 if summary.interrupted else _prune_thumbnails(conn, db_path)
         finally:
             for s, handler in old.items():
@@ -364,13 +388,12 @@ def _prune_thumbnails(conn, db_path: Path) -> int:
     return prune(cache, keep)
 
 
-def _write_missing_sidecars(conn, write: Callable[[int], None], naming: str) -> None:
-    """With --write-xmp on an already indexed tree: photos without a sidecar get one."""
-    from .xmp import sidecar_path
-
+def _refresh_sidecars(conn, write: Callable[..., None]) -> None:
+    """With --write-xmp on an already indexed tree: every photo's sidecar gets its tags as they
+    are now (missing ones are made; a changed --tag-confidence or user tag rewrites, no model)."""
     for row in conn.execute("SELECT id, path FROM photos WHERE error_code IS NULL").fetchall():
-        if os.path.exists(row["path"]) and not os.path.exists(sidecar_path(row["path"], naming)):
-            write(row["id"])
+        if os.path.exists(row["path"]):
+            write(row["id"], only_if_changed=True)
 
 
 # --- search / library / tag ----------------------------------------------------------------
@@ -380,7 +403,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     lang = _lang_of(args)
     conn = open_catalogue(args.db, readonly=True)
     try:
-        page = search(conn, args.query, lang=lang, min_score=args.min_score, limit=args.limit, offset=args.offset)
+        page = search(
+            conn, args.query, lang=lang, confidence=_confidence_of(args), limit=args.limit, offset=args.offset
+        )
     finally:
         conn.close()
     out = sys.stdout
@@ -431,10 +456,10 @@ def cmd_library(args: argparse.Namespace) -> int:
     conn = open_catalogue(db_path, readonly=True)
     try:
         if args.export:
-            n = export(conn, args.export, lang, args.min_score)
+            n = export(conn, args.export, lang, _confidence_of(args))
             print(f"wanwu: wrote {n} photo(s) to {args.export}", file=sys.stderr)
             return EXIT_OK
-        info = summary(conn, str(db_path), lang, args.min_score)
+        info = summary(conn, str(db_path), lang, _confidence_of(args))
     finally:
         conn.close()
     if args.format == "json":
@@ -474,7 +499,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     failed = 0
     try:
         errors: list[str] = []
-        write = _sidecar_writer(conn, lang, args.min_score, args.xmp_name, errors) if args.write_xmp else None
+        write = _sidecar_writer(conn, lang, _confidence_of(args), args.xmp_name, errors) if args.write_xmp else None
         for path in args.paths:
             outcome = apply(conn, os.path.abspath(os.path.expanduser(path)), args.add, args.remove)
             if not outcome.ok:

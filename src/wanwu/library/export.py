@@ -13,14 +13,14 @@ from typing import Iterator
 from ..errors import ConfigError
 from . import names
 from .files import json_text, printable_name
-from .search import DEFAULT_MIN_SCORE, group_counts, label_counts, photos_by_id
+from .search import group_counts, label_counts, photos_by_id
 
 EXPORT_FORMATS = {".jsonl": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 PAGE = 500
 
 
 def summary(
-    conn: sqlite3.Connection, db_path: str, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE, top: int = 10
+    conn: sqlite3.Connection, db_path: str, lang: str = "en", confidence: float | None = None, top: int = 10
 ) -> dict:
     photos, failed, size = conn.execute(
         "SELECT count(*), count(error_code), coalesce(sum(size), 0) FROM photos"
@@ -33,7 +33,7 @@ def summary(
     }
     labels = [
         {"wnid": w, "label": names.label(w, lang), "count": n}
-        for w, n in label_counts(conn, min_score).most_common(top)
+        for w, n in label_counts(conn, confidence).most_common(top)
     ]
     db_bytes = sum(os.path.getsize(p) for p in (db_path, db_path + "-wal") if os.path.exists(p))
     return {
@@ -44,12 +44,12 @@ def summary(
         "catalogue_bytes": db_bytes,
         "user_tags": conn.execute("SELECT count(*) FROM user_tags").fetchone()[0],
         "models": taggers,
-        "groups": group_counts(conn, lang, min_score, top),
+        "groups": group_counts(conn, lang, confidence, top),
         "labels": labels,
     }
 
 
-def iter_photos(conn: sqlite3.Connection, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE) -> Iterator[dict]:
+def iter_photos(conn: sqlite3.Connection, lang: str = "en", confidence: float | None = None) -> Iterator[dict]:
     """Every photo (failed ones with their error), in id order, page by page."""
     last = 0
     while True:
@@ -59,20 +59,20 @@ def iter_photos(conn: sqlite3.Connection, lang: str = "en", min_score: float = D
         if not rows:
             return
         extra = {r["id"]: r for r in rows}
-        for p in photos_by_id(conn, [r["id"] for r in rows], lang, min_score):
+        for p in photos_by_id(conn, [r["id"] for r in rows], lang, confidence):
             r = extra[p["id"]]
             p.update(size=r["size"], sha256=r["sha256"], tagger=r["tagger"], error=r["error"])
             yield p
         last = rows[-1]["id"]
 
 
-def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE) -> int:
+def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", confidence: float | None = None) -> int:
     """Write every photo to ``out_path`` (format from its extension); returns the count."""
     ext = os.path.splitext(out_path)[1].lower()
     fmt = EXPORT_FORMATS.get(ext)
     if fmt is None:
         raise ConfigError(f"--export {out_path}: use a .jsonl, .csv or .parquet file name")
-    rows = iter_photos(conn, lang, min_score)
+    rows = iter_photos(conn, lang, confidence)
     if fmt == "parquet":
         return _parquet(rows, out_path)
     n = 0
@@ -85,13 +85,27 @@ def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", min_score:
             return n
         w = csv.writer(f)
         w.writerow(
-            ["id", "path", "width", "height", "taken", "camera", "rank", "wnid", "label", "score", "user", "error"]
+            [
+                "id",
+                "path",
+                "width",
+                "height",
+                "taken",
+                "camera",
+                "rank",
+                "wnid",
+                "label",
+                "score",
+                "user",
+                "error",
+                "group",
+            ]
         )
         for p in rows:
             n += 1
             base = [p["id"], p["path"], p["width"], p["height"], p["taken"], p["camera"]]
             if not p["tags"]:
-                w.writerow(base + ["", "", "", "", "", p["error"] or ""])
+                w.writerow(base + ["", "", "", "", "", p["error"] or "", ""])
             for rank, t in enumerate(p["tags"], 1):
                 w.writerow(
                     base
@@ -102,6 +116,7 @@ def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", min_score:
                         "" if t["score"] is None else t["score"],
                         int(bool(t.get("user"))),
                         "",
+                        t.get("group") or "",
                     ]
                 )
     return n
@@ -115,7 +130,15 @@ def _parquet(rows: Iterator[dict], out_path: str) -> int:
         raise ConfigError(
             "Parquet export needs pyarrow: pip install 'wanwu[parquet]' (or export .jsonl / .csv)"
         ) from None
-    tag = pa.struct([("wnid", pa.string()), ("label", pa.string()), ("score", pa.float64()), ("user", pa.bool_())])
+    tag = pa.struct(
+        [
+            ("wnid", pa.string()),
+            ("label", pa.string()),
+            ("score", pa.float64()),
+            ("user", pa.bool_()),
+            ("group", pa.string()),  # a label group's key when the tag is the group, not one class
+        ]
+    )
     schema = pa.schema(
         [
             ("id", pa.int64()),
@@ -135,7 +158,7 @@ def _parquet(rows: Iterator[dict], out_path: str) -> int:
     with pq.ParquetWriter(out_path, schema) as writer:
         chunk: list[dict] = []
         for p in rows:
-            p["tags"] = [{**t, "user": bool(t.get("user"))} for t in p["tags"]]
+            p["tags"] = [{**t, "user": bool(t.get("user")), "group": t.get("group")} for t in p["tags"]]
             p["path"] = printable_name(p["path"])  # Arrow strings are UTF-8: \xff for a byte that is not
             chunk.append({k: p.get(k) for k in schema.names})
             if len(chunk) >= PAGE:

@@ -8,6 +8,7 @@ from functools import lru_cache
 
 from .. import labels as _labels
 from ..labels import default_lang, label_groups, normalize_lang, parse_lang  # noqa: F401  (re-exported)
+from ..tag_policy import broader_groups as _broader_groups
 
 
 @lru_cache(maxsize=1)
@@ -24,6 +25,11 @@ def label(wnid: str, lang: str = "en") -> str:
 def groups(wnid: str) -> tuple[_labels.LabelGroup, ...]:
     """The WordNet groups a class belongs to, narrowest first (retriever, dog, ..., animal)."""
     return _labels.groups_of(wnid) if wnid in _by_wnid() else ()
+
+
+def broader_groups(key: str) -> tuple[_labels.LabelGroup, ...]:
+    """The groups that contain the whole group ``key`` (retriever: dog, canine, ..., animal)."""
+    return _broader_groups(_labels.resolve_group(key))
 
 
 def group_label(group: _labels.LabelGroup, lang: str = "en") -> str:

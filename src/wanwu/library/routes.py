@@ -29,7 +29,7 @@ from . import names
 from .catalogue import LibraryError, catalogue_roots, open_catalogue, thumbnails_dir
 from .export import summary
 from .files import NotServedError, PhotoChangedError, json_text, open_catalogued
-from .search import DEFAULT_MIN_SCORE, group_counts, photo, search
+from .search import group_counts, photo, search
 from .thumbnails import BROWSER_SHOWS, thumbnail, viewable
 
 
@@ -61,9 +61,10 @@ class PhotoGoneError(WanwuError):
 class LibraryContext:
     db_path: Path
     thumbnails: Path
+    tag_confidence: float | None = None  # the server's --tag-confidence (None: calibrated per model)
 
 
-def install_library(app: FastAPI, db_path: Path | None) -> None:
+def install_library(app: FastAPI, db_path: Path | None, tag_confidence: float | None = None) -> None:
     """``GET /api/v1/library`` (whether there is a library: the page asks it) on every app, and
     with ``db_path`` (which must exist) the catalogue's routes under ``/api/v1/library/``."""
     app.state.library = None
@@ -71,7 +72,7 @@ def install_library(app: FastAPI, db_path: Path | None) -> None:
     if db_path is None:
         return
     open_catalogue(db_path, readonly=True).close()  # LibraryError now, not at the first request
-    app.state.library = LibraryContext(db_path, thumbnails_dir(db_path))
+    app.state.library = LibraryContext(db_path, thumbnails_dir(db_path), tag_confidence)
     app.include_router(router)
 
 
@@ -108,7 +109,21 @@ def _with_urls(item: dict) -> dict:
 
 
 Lang = Annotated[str | None, Query(description="en or zh; default: the Accept-Language header")]
-MinScore = Annotated[float, Query(ge=0, le=1, description="hide tags scoring below this")]
+TagConfidence = Annotated[
+    float | None,
+    Query(
+        gt=0,
+        le=1,
+        description="how sure a tag must be (the tag policy's threshold, docs/library.md); "
+        "default: the server's --tag-confidence, else calibrated per model",
+    ),
+]
+
+
+def _confidence(ctx: LibraryContext, asked: float | None) -> float | None:
+    return asked if asked is not None else ctx.tag_confidence
+
+
 MAX_INT = 2**63 - 1  # SQLite's integers: a larger id or offset is a bad parameter (422), not a 500
 PhotoId = Annotated[int, PathParam(ge=1, le=MAX_INT, description="catalogue id (from search)")]
 
@@ -122,12 +137,15 @@ def library_search(
     limit: Annotated[int, Query(ge=1, le=200)] = 48,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     lang: Lang = None,
-    min_score: MinScore = DEFAULT_MIN_SCORE,
+    tag_confidence: TagConfidence = None,
 ) -> dict:
-    """Photos whose tags match ``q`` (``dog`` and ``狗`` find every breed), best score first."""
+    """Photos whose tags match ``q`` (``dog`` and ``狗`` find every breed, and photos tagged only
+    "dog" or "retriever"), best score first. Tags are the tag policy's (a class, a group with
+    ``group`` set, or none), never the raw top-k."""
     lang = _lang(request, lang)
-    with _catalogue(request) as (_, conn):
-        page = search(conn, q, lang=lang, min_score=min_score, limit=limit, offset=offset)
+    with _catalogue(request) as (ctx, conn):
+        confidence = _confidence(ctx, tag_confidence)
+        page = search(conn, q, lang=lang, confidence=confidence, limit=limit, offset=offset)
     return {
         "query": q,
         "total": page.total,
@@ -146,22 +164,21 @@ def library_suggest(
 
 
 @router.get("/stats", summary="Catalogue summary")
-def library_stats(request: Request, lang: Lang = None, min_score: MinScore = DEFAULT_MIN_SCORE) -> dict:
+def library_stats(request: Request, lang: Lang = None, tag_confidence: TagConfidence = None) -> dict:
     """Photos, failures, models, and the top groups (facets) and labels with their counts."""
     lang = _lang(request, lang)
     with _catalogue(request) as (ctx, conn):
-        info = summary(conn, str(ctx.db_path), lang, min_score)
-        info["groups"] = group_counts(conn, lang, min_score, top=16)
+        confidence = _confidence(ctx, tag_confidence)
+        info = summary(conn, str(ctx.db_path), lang, confidence)
+        info["groups"] = group_counts(conn, lang, confidence, top=16)
     info.pop("catalogue", None)  # no server paths in answers beyond the photos' own
     return info
 
 
 @router.get("/photos/{photo_id}", summary="One photo with its tags")
-def library_photo(
-    request: Request, photo_id: PhotoId, lang: Lang = None, min_score: MinScore = DEFAULT_MIN_SCORE
-) -> dict:
-    with _catalogue(request) as (_, conn):
-        found = photo(conn, photo_id, _lang(request, lang), min_score)
+def library_photo(request: Request, photo_id: PhotoId, lang: Lang = None, tag_confidence: TagConfidence = None) -> dict:
+    with _catalogue(request) as (ctx, conn):
+        found = photo(conn, photo_id, _lang(request, lang), _confidence(ctx, tag_confidence))
     if found is None:
         raise PhotoNotFoundError(f"no photo {photo_id} in the catalogue")
     return _with_urls(found)

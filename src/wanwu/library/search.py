@@ -1,7 +1,11 @@
 """Read the catalogue: find photos by what is in them, show one photo with its tags, count
-groups for facets. A query names classes or groups in English or Chinese, by synonym or wnid
-(``wanwu.labels``); photos rank by their best matching tag's score. User-added tags match too
-(by class, or a free keyword containing the query), and a tag the user removed never matches.
+groups for facets. A photo's model tag is what ``wanwu.tag_policy`` decides from its stored
+top-k (a class, a label group, or nothing), at ``confidence`` (None: calibrated for the model
+that tagged it); the raw top-k is never shown here. A query names classes or groups in English
+or Chinese, by synonym or wnid (``wanwu.labels``); a tag matches when every class it stands for
+is named ("dog" finds a photo tagged "retriever"); photos rank by their matching tag's score.
+User-added tags match too (by class, or a free keyword containing the query), and a tag the
+user removed never matches.
 """
 
 from __future__ import annotations
@@ -9,11 +13,11 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
+from typing import Iterator
 
-from ..labels import LabelGroup
+from ..labels import LabelGroup, resolve_group
+from ..tag_policy import Tag, policy_for_tagger
 from . import names
-
-DEFAULT_MIN_SCORE = 0.1  # tags below this are stored but not shown or matched (--min-score)
 
 
 @dataclass
@@ -24,36 +28,61 @@ class SearchPage:
     wnids: tuple[str, ...]
 
 
-def _tags(conn: sqlite3.Connection, photo_ids: list[int], lang: str, min_score: float) -> dict[int, list[dict]]:
-    """Visible tags per photo: the model's above ``min_score`` not removed by the user, best
-    first, then the user's own (``score`` None, ``user`` true)."""
+def _removed(conn: sqlite3.Connection, photo_ids: list[int]) -> tuple[set, set]:
+    """(photo_id, wnid) and (photo_id, lower-case name) pairs the user removed."""
+    marks = ",".join("?" * len(photo_ids))
+    by_wnid, by_name = set(), set()
+    for pid, wnid, name in conn.execute(
+        f"SELECT photo_id, wnid, name FROM user_tags WHERE removed = 1 AND photo_id IN ({marks})", photo_ids
+    ):
+        by_name.add((pid, name.lower()))
+        if wnid is not None:
+            by_wnid.add((pid, wnid))
+    return by_wnid, by_name
+
+
+def _decide(pid: int, tagger: str | None, scores: list, confidence: float | None, removed: set) -> Tag | None:
+    """The policy's tag of one photo; classes the user removed are not it, so they count for nothing."""
+    return policy_for_tagger(tagger, confidence).decide([(w, p) for w, p in scores if (pid, w) not in removed])
+
+
+def _model_tags(conn: sqlite3.Connection, photo_ids: list[int], confidence: float | None) -> dict[int, Tag | None]:
+    out: dict[int, Tag | None] = dict.fromkeys(photo_ids)
+    if not photo_ids:
+        return out
+    marks = ",".join("?" * len(photo_ids))
+    removed, _ = _removed(conn, photo_ids)
+    rows: dict[int, tuple[str | None, list]] = {}
+    for pid, tagger, wnid, score in conn.execute(
+        f"SELECT t.photo_id, p.tagger, t.wnid, t.score FROM tags t JOIN photos p ON p.id = t.photo_id "
+        f"WHERE t.photo_id IN ({marks}) ORDER BY t.photo_id, t.rank",
+        photo_ids,
+    ):
+        rows.setdefault(pid, (tagger, []))[1].append((wnid, score))
+    for pid, (tagger, scores) in rows.items():
+        out[pid] = _decide(pid, tagger, scores, confidence, removed)
+    return out
+
+
+def _tags(conn: sqlite3.Connection, photo_ids: list[int], lang: str, confidence: float | None) -> dict[int, list[dict]]:
+    """Visible tags per photo: the policy's tag (a class or a group, ``wnid`` or ``group`` set)
+    unless the user removed it, then the user's own (``score`` None, ``user`` true)."""
     out: dict[int, list[dict]] = {i: [] for i in photo_ids}
     if not photo_ids:
         return out
     marks = ",".join("?" * len(photo_ids))
-    removed = {
-        (r[0], r[1])
-        for r in conn.execute(
-            f"SELECT photo_id, wnid FROM user_tags WHERE removed = 1 AND wnid IS NOT NULL AND photo_id IN ({marks})",
-            photo_ids,
-        )
-    }
-    removed_names = {
-        (r[0], r[1].lower())
-        for r in conn.execute(
-            f"SELECT photo_id, name FROM user_tags WHERE removed = 1 AND photo_id IN ({marks})", photo_ids
-        )
-    }
-    for pid, wnid, score in conn.execute(
-        f"SELECT photo_id, wnid, score FROM tags WHERE photo_id IN ({marks}) AND score >= ? ORDER BY photo_id, rank",
-        [*photo_ids, min_score],
-    ):
-        if (pid, wnid) in removed:
+    _, removed_names = _removed(conn, photo_ids)
+    for pid, tag in _model_tags(conn, photo_ids, confidence).items():
+        if tag is None or (pid, tag.label(lang).lower()) in removed_names:
             continue
-        label = names.label(wnid, lang)
-        if (pid, label.lower()) in removed_names:
-            continue
-        out[pid].append({"wnid": wnid, "label": label, "score": round(score, 6)})
+        out[pid].append(
+            {
+                "wnid": tag.wnid,
+                "group": tag.group.key if tag.group else None,
+                "label": tag.label(lang),
+                "score": round(tag.score, 6),
+            }
+        )
     for pid, name, wnid in conn.execute(
         f"SELECT photo_id, name, wnid FROM user_tags WHERE removed = 0 AND photo_id IN ({marks}) ORDER BY name",
         photo_ids,
@@ -62,6 +91,13 @@ def _tags(conn: sqlite3.Connection, photo_ids: list[int], lang: str, min_score: 
             continue
         out[pid].append({"wnid": wnid, "label": names.label(wnid, lang) if wnid else name, "score": None, "user": True})
     return out
+
+
+def members(tag: dict) -> tuple[str, ...]:
+    """The classes a visible tag stands for: its class, or every class of its group."""
+    if tag.get("group"):
+        return resolve_group(tag["group"]).wnids
+    return (tag["wnid"],) if tag.get("wnid") else ()
 
 
 def _photo_dict(row: sqlite3.Row, tags: list[dict]) -> dict:
@@ -77,21 +113,19 @@ def _photo_dict(row: sqlite3.Row, tags: list[dict]) -> dict:
 
 
 def photos_by_id(
-    conn: sqlite3.Connection, ids: list[int], lang: str = "en", min_score: float = DEFAULT_MIN_SCORE
+    conn: sqlite3.Connection, ids: list[int], lang: str = "en", confidence: float | None = None
 ) -> list[dict]:
     """Photos (with tags) in the order of ``ids``; unknown ids are left out."""
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
     rows = {r["id"]: r for r in conn.execute(f"SELECT * FROM photos WHERE id IN ({marks})", ids)}
-    tags = _tags(conn, [i for i in ids if i in rows], lang, min_score)
+    tags = _tags(conn, [i for i in ids if i in rows], lang, confidence)
     return [_photo_dict(rows[i], tags[i]) for i in ids if i in rows]
 
 
-def photo(
-    conn: sqlite3.Connection, photo_id: int, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE
-) -> dict | None:
-    found = photos_by_id(conn, [photo_id], lang, min_score)
+def photo(conn: sqlite3.Connection, photo_id: int, lang: str = "en", confidence: float | None = None) -> dict | None:
+    found = photos_by_id(conn, [photo_id], lang, confidence)
     if not found:
         return None
     row = conn.execute("SELECT size, tagger, error, error_code FROM photos WHERE id = ?", (photo_id,)).fetchone()
@@ -109,7 +143,7 @@ def search(
     query: str,
     *,
     lang: str = "en",
-    min_score: float = DEFAULT_MIN_SCORE,
+    confidence: float | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> SearchPage:
@@ -125,52 +159,54 @@ def search(
                 (limit, offset),
             )
         ]
-        return SearchPage(query, total, photos_by_id(conn, ids, lang, min_score), ())
+        return SearchPage(query, total, photos_by_id(conn, ids, lang, confidence), ())
     wnids = names.find_wnids(query)
+    wanted = set(wnids)
     marks = ",".join("?" * len(wnids)) or "NULL"
-    hits = f"""
-        SELECT t.photo_id AS pid, t.score AS score FROM tags t
-         WHERE t.wnid IN ({marks}) AND t.score >= ?
-           AND NOT EXISTS (SELECT 1 FROM user_tags u WHERE u.photo_id = t.photo_id AND u.removed = 1
-                           AND u.wnid = t.wnid)
-        UNION ALL
-        SELECT u.photo_id, 1.0 FROM user_tags u
-         WHERE u.removed = 0 AND (u.wnid IN ({marks}) OR instr(lower(u.name), lower(?)) > 0)
-    """
-    args = [*wnids, min_score, *wnids, query]
-    total = conn.execute(f"SELECT count(DISTINCT pid) FROM ({hits})", args).fetchone()[0]
-    ids = [
-        r[0]
-        for r in conn.execute(
-            f"SELECT pid, max(score) AS best FROM ({hits}) GROUP BY pid ORDER BY best DESC, pid LIMIT ? OFFSET ?",
-            [*args, limit, offset],
-        )
-    ]
-    return SearchPage(query, total, photos_by_id(conn, ids, lang, min_score), wnids)
+    best: dict[int, float] = {}
+    # a photo can only be tagged with a class or group of the query if one of them is in its top-k
+    candidates = [r[0] for r in conn.execute(f"SELECT DISTINCT photo_id FROM tags WHERE wnid IN ({marks})", wnids)]
+    for start in range(0, len(candidates), 500):
+        chunk = candidates[start : start + 500]
+        for pid, tags in _tags(conn, chunk, lang, confidence).items():
+            for t in tags:
+                if not t.get("user") and members(t) and set(members(t)) <= wanted:
+                    best[pid] = max(best.get(pid, 0.0), t["score"])
+    for (pid,) in conn.execute(
+        f"SELECT photo_id FROM user_tags WHERE removed = 0 AND (wnid IN ({marks}) OR instr(lower(name), lower(?)) > 0)",
+        [*wnids, query],
+    ):
+        best[pid] = 1.0
+    ranked = sorted(best, key=lambda pid: (-best[pid], pid))
+    ids = ranked[offset : offset + limit]
+    return SearchPage(query, len(ranked), photos_by_id(conn, ids, lang, confidence), wnids)
 
 
-def label_counts(conn: sqlite3.Connection, min_score: float = DEFAULT_MIN_SCORE) -> Counter:
-    """wnid -> number of photos whose best tag it is (above ``min_score``, not removed by the user)."""
-    return Counter(
-        {
-            r[0]: r[1]
-            for r in conn.execute(
-                "SELECT t.wnid, count(*) FROM tags t WHERE t.rank = 0 AND t.score >= ? AND NOT EXISTS (SELECT 1 FROM "
-                "user_tags u WHERE u.photo_id = t.photo_id AND u.wnid = t.wnid AND u.removed = 1) GROUP BY t.wnid",
-                (min_score,),
-            )
-        }
-    )
+def headline_tags(conn: sqlite3.Connection, confidence: float | None = None) -> Iterator[Tag]:
+    """Every photo's model tag (the policy's, user removals applied), a page of photos at a time."""
+    last = 0
+    while True:
+        ids = [r[0] for r in conn.execute("SELECT id FROM photos WHERE id > ? ORDER BY id LIMIT 500", (last,))]
+        if not ids:
+            return
+        yield from (t for t in _model_tags(conn, ids, confidence).values() if t is not None)
+        last = ids[-1]
+
+
+def label_counts(conn: sqlite3.Connection, confidence: float | None = None) -> Counter:
+    """wnid -> number of photos whose tag is that class (groups are counted by ``group_counts``)."""
+    return Counter(t.wnid for t in headline_tags(conn, confidence) if t.wnid)
 
 
 def group_counts(
-    conn: sqlite3.Connection, lang: str = "en", min_score: float = DEFAULT_MIN_SCORE, top: int = 12
+    conn: sqlite3.Connection, lang: str = "en", confidence: float | None = None, top: int = 12
 ) -> list[dict]:
-    """The groups with most photos (by best tag), for facets: ``[{key, label, count}]``."""
+    """The groups with most photos (tagged with the group, a narrower one or one of its classes),
+    for facets: ``[{key, label, count}]``."""
     counts: Counter = Counter()
     meta: dict[str, LabelGroup] = {}
-    for wnid, n in label_counts(conn, min_score).items():
-        for g in names.groups(wnid):
-            counts[g.key] += n
+    for tag in headline_tags(conn, confidence):
+        for g in ((tag.group,) if tag.group else ()) + tag.groups:
+            counts[g.key] += 1
             meta[g.key] = g
     return [{"key": k, "label": names.group_label(meta[k], lang), "count": n} for k, n in counts.most_common(top)]

@@ -60,17 +60,20 @@ def sidecar_path(photo_path: str, naming: str = "ext") -> str:
 
 
 def keywords_for(tags: list[dict], lang: str = "en") -> Keywords:
-    """Keywords of a photo's visible tags (``search`` tag dicts): each class's label and its
-    WordNet groups' (flat), and ``wanwu|GROUP|label`` for each group, or ``wanwu|label`` for a
-    class in no group and for the user's free keywords (hierarchical)."""
+    """Keywords of a photo's visible tags (``search`` tag dicts): each tag's label (a class, or a
+    label group the tag policy backed off to) and its broader WordNet groups' (flat), and
+    ``wanwu|GROUP|label`` for each of those groups, or ``wanwu|label`` for a tag in no group and
+    for the user's free keywords (hierarchical)."""
     flat: dict[str, None] = {}
     hier: dict[str, None] = {}
     for t in tags:
         label = t["label"].replace("|", "/")
         flat.setdefault(t["label"], None)
-        groups = (
-            [names.group_label(g, lang).replace("|", "/") for g in names.groups(t["wnid"])] if t.get("wnid") else []
-        )
+        if t.get("group"):
+            broader = names.broader_groups(t["group"])
+        else:
+            broader = names.groups(t["wnid"]) if t.get("wnid") else ()
+        groups = [names.group_label(g, lang).replace("|", "/") for g in broader]
         for g in groups:
             flat.setdefault(g, None)
             hier.setdefault(f"{ROOT}|{g}|{label}", None)

@@ -13,6 +13,7 @@ from ..errors import AmbiguousLabelError, ImageInputError, UnknownLabelError, Un
 from ..explain import resolve_target
 from ..pipeline import Classifier
 from ..settings import MAX_TOP_K
+from ..tag_policy import STORED_TOP_K, Policy, policy, verdict
 from .context import AppContext, context_of, get_context
 from .errors import (
     IMAGE_ERRORS,
@@ -71,14 +72,26 @@ TopK = Annotated[
 ModelName = Annotated[str | None, Query(description="model name from /api/v1/models; default: the server's --model")]
 
 
-def _envelope(clf: Classifier, results: list[Classified], lang: str) -> dict:
+def _envelope(clf: Classifier, results: list[Classified], lang: str, top_k: int, pol: Policy) -> dict:
     return {
         "model": clf.model_name,
         "engine": clf.engine.name,
         "precision": clf.engine.precision,
         "lang": lang,
-        "results": [_without_none(r.to_dict(lang)) for r in results],
+        "results": [_without_none(_with_verdict(r, lang, top_k, pol)) for r in results],
     }
+
+
+def _with_verdict(r: Classified, lang: str, top_k: int, pol: Policy) -> dict:
+    """The image's answer with its raw top ``top_k`` predictions and the policy's verdict (made
+    from the top ``STORED_TOP_K``, as the library's tags are)."""
+    out = r.to_dict(lang)
+    if r.result.ok:
+        preds = r.result.predictions
+        out["predictions"] = out["predictions"][:top_k]
+        tag = pol.decide([(p.wnid, p.score) for p in preds])
+        out["verdict"] = verdict(tag, lang, [p.wnid for p in preds[:top_k]])
+    return out
 
 
 def _without_none(result: dict) -> dict:
@@ -96,7 +109,9 @@ async def list_models(ctx: Annotated[AppContext, Depends(get_context)]) -> dict:
 async def classify(request: Request, top_k: TopK = None, model: ModelName = None, lang: LangQuery = None) -> Response:
     """Top-k ImageNet classes for each uploaded image, with timings in milliseconds. Each
     prediction's `label` is in the language asked for (`lang`, else `Accept-Language`), with
-    `label_en` and `label_zh` beside it.
+    `label_en` and `label_zh` beside it. `predictions` are the model's raw answer; `verdict` is
+    the tag policy's headline (a class, a label group, or none when unsure; sensitive classes
+    such as primates need a much higher bar), the same rule as the photo library's tags.
 
     One image that fails answers with its own status (415, 422, 413) and an `error` object.
     With several files, the answer is 200 and each failed image carries an `error` object in
@@ -107,10 +122,12 @@ async def classify(request: Request, top_k: TopK = None, model: ModelName = None
     lang = response_language(request, ctx, lang)
     clf = await ctx.service.classifier(model)  # unknown / unavailable model: before reading the body
     k = top_k or ctx.config.top_k
+    pol = policy(clf.model_name, clf.engine.precision, ctx.config.tag_confidence)
+    run_k = max(k, STORED_TOP_K)  # the verdict reads the top 10; the answer shows the top k
     uploads = await read_uploads(request, max_files=ctx.config.max_files)
     results = list(
         await asyncio.gather(
-            *(ctx.service.classify(u.data, model=clf.model_name, top_k=k, filename=u.filename) for u in uploads)
+            *(ctx.service.classify(u.data, model=clf.model_name, top_k=run_k, filename=u.filename) for u in uploads)
         )
     )
     del uploads
@@ -124,7 +141,7 @@ async def classify(request: Request, top_k: TopK = None, model: ModelName = None
         return JSONResponse(body, status_code=first.http_status, headers=_VARY)
     # built here, not by FastAPI from ``response_model`` (which stays for the schema): validating
     # our own dict against it again cost ~0.4 ms a request (measured on cache hits)
-    return JSONResponse(_envelope(clf, results, lang), headers=_VARY)
+    return JSONResponse(_envelope(clf, results, lang, k, pol), headers=_VARY)
 
 
 # a QueryRoute: served without FastAPI's dependency solving, the hottest route of the server

@@ -144,7 +144,11 @@ def create_app(config: ServerConfig | None = None, *, service: InferenceService 
     app.include_router(api.router)
     app.include_router(v2.router)
     app.include_router(torchserve.router)
-    install_library(app, resolve_db_path(config.library or None) if config.library is not None else None)
+    install_library(
+        app,
+        resolve_db_path(config.library or None) if config.library is not None else None,
+        config.tag_confidence,
+    )
 
     @app.get(
         "/metrics",

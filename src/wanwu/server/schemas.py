@@ -30,6 +30,26 @@ class Prediction(BaseModel):
     score: float = Field(description="softmax probability, 0-1")
 
 
+class Verdict(BaseModel):
+    """The tag policy's headline for the image (docs/library.md): one class where the model is
+    sure, a label group where it hesitates between its classes, or none. Added beside the raw
+    ``predictions``, which stay the model's answer."""
+
+    kind: str = Field(description="class, group or none (the policy is unsure)")
+    wnid: str | None = Field(None, description="the class, when kind is class")
+    group: str | None = Field(None, description="the label group's key (e.g. cat), when kind is group")
+    label: str | None = Field(None, description="the class or group name in the language asked for")
+    label_en: str | None = None
+    label_zh: str | None = None
+    score: float | None = Field(None, description="calibrated probability (a group's: summed over its classes)")
+    text: str = Field(description="the headline for people: 'probably a cat (93%)', 'unsure', '可能是猫（93%）'")
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="sensitive classes (primates, underwear ...) among the predictions that are not the "
+        "verdict: a page showing the predictions to people leaves them out",
+    )
+
+
 class Timing(BaseModel):
     decode: float
     preprocess: float
@@ -44,6 +64,7 @@ class ImageOut(BaseModel):
     height: int | None = None
     cached: bool | None = Field(None, description="answered from the result cache (only with --show-cache-hits)")
     predictions: list[Prediction] | None = Field(None, description="best first; absent when error is set")
+    verdict: Verdict | None = Field(None, description="the tag policy's headline; absent when error is set")
     timing_ms: Timing | None = None
     error: ErrorInfo | None = Field(None, description="set instead of predictions when this image failed")
     warnings: list[str] | None = Field(

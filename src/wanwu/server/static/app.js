@@ -640,8 +640,15 @@
     }
     if (r.cached) meta.append(h("span", { class: "badge", title: t("card.cachedTitle"), text: t("card.cached") }));
 
+    // the tag policy's verdict as the headline; sensitive classes it withholds are not shown
+    // (the API's raw predictions keep them: docs/library.md)
+    const v = r.verdict;
+    const withheld = new Set((v && v.withheld) || []);
+    const headline = v ? h("p", { class: v.kind === "none" ? "card-verdict is-unsure" : "card-verdict",
+      dataset: { kind: v.kind }, text: verdictText(v) }) : "";
+
     const list = h("ol", { class: "predictions", "aria-label": t("card.predictions", { name }) });
-    (r.predictions || []).forEach((p, i) => {
+    (r.predictions || []).filter((p) => !withheld.has(p.wnid)).forEach((p, i) => {
       // the page's language first, the other one beneath (smaller); both come with every prediction
       const en = prettyLabel(p.label_en || p.label), zh = p.label_zh || "";
       const [main, alt] = lang === "zh" && zh ? [zh, en] : [en, zh];
@@ -662,7 +669,16 @@
         model: modelTitle(card.meta.model), engine: card.meta.engine, precision: card.meta.precision || "" }).trim() })
       : null;
 
-    body.replaceChildren(head, meta, list, explainControls(card), engine);
+    body.replaceChildren(head, meta, headline, list, explainControls(card), engine);
+  }
+
+  // "probably a cat (93%)" / "可能是猫（93%）" / "unsure" / "不确定", in the page's language
+  function verdictText(v) {
+    if (v.kind === "none") return t("card.unsure");
+    const label = lang === "zh" && v.label_zh ? v.label_zh : String(v.label_en || v.label || "").replace(/_/g, " ");
+    const score = `${Math.round((Number(v.score) || 0) * 100)}%`;
+    const article = /^[aeiou]/i.test(label) ? "an" : "a";
+    return t("card.verdict", { label, score, article });
   }
 
   function renderSummary() {
