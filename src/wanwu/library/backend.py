@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +23,8 @@ import numpy as np
 
 from ..errors import ImageInputError
 from ..stages import ImageResult, Prepared
+
+log = logging.getLogger("wanwu")
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Classified:
     path: str
     result: ImageResult  # predictions, width x height; or ``error``
     facts: FileFacts | None  # None when the file could not even be read
+    faces: list | None = None  # ``wanwu.faces.detect.Face`` list; None: not looked for
 
 
 class ClassifyBackend(Protocol):
@@ -103,8 +107,9 @@ class LocalBackend:
     """The wanwu pipeline on this machine. At most ``window`` files are read or decoded ahead
     of inference, so memory stays bounded however many paths come in."""
 
-    def __init__(self, classifier, top_k: int, batch_size: int = 8, threads: int = 2):
+    def __init__(self, classifier, top_k: int, batch_size: int = 8, threads: int = 2, faces=None):
         self.classifier = classifier
+        self.faces = faces  # a ``wanwu.faces.detect.FaceFinder``: faces found in the decoded image
         self.stages = classifier.stages
         self.top_k = top_k
         self.batch_size = batch_size
@@ -123,10 +128,18 @@ class LocalBackend:
             return Classified(path, ImageResult(path, error=error), None), None
         facts = FileFacts(hashlib.sha256(data).hexdigest(), *read_exif(data))
         try:
-            prepared = self.stages.front(data, path)
+            prepared = self.stages.front(data, path, keep_image=self.faces is not None)
         except ImageInputError as exc:
             return Classified(path, ImageResult(path, error=exc), facts), None
-        return Classified(path, ImageResult(path, width=prepared.width, height=prepared.height), facts), prepared
+        found = None
+        if prepared.image is not None:
+            try:
+                found = self.faces.find(prepared.image)
+            except Exception as exc:  # no faces this time (looked for again next run), never a failed photo
+                log.warning("wanwu: faces: %s: %s", path, exc)
+            prepared.image = None  # the pixels go now, not after the batch's inference
+        result = ImageResult(path, width=prepared.width, height=prepared.height)
+        return Classified(path, result, facts, found), prepared
 
     def classify(self, paths: Iterable[str]) -> Iterator[Classified]:
         pending: deque[Future] = deque()

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from .. import settings
 from ..cli_args import HelpFormatter, positive_int
 from ..errors import EXIT_FAILED, EXIT_USAGE, ConfigError
-from . import names
+from . import names, people_cli
 from .catalogue import ENV_VAR, open_catalogue, resolve_db_path, thumbnails_dir, wanwu_files, writer_lock
 from .search import DEFAULT_MIN_SCORE
 
@@ -31,6 +31,7 @@ examples:
   wanwu index ~/Pictures --model resnet18       # re-tags photos tagged by another model
   wanwu index ~/Pictures --force                # re-tag everything
   wanwu index /mnt/archive --ray auto           # classify on the Ray cluster this node belongs to
+  wanwu index ~/Pictures --no-faces             # do not look for faces (pip install 'wanwu[faces]' finds them)
 
 The catalogue is $XDG_DATA_HOME/wanwu/library.db unless --db / {ENV_VAR} say otherwise.
 Ctrl-C stops within a couple of seconds, keeping what was done; run it again to go on.
@@ -143,6 +144,7 @@ def add_parsers(sub: Any) -> None:
         metavar="N",
         help="with --ray: classifier replicas (default: one per CPU of the cluster)",
     )
+    people_cli.add_index_arguments(p)
     settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
     p.set_defaults(func=cmd_index)
 
@@ -187,6 +189,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--write-xmp", action="store_true", help="update the photos' XMP sidecars too")
     p.add_argument("--xmp-name", choices=("ext", "stem"), default="ext", help="sidecar name (see `wanwu index`)")
     p.set_defaults(func=cmd_tag, min_score=DEFAULT_MIN_SCORE)
+
+    people_cli.add_parser(sub)  # people
 
 
 # --- index -------------------------------------------------------------------------------
@@ -260,6 +264,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     db_path = resolve_db_path(args.db)
     with writer_lock(db_path):
         conn = open_catalogue(db_path)
+        finder = people_cli.make_finder(args)  # None: --no-faces, or no faces extra
+        face_failures: list[tuple[str, str]] = []
         xmp_errors: list[str] = []
         on_written = _sidecar_writer(conn, lang, args.min_score, args.xmp_name, xmp_errors) if args.write_xmp else None
 
@@ -269,9 +275,10 @@ def cmd_index(args: argparse.Namespace) -> int:
             from ..pipeline import Classifier
 
             clf = Classifier(**chosen.classifier_kwargs())
-            return LocalBackend(clf, chosen.top_k, batch_size=args.batch_size)
+            return LocalBackend(clf, chosen.top_k, batch_size=args.batch_size, faces=finder)
 
-        bar = _Bar(enabled=(not args.quiet and sys.stderr.isatty()) or os.environ.get("WANWU_PROGRESS") == "1")
+        bar_on = (not args.quiet and sys.stderr.isatty()) or os.environ.get("WANWU_PROGRESS") == "1"
+        bar = _Bar(enabled=bar_on)
         exclude = wanwu_files(db_path) | {str(thumbnails_dir(db_path))}
         indexer = Indexer(
             conn,
@@ -300,6 +307,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             summary = indexer.run(args.paths)
+            if finder is not None and not indexer.stopping:  # with --ray, every photo's faces are found here
+                face_failures = people_cli.index_faces(conn, finder, progress=bar_on, stopping=lambda: indexer.stopping)
             if on_written is not None and not indexer.stopping:
                 _write_missing_sidecars(conn, on_written, args.xmp_name)
             pruned = 0 if summary.interrupted else _prune_thumbnails(conn, db_path)
@@ -313,6 +322,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"wanwu: {line}", file=sys.stderr)
     for e in xmp_errors:
         print(f"wanwu: sidecar: {e}", file=sys.stderr)
+    for path, error in face_failures:
+        print(f"wanwu: faces: {error}" if path in error else f"wanwu: faces: {path}: {error}", file=sys.stderr)
     if pruned:
         print(f"wanwu: removed {pruned} cached thumbnail(s) of photos no longer in the catalogue", file=sys.stderr)
     if args.json:

@@ -1,7 +1,8 @@
 """Read the catalogue: find photos by what is in them, show one photo with its tags, count
 groups for facets. A query names classes or groups in English or Chinese, by synonym or wnid
 (``wanwu.labels``); photos rank by their best matching tag's score. User-added tags match too
-(by class, or a free keyword containing the query), and a tag the user removed never matches.
+(by class, or a free keyword containing the query), and a tag the user removed never matches;
+so do a named person's name and, for "people"/"人物", every photo with faces (``people``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from ..labels import LabelGroup
 from . import names
+from .people import matching_sql, people_tags
 
 DEFAULT_MIN_SCORE = 0.1  # tags below this are stored but not shown or matched (--min-score)
 
@@ -61,6 +63,8 @@ def _tags(conn: sqlite3.Connection, photo_ids: list[int], lang: str, min_score: 
         if any(t["wnid"] == wnid and wnid for t in out[pid]):
             continue
         out[pid].append({"wnid": wnid, "label": names.label(wnid, lang) if wnid else name, "score": None, "user": True})
+    for pid, extra in people_tags(conn, photo_ids, lang).items():  # "people" and named persons
+        out[pid].extend(extra)
     return out
 
 
@@ -128,6 +132,7 @@ def search(
         return SearchPage(query, total, photos_by_id(conn, ids, lang, min_score), ())
     wnids = names.find_wnids(query)
     marks = ",".join("?" * len(wnids)) or "NULL"
+    people_sql, people_args = matching_sql(query, wnids)  # named persons; every photo with faces for "people"
     hits = f"""
         SELECT t.photo_id AS pid, t.score AS score FROM tags t
          WHERE t.wnid IN ({marks}) AND t.score >= ?
@@ -136,8 +141,9 @@ def search(
         UNION ALL
         SELECT u.photo_id, 1.0 FROM user_tags u
          WHERE u.removed = 0 AND (u.wnid IN ({marks}) OR instr(lower(u.name), lower(?)) > 0)
+        UNION ALL {people_sql}
     """
-    args = [*wnids, min_score, *wnids, query]
+    args = [*wnids, min_score, *wnids, query, *people_args]
     total = conn.execute(f"SELECT count(DISTINCT pid) FROM ({hits})", args).fetchone()[0]
     ids = [
         r[0]
