@@ -236,11 +236,13 @@ def _tagger_for(chosen: settings.ModelSettings) -> str:
 def _sidecar_writer(conn, lang: str, min_score: float, naming: str, errors: list[str]) -> Callable[[int], None]:
     from . import xmp
     from .search import photos_by_id
+    from .xmp_regions import regions_for
 
     def write(photo_id: int) -> None:
         for p in photos_by_id(conn, [photo_id], lang, min_score):
             try:
-                xmp.write_sidecar(p["path"], xmp.keywords_for(p["tags"], lang), naming)
+                regions = regions_for(conn, photo_id)  # MWG face regions
+                xmp.write_sidecar(p["path"], xmp.keywords_for(p["tags"], lang), naming, regions)
             except (xmp.SidecarError, OSError) as exc:
                 errors.append(str(exc))
 
@@ -308,7 +310,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         try:
             summary = indexer.run(args.paths)
             if finder is not None and not indexer.stopping:  # with --ray, every photo's faces are found here
-                face_failures = people_cli.index_faces(conn, finder, progress=bar_on, stopping=lambda: indexer.stopping)
+                face_failures, with_faces = people_cli.index_faces(
+                    conn, finder, progress=bar_on, stopping=lambda: indexer.stopping
+                )
+                if on_written is not None:  # their sidecars were written before their faces were known
+                    for photo_id in with_faces:
+                        on_written(photo_id)
             if on_written is not None and not indexer.stopping:
                 _write_missing_sidecars(conn, on_written, args.xmp_name)
             pruned = 0 if summary.interrupted else _prune_thumbnails(conn, db_path)

@@ -311,6 +311,13 @@ def person_id(conn: sqlite3.Connection, ref: str) -> int:
     return int(row[0])
 
 
+def face_ref(ref: str) -> int | None:
+    """``face:42`` (or ``f42``) -> 42; anything else (a person) -> None."""
+    ref = ref.strip().lower()
+    digits = ref[5:] if ref.startswith("face:") else ref[1:] if ref.startswith("f") else ""
+    return int(digits) if digits.isdigit() else None
+
+
 def _recentre(conn: sqlite3.Connection, pid: int) -> None:
     """A person's centroid from its faces again (after a face left it); a person without faces
     left goes, unless named (its name and centroid keep finding its next faces)."""
@@ -362,9 +369,8 @@ def forget(conn: sqlite3.Connection, ref: str) -> str:
     """Forget a face (``face:ID``) or a person (number or name): descriptors dropped, never
     suggested again. A forgotten person keeps only its centroid, so that its future faces are
     recognised and forgotten at once. Returns what was done, in words."""
-    ref = ref.strip()
-    if ref.lower().startswith(("face:", "f")) and ref.split(":", 1)[-1].lstrip("fF").isdigit():
-        fid = int(ref.split(":", 1)[-1].lstrip("fF"))
+    fid = face_ref(ref)
+    if fid is not None:
         row = conn.execute("SELECT person_id FROM faces WHERE id = ? AND forgotten = 0", (fid,)).fetchone()
         if row is None:
             raise PersonNotFoundError(f"no face {fid}; `wanwu people show PERSON` lists a person's faces")

@@ -58,9 +58,12 @@ def make_finder(args: argparse.Namespace) -> Any:
     return FaceFinder()
 
 
-def index_faces(conn, finder, *, progress: bool, stopping: Callable[[], bool]) -> list[tuple[str, str]]:
+def index_faces(
+    conn, finder, *, progress: bool, stopping: Callable[[], bool]
+) -> tuple[list[tuple[str, str]], list[int]]:
     """After classifying: photos never looked at for faces get theirs, then new faces are
-    grouped into persons. Returns the photos that could not be read."""
+    grouped into persons. Returns the photos that could not be read, and the ids of the photos
+    whose faces changed (their sidecars are written again)."""
     from . import people
 
     todo = people.photos_without_faces(conn)
@@ -78,13 +81,15 @@ def index_faces(conn, finder, *, progress: bool, stopping: Callable[[], bool]) -
         finally:
             if bar is not None:
                 bar.close()
+    touched = [pid for pid, _ in todo]
+    touched += [r[0] for r in conn.execute("SELECT DISTINCT photo_id FROM faces WHERE clustered = 0")]
     made = people.cluster_new_faces(conn)
     found = conn.execute("SELECT count(*), count(DISTINCT photo_id) FROM faces WHERE forgotten = 0").fetchone()
     print(
         f"wanwu: faces: {found[0]} in {found[1]} photo(s); {made} new person(s); `wanwu people` lists them",
         file=sys.stderr,
     )
-    return failures
+    return failures, sorted(set(touched))
 
 
 # --- wanwu people -------------------------------------------------------------------------
@@ -99,6 +104,7 @@ def add_parser(sub: Any) -> None:
         formatter_class=HelpFormatter,
     )
     _options(p, None, "table")
+    _sidecar_options(p, False, "ext")
     p.add_argument(
         "--forget-all", action="store_true", help="delete every face descriptor, box, person and name wanwu stored"
     )
@@ -111,13 +117,28 @@ def add_parser(sub: Any) -> None:
     a.add_argument("person", help="number or name")
     a.add_argument("name", help="the name, e.g. 奶奶")
     _options(a)
+    _sidecar_options(a)
     a = actions.add_parser("merge", help="two persons are one: the second joins the first")
     a.add_argument("person", help="number or name (kept)")
     a.add_argument("other", help="number or name (merged into the first)")
     _options(a)
+    _sidecar_options(a)
     a = actions.add_parser("forget", help="forget a person or a face (face:ID); never suggested again")
     a.add_argument("person", help="number or name of a person, or face:ID")
     _options(a)
+    _sidecar_options(a)
+
+
+def _sidecar_options(
+    p: argparse.ArgumentParser, write: Any = argparse.SUPPRESS, naming: Any = argparse.SUPPRESS
+) -> None:
+    p.add_argument(
+        "--write-xmp",
+        action="store_true",
+        default=write,
+        help="update the XMP sidecars of the photos concerned (names, face regions)",
+    )
+    p.add_argument("--xmp-name", choices=("ext", "stem"), default=naming, help="sidecar name (see `wanwu index`)")
 
 
 def _options(p: argparse.ArgumentParser, db: Any = argparse.SUPPRESS, fmt: Any = argparse.SUPPRESS) -> None:
@@ -144,6 +165,39 @@ def _table(rows: list[dict]) -> None:
         print(f"{who:<12} {r['faces']:>5} {r['photos']:>6}  {r['sample']}")
 
 
+def _photos_concerned(conn, args: argparse.Namespace) -> list[int]:
+    """The photos whose sidecars change with this action (before it is done)."""
+    from . import people
+
+    if args.forget_all:
+        return [r[0] for r in conn.execute("SELECT DISTINCT photo_id FROM faces")]
+    refs = [args.person] + ([args.other] if args.action == "merge" else [])
+    ids: set[int] = set()
+    for ref in refs:
+        face = people.face_ref(ref)
+        if face is not None:
+            ids.update(r[0] for r in conn.execute("SELECT photo_id FROM faces WHERE id = ?", (face,)))
+        else:
+            pid = people.person_id(conn, ref)
+            ids.update(r[0] for r in conn.execute("SELECT photo_id FROM faces WHERE person_id = ?", (pid,)))
+    return sorted(ids)
+
+
+def _rewrite_sidecars(conn, args: argparse.Namespace, photo_ids: list[int]) -> int:
+    """Write the sidecars of ``photo_ids`` again (names as keywords, face regions)."""
+    from .cli import _lang_of, _sidecar_writer
+    from .search import DEFAULT_MIN_SCORE
+
+    errors: list[str] = []
+    write = _sidecar_writer(conn, _lang_of(args), DEFAULT_MIN_SCORE, args.xmp_name, errors)
+    for pid in photo_ids:
+        write(pid)
+    for e in errors:
+        print(f"wanwu: sidecar: {e}", file=sys.stderr)
+    print(f"wanwu: updated the sidecars of {len(photo_ids) - len(errors)} photo(s)", file=sys.stderr)
+    return EXIT_FAILED if errors else EXIT_OK
+
+
 def cmd_people(args: argparse.Namespace) -> int:
     from . import people
 
@@ -156,6 +210,7 @@ def cmd_people(args: argparse.Namespace) -> int:
         with writer_lock(db_path):
             conn = open_catalogue(db_path)
             try:
+                affected = _photos_concerned(conn, args) if args.write_xmp else []
                 if args.forget_all:
                     n = people.forget_all(conn)
                     print(f"forgot every face: {n} face(s) and their descriptors deleted from {db_path}")
@@ -167,6 +222,8 @@ def cmd_people(args: argparse.Namespace) -> int:
                     print(f"merged into person {pid}")
                 else:
                     print(people.forget(conn, args.person))
+                if affected:
+                    return _rewrite_sidecars(conn, args, affected)
             finally:
                 conn.close()
         return EXIT_OK
