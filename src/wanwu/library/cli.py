@@ -378,7 +378,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         conn.close()
     out = sys.stdout
     if args.query.strip() and not page.wnids:
-        print(f"wanwu: {args.query!r} names no class or group; searching your own tags only", file=sys.stderr)
+        print(
+            f"wanwu: {args.query!r} names no class or group; searching your own tags and people's names only",
+            file=sys.stderr,
+        )
     if args.format == "json":
         json.dump(page.items, out, ensure_ascii=False, indent=2)
         out.write("\n")

@@ -63,8 +63,8 @@ def _tags(conn: sqlite3.Connection, photo_ids: list[int], lang: str, min_score: 
         if any(t["wnid"] == wnid and wnid for t in out[pid]):
             continue
         out[pid].append({"wnid": wnid, "label": names.label(wnid, lang) if wnid else name, "score": None, "user": True})
-    for pid, extra in people_tags(conn, photo_ids, lang).items():  # "people" and named persons
-        out[pid].extend(extra)
+    for pid, extra in people_tags(conn, photo_ids, lang).items():  # named persons first; "people" last
+        out[pid] = [t for t in extra if t.get("person")] + out[pid] + [t for t in extra if not t.get("person")]
     return out
 
 
