@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from ..errors import WanwuError
+from ..errors import ConfigError, WanwuError
 from ..faces import cluster
 
 if TYPE_CHECKING:
@@ -42,6 +42,11 @@ class PersonNotFoundError(WanwuError):
     code = "person_not_found"
     http_status = 404
     summary = "no such person or face"
+
+
+class PersonNameError(ConfigError):
+    code = "bad_person_name"
+    summary = "a person's name must not be empty nor contain '|'"
 
 
 class PersonNameTakenError(WanwuError):
@@ -94,11 +99,17 @@ def replace_faces(conn: sqlite3.Connection, photo_id: int, faces: Sequence[Face]
     conn.execute("UPDATE photos SET faces = ? WHERE id = ?", (len(faces), photo_id))
 
 
-def photos_without_faces(conn: sqlite3.Connection) -> list[tuple[int, str]]:
-    """Photos classified but never looked at for faces: (id, path)."""
+def photos_without_faces(conn: sqlite3.Connection, roots: Sequence[str] = ()) -> list[tuple[int, str]]:
+    """Photos classified but never looked at for faces, under ``roots`` (folders or files;
+    none: everywhere): (id, path)."""
+    import os
+
+    wanted = [os.path.abspath(os.path.expanduser(r)) for r in roots]
+    prefixes = tuple(p.rstrip(os.sep) + os.sep for p in wanted)
     return [
         (r[0], r[1])
         for r in conn.execute("SELECT id, path FROM photos WHERE faces IS NULL AND error_code IS NULL ORDER BY id")
+        if not wanted or r[1] in wanted or r[1].startswith(prefixes)
     ]
 
 
@@ -335,7 +346,7 @@ def name(conn: sqlite3.Connection, ref: str, new_name: str) -> int:
     """Name a person (or rename); returns its id."""
     new_name = " ".join(new_name.split())
     if not new_name or "|" in new_name:
-        raise PersonNotFoundError("a name must not be empty nor contain '|'")  # '|' separates keyword levels
+        raise PersonNameError(f"{new_name!r}: a name must not be empty nor contain '|' (it separates keyword levels)")
     pid = person_id(conn, ref)
     other = conn.execute(
         "SELECT id FROM persons WHERE lower(name) = lower(?) AND id != ? AND forgotten = 0", (new_name, pid)

@@ -59,14 +59,14 @@ def make_finder(args: argparse.Namespace) -> Any:
 
 
 def index_faces(
-    conn, finder, *, progress: bool, stopping: Callable[[], bool]
+    conn, finder, roots, *, progress: bool, stopping: Callable[[], bool]
 ) -> tuple[list[tuple[str, str]], list[int]]:
     """After classifying: photos never looked at for faces get theirs, then new faces are
     grouped into persons. Returns the photos that could not be read, and the ids of the photos
     whose faces changed (their sidecars are written again)."""
     from . import people
 
-    todo = people.photos_without_faces(conn)
+    todo = people.photos_without_faces(conn, roots)
     failures: list[tuple[str, str]] = []
     if todo and not stopping():
         bar = None
