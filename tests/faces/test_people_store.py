@@ -79,3 +79,15 @@ def test_names_search_and_tags(conn):
     assert people.merge(conn, "Grandma Li", str(second)) == first
     listed = people.persons(conn)
     assert [(p["name"], p["faces"], p["photos"]) for p in listed] == [("Grandma Li", 4, 3)]
+
+
+def test_faces_travel_from_ray_workers_intact():
+    from wanwu.library.ray_backend import _faces_blob, _faces_from_blob
+
+    faces = [_F(0.1, 1), _F(0.5, 2)]
+    back = _faces_from_blob(_faces_blob(faces))
+    assert back is not None and len(back) == 2
+    for a, b in zip(faces, back):
+        assert np.allclose(a.box, b.box) and np.allclose(a.landmarks, b.landmarks)
+        assert np.array_equal(a.descriptor, b.descriptor)
+    assert _faces_from_blob(_faces_blob([])) == [] and _faces_from_blob(None) is None

@@ -273,7 +273,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 
         def make_backend() -> LocalBackend | RayBackend:
             if args.ray:  # only the classify step moves to the cluster
-                return RayBackend(args.ray, chosen.top_k, chosen.classifier_kwargs(), actors=args.ray_actors)
+                return RayBackend(
+                    args.ray, chosen.top_k, chosen.classifier_kwargs(), actors=args.ray_actors, faces=finder is not None
+                )
             from ..pipeline import Classifier
 
             clf = Classifier(**chosen.classifier_kwargs())
