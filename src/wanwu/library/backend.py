@@ -132,7 +132,7 @@ class LocalBackend:
         except ImageInputError as exc:
             return Classified(path, ImageResult(path, error=exc), facts), None
         found = None
-        if prepared.image is not None:
+        if prepared.image is not None and not self._stop.is_set():  # stopping: faces are found next run
             try:
                 found = self.faces.find(prepared.image)
             except Exception as exc:  # no faces this time (looked for again next run), never a failed photo

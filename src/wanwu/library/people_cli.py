@@ -27,6 +27,7 @@ examples:
   wanwu people forget face:42                   # forget one face
   wanwu people --forget-all                     # delete every face and person from the catalogue
   wanwu people --format json
+  wanwu people name 3 奶奶 --write-xmp           # + the name and face regions in the photos' XMP sidecars
 
 Faces are found by `wanwu index` (pip install 'wanwu[faces]'); the catalogue is
 $XDG_DATA_HOME/wanwu/library.db unless --db / {ENV_VAR} say otherwise.
