@@ -24,7 +24,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml $(VENV)/.runtime
 	# CPU torch first (local wheel); otherwise pip would pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==$(TORCH_VERSION)
-	$(PY) -m pip install --quiet -e ".[torch,more-models,bench,test,ray]"
+	$(PY) -m pip install --quiet -e ".[torch,more-models,bench,test,ray,faces]"
 	touch $@
 
 demo: runtime

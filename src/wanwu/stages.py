@@ -199,6 +199,7 @@ class Prepared:
     height: int
     timing: Timing
     warnings: list[str] = field(default_factory=list)
+    image: Any = None  # the decoded RGB image, kept only when ``front(keep_image=True)`` (faces)
 
     def result(self, predictions: list[Prediction]) -> ImageResult:
         return ImageResult(self.name, predictions, self.width, self.height, self.timing, warnings=self.warnings)
@@ -219,8 +220,10 @@ class Stages:
         self.model = model
         self.recorder = recorder
 
-    def front(self, source: ImageSource, name: str) -> Prepared:
-        """Decode and preprocess one image. Raises ``ImageInputError`` for bad input."""
+    def front(self, source: ImageSource, name: str, *, keep_image: bool = False) -> Prepared:
+        """Decode and preprocess one image. Raises ``ImageInputError`` for bad input.
+        ``keep_image``: the decoded image rides along in ``Prepared.image`` (the indexer finds
+        faces in it: each photo is decoded once)."""
         m, name_ = self.model, self.model.model_name
         t0 = time.perf_counter()
         decoded = m.decode(source, name)
@@ -236,6 +239,7 @@ class Stages:
             decoded.height,
             Timing(decode=t1 - t0, preprocess=t2 - t1),
             list(getattr(decoded, "warnings", ())),
+            decoded.image if keep_image else None,
         )
 
     def infer(self, batch: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import threading
 from collections import deque
@@ -25,6 +26,8 @@ import numpy as np
 from ..errors import ImageInputError
 from ..stages import ImageResult, Prepared
 from .files import DEFAULT_MAX_FILE_MB, open_regular, sha256_of, too_large
+
+log = logging.getLogger("wanwu")
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Classified:
     path: str
     result: ImageResult  # predictions, width x height; or ``error``
     facts: FileFacts | None  # None when the file could not even be read
+    faces: list | None = None  # ``wanwu.faces.detect.Face`` list; None: not looked for
 
 
 class ClassifyBackend(Protocol):
@@ -147,8 +151,10 @@ class LocalBackend:
         batch_size: int = 8,
         threads: int = 2,
         max_file_bytes: int = DEFAULT_MAX_FILE_MB * 1_000_000,
+        faces=None,
     ):
         self.classifier = classifier
+        self.faces = faces  # a ``wanwu.faces.detect.FaceFinder``: faces found in the decoded image
         self.stages = classifier.stages
         self.top_k = top_k
         self.batch_size = batch_size
@@ -185,11 +191,19 @@ class LocalBackend:
                     return failed(too_large(path, len(data), self.max_file_bytes))
                 facts = FileFacts(hashlib.sha256(data).hexdigest())
                 try:
-                    prepared = self.stages.front(data, path)
+                    prepared = self.stages.front(data, path, keep_image=self.faces is not None)
                 except ImageInputError as exc:
                     return failed(exc, facts)
                 facts.taken, facts.camera = read_exif(data)
-        return Classified(path, ImageResult(path, width=prepared.width, height=prepared.height), facts), prepared
+        found = None
+        if prepared.image is not None and not self._stop.is_set():  # stopping: faces are found next run
+            try:
+                found = self.faces.find(prepared.image)
+            except Exception as exc:  # no faces this time (looked for again next run), never a failed photo
+                log.warning("wanwu: faces: %s: %s", path, exc)
+            prepared.image = None  # the pixels go now, not after the batch's inference
+        result = ImageResult(path, width=prepared.width, height=prepared.height)
+        return Classified(path, result, facts, found), prepared
 
     def classify(self, paths: Iterable[str]) -> Iterator[Classified]:
         pending: deque[Future] = deque()

@@ -65,6 +65,29 @@ MIGRATIONS: tuple[str, ...] = (
         added_at    REAL NOT NULL             -- unix time
     ) WITHOUT ROWID;
     """,
+    # people (wanwu.library.people): the faces found in each photo and the persons they belong to
+    """
+    ALTER TABLE photos ADD COLUMN faces INTEGER;  -- faces found; NULL: not looked for yet
+    CREATE TABLE persons (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT,                     -- NULL until the user names the person
+        centroid    BLOB,                     -- mean descriptor of its faces (float32 x 128)
+        forgotten   INTEGER NOT NULL DEFAULT 0   -- 1: `wanwu people forget`; its faces are never suggested
+    );
+    CREATE TABLE faces (
+        id          INTEGER PRIMARY KEY,
+        photo_id    INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        x REAL NOT NULL, y REAL NOT NULL, w REAL NOT NULL, h REAL NOT NULL,  -- box: 0-1 of the upright photo, x,y top-left
+        landmarks   BLOB,                     -- 5 points (x, y), 0-1 (float32 x 10)
+        descriptor  BLOB,                     -- float16 x 128; NULL once forgotten
+        person_id   INTEGER REFERENCES persons(id) ON DELETE SET NULL,
+        clustered   INTEGER NOT NULL DEFAULT 0,  -- 1: compared with the persons (wanwu.faces.cluster)
+        forgotten   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX faces_photo ON faces(photo_id);
+    CREATE INDEX faces_person ON faces(person_id);
+    CREATE INDEX faces_waiting ON faces(clustered, person_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -18,7 +18,7 @@ from ..cli_args import HelpFormatter, positive_int
 from ..errors import EXIT_FAILED, EXIT_USAGE, ConfigError
 from ..tag_policy import ENV_VAR as CONFIDENCE_VAR
 from ..tag_policy import STORED_TOP_K, parse_confidence
-from . import names
+from . import names, people_cli
 from .catalogue import ENV_VAR, open_catalogue, resolve_db_path, thumbnails_dir, wanwu_files, writer_lock
 from .files import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, json_text
 
@@ -33,6 +33,7 @@ examples:
   wanwu index ~/Pictures --model resnet18       # re-tags photos tagged by another model
   wanwu index ~/Pictures --force                # re-tag everything
   wanwu index /mnt/archive --ray auto           # classify on the Ray cluster this node belongs to
+  wanwu index ~/Pictures --no-faces             # do not look for faces (pip install 'wanwu[faces]' finds them)
 
 The catalogue is $XDG_DATA_HOME/wanwu/library.db unless --db / {ENV_VAR} say otherwise.
 Links are never followed out of the folders given, and only regular files are read
@@ -158,6 +159,7 @@ def add_parsers(sub: Any) -> None:
         metavar="N",
         help="with --ray: classifier replicas (default: one per CPU of the cluster)",
     )
+    people_cli.add_index_arguments(p)
     settings.add_arguments(p.add_argument_group("model options (flags win over WANWU_* variables)"))
     p.set_defaults(func=cmd_index)
 
@@ -202,6 +204,8 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--write-xmp", action="store_true", help="update the photos' XMP sidecars too")
     p.add_argument("--xmp-name", choices=("ext", "stem"), default="ext", help="sidecar name (see `wanwu index`)")
     p.set_defaults(func=cmd_tag, tag_confidence=None)
+
+    people_cli.add_parser(sub)  # people
 
 
 # --- index -------------------------------------------------------------------------------
@@ -251,6 +255,7 @@ def _sidecar_writer(conn, lang: str, confidence: float | None, naming: str, erro
     already these (re-running after a policy change rewrites only what changed, without the model)."""
     from . import xmp
     from .search import photos_by_id
+    from .xmp_regions import regions_for
 
     def write(photo_id: int, only_if_changed: bool = False) -> None:
         for p in photos_by_id(conn, [photo_id], lang, confidence):
@@ -266,7 +271,8 @@ def _sidecar_writer(conn, lang: str, confidence: float | None, naming: str, erro
                     }
                     if ours == set(kw.hierarchical):
                         continue
-                xmp.write_sidecar(p["path"], kw, naming)
+                regions = regions_for(conn, photo_id)  # MWG face regions
+                xmp.write_sidecar(p["path"], kw, naming, regions)
             except (xmp.SidecarError, OSError) as exc:
                 errors.append(str(exc))
 
@@ -291,6 +297,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     db_path = resolve_db_path(args.db)
     with writer_lock(db_path):
         conn = open_catalogue(db_path)
+        finder = people_cli.make_finder(args)  # None: --no-faces, or no faces extra
+        face_failures: list[tuple[str, str]] = []
         xmp_errors: list[str] = []
         write = (
             _sidecar_writer(conn, lang, chosen.tag_confidence, args.xmp_name, xmp_errors) if args.write_xmp else None
@@ -301,13 +309,16 @@ def cmd_index(args: argparse.Namespace) -> int:
 
         def make_backend() -> LocalBackend | RayBackend:
             if args.ray:  # only the classify step moves to the cluster
-                return RayBackend(args.ray, stored_k, chosen.classifier_kwargs(), actors=args.ray_actors)
+                return RayBackend(
+                    args.ray, stored_k, chosen.classifier_kwargs(), actors=args.ray_actors, faces=finder is not None
+                )
             from ..pipeline import Classifier
 
             clf = Classifier(**chosen.classifier_kwargs())
-            return LocalBackend(clf, stored_k, batch_size=args.batch_size, max_file_bytes=max_file_bytes)
+            return LocalBackend(clf, stored_k, batch_size=args.batch_size, max_file_bytes=max_file_bytes, faces=finder)
 
-        bar = _Bar(enabled=(not args.quiet and sys.stderr.isatty()) or os.environ.get("WANWU_PROGRESS") == "1")
+        bar_on = (not args.quiet and sys.stderr.isatty()) or os.environ.get("WANWU_PROGRESS") == "1"
+        bar = _Bar(enabled=bar_on)
         exclude = wanwu_files(db_path) | {str(thumbnails_dir(db_path))}
         indexer = Indexer(
             conn,
@@ -336,6 +347,13 @@ def cmd_index(args: argparse.Namespace) -> int:
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             summary = indexer.run(args.paths)
+            if finder is not None and not indexer.stopping:  # with --ray, every photo's faces are found here
+                face_failures, with_faces = people_cli.index_faces(
+                    conn, finder, args.paths, progress=bar_on, stopping=lambda: indexer.stopping
+                )
+                if write is not None:  # their sidecars were written before their faces were known
+                    for photo_id in with_faces:
+                        write(photo_id)
             if write is not None and not indexer.stopping:
                 _refresh_sidecars(conn, write)
             pruned = 0 if summary.interrupted else _prune_thumbnails(conn, db_path)
@@ -349,6 +367,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"wanwu: {line}", file=sys.stderr)
     for e in xmp_errors:
         print(f"wanwu: sidecar: {e}", file=sys.stderr)
+    for path, error in face_failures:
+        print(f"wanwu: faces: {error}" if path in error else f"wanwu: faces: {path}: {error}", file=sys.stderr)
     if pruned:
         print(f"wanwu: removed {pruned} cached thumbnail(s) of photos no longer in the catalogue", file=sys.stderr)
     if args.json:
@@ -410,7 +430,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         conn.close()
     out = sys.stdout
     if args.query.strip() and not page.wnids:
-        print(f"wanwu: {args.query!r} names no class or group; searching your own tags only", file=sys.stderr)
+        print(
+            f"wanwu: {args.query!r} names no class or group; searching your own tags and people's names only",
+            file=sys.stderr,
+        )
     if args.format == "json":
         out.write(json_text(json.dumps(page.items, ensure_ascii=False, indent=2)) + "\n")
     elif args.format == "jsonl":

@@ -404,6 +404,13 @@ class Indexer:
                 "INSERT INTO tags (photo_id, rank, wnid, score) VALUES (?, ?, ?, ?)",
                 [(photo_id, rank, p.wnid, p.score) for rank, p in enumerate(r.predictions)],
             )
+            if item.faces is not None:  # found in the same decode (faces extra)
+                from .people import replace_faces
+
+                replace_faces(c, photo_id, item.faces)
+            elif t.kind == "changed":  # other content: its faces are looked for again
+                c.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))
+                c.execute("UPDATE photos SET faces = NULL WHERE id = ?", (photo_id,))
             setattr(s, t.kind, getattr(s, t.kind) + 1)
         self._written(photo_id)
 

@@ -139,11 +139,21 @@ class _ClassifyActor:
     """One per Ray actor: a wanwu ``LocalBackend`` (one ``Classifier``) made once, then batches
     of paths -> rows. Each file is read once on the worker: hashed, its EXIF read, decoded."""
 
-    def __init__(self, classifier_kwargs: dict, top_k: int, threads: int):
+    def __init__(self, classifier_kwargs: dict, top_k: int, threads: int, faces: bool = False):
         from ..pipeline import Classifier
         from .backend import LocalBackend
 
-        self.local = LocalBackend(Classifier(**classifier_kwargs), top_k, batch_size=INFER_BATCH, threads=threads)
+        finder = None
+        if faces:  # the faces extra on the workers too; without it the driver finds them afterwards
+            from ..faces import faces_available
+
+            if faces_available():
+                from ..faces.detect import FaceFinder
+
+                finder = FaceFinder()
+        self.local = LocalBackend(
+            Classifier(**classifier_kwargs), top_k, batch_size=INFER_BATCH, threads=threads, faces=finder
+        )
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
@@ -180,6 +190,7 @@ def _result_schema() -> Any:
             ("error_code", pa.string()),
             ("error_message", pa.string()),
             ("seconds", pa.list_(pa.float64())),  # decode, preprocess, inference, postprocess
+            ("faces", pa.binary()),  # null: not looked for; else float32 rows (see _faces_blob)
         ]
     )
 
@@ -198,7 +209,39 @@ def _to_row(c: Any) -> dict:
         "error_code": r.error.code if r.error is not None else None,
         "error_message": r.error.message if r.error is not None else None,
         "seconds": [t.decode, t.preprocess, t.inference, t.postprocess],
+        "faces": _faces_blob(c.faces),
     }
+
+
+FACE_ROW = 4 + 10 + 128  # box, 5 landmarks, descriptor: one float32 row per face
+
+
+def _faces_blob(faces: list | None) -> bytes | None:
+    """Faces as one float32 array's bytes (568 bytes a face), None when not looked for."""
+    if faces is None:
+        return None
+    import numpy as np
+
+    rows = [np.concatenate([f.box, np.ravel(f.landmarks), f.descriptor]) for f in faces]
+    return np.asarray(rows, dtype=np.float32).reshape(-1, FACE_ROW).tobytes()
+
+
+def _faces_from_blob(blob: bytes | None) -> list | None:
+    if blob is None:
+        return None
+    import numpy as np
+
+    from ..faces.detect import Face
+
+    rows = np.frombuffer(blob, dtype=np.float32).reshape(-1, FACE_ROW)
+    return [
+        Face(
+            tuple(float(v) for v in r[:4]),  # type: ignore[arg-type]
+            tuple((float(r[4 + 2 * i]), float(r[5 + 2 * i])) for i in range(5)),
+            r[14:].copy(),
+        )
+        for r in rows
+    ]
 
 
 def _from_row(row: dict, errors: dict[str, type[WanwuError]]) -> Any:
@@ -212,7 +255,8 @@ def _from_row(row: dict, errors: dict[str, type[WanwuError]]) -> Any:
         return Classified(path, ImageResult(path, error=cls(row["error_message"])), facts)
     classes = imagenet_classes()
     predictions = [Prediction(i, classes[i].wnid, classes[i].label, s) for i, s in zip(row["indices"], row["scores"])]
-    return Classified(path, ImageResult(path, predictions, row["width"], row["height"], Timing(*row["seconds"])), facts)
+    result = ImageResult(path, predictions, row["width"], row["height"], Timing(*row["seconds"]))
+    return Classified(path, result, facts, _faces_from_blob(row.get("faces")))
 
 
 @dataclass
@@ -233,6 +277,7 @@ class RayBackend:
     batch_size: int = DEFAULT_BATCH_SIZE
     num_cpus: int | None = None  # only for address="local"
     temp_dir: str | None = None  # only for address="local": Ray's session directory
+    faces: bool = False  # find faces on the workers too (the faces extra installed there)
     _joined: bool = field(default=False, init=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
@@ -292,7 +337,12 @@ class RayBackend:
         ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
         ds = ds.map_batches(
             _ClassifyActor,
-            fn_constructor_kwargs={"classifier_kwargs": kwargs, "top_k": self.top_k, "threads": self.cpus_per_actor},
+            fn_constructor_kwargs={
+                "classifier_kwargs": kwargs,
+                "top_k": self.top_k,
+                "threads": self.cpus_per_actor,
+                "faces": self.faces,
+            },
             batch_size=batch_size,
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=actors),

@@ -5,7 +5,8 @@ that tagged it); the raw top-k is never shown here. A query names classes or gro
 or Chinese, by synonym or wnid (``wanwu.labels``); a tag matches when every class it stands for
 is named ("dog" finds a photo tagged "retriever"); photos rank by their matching tag's score.
 User-added tags match too (by class, or a free keyword containing the query), and a tag the
-user removed never matches.
+user removed never matches; so do a named person's name and, for "people"/"人物", every photo
+with faces (``people``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Iterator
 from ..labels import LabelGroup, resolve_group
 from ..tag_policy import Tag, policy_for_tagger
 from . import names
+from .people import matching_sql, people_tags
 
 
 @dataclass
@@ -41,9 +43,13 @@ def _removed(conn: sqlite3.Connection, photo_ids: list[int]) -> tuple[set, set]:
     return by_wnid, by_name
 
 
-def _decide(pid: int, tagger: str | None, scores: list, confidence: float | None, removed: set) -> Tag | None:
-    """The policy's tag of one photo; classes the user removed are not it, so they count for nothing."""
-    return policy_for_tagger(tagger, confidence).decide([(w, p) for w, p in scores if (pid, w) not in removed])
+def _decide(
+    pid: int, tagger: str | None, scores: list, confidence: float | None, removed: set, faces_found: bool
+) -> Tag | None:
+    """The policy's tag of one photo; classes the user removed are not it, so they count for nothing.
+    On a photo with faces (``photos.faces`` > 0) a sensitive class is never a tag (issue 27)."""
+    kept = [(w, p) for w, p in scores if (pid, w) not in removed]
+    return policy_for_tagger(tagger, confidence).decide(kept, faces_found=faces_found)
 
 
 def _model_tags(conn: sqlite3.Connection, photo_ids: list[int], confidence: float | None) -> dict[int, Tag | None]:
@@ -53,6 +59,7 @@ def _model_tags(conn: sqlite3.Connection, photo_ids: list[int], confidence: floa
     marks = ",".join("?" * len(photo_ids))
     removed, _ = _removed(conn, photo_ids)
     rows: dict[int, tuple[str | None, list]] = {}
+    with_faces = {r[0] for r in conn.execute(f"SELECT id FROM photos WHERE faces > 0 AND id IN ({marks})", photo_ids)}
     for pid, tagger, wnid, score in conn.execute(
         f"SELECT t.photo_id, p.tagger, t.wnid, t.score FROM tags t JOIN photos p ON p.id = t.photo_id "
         f"WHERE t.photo_id IN ({marks}) ORDER BY t.photo_id, t.rank",
@@ -60,7 +67,7 @@ def _model_tags(conn: sqlite3.Connection, photo_ids: list[int], confidence: floa
     ):
         rows.setdefault(pid, (tagger, []))[1].append((wnid, score))
     for pid, (tagger, scores) in rows.items():
-        out[pid] = _decide(pid, tagger, scores, confidence, removed)
+        out[pid] = _decide(pid, tagger, scores, confidence, removed, pid in with_faces)
     return out
 
 
@@ -90,6 +97,8 @@ def _tags(conn: sqlite3.Connection, photo_ids: list[int], lang: str, confidence:
         if any(t["wnid"] == wnid and wnid for t in out[pid]):
             continue
         out[pid].append({"wnid": wnid, "label": names.label(wnid, lang) if wnid else name, "score": None, "user": True})
+    for pid, extra in people_tags(conn, photo_ids, lang).items():  # named persons first; "people" last
+        out[pid] = [t for t in extra if t.get("person")] + out[pid] + [t for t in extra if not t.get("person")]
     return out
 
 
@@ -172,9 +181,11 @@ def search(
             for t in tags:
                 if not t.get("user") and members(t) and set(members(t)) <= wanted:
                     best[pid] = max(best.get(pid, 0.0), t["score"])
-    for (pid,) in conn.execute(
-        f"SELECT photo_id FROM user_tags WHERE removed = 0 AND (wnid IN ({marks}) OR instr(lower(name), lower(?)) > 0)",
-        [*wnids, query],
+    people_sql, people_args = matching_sql(query, wnids)  # named persons; every photo with faces for "people"
+    for pid, _score in conn.execute(
+        f"SELECT photo_id, 1.0 FROM user_tags WHERE removed = 0 AND (wnid IN ({marks}) OR instr(lower(name), lower(?)) > 0)"
+        f" UNION ALL {people_sql}",
+        [*wnids, query, *people_args],
     ):
         best[pid] = 1.0
     ranked = sorted(best, key=lambda pid: (-best[pid], pid))

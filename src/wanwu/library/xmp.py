@@ -35,6 +35,7 @@ for _prefix, _uri in NS.items():
     ET.register_namespace(_prefix, _uri)
 
 ROOT = "wanwu"  # the top of wanwu's keyword hierarchy
+PEOPLE_ROOT = "People"  # a named person: People|奶奶 (as digiKam and Lightroom write names)
 NAMINGS = ("ext", "stem")  # photo.jpg.xmp (digiKam, darktable, Immich) | photo.xmp (Lightroom, Capture One)
 
 
@@ -69,6 +70,9 @@ def keywords_for(tags: list[dict], lang: str = "en") -> Keywords:
     for t in tags:
         label = t["label"].replace("|", "/")
         flat.setdefault(t["label"], None)
+        if t.get("person"):  # a named person (wanwu.library.people)
+            hier.setdefault(f"{PEOPLE_ROOT}|{label}", None)
+            continue
         if t.get("group"):
             broader = names.broader_groups(t["group"])
         else:
@@ -139,7 +143,8 @@ def merge(tree: ET.ElementTree, kw: Keywords) -> ET.ElementTree:
     ours_before = set(_bag_items(desc, "wanwu:Keywords"))
     prefix = ROOT + "|"
     flat = [k for k in _bag_items(desc, "dc:subject") if k not in ours_before]
-    hier = [k for k in _bag_items(desc, "lr:hierarchicalSubject") if not k.startswith(prefix)]
+    people = {f"{PEOPLE_ROOT}|{k}" for k in ours_before}  # names wanwu wrote last time
+    hier = [k for k in _bag_items(desc, "lr:hierarchicalSubject") if not k.startswith(prefix) and k not in people]
     tags = [k for k in _bag_items(desc, "digiKam:TagsList") if not k.startswith(ROOT + "/")]
     _set_bag(desc, "dc:subject", flat + [k for k in kw.flat if k not in flat])
     _set_bag(desc, "lr:hierarchicalSubject", hier + list(kw.hierarchical))
@@ -148,11 +153,16 @@ def merge(tree: ET.ElementTree, kw: Keywords) -> ET.ElementTree:
     return tree
 
 
-def write_sidecar(photo_path: str, kw: Keywords, naming: str = "ext") -> str:
-    """Create or merge the sidecar of ``photo_path``; returns its path. Never opens the photo."""
+def write_sidecar(photo_path: str, kw: Keywords, naming: str = "ext", regions=None) -> str:
+    """Create or merge the sidecar of ``photo_path``; returns its path. Never opens the photo.
+    ``regions`` (``xmp_regions.Regions``): wanwu's face regions, replacing the ones it wrote."""
     path = sidecar_path(photo_path, naming)
     tree = _read(path) if os.path.exists(path) else _empty_packet()
     merge(tree, kw)
+    if regions is not None:
+        from .xmp_regions import apply
+
+        apply(tree, regions)
     ET.indent(tree, space=" ")
     root = tree.getroot()
     assert root is not None

