@@ -1,7 +1,7 @@
 # wanwu developer commands. `make demo` installs what running needs (no torch) and classifies the
 # sample photos; `make test` adds torch (the reference engine; local CPU wheel first) and the
 # test and bench extras, then runs the tests a developer runs before every commit (unit and
-# integration, minutes); `make test-all` runs every test, the slow tier too (soak, load, the
+# integration, minutes); `make test-all` runs every test, the slow tier too (soak, load, Ray, the
 # largest matrices): what CI runs.
 PYTHON ?= python3
 VENV ?= .venv

@@ -14,6 +14,16 @@ from typing import NamedTuple
 import pytest
 
 
+def pytest_collection_modifyitems(items):
+    """The slow tier by what a test needs, where a mark in the file would not say it once: every
+    test that starts a local Ray cluster (``local_ray``: Ray's processes, actors that each load
+    the model; the largest file of the suite by time) is ``slow``. `make test` leaves the slow tier
+    out, `make test-all` (CI) runs it. The other slow tests are marked where they are written."""
+    for item in items:
+        if "local_ray" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session_cache(tmp_path_factory):
     """Every test (and every process a test starts) uses a session-private ``WANWU_CACHE_DIR``,
