@@ -1,6 +1,8 @@
 # wanwu developer commands. `make demo` installs what running needs (no torch) and classifies the
 # sample photos; `make test` adds torch (the reference engine; local CPU wheel first) and the
-# test and bench extras, then runs the test-suite.
+# test and bench extras, then runs the tests a developer runs before every commit (unit and
+# integration, minutes); `make test-all` runs every test, the slow tier too (soak, load, Ray, the
+# largest matrices): what CI runs.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,7 +10,7 @@ PHOTOS ?= docs/samples
 BENCH_DATA ?= ../shared/imagenet-100
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: setup runtime demo test lint serve bench check-torchfree clean
+.PHONY: setup runtime demo test test-all lint serve bench check-torchfree clean
 
 # the runtime only: ONNX Runtime, NumPy, Pillow, the web server; no torch
 runtime: $(VENV)/.runtime
@@ -37,7 +39,12 @@ serve: runtime
 check-torchfree:
 	$(PYTHON) scripts/torchfree_install.py --check
 
+# before every commit: everything but the tests marked slow (pyproject.toml's markers)
 test: setup
+	$(PY) -m pytest -q -m "not slow"
+
+# everything, the slow tier too: what .ci/run runs
+test-all: setup
 	$(PY) -m pytest -q
 
 bench: setup

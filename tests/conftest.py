@@ -1,14 +1,27 @@
 """Shared fixtures: real photos shipped in wheels (scikit-image, matplotlib, scikit-learn), the
-default classifier, random-weight torchvision-format state_dicts, and isolated cache/weights
-directories for the tests that write to them."""
+default classifier, random-weight torchvision-format state_dicts, isolated cache/weights
+directories for the tests that write to them, and one int8 model cache for the whole session."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
+
+
+def pytest_collection_modifyitems(items):
+    """The slow tier by what a test needs, where a mark in the file would not say it once: every
+    test that starts a local Ray cluster (``local_ray``: Ray's processes, actors that each load
+    the model; the largest file of the suite by time) is ``slow``. `make test` leaves the slow tier
+    out, `make test-all` (CI) runs it. The other slow tests are marked where they are written."""
+    for item in items:
+        if "local_ray" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -23,6 +36,41 @@ def _session_cache(tmp_path_factory):
         yield cache
     if not kept:
         shutil.rmtree(cache, ignore_errors=True)
+
+
+class Int8Cache(NamedTuple):
+    path: Path  # a WANWU_CACHE_DIR holding the default model's int8 model (and its fp32 graph)
+    prepare: subprocess.CompletedProcess  # the `wanwu -v models --prepare --precision int8 --format json` that built it
+
+
+@pytest.fixture(scope="session")
+def int8_cache(tmp_path_factory) -> Int8Cache:
+    """The default model's int8 model, calibrated once per session (~30 s, the slowest step a test
+    can ask for) into a cache of its own by a real ``wanwu -v models --prepare --precision int8
+    --format json`` process, as a user would prepare it. Tests that need an int8 model use this
+    cache (``use_int8_cache``) instead of calibrating again in an empty one; the prepare test reads
+    what that process printed."""
+    root = tmp_path_factory.mktemp("int8-cache")
+    cache = root / "cache"
+    env = {**os.environ, "WANWU_CACHE_DIR": str(cache), "XDG_CACHE_HOME": str(root / "xdg")}
+    done = subprocess.run(
+        [sys.executable, "-m", "wanwu.cli", "-v", "models", "--prepare", "--precision", "int8", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    yield Int8Cache(cache, done)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def use_int8_cache(int8_cache, monkeypatch) -> Path:
+    """``WANWU_CACHE_DIR`` set to the session's int8 cache for this test (the int8 model is read,
+    not calibrated)."""
+    assert int8_cache.prepare.returncode == 0, int8_cache.prepare.stderr[-3000:]
+    monkeypatch.setenv("WANWU_CACHE_DIR", str(int8_cache.path))
+    return int8_cache.path
 
 
 def _photo_paths() -> dict[str, Path]:

@@ -121,7 +121,12 @@ def _maps_agree(model: str, ort: Classifier, reference: Classifier, paths) -> No
 
 
 PACKAGED = [s.name for s in list_specs() if s.weights is not None and s.weights.package]
-FILE_ONLY = [s.name for s in list_specs() if s.name not in PACKAGED]
+# VGG-16 (138 M parameters, 528 MB of weights) in the slow tier, as in test_engines_parity.py
+FILE_ONLY = [
+    pytest.param(s.name, marks=[pytest.mark.slow] if (s.params_m or 0) > 50 else [])
+    for s in list_specs()
+    if s.name not in PACKAGED
+]
 
 
 @pytest.mark.parametrize("model", PACKAGED)

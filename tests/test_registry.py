@@ -10,8 +10,9 @@ without editing this file.
   activation map) and with the same top-5;
   int8 with the reference's top-1 among its own top-5 on the real photos (official weights).
 
-All converted models go to one private cache per module (int8 models are calibrated once and
-shared by the engines that run them). Models over 50 M parameters (VGG-16, 528 MB) only get
+All converted models go to the session's int8 cache (``int8_cache`` in conftest.py: the default
+model's int8 model is calibrated once per session and shared by the engines and tests that run
+it). Models over 50 M parameters (VGG-16, 528 MB) only get
 the refusal checks here: int8 calibration and an OpenVINO compile of it take minutes and GBs
 on a small machine, and test_engines_parity.py already checks its fp32 graph against torch.
 """
@@ -29,9 +30,11 @@ from wanwu.models.weights import availability
 
 REFERENCE = ("torch", "fp32")
 BIG_MODEL_PARAMS_M = 50
-# int8 calibration takes ~10-30 s per model: beyond the default model's, those cases are marked slow
+# The default model on every engine and precision runs before every commit (`make test`); the other
+# models (a build per engine each, and an int8 calibration of ~10-30 s) are the slow tier (`make
+# test-all`). Their ONNX graphs are still checked against torch in the fast tier (test_engines_parity.py).
 CASES = [
-    pytest.param(s.name, e.name, p, marks=[pytest.mark.slow] if p != "fp32" and s.name != DEFAULT_MODEL else [])
+    pytest.param(s.name, e.name, p, marks=[pytest.mark.slow] if s.name != DEFAULT_MODEL else [])
     for s in list_specs()
     for e in ENGINE_TABLE
     for p in PRECISIONS
@@ -40,9 +43,12 @@ PHOTOS = ("chelsea.png", "coffee.png", "rocket.jpg", "grace_hopper.jpg")
 
 
 @pytest.fixture(scope="module")
-def private_cache(tmp_path_factory):
+def private_cache(int8_cache):
+    """The session's int8 cache: the default model's int8 model is read from it, not calibrated
+    again; the other files this module converts are built beside it."""
+    assert int8_cache.prepare.returncode == 0, int8_cache.prepare.stderr[-3000:]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("WANWU_CACHE_DIR", str(tmp_path_factory.mktemp("registry-cache")))
+        mp.setenv("WANWU_CACHE_DIR", str(int8_cache.path))
         yield
 
 
@@ -114,9 +120,10 @@ def test_every_model_engine_precision(built, photos, model, engine, precision):
             assert int(np.argmax(want[row])) in np.argsort(-got[row])[:5].tolist(), name
 
 
-def test_classifier_int8_end_to_end(tmp_cache, chelsea, coffee, capsys):
-    """``Classifier(precision="int8")``. Its first use calibrates (ONNX Runtime prints progress
-    meanwhile) and stdout still holds only the JSON asked for; later uses read the cache."""
+def test_classifier_int8_end_to_end(use_int8_cache, chelsea, coffee, capsys):
+    """``wanwu classify --precision int8`` and ``Classifier(precision="int8")`` on the prepared int8
+    model: the right answers, read from the cache, not calibrated again (the first use's quiet
+    stdout: test_cli_models_prepare.py and test_quiet_stdout.py)."""
     import json
 
     from wanwu import cli
@@ -129,7 +136,7 @@ def test_classifier_int8_end_to_end(tmp_cache, chelsea, coffee, capsys):
 
     clf = Classifier(precision="int8")
     path = onnx_cache_path(clf.spec, clf.weights, "int8")
-    assert path.is_relative_to(tmp_cache) and path.is_file()
+    assert path.is_relative_to(use_int8_cache) and path.is_file()
     built_at = path.stat().st_mtime_ns
     assert clf.engine.precision == "int8"
     assert clf.classify(chelsea, top_k=1)[0].label in cats

@@ -4,6 +4,8 @@ point reads the same defaults, environment variables, parsers and engine facts."
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import re
 
 import pytest
@@ -132,11 +134,18 @@ def test_defaults_have_one_source():
 
 # -- help -------------------------------------------------------------------------------------
 def _helps() -> dict[str, str]:
-    parser = cli.build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    out = {"wanwu": parser.format_help()}
-    out.update({name: p.format_help() for name, p in sub.choices.items()})
-    return out
+    """What ``wanwu --help`` and each command's ``--help`` print, as a user sees them."""
+
+    def shown(*argv: str) -> str:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+            cli.main([*argv, "--help"])
+        return out.getvalue()
+
+    top = shown()
+    commands = re.findall(r"^    ([a-z][\w-]*)(?: {2,}|$)", top, flags=re.MULTILINE)  # the COMMAND list
+    assert {"classify", "serve", "index"} <= set(commands)
+    return {"wanwu": top, **{name: shown(name) for name in commands}}
 
 
 def test_help_has_no_none_and_no_doubled_defaults():
