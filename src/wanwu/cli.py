@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from . import __version__, cli_prepare, settings
-from .cli_args import HelpFormatter, positive_int
+from .cli_args import ArgumentParser, HelpFormatter, positive_int
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
 from .paths import cache_dir, display_path, display_text
 from .textwidth import display_width, ljust
@@ -351,7 +351,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 # --- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="wanwu",
         description="wanwu (万物): recognise what is in your photos, offline. ImageNet-1k labels "
         "with confidence, from a model that ships with the package; nothing leaves the machine.",
