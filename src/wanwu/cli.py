@@ -233,7 +233,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             results.append(explanation.to_dict(lang=chosen.label_lang()))
             continue
         path = _overlay_path(out_dir, name, used)
-        path.write_bytes(overlay_png(explanation))
+        path.write_bytes(overlay_png(explanation, lang=chosen.label_lang()))
         t = explanation.target
         print(f"{name}: {t.label} {t.score * 100:.1f}% -> {path}", file=sys.stdout, flush=True)
     if args.format == "json":
