@@ -164,3 +164,52 @@ def test_library_view_on_a_phone(browser, library_server):
     test_browser.expect(page.locator("#lib-dialog")).to_be_visible()
     assert watch.errors(KEY_ASKED) == [] and watch.off_loopback() == []
     ctx.close()
+
+
+LAYOUT_CHECKS = """() => {
+  const text = (el) => { const r = document.createRange(); r.selectNodeContents(el); return r; };
+  const box = (r) => { const b = r.getBoundingClientRect(); return {left: b.left, right: b.right, top: b.top, bottom: b.bottom}; };
+  const tabs = document.getElementById("view-tabs").getBoundingClientRect();
+  const overlaps = (b) => b.left < tabs.right && tabs.left < b.right && b.top < tabs.bottom && tabs.top < b.bottom;
+  const title = [...document.querySelectorAll(".brand-name, .tagline")].map((el) => box(text(el)));
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    gridRight: document.getElementById("lib-grid").getBoundingClientRect().right,
+    tabsOverTitle: title.filter(overlaps),
+    tabLines: [...document.querySelectorAll(".view-tab")].map((el) => text(el).getClientRects().length),
+  };
+}"""
+SIZES = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+        "device_scale_factor": 2,
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_library_layout_fits_the_screen(browser, library_server, size, lang, tmp_path):
+    """Issue 26 item 10: on a 390x844 phone the tabs covered the title, in 中文 they wrapped one
+    character per line (识/别), and the grid was 407 px wide and scrolled sideways."""
+    ctx, page, watch = _open_library(browser, library_server, **SIZES[size])
+    if lang == "zh":
+        page.locator("#lang-toggle").click()
+        test_browser.expect(page.locator("#tab-library")).to_have_text("相册")
+    _thumbnails_loaded(page)
+    page.evaluate(  # a camera's long file name, and a label without spaces, as real albums have
+        """() => { const card = document.querySelector('#lib-grid .lib-caption');
+                   card.querySelector('.lib-name').textContent = 'IMG_20240817_093412_HDR_' + 'x'.repeat(60) + '.heic';
+                   card.querySelector('.lib-label').textContent = 'Pembroke_Welsh_Corgi_' + 'y'.repeat(40); }"""
+    )
+    page.screenshot(path=str(tmp_path / f"library-{size}-{lang}.png"), full_page=True)
+    found = page.evaluate(LAYOUT_CHECKS)
+    assert found["scrollWidth"] <= found["innerWidth"] and found["gridRight"] <= found["innerWidth"], found
+    assert found["tabsOverTitle"] == [], found
+    assert found["tabLines"] == [1, 1], found  # each tab's name on one line
+    assert watch.errors(KEY_ASKED) == []
+    ctx.close()
