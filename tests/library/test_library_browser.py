@@ -213,3 +213,47 @@ def test_library_layout_fits_the_screen(browser, library_server, size, lang, tmp
     assert found["tabLines"] == [1, 1], found  # each tab's name on one line
     assert watch.errors(KEY_ASKED) == []
     ctx.close()
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_photo_view_steps_through_photos_and_edits_tags(browser, library_server, size, tmp_path):
+    """Issue 26 item 11: previous/next in the photo view, and adding/removing a tag from the page
+    (what `wanwu tag` does, through the API with the key). The catalogue is left as it was."""
+    expect = test_browser.expect
+    ctx, page, watch = _open_library(browser, library_server, **SIZES[size])
+    names = page.eval_on_selector_all("#lib-grid .lib-name", "els => els.map(e => e.textContent)")
+    page.locator("#lib-grid .lib-open").first.click()
+    title = page.locator("#lib-dialog-title")
+    expect(title).to_have_text(names[0])
+    expect(page.locator("#lib-prev")).to_be_disabled()
+    page.locator("#lib-next").click()
+    expect(title).to_have_text(names[1])
+    page.keyboard.press("ArrowRight")
+    expect(title).to_have_text(names[2])
+    page.locator("#lib-prev").click()
+    expect(title).to_have_text(names[1])
+    for _ in names[2:]:  # from the second to the last
+        page.locator("#lib-next").click()
+    expect(title).to_have_text(names[-1])
+    expect(page.locator("#lib-next")).to_be_disabled()
+
+    tags = page.locator("#lib-dialog-tags li")
+    before = tags.count()
+    for word, shown in (("holiday", "holiday"), ("金毛", "golden retriever")):
+        page.locator("#lib-tag-input").fill(word)
+        page.locator("#lib-tag-add").click()
+        added = page.locator("#lib-dialog-tags li.is-user", has_text=shown)
+        expect(added).to_have_count(1)
+        expect(page.locator("#lib-tag-status")).to_contain_text("Saved")
+    expect(tags).to_have_count(before + 2)
+    page.screenshot(path=str(tmp_path / f"photo-view-{size}.png"))
+    for shown in ("holiday", "golden retriever"):
+        page.locator("#lib-dialog-tags li.is-user", has_text=shown).locator(".lib-tag-remove").click()
+        expect(page.locator("#lib-dialog-tags li", has_text=shown)).to_have_count(0)
+    expect(tags).to_have_count(before)
+    page.locator("#lib-dialog-close").click()  # and the photo's tags are those of a fresh search
+    page.locator("#lib-q").fill("holiday")
+    page.locator("#lib-go").click()
+    expect(page.locator("#lib-status")).to_contain_text("No photo matches")
+    assert watch.errors(KEY_ASKED) == [] and watch.off_loopback() == []
+    ctx.close()
