@@ -12,7 +12,7 @@ import pytest
 from wanwu import cli
 from wanwu.textwidth import display_width, ljust
 
-CATS_ZH = {"虎斑猫", "狸花猫", "埃及猫"}
+CATS_ZH = {"虎斑猫", "条纹猫", "埃及猫"}
 
 
 @pytest.fixture(autouse=True)

@@ -13,17 +13,18 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from wanwu import Classifier
+from wanwu import Classifier, overlay
 from wanwu.cli import main
 from wanwu.errors import AmbiguousLabelError, UnknownLabelError
 from wanwu.explain import class_map, crop_box, grid_shape, map_to_image, resolve_target
 from wanwu.models import get_spec, list_specs
-from wanwu.overlay import LEGEND_HEIGHT, viridis_lut
+from wanwu.overlay import LEGEND, LEGEND_HEIGHT, viridis_lut
 
 MAP_TOLERANCE = 1e-4
 QUADRANTS = {"top-left": (0, 0), "top-right": (224, 0), "bottom-left": (0, 224), "bottom-right": (224, 224)}
@@ -173,12 +174,77 @@ def test_overlay_greys_outside_the_crop_and_adds_a_legend(classifier, rocket_jpe
 
     explanation = classifier.explain(rocket_jpeg)
     image = np.asarray(render_overlay(explanation))
-    assert image.shape == (explanation.height + LEGEND_HEIGHT, explanation.width, 3)
+    assert image.shape[1:] == (explanation.width, 3) and image.shape[0] >= explanation.height + LEGEND_HEIGHT
     left = int(explanation.crop[0])
     outside = image[: explanation.height, : left - 2].astype(int)
     assert np.abs(outside - outside[..., :1]).max() <= 1  # grey: R = G = B
     inside = image[: explanation.height, left + 2 : int(explanation.crop[2]) - 2].astype(int)
     assert np.abs(inside - inside[..., :1]).max() > 50  # coloured
+
+
+BACKGROUND = (20, 22, 28)  # the legend strip's
+
+
+def _narrow(classifier, chelsea, width: int):
+    photo = Image.open(chelsea).convert("RGB")
+    return classifier.explain(photo.resize((width, round(photo.height * width / photo.width))))
+
+
+@pytest.mark.parametrize("width", [500, 300, 200])
+def test_legend_fits_a_narrow_photo(classifier, chelsea, width):
+    """Issue 26 item 13: docs/cat.explain.png (451 px) read "dark = little, yello"."""
+    from wanwu.overlay import render_overlay
+
+    explanation = _narrow(classifier, chelsea, width)
+    legend = np.asarray(render_overlay(explanation))[explanation.height :]
+    assert legend.shape[0] > LEGEND_HEIGHT  # wrapped onto more lines, not cut
+    assert (legend[:, -6:] == BACKGROUND).all()  # nothing drawn up to the right edge
+
+
+def test_wrap_breaks_words_and_chinese_within_the_width():
+    font, _ = overlay.legend_font("en")
+    for text in (LEGEND["en"], LEGEND["zh"], "n02124075" * 6):
+        lines = overlay.wrap(text, font, 90)
+        assert len(lines) > 1 and all(font.getlength(line) <= 90 for line in lines)
+        assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+@pytest.mark.skipif(not any(Path(p).is_file() for p in overlay.CJK_FONTS), reason="no font with Chinese characters")
+def test_legend_speaks_chinese(classifier, chelsea):
+    from wanwu.overlay import legend_parts, render_overlay
+
+    explanation = _narrow(classifier, chelsea, 451)
+    assert overlay.legend_font("zh")[1] == "zh"
+    assert legend_parts(explanation, "zh") == (
+        f"埃及猫（n02124075）{explanation.target.score * 100:.1f}%",
+        LEGEND["zh"],
+    )
+    zh = np.asarray(render_overlay(explanation, lang="zh"))
+    en = np.asarray(render_overlay(explanation, lang="en"))
+    assert zh.shape == en.shape and (zh != en).any()
+
+
+def test_chinese_legend_falls_back_to_english_without_a_cjk_font(classifier, chelsea, monkeypatch, caplog):
+    from wanwu.overlay import render_overlay
+
+    explanation = _narrow(classifier, chelsea, 451)
+    monkeypatch.setattr(overlay, "CJK_FONTS", ("/no/such/font.ttc",))
+    overlay.legend_font.cache_clear()
+    try:
+        zh = np.asarray(render_overlay(explanation, lang="zh"))
+    finally:
+        overlay.legend_font.cache_clear()
+    assert (zh == np.asarray(render_overlay(explanation, lang="en"))).all()  # English, not boxes
+    assert "no font with Chinese characters" in caplog.text
+
+
+def test_cli_explain_lang_zh_draws_the_chinese_legend(photos, tmp_path):
+    if not any(Path(p).is_file() for p in overlay.CJK_FONTS):
+        pytest.skip("no font with Chinese characters")
+    for lang in ("en", "zh"):
+        assert main(["explain", str(photos["chelsea.png"]), "-o", str(tmp_path / lang), "--lang", lang]) == 0
+    en, zh = (np.asarray(Image.open(tmp_path / lang / "chelsea.explain.png")) for lang in ("en", "zh"))
+    assert (en != zh).any()
 
 
 # --- the command ------------------------------------------------------------------------------

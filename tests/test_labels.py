@@ -44,10 +44,28 @@ def test_every_class_has_a_distinct_chinese_name():
         ("n07714990", "西兰花"),
         ("n09193705", "高山"),
         ("n04228054", "滑雪板"),
+        # issue 26 item 15: WordNet's sense, and what the photos show
+        ("n01631663", "幼螈"),  # eft: a young newt, not a lizard (蜥)
+        ("n03017168", "管钟"),  # chime: the orchestra's tuned bells
+        ("n03832673", "笔记本电脑"),  # notebook computer (laptop: 手提电脑)
+        ("n04067472", "渔线轮"),  # reel: on a fishing rod
+        ("n04355933", "墨镜"),  # sunglass: the photos are sunglasses, not a burning glass
+        ("n03770679", "商务车"),  # minivan: a family MPV, not a 面包车 microvan
+        ("n02106382", "弗兰德斯牧牛犬"),
+        ("n02105641", "英国古代牧羊犬"),
+        ("n02123159", "条纹猫"),  # tiger cat: any striped cat, not the 狸花猫 breed
     ],
 )
 def test_chinese_names_follow_the_wordnet_sense(wnid, zh):
     assert L.imagenet_classes()[L.wnid_to_index()[wnid]].label_zh == zh
+
+
+def test_chinese_names_use_characters_every_font_has():
+    """CJK Extension A (鹟䴕's 䴕) and beyond are missing from many fonts: names stay in the basic block."""
+    rare = re.compile(r"[\u3400-\u4dbf\U00020000-\U0003ffff]")
+    names = [c.label_zh for c in L.imagenet_classes()] + [g.label_zh for g in L.label_groups()]
+    assert not [n for n in names if rare.search(n)]
+    assert L.resolve_class("鹟䴕").label == "jacamar"  # the rare spelling still finds it
 
 
 # --- groups -----------------------------------------------------------------------------------
@@ -60,6 +78,21 @@ def test_groups_are_named_in_both_languages_and_distinct():
     assert all(CJK.search(g.label_zh) and g.wnids for g in groups)
     index = L.wnid_to_index()
     assert all([index[w] for w in g.wnids] == sorted(index[w] for w in g.wnids) for g in groups)
+
+
+@pytest.mark.parametrize(
+    "key,zh,old",
+    [
+        ("pet", "宠物", "家养动物"),
+        ("lobster", "龙虾", "龙虾类"),
+        ("pig", "猪", "猪类"),
+        ("cattle", "牛", "牛类"),
+        ("game_bird", "野禽", "鸡形目鸟类"),
+    ],
+)
+def test_groups_have_everyday_chinese_names(key, zh, old):
+    group = L.resolve_group(key)
+    assert group.label_zh == zh and L.resolve_group(old) == group == L.resolve_group(zh)
 
 
 def test_dog_holds_all_118_breeds_and_nothing_else():
@@ -132,6 +165,74 @@ def test_find_classes_unites_a_class_and_a_group_of_the_same_name():
     assert [c.index for c in L.find_classes("Crane")] == [134, 517]
     assert L.find_classes("猫") == L.find_classes("Cat") == L.classes_of("cat")
     assert L.find_classes("no such thing") == () == L.find_classes("  ")
+
+
+@pytest.mark.parametrize(
+    "word,expected",
+    [
+        ("beach", {"seashore", "lakeside", "sandbar"}),
+        ("海滩", {"seashore", "lakeside", "sandbar"}),
+        ("Beach", {"seashore", "lakeside", "sandbar"}),
+        ("金毛", {"golden retriever"}),
+        ("哈士奇", {"Siberian husky", "Eskimo dog"}),
+        ("husky", {"Siberian husky", "Eskimo dog"}),
+        ("柯基", {"Pembroke", "Cardigan"}),
+    ],
+)
+def test_everyday_words_find_their_classes(word, expected):
+    assert {c.label for c in L.find_classes(word)} == expected
+
+
+def test_everyday_words_and_groups():
+    assert L.resolve_class("金毛").label == "golden retriever"
+    with pytest.raises(AmbiguousLabelError, match="Siberian husky"):
+        L.resolve_class("哈士奇")
+    pets = L.classes_of("pet")
+    assert L.find_classes("宠物") == pets and L.resolve_class("golden retriever") in pets
+
+
+def test_class_alias_table_is_consistent_and_no_word_is_shadowed():
+    text = (ROOT / "src" / "wanwu" / "data" / "class-aliases.tsv").read_text("utf-8")
+    rows = [line.split("\t") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    assert len(rows) == len(L.class_aliases()) >= 20
+    for (words, members), row in zip(L.class_aliases(), rows):
+        assert [c.label for c in members] == [n.strip() for n in row[2].split(",")], row
+        for word in words:  # a word a class's own name (or synonym) already claims would do nothing
+            assert set(members) <= set(L.find_classes(word)), word
+
+
+def _example_queries() -> list[tuple[str, str]]:
+    """Every query the page, the ``--help`` epilogs and the README show as an example."""
+    from wanwu import cli_labels
+    from wanwu.library import cli as library_cli
+
+    found: list[tuple[str, str]] = []
+    static = ROOT / "src" / "wanwu" / "server" / "static"
+    for name in ("index.html", "library.js"):
+        for text in re.findall(r"(?:Search your photos|搜索照片)[:：]\s*([^\"…]+)", (static / name).read_text("utf-8")):
+            found += [(name, q.strip()) for q in re.split(r"[,、]", text) if q.strip()]
+    sources = {
+        "README.md": (ROOT / "README.md").read_text("utf-8"),
+        "docs/library.md": (ROOT / "docs" / "library.md").read_text("utf-8"),
+        "wanwu search --help": library_cli.SEARCH_EXAMPLES,
+        "wanwu labels --help": cli_labels.EXAMPLES,
+    }
+    for where, text in sources.items():
+        for line in re.findall(r"wanwu (?:search|labels) ([^|#\n`]*)", text):
+            words = re.findall(r'"[^"]+"|\S+', line)
+            for word in words:
+                if word.startswith("-") or word in ("zh", "en", "json", "paths", "tsv", "table", "0.5"):
+                    continue
+                if word.startswith((">", "[")):
+                    break
+                found.append((where, word.strip('"')))
+    return found
+
+
+def test_every_example_query_finds_a_class():
+    examples = _example_queries()
+    assert {"beach", "海滩", "狗", "golden retriever"} <= {q for _w, q in examples}
+    assert [(where, q) for where, q in examples if not L.find_classes(q)] == []
 
 
 def test_classes_of_unknown_group():

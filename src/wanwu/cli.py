@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from . import __version__, cli_prepare, settings
-from .cli_args import HelpFormatter, positive_int
+from .cli_args import ArgumentParser, HelpFormatter, positive_int
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
 from .paths import cache_dir, display_path, display_text
 from .textwidth import display_width, ljust
@@ -256,7 +256,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             results.append(explanation.to_dict(lang=chosen.label_lang()))
             continue
         path = _overlay_path(out_dir, name, used)
-        path.write_bytes(overlay_png(explanation))
+        path.write_bytes(overlay_png(explanation, lang=chosen.label_lang()))
         t = explanation.target
         print(f"{name}: {t.label} {t.score * 100:.1f}% -> {path}", file=sys.stdout, flush=True)
     if args.format == "json":
@@ -374,7 +374,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 # --- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="wanwu",
         description="wanwu (万物): recognise what is in your photos, offline. ImageNet-1k labels "
         "with confidence, from a model that ships with the package; nothing leaves the machine.",

@@ -5,6 +5,7 @@ from ``wanwu.settings.add_arguments``; this module is for the plain options arou
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 
 def positive_int(text: str) -> int:
@@ -42,3 +43,12 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         ):
             return text
         return text + " (default: %(default)s)"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """A usage error is one line, ``wanwu serve: error: argument --model/-m: invalid choice:
+    'resnet50' (choose from ...)``, pointing at ``--help`` instead of printing the whole usage
+    block before it (its subcommands' parsers are of this class too). Exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")

@@ -6,14 +6,17 @@ model options come from ``wanwu.settings`` (shared with ``classify``), the rest 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
+import socket
 import sys
 import time
 from typing import Any
 
 from . import settings
-from .errors import WanwuError
+from .cli_args import ArgumentParser
+from .errors import EXIT_FAILED, WanwuError
 from .server.config import ServerConfig
 
 log = logging.getLogger("wanwu.server")
@@ -49,6 +52,10 @@ process's command line.
 shutdown (SIGTERM or Ctrl+C): the server reports not ready, answers new requests 503,
 finishes the requests in flight (at most --shutdown-timeout seconds) and exits with 0.
 A second signal stops it sooner.
+
+exit status: 0 after a shutdown, 1 the server could not start (the port is in use or not
+ours to take -- checked before the model loads -- or the model cannot load), 2 usage error
+(an unknown option or --model, a bad WANWU_* value).
 
 Every option can also be set by the environment variable shown with it; a flag wins
 over the environment."""
@@ -296,13 +303,43 @@ def _log_access(config: ServerConfig) -> None:
         log.info("CORS: browser pages from %s may call the API", ", ".join(config.cors_origins))
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port`` (in use, not allowed, no such address),
+    or None. A bind test, as uvicorn binds (SO_REUSEADDR), before seconds go into loading the model."""
+    if port == 0:
+        return None  # any free port
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (socket.gaierror, UnicodeError, OverflowError) as exc:
+        return f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc} (check --host / WANWU_HOST)"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                why = "the port is in use (stop what listens there, or choose another with --port / WANWU_PORT)"
+            elif exc.errno == errno.EACCES:
+                why = "permission denied (ports below 1024 need privileges: choose another with --port)"
+            else:
+                why = f"{exc.strerror or exc} (check --host / WANWU_HOST)"
+            return f"cannot listen on {host}:{port}: {why}"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
-    """Start the server and block until it stops. 0 after a normal shutdown."""
+    """Start the server and block until it stops. 0 after a normal shutdown, 1 if it cannot start."""
     try:
         config = config_from_args(args)
     except WanwuError as exc:
         print(f"wanwu serve: error: {exc.message}", file=sys.stderr)
         return exc.exit_status
+    problem = port_problem(config.host, config.port)
+    if problem:
+        print(f"wanwu serve: error: {problem}", file=sys.stderr)
+        return EXIT_FAILED
     from .server.logs import setup_logging, uvicorn_log_config
 
     setup_logging(config.log_level)
@@ -357,7 +394,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="wanwu serve",
         description=DESCRIPTION,
         epilog=EPILOG,

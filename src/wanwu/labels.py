@@ -1,10 +1,12 @@
 """Class names in English and Chinese, WordNet label groups, and lookup by any name.
 
-The facts live in three package data files (one source of truth each):
+The facts live in four package data files (one source of truth each):
   ``data/imagenet1k-classes.tsv``  wnid, English name (as torchvision names them), Chinese name; the
                                    1000 classes in class-index order (index == rank of the wnid, sorted)
   ``data/label-groups.tsv``        the groups people search by ("dog" 狗, "vehicle" 交通工具 ...): key,
                                    names, aliases and the WordNet nodes that define each
+  ``data/class-aliases.tsv``       the everyday words people type for classes ("beach" -> seashore,
+                                   lakeside, sandbar; 金毛 -> golden retriever), English and Chinese
   ``data/imagenet1k-wordnet.json`` derived from the WordNet hierarchy by ``scripts/build_label_groups.py``:
                                    each class's synonyms and each group's member classes
 
@@ -163,11 +165,26 @@ def _index(entries: Iterable[tuple[int, str, object]]) -> dict[str, tuple[int, l
 
 
 @lru_cache(maxsize=1)
+def class_aliases() -> tuple[tuple[tuple[str, ...], tuple[ImageNetClass, ...]], ...]:
+    """The everyday words of ``data/class-aliases.tsv``: (words, the classes they all mean), in file order."""
+    classes, index = imagenet_classes(), wnid_to_index()
+    table = []
+    for row in _rows(_data("class-aliases.tsv")):
+        if len(row) != 3 or any(w not in index for w in row[1].split(",")):
+            raise _damaged("class alias table (expected words, known wnids, English names on every line)")
+        words = tuple(w.strip() for w in row[0].split(",") if w.strip())
+        table.append((words, tuple(classes[index[w]] for w in row[1].split(","))))
+    return tuple(table)
+
+
+@lru_cache(maxsize=1)
 def _class_index() -> dict[str, tuple[int, list]]:
     def entries():
         for c in imagenet_classes():
             yield from ((0, name, c) for name in (c.wnid, str(c.index), c.label, c.label_zh))
             yield from ((1, name, c) for name in synonyms_of(c.wnid))
+        for words, members in class_aliases():  # as strong as a synonym; a class's own name wins
+            yield from ((1, word, c) for word in words for c in members)
 
     return _index(entries())
 
@@ -207,7 +224,7 @@ def _suggestions(name: str) -> str:
 
 
 def resolve_class(name: str | int) -> ImageNetClass:
-    """Exactly one class, by wnid, index, English or Chinese name, or WordNet synonym.
+    """Exactly one class, by wnid, index, English or Chinese name, WordNet synonym or everyday word.
     Raises ``UnknownLabelError`` or ``AmbiguousLabelError`` (with what to type instead)."""
     classes = imagenet_classes()
     if isinstance(name, int) and not isinstance(name, bool):

@@ -159,8 +159,103 @@ def test_library_view_on_a_phone(browser, library_server):
     _thumbnails_loaded(page)
     columns = page.eval_on_selector("#lib-grid", "g => getComputedStyle(g).gridTemplateColumns.split(' ').length")
     assert columns == 2
-    assert page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
+    # no sideways scrolling, and no zooming out to fit a wider page (innerWidth would grow with it)
+    assert page.evaluate("() => document.scrollingElement.scrollWidth <= 390 && window.innerWidth === 390")
     page.locator("#lib-grid .lib-open").first.tap()
     test_browser.expect(page.locator("#lib-dialog")).to_be_visible()
+    assert watch.errors(KEY_ASKED) == [] and watch.off_loopback() == []
+    ctx.close()
+
+
+LAYOUT_CHECKS = """() => {
+  const text = (el) => { const r = document.createRange(); r.selectNodeContents(el); return r; };
+  const box = (r) => { const b = r.getBoundingClientRect(); return {left: b.left, right: b.right, top: b.top, bottom: b.bottom}; };
+  const tabs = document.getElementById("view-tabs").getBoundingClientRect();
+  const overlaps = (b) => b.left < tabs.right && tabs.left < b.right && b.top < tabs.bottom && tabs.top < b.bottom;
+  const title = [...document.querySelectorAll(".brand-name, .tagline")].map((el) => box(text(el)));
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+    gridRight: document.getElementById("lib-grid").getBoundingClientRect().right,
+    tabsOverTitle: title.filter(overlaps),
+    tabLines: [...document.querySelectorAll(".view-tab")].map((el) => text(el).getClientRects().length),
+  };
+}"""
+SIZES = {
+    "desktop": {"viewport": {"width": 1280, "height": 800}},
+    "phone": {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+        "device_scale_factor": 2,
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_library_layout_fits_the_screen(browser, library_server, size, lang, tmp_path):
+    """Issue 26 item 10: on a 390x844 phone the tabs covered the title, in 中文 they wrapped one
+    character per line (识/别), and the grid was 407 px wide and scrolled sideways."""
+    ctx, page, watch = _open_library(browser, library_server, **SIZES[size])
+    if lang == "zh":
+        page.locator("#lang-toggle").click()
+        test_browser.expect(page.locator("#tab-library")).to_have_text("相册")
+    _thumbnails_loaded(page)
+    page.evaluate(  # a camera's long file name, and a label without spaces, as real albums have
+        """() => { const card = document.querySelector('#lib-grid .lib-caption');
+                   card.querySelector('.lib-name').textContent = 'IMG_20240817_093412_HDR_' + 'x'.repeat(60) + '.heic';
+                   card.querySelector('.lib-label').textContent = 'Pembroke_Welsh_Corgi_' + 'y'.repeat(40); }"""
+    )
+    page.screenshot(path=str(tmp_path / f"library-{size}-{lang}.png"), full_page=True)
+    found = page.evaluate(LAYOUT_CHECKS)
+    width = SIZES[size]["viewport"]["width"]  # a phone zooms out to fit a wider page: innerWidth grows with it
+    assert found["innerWidth"] == width and found["scrollWidth"] <= width and found["gridRight"] <= width, found
+    assert found["tabsOverTitle"] == [], found
+    assert found["tabLines"] == [1, 1], found  # each tab's name on one line
+    assert watch.errors(KEY_ASKED) == []
+    ctx.close()
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_photo_view_steps_through_photos_and_edits_tags(browser, library_server, size, tmp_path):
+    """Issue 26 item 11: previous/next in the photo view, and adding/removing a tag from the page
+    (what `wanwu tag` does, through the API with the key). The catalogue is left as it was."""
+    expect = test_browser.expect
+    ctx, page, watch = _open_library(browser, library_server, **SIZES[size])
+    names = page.eval_on_selector_all("#lib-grid .lib-name", "els => els.map(e => e.textContent)")
+    page.locator("#lib-grid .lib-open").first.click()
+    title = page.locator("#lib-dialog-title")
+    expect(title).to_have_text(names[0])
+    expect(page.locator("#lib-prev")).to_be_disabled()
+    page.locator("#lib-next").click()
+    expect(title).to_have_text(names[1])
+    page.keyboard.press("ArrowRight")
+    expect(title).to_have_text(names[2])
+    page.locator("#lib-prev").click()
+    expect(title).to_have_text(names[1])
+    for _ in names[2:]:  # from the second to the last
+        page.locator("#lib-next").click()
+    expect(title).to_have_text(names[-1])
+    expect(page.locator("#lib-next")).to_be_disabled()
+
+    tags = page.locator("#lib-dialog-tags li")
+    before = tags.count()
+    for word, shown in (("holiday", "holiday"), ("金毛", "golden retriever")):
+        page.locator("#lib-tag-input").fill(word)
+        page.locator("#lib-tag-add").click()
+        added = page.locator("#lib-dialog-tags li.is-user", has_text=shown)
+        expect(added).to_have_count(1)
+        expect(page.locator("#lib-tag-status")).to_contain_text("Saved")
+    expect(tags).to_have_count(before + 2)
+    page.screenshot(path=str(tmp_path / f"photo-view-{size}.png"))
+    for shown in ("holiday", "golden retriever"):
+        page.locator("#lib-dialog-tags li.is-user", has_text=shown).locator(".lib-tag-remove").click()
+        expect(page.locator("#lib-dialog-tags li", has_text=shown)).to_have_count(0)
+    expect(tags).to_have_count(before)
+    page.locator("#lib-dialog-close").click()  # and the photo's tags are those of a fresh search
+    page.locator("#lib-q").fill("holiday")
+    page.locator("#lib-go").click()
+    expect(page.locator("#lib-status")).to_contain_text("No photo matches")
     assert watch.errors(KEY_ASKED) == [] and watch.off_loopback() == []
     ctx.close()

@@ -156,3 +156,33 @@ def test_tag_confidence_from_the_server_and_per_request(indexed, make_client):
     assert strict.get("/api/v1/library/search", params={"q": "cat", "tag_confidence": 0}).status_code == 422
     stats = strict.get("/api/v1/library/stats").json()
     assert not any(g["key"] == "cat" for g in stats["groups"])
+
+
+def test_tag_edits_from_the_page_do_what_wanwu_tag_does(indexed, make_client):
+    """Issue 26 item 11: the photo view adds and removes tags through the API (behind the key)."""
+    album, db = indexed
+    client = make_client(api_key="k")
+    auth = {"Authorization": "Bearer k"}
+    item = client.get("/api/v1/library/search", params={"q": "espresso"}, headers=auth).json()["items"][0]
+    url = f"/api/v1/library/photos/{item['id']}/tags"
+    assert client.post(url, json={"add": ["holiday"]}).status_code == 401  # a write needs the key too
+
+    r = client.post(
+        url, json={"add": ["金毛", "holiday"], "remove": ["n07920052"]}, headers=auth, params={"lang": "zh"}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["message"] == "-n07920052 +golden retriever +holiday"
+    labels = {t["label"]: t for t in body["photo"]["tags"]}
+    assert labels["金毛寻回犬"]["user"] and labels["holiday"]["user"] and "意式浓缩咖啡" not in labels
+    assert client.get("/api/v1/library/search", params={"q": "holiday"}, headers=auth).json()["total"] == 1
+
+    # removing what was added: by the wnid the page knows, or by the keyword
+    r = client.post(url, json={"remove": ["n02099601", "holiday"]}, headers=auth).json()
+    assert r["message"] == "-n02099601 -holiday"
+    assert not {"golden retriever", "holiday"} & {t["label"] for t in r["photo"]["tags"]}
+
+    for bad, status in [({}, 400), ({"add": [""]}, 422), ({"add": "dog"}, 422), ({"add": ["x" * 101]}, 422)]:
+        assert client.post(url, json=bad, headers=auth).status_code == status, bad
+    assert client.post(url, content=b"add=dog", headers={**auth, "Content-Type": "text/plain"}).status_code == 422
+    assert client.post("/api/v1/library/photos/999999/tags", json={"add": ["dog"]}, headers=auth).status_code == 404

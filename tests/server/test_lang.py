@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-CATS_ZH = {"虎斑猫", "狸花猫", "埃及猫"}
+CATS_ZH = {"虎斑猫", "条纹猫", "埃及猫"}
 CATS_EN = {"tabby", "tiger cat", "Egyptian cat"}
 
 

@@ -52,6 +52,8 @@ def _all_names() -> tuple[str, ...]:
     for c in _labels.imagenet_classes():
         out.setdefault(c.label, None)
         out.setdefault(c.label_zh, None)
+    for words, _classes in _labels.class_aliases():  # the everyday words: 金毛, beach ...
+        out.update(dict.fromkeys(words))
     return tuple(n for n in out if n)
 
 

@@ -5,8 +5,10 @@ when the catalogue lists it and it is still that photo: a regular file inside th
 catalogue was indexed from once links are resolved, of the catalogued size and mtime (or
 content hash), checked on the descriptor that is then sent (``files.open_catalogued``). A photo
 replaced by a link to anything else is never sent. Each request
-opens the catalogue read-only (WAL: ``wanwu index`` may be writing meanwhile). Like every
-``/api`` route, these need the API key when the server has one.
+opens the catalogue read-only (WAL: ``wanwu index`` may be writing meanwhile), except
+``POST /photos/{id}/tags``, which does what ``wanwu tag`` does (``usertags.apply``). Like every
+``/api`` route, these need the API key when the server has one; the edit takes JSON only, which
+a page on another site cannot send here without CORS allowing it.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from typing import Annotated, Any, Callable, Iterator
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
 
-from ..errors import ImageInputError, WanwuError
-from . import names
+from ..errors import BusyError, ImageInputError, WanwuError
+from ..server.errors import BadRequestError
+from . import names, usertags
 from .catalogue import LibraryError, catalogue_roots, open_catalogue, thumbnails_dir
 from .export import summary
 from .files import NotServedError, PhotoChangedError, json_text, open_catalogued
@@ -182,6 +186,41 @@ def library_photo(request: Request, photo_id: PhotoId, lang: Lang = None, tag_co
     if found is None:
         raise PhotoNotFoundError(f"no photo {photo_id} in the catalogue")
     return _with_urls(found)
+
+
+TagName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class TagEdit(BaseModel):
+    """What ``wanwu tag --add ... --remove ...`` takes: names (a class in any language, a wnid, or a
+    free keyword) to add, and names or wnids to remove."""
+
+    add: list[TagName] = Field(default_factory=list, max_length=20)
+    remove: list[TagName] = Field(default_factory=list, max_length=20)
+
+
+@router.post("/photos/{photo_id}/tags", summary="Add or remove the user's tags (wanwu tag)")
+def library_tag(
+    request: Request, photo_id: PhotoId, edit: TagEdit, lang: Lang = None, min_score: MinScore = DEFAULT_MIN_SCORE
+) -> dict:
+    """Record the user's tags for a photo as ``wanwu tag`` does (they survive re-indexing; ``wanwu
+    index --write-xmp`` writes them into sidecars). Answers what was done and the photo as it is now."""
+    if not edit.add and not edit.remove:
+        raise BadRequestError("give tags to add and/or remove")
+    ctx = _ctx(request)
+    conn = open_catalogue(ctx.db_path)
+    try:
+        row = conn.execute("SELECT path FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        if row is None:
+            raise PhotoNotFoundError(f"no photo {photo_id} in the catalogue")
+        try:
+            outcome = usertags.apply(conn, row["path"], edit.add, edit.remove)
+        except sqlite3.OperationalError as exc:  # locked past busy_timeout by a long `wanwu index` commit
+            raise BusyError(f"the catalogue is busy ({exc}); try again in a moment") from None
+        found = photo(conn, photo_id, _lang(request, lang), min_score)
+    finally:
+        conn.close()
+    return {"message": outcome.message, "photo": _with_urls(found) if found else None}
 
 
 @dataclass

@@ -37,8 +37,9 @@ def apply(conn: sqlite3.Connection, path: str, add: list[str], remove: list[str]
     with conn:
         for name in remove:
             name = name.strip()
-            dropped = conn.execute(
-                "DELETE FROM user_tags WHERE photo_id = ? AND lower(name) = lower(?) AND removed = 0", (pid, name)
+            dropped = conn.execute(  # by its name, or by the class a name or wnid names (金毛, n02099601)
+                "DELETE FROM user_tags WHERE photo_id = ? AND (lower(name) = lower(?) OR wnid = ?) AND removed = 0",
+                (pid, name, _class_of(name)),
             ).rowcount
             wnids = set(names.find_wnids(name))
             hits = [r[0] for r in conn.execute("SELECT wnid FROM tags WHERE photo_id = ?", (pid,)) if r[0] in wnids]

@@ -247,7 +247,8 @@ async def explain(
             body["results"] = results
         return JSONResponse(body, status_code=failed[0].http_status)
     if wants_png:
-        from ..overlay import overlay_png
+        from ..overlay import OVERLAY_MAX_SIDE, overlay_png
 
-        return Response(await ctx.service.run_cpu(overlay_png, answers[0]), media_type="image/png")
+        png = await ctx.service.run_cpu(overlay_png, answers[0], OVERLAY_MAX_SIDE, lang)
+        return Response(png, media_type="image/png")
     return {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision, "results": results}

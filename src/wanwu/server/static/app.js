@@ -384,8 +384,11 @@
     const url = URL.createObjectURL(file);
     const thumb = h("div", { class: "thumb" });
     const img = h("img", { src: url, alt: name, decoding: "async" });
+    // HEIC (iPhone photos) and the like: the browser cannot draw them, the server reads them; say so
+    // instead of an empty frame (the placeholder is our choice over a server-made JPEG preview)
+    const note = h("p", { class: "thumb-note", dataset: { i18n: "card.noPreview" }, text: t("card.noPreview") });
     img.addEventListener("error", () => thumb.classList.add("is-broken"), { once: true });
-    thumb.append(img, icon(ICONS.frame, "thumb-fallback"));
+    thumb.append(img, icon(ICONS.frame, "thumb-fallback"), note);
     const body = h("div", { class: "card-body" });
     const el = h("article", { class: "result-card", dataset: { filename: name, state: "pending" } }, thumb, body);
     return { file, name, url, el, body, state: "pending", result: null, meta: null, error: null, run: 0, controller: null, removed: false,

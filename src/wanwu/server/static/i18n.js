@@ -45,6 +45,7 @@ window.WANWU_I18N = {
     "summary.failed": "{n} failed",
 
     "card.pending": "Recognizing…",
+    "card.noPreview": "No preview: this browser cannot show the format (HEIC…); wanwu reads it all the same",
     "card.failed": "Could not recognize",
     "card.retry": "Retry",
     "card.retryLabel": "Try {name} again",
@@ -119,6 +120,7 @@ window.WANWU_I18N = {
     "summary.failed": "{n} 张失败",
 
     "card.pending": "正在识别…",
+    "card.noPreview": "无法预览：浏览器不能显示这种格式（HEIC 等），wanwu 照样能识别",
     "card.failed": "无法识别",
     "card.retry": "重试",
     "card.retryLabel": "重新识别 {name}",

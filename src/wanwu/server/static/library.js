@@ -23,6 +23,9 @@
       "status.match.one": "1 photo matches “{q}”", "status.none": "No photo matches “{q}”.",
       "status.empty": "The catalogue is empty: run `wanwu index` on a photo folder.",
       "status.loading": "Loading…", "tag.user": "your tag",
+      "dialog.prev": "‹ Previous", "dialog.next": "Next ›", "tag.add": "Add",
+      "tag.addPlaceholder": "Add a tag: dog, 海滩, holiday…", "tag.remove": "Remove the tag {label}",
+      "tag.saved": "Saved: {message}",
     },
     zh: {
       "tab.classify": "识别", "tab.library": "相册",
@@ -33,6 +36,9 @@
       "status.none": "没有照片匹配“{q}”。",
       "status.empty": "相册为空：请先对照片文件夹运行 `wanwu index`。",
       "status.loading": "加载中…", "tag.user": "你的标签",
+      "dialog.prev": "‹ 上一张", "dialog.next": "下一张 ›", "tag.add": "添加",
+      "tag.addPlaceholder": "添加标签：狗、beach、旅行……", "tag.remove": "删除标签“{label}”",
+      "tag.saved": "已保存：{message}",
     },
   };
   const $ = (id) => document.getElementById(id);
@@ -42,6 +48,8 @@
     suggestions: $("lib-suggestions"), facets: $("lib-facets"), status: $("lib-status"), grid: $("lib-grid"),
     more: $("lib-more"), dialog: $("lib-dialog"), dialogImg: $("lib-dialog-img"), dialogTitle: $("lib-dialog-title"),
     dialogMeta: $("lib-dialog-meta"), dialogTags: $("lib-dialog-tags"), dialogClose: $("lib-dialog-close"),
+    prev: $("lib-prev"), next: $("lib-next"), tagForm: $("lib-tag-form"), tagInput: $("lib-tag-input"),
+    tagStatus: $("lib-tag-status"),
   };
   const h = UI.h;
   let lang = UI.lang();
@@ -171,18 +179,69 @@
     renderStatus();
   }
 
+  let shown = null; // the item in the photo view
+
   async function openPhoto(item) {
     const dlg = els.dialog;
+    shown = item;
+    els.tagStatus.textContent = "";
+    renderStep();
     els.dialogTitle.textContent = item.path.split(/[\\/]/).pop();
     els.dialogMeta.textContent = [item.width && `${item.width}×${item.height}`, item.taken, item.camera, item.path]
       .filter(Boolean).join(" · ");
-    els.dialogTags.replaceChildren(...item.tags.map((tag) => h("li", { class: tag.user ? "is-user" : "" },
-      h("span", { class: "lib-tag-label", text: tag.label }),
-      h("span", { class: "lib-tag-score", text: tag.score == null ? t("tag.user") : `${(tag.score * 100).toFixed(1)}%` }))));
+    renderTags(item);
     els.dialogImg.removeAttribute("src");
     els.dialogImg.alt = item.tags.length ? item.tags[0].label : "";
     if (typeof dlg.showModal === "function") { if (!dlg.open) dlg.showModal(); } else dlg.setAttribute("open", "");
     try { els.dialogImg.src = await blobUrl(item.image_url); } catch { els.dialogImg.src = await blobUrl(item.thumbnail_url).catch(() => ""); }
+  }
+
+  function renderTags(item) {
+    els.dialogTags.replaceChildren(...item.tags.map((tag) => h("li", { class: tag.user ? "is-user" : "" },
+      h("span", { class: "lib-tag-label", text: tag.label }),
+      h("span", { class: "lib-tag-score", text: tag.score == null ? t("tag.user") : `${(tag.score * 100).toFixed(1)}%` }),
+      h("button", {
+        type: "button", class: "lib-tag-remove", text: "×", title: t("tag.remove", { label: tag.label }),
+        "aria-label": t("tag.remove", { label: tag.label }), onclick: () => editTags({ remove: [tag.wnid || tag.label] }),
+      }))));
+  }
+
+  /* ---------- previous / next: through the photos found, loading more at the end ---------- */
+  function renderStep() {
+    const i = state.items.indexOf(shown);
+    els.prev.disabled = i <= 0;
+    els.next.disabled = i < 0 || (i >= state.items.length - 1 && state.items.length >= state.total);
+  }
+
+  async function step(by) {
+    let i = state.items.indexOf(shown);
+    if (i < 0) return;
+    if (i + by >= state.items.length && state.items.length < state.total && !state.loading) {
+      await search(state.query, true);
+      i = state.items.indexOf(shown);
+    }
+    const next = state.items[i + by];
+    if (next) openPhoto(next);
+  }
+
+  /* ---------- the user's tags: what `wanwu tag` does, through the API ---------- */
+  async function editTags(edit) {
+    const item = shown;
+    if (!item) return;
+    const r = await UI.apiRequest(`${API}/photos/${item.id}/tags?lang=${lang}`, {
+      method: "POST", body: new Blob([JSON.stringify(edit)], { type: "application/json" }),
+    });
+    if (!r.ok) {
+      els.tagStatus.textContent = UI.errorText(r.error);
+      els.tagStatus.classList.add("is-error");
+      return;
+    }
+    els.tagStatus.classList.remove("is-error");
+    els.tagStatus.textContent = t("tag.saved", { message: r.data.message });
+    if (r.data.photo) {
+      item.tags = r.data.photo.tags;
+      if (shown === item) renderTags(item);
+    }
   }
 
   function closePhoto() {
@@ -206,6 +265,20 @@
   els.form.addEventListener("submit", (e) => { e.preventDefault(); search(els.q.value); });
   els.more.addEventListener("click", () => search(state.query, true));
   els.dialogClose.addEventListener("click", closePhoto);
+  els.prev.addEventListener("click", () => step(-1));
+  els.next.addEventListener("click", () => step(1));
+  els.dialog.addEventListener("keydown", (e) => {
+    if (e.target === els.tagInput) return;
+    if (e.key === "ArrowLeft") step(-1);
+    else if (e.key === "ArrowRight") step(1);
+  });
+  els.tagForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const name = els.tagInput.value.trim();
+    if (!name) return;
+    els.tagInput.value = "";
+    editTags({ add: [name] });
+  });
   els.dialog.addEventListener("click", (e) => { if (e.target === els.dialog) closePhoto(); });
   window.addEventListener("hashchange", showView);
 
