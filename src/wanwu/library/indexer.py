@@ -7,11 +7,12 @@ The incremental rules (docs/library.md):
 2. resolve, without inference: a changed file (other size/mtime) whose content hash equals
    the stored one only gets its stat updated; a new path whose hash equals a catalogued photo
    that has vanished is a move (the row keeps its id, tags and user tags, only the path
-   changes); equal to a photo still present, it is a copy (tags copied). Files are hashed here
+   changes); equal to a photo still present, it is a copy (tags and embedding copied). Files are hashed here
    only when a catalogued photo has the same size.
 3. delete: catalogued photos under the walked roots that were not seen leave the catalogue
    (only after a complete walk).
-4. classify the rest (new, changed, tagged by another model, or everything with ``force``)
+4. classify the rest (new, changed, tagged by another model, tagged without an embedding, or
+   everything with ``force``)
    through the ``ClassifyBackend`` (the only step that differs with ``--ray``), writing results
    in batches of ``commit_every`` or every ``commit_seconds``.
 
@@ -30,6 +31,7 @@ from typing import Callable, Iterable, Protocol, Sequence
 
 from ..walk import SkipReport
 from .backend import Classified, ClassifyBackend, as_classified, file_sha256
+from .embeddings import encode
 from .walker import FileEntry, walk
 
 
@@ -38,6 +40,7 @@ class IndexSummary:
     new: int = 0
     changed: int = 0
     retagged: int = 0  # tagged by another model (or --force) before
+    embedded: int = 0  # tagged before embeddings were stored: their one forward pass now
     moved: int = 0
     copied: int = 0
     deleted: int = 0
@@ -59,11 +62,14 @@ class IndexSummary:
             f"{getattr(self, k)} {k}"
             for k in ("new", "changed", "retagged", "moved", "copied", "deleted", "failed", "unchanged")
         ]
+        if self.embedded:
+            parts.insert(3, f"{self.embedded} embedded")
         rate = f", {self.rate:.1f} photos/s" if self.classified else ""
         return f"{', '.join(parts)} in {self.seconds:.1f} s ({self.classified} classified{rate})"
 
     def to_dict(self) -> dict:
-        keys = ("new", "changed", "retagged", "moved", "copied", "deleted", "failed", "unchanged", "classified")
+        keys: tuple[str, ...] = ("new", "changed", "retagged", "embedded", "moved", "copied", "deleted")
+        keys += ("failed", "unchanged", "classified")
         out: dict = {k: getattr(self, k) for k in keys}
         out.update(
             seconds=round(self.seconds, 3),
@@ -78,7 +84,7 @@ class IndexSummary:
 @dataclass
 class _Todo:
     entry: FileEntry
-    kind: str  # new | changed | retagged
+    kind: str  # new | changed | retagged | embedded
     photo_id: int | None = None
     sha256: str | None = None
 
@@ -120,6 +126,7 @@ class Indexer:
         commit_seconds: float = 1.0,
         on_written: Callable[[int], None] | None = None,
         progress: ProgressSink | None = None,
+        embed: bool = True,
     ):
         self.conn = conn
         self.tagger = tagger
@@ -130,6 +137,7 @@ class Indexer:
         self.commit_seconds = commit_seconds
         self.on_written = on_written  # called with a photo id after its row is final (sidecars)
         self.progress: ProgressSink = progress or Progress()
+        self.embed = embed  # photos tagged by this tagger without its embedding are run once more
         self._stop = threading.Event()
         self._backend: ClassifyBackend | None = None
         self._pending = 0
@@ -206,7 +214,9 @@ class Indexer:
                 c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", seen)
                 seen.clear()
             row = c.execute(
-                "SELECT id, size, mtime_ns, sha256, tagger, error_code FROM photos WHERE path = ?", (entry.path,)
+                "SELECT id, size, mtime_ns, sha256, tagger, error_code, "
+                "(SELECT model FROM embeddings WHERE photo_id = photos.id) AS embedded_by FROM photos WHERE path = ?",
+                (entry.path,),
             ).fetchone()
             if row is None:
                 todo.append(_Todo(entry, "new"))
@@ -216,6 +226,8 @@ class Indexer:
                 todo.append(_Todo(entry, "changed", row["id"], row["sha256"]))
             elif row["tagger"] != self.tagger and row["error_code"] is None:
                 todo.append(_Todo(entry, "retagged", row["id"], row["sha256"]))
+            elif self.embed and row["error_code"] is None and row["embedded_by"] != self.tagger:
+                todo.append(_Todo(entry, "embedded", row["id"], row["sha256"]))
             else:
                 s.unchanged += 1  # a failed file is retried when it changes
         c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", seen)
@@ -322,6 +334,11 @@ class Indexer:
                 "WHERE photo_id = ?",
                 (new_id, twin["id"]),
             )
+            c.execute(
+                "INSERT INTO embeddings (photo_id, model, vector, sharpness) SELECT ?, model, vector, sharpness "
+                "FROM embeddings WHERE photo_id = ?",
+                (new_id, twin["id"]),
+            )
             s.copied += 1
             self._written(new_id)
         return rest
@@ -389,6 +406,7 @@ class Indexer:
             ),
         ).fetchone()[0]
         c.execute("DELETE FROM tags WHERE photo_id = ?", (photo_id,))
+        _store_embedding(c, photo_id, self.tagger, item)
         if r.error is not None:
             s.failed += 1
             s.failures.append((e.path, r.error.message))
@@ -399,6 +417,20 @@ class Indexer:
             )
             setattr(s, t.kind, getattr(s, t.kind) + 1)
         self._written(photo_id)
+
+
+def _store_embedding(c: sqlite3.Connection, photo_id: int, tagger: str, item: Classified) -> None:
+    """The photo's embedding from the forward pass that tagged it; none (a failed file, an engine
+    without features) removes a stale one."""
+    if item.embedding is None or item.result.error is not None:
+        c.execute("DELETE FROM embeddings WHERE photo_id = ?", (photo_id,))
+        return
+    c.execute(
+        "INSERT INTO embeddings (photo_id, model, vector, sharpness) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(photo_id) DO UPDATE SET model = excluded.model, vector = excluded.vector, "
+        "sharpness = excluded.sharpness",
+        (photo_id, tagger, encode(item.embedding), item.sharpness),
+    )
 
 
 def _hash_or_none(path: str) -> str | None:

@@ -8,11 +8,11 @@ answers to the catalogue as they stream back. On the cluster, Ray Data runs
 
 where each actor holds one ``LocalBackend`` (one wanwu ``Classifier``, the one-machine
 indexer's per-file step): it reads each file once, hashes it, reads its EXIF, decodes and
-classifies it, so pixels never travel: paths go out, ~300 bytes of hash and tags per photo
-come back. Files must be readable at the same path on every node (a shared filesystem); a file
-a worker cannot read or decode is that file's failure (``ImageResult.error``), never a failed
-job. An actor that cannot make its Classifier (weights missing on a node) ends the job with
-that reason (``EngineError``).
+classifies it, so pixels never travel: paths go out, ~300 bytes of hash and tags and the
+1,280-byte int8 embedding per photo come back (the bytes the catalogue stores). Files must be
+readable at the same path on every node (a shared filesystem); a file a worker cannot read or
+decode is that file's failure (``ImageResult.error``), never a failed job. An actor that cannot
+make its Classifier (weights missing on a node) ends the job with that reason (``EngineError``).
 Ray Data has no job checkpoint: results reach the driver block by block, so an interrupted run
 keeps what the catalogue already has and the next run sends only the rest.
 
@@ -31,6 +31,7 @@ from typing import Any, Iterable, Iterator
 from ..errors import ConfigError, EngineError, WanwuError
 from ..settings import DEFAULT_TOP_K
 from ..stages import ImageResult, Prediction, Timing
+from .embeddings import decode, encode
 
 log = logging.getLogger("wanwu")
 
@@ -180,6 +181,8 @@ def _result_schema() -> Any:
             ("error_code", pa.string()),
             ("error_message", pa.string()),
             ("seconds", pa.list_(pa.float64())),  # decode, preprocess, inference, postprocess
+            ("embedding", pa.binary()),  # int8 as the catalogue stores it (embeddings.encode)
+            ("sharpness", pa.float64()),
         ]
     )
 
@@ -198,6 +201,8 @@ def _to_row(c: Any) -> dict:
         "error_code": r.error.code if r.error is not None else None,
         "error_message": r.error.message if r.error is not None else None,
         "seconds": [t.decode, t.preprocess, t.inference, t.postprocess],
+        "embedding": None if c.embedding is None else encode(c.embedding),
+        "sharpness": c.sharpness,
     }
 
 
@@ -212,7 +217,9 @@ def _from_row(row: dict, errors: dict[str, type[WanwuError]]) -> Any:
         return Classified(path, ImageResult(path, error=cls(row["error_message"])), facts)
     classes = imagenet_classes()
     predictions = [Prediction(i, classes[i].wnid, classes[i].label, s) for i, s in zip(row["indices"], row["scores"])]
-    return Classified(path, ImageResult(path, predictions, row["width"], row["height"], Timing(*row["seconds"])), facts)
+    result = ImageResult(path, predictions, row["width"], row["height"], Timing(*row["seconds"]))
+    vector = row.get("embedding")
+    return Classified(path, result, facts, None if vector is None else decode(vector), row.get("sharpness"))
 
 
 @dataclass
