@@ -188,6 +188,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--xmp-name", choices=("ext", "stem"), default="ext", help="sidecar name (see `wanwu index`)")
     p.set_defaults(func=cmd_tag, min_score=DEFAULT_MIN_SCORE)
 
+    from . import similar_cli
+
+    similar_cli.add_parsers(sub)  # similar, duplicates (issue 22)
+
 
 # --- index -------------------------------------------------------------------------------
 class _Bar:
