@@ -198,3 +198,42 @@ def library_thumbnail(request: Request, photo_id: PhotoId) -> FileResponse:
 def library_image(request: Request, photo_id: PhotoId) -> FileResponse:
     """The photo file itself when a browser can show it, else a JPEG rendition (TIFF, HEIC)."""
     return FileResponse(_rendition(request, photo_id, viewable), headers={"Cache-Control": "private, max-age=3600"})
+
+
+# --- similar photos and duplicates (issue 22; library/similar.py) ---------------------------
+@router.get("/similar/{photo_id}", summary="Photos like this one")
+def library_similar(
+    request: Request,
+    photo_id: PhotoId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 24,
+    lang: Lang = None,
+    min_score: MinScore = DEFAULT_MIN_SCORE,
+) -> dict:
+    """The ``limit`` photos whose embeddings are closest to photo ``photo_id``'s, with their
+    ``similarity`` (cosine, 0-1), best first. 409 while the catalogue has no embeddings."""
+    from .similar import similar_to_id
+
+    lang = _lang(request, lang)
+    with _catalogue(request) as (ctx, conn):
+        if photo(conn, photo_id, lang, min_score) is None:
+            raise PhotoNotFoundError(f"no photo {photo_id} in the catalogue")
+        found = similar_to_id(conn, str(ctx.db_path), photo_id, limit)
+        items = [{**(photo(conn, i["id"], lang, min_score) or i), "similarity": i["similarity"]} for i in found]
+    return {"id": photo_id, "items": [_with_urls(i) for i in items]}
+
+
+@router.get("/duplicates", summary="Exact copies and near-duplicates")
+def library_duplicates(
+    request: Request,
+    threshold: Annotated[float | None, Query(gt=0, le=1, description="near-duplicates: cosine >= this")] = None,
+) -> dict:
+    """Groups of exact copies (same content hash) and, apart, of near-duplicates (embeddings at
+    cosine >= ``threshold``), each with the suggested ``keeper`` id and its ``reason``. Nothing
+    is ever deleted by wanwu."""
+    from .similar import DEFAULT_THRESHOLD, duplicates
+
+    with _catalogue(request) as (ctx, conn):
+        found = duplicates(conn, str(ctx.db_path), DEFAULT_THRESHOLD if threshold is None else threshold)
+    for group in found["exact"] + found["near"]:
+        group["photos"] = [_with_urls(p) for p in group["photos"]]
+    return found
