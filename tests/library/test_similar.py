@@ -166,3 +166,27 @@ def test_index_answers_equal_brute_force(monkeypatch):
         got |= set(zip(ii.tolist(), jj.tolist()))
     want = set(zip(*[a.tolist() for a in np.nonzero(np.triu(full >= 0.9, 1))]))
     assert got == want and len(want) >= 50
+
+
+def test_keeper_is_most_pixels_then_sharpest_then_oldest():
+    from wanwu.library.similar import _keeper
+
+    def row(i, w, sharp, taken=None, mtime=0):
+        return {
+            "id": i,
+            "path": f"/p/{i}",
+            "width": w,
+            "height": w,
+            "sharpness": sharp,
+            "taken": taken,
+            "mtime_ns": mtime,
+        }
+
+    k, why = _keeper([row(1, 100, 9.0), row(2, 200, 1.0)])
+    assert k["id"] == 2 and why.startswith("most pixels (200x200)")
+    k, why = _keeper([row(1, 200, 1.0), row(2, 200, 2.0)])
+    assert k["id"] == 2 and why.endswith("then sharpest")
+    k, why = _keeper([row(1, 200, 2.02, "2024-01-01T00:00:00"), row(2, 200, 2.0, "2019-05-01T00:00:00")])
+    assert k["id"] == 2 and "oldest (2019-05-01" in why  # 1% sharper is a tie: the older wins
+    k, why = _keeper([row(1, 200, None, mtime=5), row(2, 200, None, mtime=3)])
+    assert k["id"] == 2 and "oldest" in why

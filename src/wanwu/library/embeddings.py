@@ -55,11 +55,15 @@ def decode(blob: bytes) -> np.ndarray:
 
 
 def sharpness(x: np.ndarray) -> float:
-    """Variance of the Laplacian of the model input's luminance (C, H, W): higher is sharper.
-    Computed on the 224-pixel crop the model reads, so it costs no decode and no resize; it
+    """Variance of the Laplacian of the model input's luminance (C, H, W) over the variance of
+    the luminance itself: higher is sharper. Divided so that a brightened or more contrasted
+    copy does not count as sharper (a plain variance of the Laplacian grows by 1.44 with
+    +20% brightness). Computed on the 224-pixel crop the model reads: no decode, no resize; it
     compares copies of one picture, which is all the duplicate keeper needs."""
     gray = np.asarray(x, dtype=np.float32)
     if gray.ndim == 3:
         gray = gray.mean(axis=0)
+    h, w = gray.shape
+    gray = gray[h // 10 : h - h // 10, w // 10 : w - w // 10]  # the middle: a rotated copy's corners are edges
     lap = -4.0 * gray[1:-1, 1:-1] + gray[:-2, 1:-1] + gray[2:, 1:-1] + gray[1:-1, :-2] + gray[1:-1, 2:]
-    return float(lap.var())
+    return float(lap.var() / (gray.var() + 1e-6))

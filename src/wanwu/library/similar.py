@@ -30,6 +30,9 @@ from .vectors import VectorIndex, cached_index, catalogue_model
 
 DEFAULT_THRESHOLD = 0.85
 DEFAULT_COUNT = 12
+# Sharpness within 5% is a tie (then the oldest wins): re-encoding one picture moves it by a few
+# percent, which says nothing about which copy a person would keep.
+SHARPNESS_TIE = 0.05
 
 
 def _rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, sqlite3.Row]:
@@ -117,12 +120,16 @@ def _keeper(rows: list[sqlite3.Row]) -> tuple[sqlite3.Row, str]:
     def age(r) -> tuple:
         return (r["taken"] is None, r["taken"] or "", r["mtime_ns"], r["path"])
 
-    ranked = sorted(rows, key=lambda r: (-pixels(r), -sharp(r), age(r)))
-    k, rest = ranked[0], ranked[1:]
-    if all(pixels(r) < pixels(k) for r in rest):
-        return k, f"most pixels ({k['width']}x{k['height']})"
-    if all(sharp(r) < sharp(k) for r in rest if pixels(r) == pixels(k)):
+    most = max(pixels(r) for r in rows)
+    top = [r for r in rows if pixels(r) == most]
+    if len(top) == 1:
+        return top[0], f"most pixels ({top[0]['width']}x{top[0]['height']})"
+    best = max(sharp(r) for r in top)
+    sharpest = [r for r in top if sharp(r) >= best - abs(best) * SHARPNESS_TIE]
+    if len(sharpest) == 1:
+        k = sharpest[0]
         return k, f"most pixels ({k['width']}x{k['height']}), then sharpest"
+    k = min(sharpest, key=age)
     return k, f"same pixels and sharpness; oldest ({k['taken'] or 'file time'})"
 
 
