@@ -5,10 +5,13 @@ single small matrix-vector product, their projection on the collection's top ``k
 directions (float32, ``k`` = 128: 512 bytes a photo). For unit vectors a, b split into the part
 in that subspace (Pa) and the rest (Ra): a.b = Pa.Pb + Ra.Rb and |Ra.Rb| <= |Ra| |Rb| with
 |Ra|^2 = 1 - |Pa|^2. So the projection gives a lower and an upper bound on every similarity;
-only rows whose upper bound reaches the n-th best lower bound (``nearest``) or the threshold
-(``pairs``) are scored exactly from the int8 rows. The answers are exact, whatever the
-subspace captures; a good subspace only makes them faster. The projection is fitted on at most
-``FIT_ROWS`` rows (second moment, ``eigh``), small collections skip it.
+only rows whose upper bound reaches the threshold (``pairs``) or the n-th best lower bound
+(``nearest``) are scored exactly from the int8 rows. ``pairs`` is exact whatever the subspace
+captures (near-duplicates sit far above the bulk of similarities, so few rows pass). ``nearest``
+is exact when at most ``RESCORE`` rows pass; in a dense collection more do, and then the
+``RESCORE`` rows with the best upper bounds are rescored (recall measured, docs/benchmarks.md).
+The projection is fitted on at most ``FIT_ROWS`` rows (second moment, ``eigh``); small
+collections skip it and score every row exactly.
 
 ``cached_index`` keeps one index per (catalogue, model) in memory and rebuilds it when the
 catalogue's ``embeddings_version`` counter moved (every insert, update or delete bumps it).
@@ -30,6 +33,11 @@ PROJECTED_DIMS = 128
 FIT_ROWS = 20_000
 EXACT_BELOW = 4_096  # fewer rows than this: no projection, every score exact at once
 BLOCK = 4_096  # rows per side of one all-pairs tile: 64 MB of float32 scores
+# "similar" rescores at most this many rows exactly. When the bound admits more (a dense
+# collection: typical photos are all at cosine 0.3-0.5 of each other), the rows with the best
+# projected upper bounds are rescored: recall@12 against brute force is measured in
+# benchmarks/similar.py (docs/benchmarks.md).
+RESCORE = 4_096
 _EPS = 1e-4  # float32 rounding in the bounds
 
 
@@ -52,8 +60,11 @@ class VectorIndex:
     def build(cls, ids: np.ndarray, rows: np.ndarray, dims: int = PROJECTED_DIMS) -> VectorIndex:
         rows = np.ascontiguousarray(rows, dtype=np.int8)
         n, d = rows.shape
-        norms = np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float32)) if n else np.zeros(0, np.float32)
-        inv = np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
+        inv = np.zeros(n, np.float32)
+        for i in range(0, n, BLOCK):
+            block = rows[i : i + BLOCK].astype(np.float32)
+            norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+            inv[i : i + BLOCK] = np.where(norms > 0, 1.0 / np.maximum(norms, 1e-12), 0.0)
         if n < EXACT_BELOW or dims >= d:
             proj = rows.astype(np.float32) * inv[:, None]
             return cls(np.asarray(ids, np.int64), rows, inv, None, proj, np.zeros(n, np.float32))
@@ -101,9 +112,13 @@ class VectorIndex:
             if m <= 0:
                 return np.zeros(0, np.int64), np.zeros(0, np.float32)
             tau = np.partition(lower, len(lower) - m)[len(lower) - m]
-            cand = np.flatnonzero(approx + slack >= tau)
+            upper = approx + slack
             if exclude is not None:
-                cand = cand[cand != exclude]
+                upper[exclude] = -np.inf
+            cand = np.flatnonzero(upper >= tau)
+            if len(cand) > max(RESCORE, 8 * n):  # the bound lets too many through: best by projection
+                keep = max(RESCORE, 8 * n)
+                cand = np.argpartition(-upper, keep - 1)[:keep]
             scores = self.unit(cand) @ q
         if self.basis is None:
             order = np.argsort(-scores, kind="stable")[:n]
