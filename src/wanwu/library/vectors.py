@@ -135,12 +135,17 @@ class VectorIndex:
             a = self.proj[i0 : i0 + block]
             for j0 in range(i0, n, block):
                 s = a @ self.proj[j0 : j0 + block].T
-                if self.basis is not None:
-                    s += self.resid[i0 : i0 + block, None] * self.resid[None, j0 : j0 + block] + _EPS
-                hit = s >= threshold
+                if self.basis is None:
+                    hit = s >= threshold
+                else:  # one scalar bound for the tile, then each pair's own
+                    ra, rb = self.resid[i0 : i0 + block], self.resid[j0 : j0 + block]
+                    hit = s >= threshold - float(ra.max()) * float(rb.max()) - _EPS
                 if i0 == j0:
                     hit = np.triu(hit, 1)
                 ii, jj = np.nonzero(hit)
+                if self.basis is not None and len(ii):
+                    keep = s[ii, jj] + ra[ii] * rb[jj] + _EPS >= threshold
+                    ii, jj = ii[keep], jj[keep]
                 if not len(ii):
                     continue
                 ii, jj = ii + i0, jj + j0
