@@ -27,7 +27,7 @@ examples:
   wanwu duplicates                              # exact copies, then near-duplicates, with a keeper each
   wanwu duplicates --threshold 0.9              # stricter: only very close copies
   wanwu duplicates --format json > dupes.json   # to script a clean-up
-  wanwu duplicates --format paths | grep -v '^#'   # every photo in a group, keepers marked
+  wanwu duplicates --format paths | grep -v '^#'   # every grouped photo but the keepers
 wanwu never deletes a photo. Near-duplicates are embeddings at cosine >= {DEFAULT_THRESHOLD} (docs/library.md
 says how that default was measured).
 """
