@@ -67,7 +67,7 @@ def main(n: int) -> None:
         print(f"made {n} files and their catalogue rows in {time.perf_counter() - t0:.1f} s", flush=True)
         del rows
 
-        s, dt, peak = _measured(lambda: Indexer(conn, "bench", no_model).run([str(root)]))
+        s, dt, peak = _measured(lambda: Indexer(conn, "bench", no_model, embed=False).run([str(root)]))
         assert s.unchanged == n and s.classified == 0, s.line()
         print(f"unchanged re-index: {dt:.2f} s ({n / dt:,.0f} files/s), peak Python memory {peak:.1f} MB")
 
@@ -75,7 +75,7 @@ def main(n: int) -> None:
         for i in range(moved):
             src = root / f"{i // 500:04d}" / f"IMG_{i:06d}.jpg"
             os.rename(src, src.with_name(f"renamed_{i:06d}.jpg"))
-        s, dt, peak = _measured(lambda: Indexer(conn, "bench", no_model).run([str(root)]))
+        s, dt, peak = _measured(lambda: Indexer(conn, "bench", no_model, embed=False).run([str(root)]))
         assert s.moved == moved and s.classified == 0, s.line()
         print(f"{moved} moved: {dt:.2f} s, no inference, peak Python memory {peak:.1f} MB")
         conn.close()

@@ -78,6 +78,7 @@ def test_same_answers_as_one_machine_and_bad_files_are_failures(local_ray, photo
         assert [round(p.score, 3) for p in r.predictions] == [round(p.score, 3) for p in w.predictions]
         assert (r.width, r.height) == (w.width, w.height)
         assert got[path].facts == want[path].facts  # hash and EXIF, read on the worker
+        assert float(got[path].embedding @ want[path].embedding) > 0.999  # the same embedding (issue 22)
     assert isinstance(got[corrupt].result.error, CorruptImageError)
     assert got[corrupt].facts.sha256 == want[corrupt].facts.sha256
     assert isinstance(got[missing].result.error, UnreadableFileError) and got[missing].facts is None

@@ -5,7 +5,7 @@ A backend takes paths and yields one ``Classified`` per path, in any order. ``Lo
 runs the wanwu pipeline here (``Stages``: threaded decode with JPEG draft decoding, batched
 inference); ``ray_backend.RayBackend`` (``--ray``) runs one ``LocalBackend`` per Ray actor on
 a cluster's workers. Each file is read once: its bytes are hashed, their EXIF read and decoded
-from memory.
+from memory; its one forward pass gives both the tags and the embedding (``embeddings.py``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
-from ..errors import ImageInputError
+from ..errors import EngineError, ImageInputError
 from ..stages import ImageResult, Prepared
+from .embeddings import pooled, sharpness
 from .files import DEFAULT_MAX_FILE_MB, open_regular, sha256_of, too_large
 
 log = logging.getLogger("wanwu")
@@ -45,6 +46,8 @@ class Classified:
     result: ImageResult  # predictions, width x height; or ``error``
     facts: FileFacts | None  # None when the file could not even be read
     faces: list | None = None  # ``wanwu.faces.detect.Face`` list; None: not looked for
+    embedding: np.ndarray | None = None  # the pooled features of the same forward pass (unit length)
+    sharpness: float | None = None  # embeddings.sharpness of the model input
 
 
 class ClassifyBackend(Protocol):
@@ -203,7 +206,9 @@ class LocalBackend:
                 log.warning("wanwu: faces: %s: %s", path, exc)
             prepared.image = None  # the pixels go now, not after the batch's inference
         result = ImageResult(path, width=prepared.width, height=prepared.height)
-        return Classified(path, result, facts, found), prepared
+        item = Classified(path, result, facts, found)
+        item.sharpness = sharpness(prepared.x)
+        return item, prepared
 
     def classify(self, paths: Iterable[str]) -> Iterator[Classified]:
         pending: deque[Future] = deque()
@@ -229,12 +234,22 @@ class LocalBackend:
     def _finish(self, batch: list[tuple[Classified, Prepared | None]]) -> Iterator[Classified]:
         ready = [(c, p) for c, p in batch if p is not None]
         if ready:
-            logits, _ = self.stages.infer_timed(np.stack([p.x for _, p in ready]))
+            logits, vectors = self._infer(np.stack([p.x for _, p in ready]))
             predictions, _ = self.stages.back(logits, self.top_k)
-            for (c, _), preds in zip(ready, predictions):
+            for i, ((c, _), preds) in enumerate(zip(ready, predictions)):
                 c.result.predictions = preds
+                c.embedding = None if vectors is None else vectors[i]
         for c, _ in batch:
             yield c
+
+    def _infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """One forward pass: logits and the pooled embeddings (None from an engine whose model has
+        no feature output; the photos are then tagged without one)."""
+        try:
+            logits, features = self.classifier.infer_with_features(batch)
+        except EngineError:
+            return self.stages.infer_timed(batch)[0], None
+        return logits, pooled(features)
 
     def stop(self) -> None:
         """Read no further files; what is in flight still comes out of ``classify``."""

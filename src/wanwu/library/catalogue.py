@@ -88,6 +88,24 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX faces_person ON faces(person_id);
     CREATE INDEX faces_waiting ON faces(clustered, person_id);
     """,
+    # issue 22: the pooled feature vector of the forward pass that tagged the photo (library/embeddings.py)
+    """
+    CREATE TABLE embeddings (
+        photo_id    INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        model       TEXT NOT NULL,            -- the tagger that made it; models never mix
+        vector      BLOB NOT NULL,            -- int8, L2 direction only (embeddings.STORAGE)
+        sharpness   REAL                      -- variance of the Laplacian of the model input
+    );
+    CREATE INDEX embeddings_model ON embeddings(model);
+    CREATE TABLE embeddings_version (         -- bumped on every change: in-memory indexes key on it
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        n           INTEGER NOT NULL
+    );
+    INSERT INTO embeddings_version VALUES (1, 0);
+    CREATE TRIGGER embeddings_ins AFTER INSERT ON embeddings BEGIN UPDATE embeddings_version SET n = n + 1; END;
+    CREATE TRIGGER embeddings_upd AFTER UPDATE ON embeddings BEGIN UPDATE embeddings_version SET n = n + 1; END;
+    CREATE TRIGGER embeddings_del AFTER DELETE ON embeddings BEGIN UPDATE embeddings_version SET n = n + 1; END;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -207,6 +207,10 @@ def add_parsers(sub: Any) -> None:
 
     people_cli.add_parser(sub)  # people
 
+    from . import similar_cli
+
+    similar_cli.add_parsers(sub)  # similar, duplicates (issue 22)
+
 
 # --- index -------------------------------------------------------------------------------
 class _Bar:

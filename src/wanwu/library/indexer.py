@@ -7,11 +7,12 @@ The incremental rules (docs/library.md):
 2. resolve, without inference: a changed file (other size/mtime) whose content hash equals
    the stored one only gets its stat updated; a new path whose hash equals a catalogued photo
    that has vanished is a move (the row keeps its id, tags and user tags, only the path
-   changes); equal to a photo still present, it is a copy (tags copied). Files are hashed here
+   changes); equal to a photo still present, it is a copy (tags and embedding copied). Files are hashed here
    only when a catalogued photo has the same size.
 3. delete: catalogued photos under the walked roots that were not seen leave the catalogue
    (only after a complete walk).
-4. classify the rest (new, changed, tagged by another model, or everything with ``force``)
+4. classify the rest (new, changed, tagged by another model, tagged without an embedding, or
+   everything with ``force``)
    through the ``ClassifyBackend`` (the only step that differs with ``--ray``), writing results
    in batches of ``commit_every`` or every ``commit_seconds``.
 
@@ -32,6 +33,7 @@ from ..errors import ImageInputError
 from ..walk import SkipReport
 from .backend import Classified, ClassifyBackend, as_classified, file_sha256
 from .catalogue import record_roots
+from .embeddings import encode
 from .files import db_text
 from .walker import FileEntry, walk
 
@@ -41,6 +43,7 @@ class IndexSummary:
     new: int = 0
     changed: int = 0
     retagged: int = 0  # tagged by another model (or --force) before
+    embedded: int = 0  # tagged before embeddings were stored: their one forward pass now
     moved: int = 0
     copied: int = 0
     deleted: int = 0
@@ -62,11 +65,14 @@ class IndexSummary:
             f"{getattr(self, k)} {k}"
             for k in ("new", "changed", "retagged", "moved", "copied", "deleted", "failed", "unchanged")
         ]
+        if self.embedded:
+            parts.insert(3, f"{self.embedded} embedded")
         rate = f", {self.rate:.1f} photos/s" if self.classified else ""
         return f"{', '.join(parts)} in {self.seconds:.1f} s ({self.classified} classified{rate})"
 
     def to_dict(self) -> dict:
-        keys = ("new", "changed", "retagged", "moved", "copied", "deleted", "failed", "unchanged", "classified")
+        keys: tuple[str, ...] = ("new", "changed", "retagged", "embedded", "moved", "copied", "deleted")
+        keys += ("failed", "unchanged", "classified")
         out: dict = {k: getattr(self, k) for k in keys}
         out.update(
             seconds=round(self.seconds, 3),
@@ -81,7 +87,7 @@ class IndexSummary:
 @dataclass
 class _Todo:
     entry: FileEntry
-    kind: str  # new | changed | retagged
+    kind: str  # new | changed | retagged | embedded
     photo_id: int | None = None
     sha256: str | None = None
 
@@ -123,6 +129,7 @@ class Indexer:
         commit_seconds: float = 1.0,
         on_written: Callable[[int], None] | None = None,
         progress: ProgressSink | None = None,
+        embed: bool = True,
     ):
         self.conn = conn
         self.tagger = tagger
@@ -133,6 +140,7 @@ class Indexer:
         self.commit_seconds = commit_seconds
         self.on_written = on_written  # called with a photo id after its row is final (sidecars)
         self.progress: ProgressSink = progress or Progress()
+        self.embed = embed  # photos tagged by this tagger without its embedding are run once more
         self._stop = threading.Event()
         self._backend: ClassifyBackend | None = None
         self._pending = 0
@@ -212,7 +220,9 @@ class Indexer:
                 c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (CAST(? AS TEXT))", seen)
                 seen.clear()
             row = c.execute(
-                "SELECT id, size, mtime_ns, sha256, tagger, error_code FROM photos WHERE path = CAST(? AS TEXT)",
+                "SELECT id, size, mtime_ns, sha256, tagger, error_code, "
+                "(SELECT model FROM embeddings WHERE photo_id = photos.id) AS embedded_by "
+                "FROM photos WHERE path = CAST(? AS TEXT)",
                 (db_text(entry.path),),
             ).fetchone()
             if row is None:
@@ -223,6 +233,8 @@ class Indexer:
                 todo.append(_Todo(entry, "changed", row["id"], row["sha256"]))
             elif row["tagger"] != self.tagger and row["error_code"] is None:
                 todo.append(_Todo(entry, "retagged", row["id"], row["sha256"]))
+            elif self.embed and row["error_code"] is None and row["embedded_by"] != self.tagger:
+                todo.append(_Todo(entry, "embedded", row["id"], row["sha256"]))
             else:
                 s.unchanged += 1  # a failed file is retried when it changes
         c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (CAST(? AS TEXT))", seen)
@@ -329,6 +341,11 @@ class Indexer:
                 "WHERE photo_id = ?",
                 (new_id, twin["id"]),
             )
+            c.execute(
+                "INSERT INTO embeddings (photo_id, model, vector, sharpness) SELECT ?, model, vector, sharpness "
+                "FROM embeddings WHERE photo_id = ?",
+                (new_id, twin["id"]),
+            )
             s.copied += 1
             self._written(new_id)
         return rest
@@ -396,6 +413,7 @@ class Indexer:
             ),
         ).fetchone()[0]
         c.execute("DELETE FROM tags WHERE photo_id = ?", (photo_id,))
+        _store_embedding(c, photo_id, self.tagger, item)
         if r.error is not None:
             s.failed += 1
             s.failures.append((e.path, r.error.message))
@@ -413,6 +431,20 @@ class Indexer:
                 c.execute("UPDATE photos SET faces = NULL WHERE id = ?", (photo_id,))
             setattr(s, t.kind, getattr(s, t.kind) + 1)
         self._written(photo_id)
+
+
+def _store_embedding(c: sqlite3.Connection, photo_id: int, tagger: str, item: Classified) -> None:
+    """The photo's embedding from the forward pass that tagged it; none (a failed file, an engine
+    without features) removes a stale one."""
+    if item.embedding is None or item.result.error is not None:
+        c.execute("DELETE FROM embeddings WHERE photo_id = ?", (photo_id,))
+        return
+    c.execute(
+        "INSERT INTO embeddings (photo_id, model, vector, sharpness) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT(photo_id) DO UPDATE SET model = excluded.model, vector = excluded.vector, "
+        "sharpness = excluded.sharpness",
+        (photo_id, tagger, encode(item.embedding), item.sharpness),
+    )
 
 
 def _hash_or_none(path: str) -> str | None:

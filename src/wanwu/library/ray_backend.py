@@ -8,11 +8,11 @@ answers to the catalogue as they stream back. On the cluster, Ray Data runs
 
 where each actor holds one ``LocalBackend`` (one wanwu ``Classifier``, the one-machine
 indexer's per-file step): it reads each file once, hashes it, reads its EXIF, decodes and
-classifies it, so pixels never travel: paths go out, ~300 bytes of hash and tags per photo
-come back. Files must be readable at the same path on every node (a shared filesystem); a file
-a worker cannot read or decode is that file's failure (``ImageResult.error``), never a failed
-job. An actor that cannot make its Classifier (weights missing on a node) ends the job with
-that reason (``EngineError``).
+classifies it, so pixels never travel: paths go out, ~300 bytes of hash and tags and the
+1,280-byte int8 embedding per photo come back (the bytes the catalogue stores). Files must be
+readable at the same path on every node (a shared filesystem); a file a worker cannot read or
+decode is that file's failure (``ImageResult.error``), never a failed job. An actor that cannot
+make its Classifier (weights missing on a node) ends the job with that reason (``EngineError``).
 Ray Data has no job checkpoint: results reach the driver block by block, so an interrupted run
 keeps what the catalogue already has and the next run sends only the rest.
 
@@ -31,6 +31,7 @@ from typing import Any, Iterable, Iterator
 from ..errors import ConfigError, EngineError, WanwuError
 from ..settings import DEFAULT_TOP_K
 from ..stages import ImageResult, Prediction, Timing
+from .embeddings import decode, encode
 
 log = logging.getLogger("wanwu")
 
@@ -191,6 +192,8 @@ def _result_schema() -> Any:
             ("error_message", pa.string()),
             ("seconds", pa.list_(pa.float64())),  # decode, preprocess, inference, postprocess
             ("faces", pa.binary()),  # null: not looked for; else float32 rows (see _faces_blob)
+            ("embedding", pa.binary()),  # int8 as the catalogue stores it (embeddings.encode)
+            ("sharpness", pa.float64()),
         ]
     )
 
@@ -210,6 +213,8 @@ def _to_row(c: Any) -> dict:
         "error_message": r.error.message if r.error is not None else None,
         "seconds": [t.decode, t.preprocess, t.inference, t.postprocess],
         "faces": _faces_blob(c.faces),
+        "embedding": None if c.embedding is None else encode(c.embedding),
+        "sharpness": c.sharpness,
     }
 
 
@@ -256,7 +261,15 @@ def _from_row(row: dict, errors: dict[str, type[WanwuError]]) -> Any:
     classes = imagenet_classes()
     predictions = [Prediction(i, classes[i].wnid, classes[i].label, s) for i, s in zip(row["indices"], row["scores"])]
     result = ImageResult(path, predictions, row["width"], row["height"], Timing(*row["seconds"]))
-    return Classified(path, result, facts, _faces_from_blob(row.get("faces")))
+    vector = row.get("embedding")
+    return Classified(
+        path,
+        result,
+        facts,
+        _faces_from_blob(row.get("faces")),
+        embedding=None if vector is None else decode(vector),
+        sharpness=row.get("sharpness"),
+    )
 
 
 @dataclass

@@ -201,7 +201,7 @@ class TagEdit(BaseModel):
 
 @router.post("/photos/{photo_id}/tags", summary="Add or remove the user's tags (wanwu tag)")
 def library_tag(
-    request: Request, photo_id: PhotoId, edit: TagEdit, lang: Lang = None, min_score: MinScore = DEFAULT_MIN_SCORE
+    request: Request, photo_id: PhotoId, edit: TagEdit, lang: Lang = None, tag_confidence: TagConfidence = None
 ) -> dict:
     """Record the user's tags for a photo as ``wanwu tag`` does (they survive re-indexing; ``wanwu
     index --write-xmp`` writes them into sidecars). Answers what was done and the photo as it is now."""
@@ -217,7 +217,7 @@ def library_tag(
             outcome = usertags.apply(conn, row["path"], edit.add, edit.remove)
         except sqlite3.OperationalError as exc:  # locked past busy_timeout by a long `wanwu index` commit
             raise BusyError(f"the catalogue is busy ({exc}); try again in a moment") from None
-        found = photo(conn, photo_id, _lang(request, lang), min_score)
+        found = photo(conn, photo_id, _lang(request, lang), _confidence(ctx, tag_confidence))
     finally:
         conn.close()
     return {"message": outcome.message, "photo": _with_urls(found) if found else None}
@@ -308,3 +308,43 @@ def library_image(request: Request, photo_id: PhotoId) -> Any:
         headers["Content-Length"] = str(opened.size)
         return StreamingResponse(opened.chunks(), media_type=media_type, headers=headers)
     return FileResponse(_rendition(ctx, photo_id, opened, viewable), media_type="image/jpeg", headers=headers)
+
+
+# --- similar photos and duplicates (issue 22; library/similar.py) ---------------------------
+@router.get("/similar/{photo_id}", summary="Photos like this one")
+def library_similar(
+    request: Request,
+    photo_id: PhotoId,
+    limit: Annotated[int, Query(ge=1, le=200)] = 24,
+    lang: Lang = None,
+    tag_confidence: TagConfidence = None,
+) -> dict:
+    """The ``limit`` photos whose embeddings are closest to photo ``photo_id``'s, with their
+    ``similarity`` (cosine, 0-1), best first. 409 while the catalogue has no embeddings."""
+    from .similar import similar_to_id
+
+    lang = _lang(request, lang)
+    with _catalogue(request) as (ctx, conn):
+        confidence = _confidence(ctx, tag_confidence)
+        if photo(conn, photo_id, lang, confidence) is None:
+            raise PhotoNotFoundError(f"no photo {photo_id} in the catalogue")
+        found = similar_to_id(conn, str(ctx.db_path), photo_id, limit)
+        items = [{**(photo(conn, i["id"], lang, confidence) or i), "similarity": i["similarity"]} for i in found]
+    return {"id": photo_id, "items": [_with_urls(i) for i in items]}
+
+
+@router.get("/duplicates", summary="Exact copies and near-duplicates")
+def library_duplicates(
+    request: Request,
+    threshold: Annotated[float | None, Query(gt=0, le=1, description="near-duplicates: cosine >= this")] = None,
+) -> dict:
+    """Groups of exact copies (same content hash) and, apart, of near-duplicates (embeddings at
+    cosine >= ``threshold``), each with the suggested ``keeper`` id and its ``reason``. Nothing
+    is ever deleted by wanwu."""
+    from .similar import DEFAULT_THRESHOLD, duplicates
+
+    with _catalogue(request) as (ctx, conn):
+        found = duplicates(conn, str(ctx.db_path), DEFAULT_THRESHOLD if threshold is None else threshold)
+    for group in found["exact"] + found["near"]:
+        group["photos"] = [_with_urls(p) for p in group["photos"]]
+    return found

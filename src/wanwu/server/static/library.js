@@ -3,7 +3,8 @@
  * Shown at #library when the server has a catalogue (GET /api/v1/library/stats answers).
  * A search box (suggestions from class and group names, en/zh), group facets with counts,
  * a grid of thumbnails with "load more" paging, and a dialog with the photo larger and its
- * tags. Images are fetched with the API key (when there is one) and shown from blob: URLs.
+ * tags, "Similar photos" from it (GET /similar/{id}) and a Duplicates review (GET /duplicates:
+ * exact copies and near-duplicates, the suggested keeper marked). Images are fetched with the API key (when there is one) and shown from blob: URLs.
  * Requests, the key dialog and the language come from app.js (window.WANWU_UI).
  */
 (() => {
@@ -26,6 +27,10 @@
       "dialog.prev": "‹ Previous", "dialog.next": "Next ›", "tag.add": "Add",
       "tag.addPlaceholder": "Add a tag: dog, 海滩, holiday…", "tag.remove": "Remove the tag {label}",
       "tag.saved": "Saved: {message}",
+      "dialog.similar": "Similar photos", "dup.open": "Duplicates", "status.similar": "Photos like {name}",
+      "dup.exact": "Exact copies", "dup.near": "Near-duplicates", "dup.keep": "keep",
+      "status.dups": "{e} groups of exact copies, {n} of near-duplicates; wanwu deletes nothing",
+      "status.nodups": "No duplicates found.",
     },
     zh: {
       "tab.classify": "识别", "tab.library": "相册",
@@ -39,6 +44,10 @@
       "dialog.prev": "‹ 上一张", "dialog.next": "下一张 ›", "tag.add": "添加",
       "tag.addPlaceholder": "添加标签：狗、beach、旅行……", "tag.remove": "删除标签“{label}”",
       "tag.saved": "已保存：{message}",
+      "dialog.similar": "相似照片", "dup.open": "重复照片", "status.similar": "与 {name} 相似的照片",
+      "dup.exact": "完全相同", "dup.near": "近似重复", "dup.keep": "保留",
+      "status.dups": "{e} 组完全相同，{n} 组近似重复；万物不会删除任何照片",
+      "status.nodups": "没有找到重复照片。",
     },
   };
   const $ = (id) => document.getElementById(id);
@@ -50,10 +59,12 @@
     dialogMeta: $("lib-dialog-meta"), dialogTags: $("lib-dialog-tags"), dialogClose: $("lib-dialog-close"),
     prev: $("lib-prev"), next: $("lib-next"), tagForm: $("lib-tag-form"), tagInput: $("lib-tag-input"),
     tagStatus: $("lib-tag-status"),
+    dialogSimilar: $("lib-dialog-similar"), dups: $("lib-dups"),
   };
   const h = UI.h;
   let lang = UI.lang();
   const state = { query: "", total: 0, items: [], groups: [], photos: 0, available: false, error: null, loading: false };
+  let current = null; // the photo open in the dialog
   let objectUrls = [];
   let generation = 0; // a newer search makes older answers stale
 
@@ -140,7 +151,8 @@
     return tag.score == null ? `${tag.label} · ${t("tag.user")}` : `${tag.label} ${(tag.score * 100).toFixed(0)}%`;
   }
 
-  function card(item) {
+  function card(item, note) {
+    item.tags = item.tags || [];
     const img = h("img", { class: "lib-thumb", alt: item.tags.length ? item.tags[0].label : "", loading: "lazy" });
     blobUrl(item.thumbnail_url).then((u) => { img.src = u; }).catch(() => img.classList.add("is-broken"));
     const name = item.path.split(/[\\/]/).pop();
@@ -149,8 +161,54 @@
       h("button", { type: "button", class: "lib-open", title: item.path, onclick: () => openPhoto(item) },
         img,
         h("span", { class: "lib-caption" },
-          h("span", { class: "lib-label", text: top ? tagText(top) : name }),
+          h("span", { class: "lib-label", text: note || (top ? tagText(top) : name) }),
           h("span", { class: "lib-name", text: name }))));
+  }
+
+  /* ---------- similar photos and duplicates (views of the same grid) ---------- */
+  async function showList(url, render) {
+    const gen = ++generation;
+    forgetImages();
+    state.items = [];
+    state.error = null;
+    els.grid.replaceChildren();
+    els.more.hidden = true;
+    els.status.textContent = t("status.loading");
+    const r = await UI.apiRequest(url);
+    if (gen !== generation) return;
+    if (!r.ok) {
+      els.status.textContent = UI.errorText(r.error);
+      els.status.classList.add("is-error");
+      return;
+    }
+    els.status.classList.remove("is-error");
+    els.status.textContent = render(r.data);
+  }
+
+  function showSimilar(item) {
+    const name = item.path.split(/[\\/]/).pop();
+    showList(`${API}/similar/${item.id}?limit=${PAGE}&lang=${lang}`, (data) => {
+      els.grid.append(...data.items.map((i) => card(i, `${(i.similarity * 100).toFixed(0)}%`)));
+      return t("status.similar", { name });
+    });
+  }
+
+  function showDuplicates() {
+    showList(`${API}/duplicates`, (data) => {
+      for (const g of [...data.exact, ...data.near]) {
+        const head = `${t(g.kind === "exact" ? "dup.exact" : "dup.near")} (${g.photos.length}) · ${g.reason}`;
+        els.grid.append(h("li", { class: "lib-dup-head", text: head }),
+          ...g.photos.map((p) => {
+            const note = (p.id === g.keeper ? `✓ ${t("dup.keep")} · ` : "") + (p.width ? `${p.width}×${p.height}` : "")
+              + (p.similarity != null ? ` · ${(p.similarity * 100).toFixed(0)}%` : "");
+            const c = card(p, note);
+            if (p.id === g.keeper) c.classList.add("is-keeper");
+            return c;
+          }));
+      }
+      const e = data.exact.length, n = data.near.length;
+      return e + n ? t("status.dups", { e, n }) : t("status.nodups");
+    });
   }
 
   async function search(query, append) {
@@ -186,6 +244,7 @@
     shown = item;
     els.tagStatus.textContent = "";
     renderStep();
+    current = item;
     els.dialogTitle.textContent = item.path.split(/[\\/]/).pop();
     els.dialogMeta.textContent = [item.width && `${item.width}×${item.height}`, item.taken, item.camera, item.path]
       .filter(Boolean).join(" · ");
@@ -279,6 +338,8 @@
     els.tagInput.value = "";
     editTags({ add: [name] });
   });
+  els.dialogSimilar.addEventListener("click", () => { closePhoto(); if (current) showSimilar(current); });
+  els.dups.addEventListener("click", showDuplicates);
   els.dialog.addEventListener("click", (e) => { if (e.target === els.dialog) closePhoto(); });
   window.addEventListener("hashchange", showView);
 
