@@ -9,19 +9,32 @@ import csv
 import json
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import settings
+from ..atomic import TEMP_SUFFIX, remove_stale_temps, stale_before
 from ..cli_args import HelpFormatter, positive_int
-from ..errors import EXIT_FAILED, EXIT_USAGE, ConfigError
+from ..errors import EXIT_DISK_FULL, EXIT_FAILED, EXIT_USAGE, ConfigError
 from . import names
-from .catalogue import ENV_VAR, open_catalogue, resolve_db_path, thumbnails_dir, wanwu_files, writer_lock
+from .catalogue import (
+    ENV_VAR,
+    LibraryBusyError,
+    full_disk_reported,
+    open_catalogue,
+    resolve_db_path,
+    thumbnails_dir,
+    wanwu_files,
+    writer_lock,
+)
 from .search import DEFAULT_MIN_SCORE
+from .xmp import SidecarWriter
 
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130
+TAG_BUSY_TIMEOUT_MS = 30_000
 
 INDEX_EXAMPLES = f"""\
 examples:
@@ -35,7 +48,7 @@ examples:
 The catalogue is $XDG_DATA_HOME/wanwu/library.db unless --db / {ENV_VAR} say otherwise.
 Ctrl-C stops within a couple of seconds, keeping what was done; run it again to go on.
 exit status: 0 all photos indexed, 1 some files failed (listed on stderr), 2 usage error,
-130 interrupted.
+{EXIT_DISK_FULL} a disk is full (the catalogue keeps what was committed), 130 interrupted.
 """
 
 SEARCH_EXAMPLES = """\
@@ -229,20 +242,6 @@ def _tagger_for(chosen: settings.ModelSettings) -> str:
     return tagger_name(chosen.model, chosen.precision, resolve_weights(get_spec(chosen.model), chosen.weights).sha256)
 
 
-def _sidecar_writer(conn, lang: str, min_score: float, naming: str, errors: list[str]) -> Callable[[int], None]:
-    from . import xmp
-    from .search import photos_by_id
-
-    def write(photo_id: int) -> None:
-        for p in photos_by_id(conn, [photo_id], lang, min_score):
-            try:
-                xmp.write_sidecar(p["path"], xmp.keywords_for(p["tags"], lang), naming)
-            except (xmp.SidecarError, OSError) as exc:
-                errors.append(str(exc))
-
-    return write
-
-
 def cmd_index(args: argparse.Namespace) -> int:
     from .backend import LocalBackend
     from .indexer import Indexer
@@ -258,10 +257,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         raise ConfigError(f"no such file or folder: {missing[0]}")
     lang = _lang_of(args)
     db_path = resolve_db_path(args.db)
-    with writer_lock(db_path):
+    with full_disk_reported(db_path), writer_lock(db_path):
         conn = open_catalogue(db_path)
-        xmp_errors: list[str] = []
-        on_written = _sidecar_writer(conn, lang, args.min_score, args.xmp_name, xmp_errors) if args.write_xmp else None
+        sidecars = SidecarWriter(conn, lang, args.min_score, args.xmp_name) if args.write_xmp else None
 
         def make_backend() -> LocalBackend | RayBackend:
             if args.ray:  # only the classify step moves to the cluster
@@ -279,7 +277,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             make_backend,
             force=args.force,
             exclude=exclude,
-            on_written=on_written,
+            on_written=sidecars,
             progress=bar,
         )
         stop_count = 0
@@ -300,8 +298,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             summary = indexer.run(args.paths)
-            if on_written is not None and not indexer.stopping:
-                _write_missing_sidecars(conn, on_written, args.xmp_name)
+            if sidecars is not None and not indexer.stopping:
+                sidecars.write_missing()
+            stale = remove_stale_temps(sorted(indexer.folders), stale_before(), suffix=".xmp" + TEMP_SUFFIX)
             pruned = 0 if summary.interrupted else _prune_thumbnails(conn, db_path)
         finally:
             for s, handler in old.items():
@@ -311,8 +310,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"wanwu: failed: {error}" if path in error else f"wanwu: failed: {path}: {error}", file=sys.stderr)
     for line in summary.skipped.lines():
         print(f"wanwu: {line}", file=sys.stderr)
-    for e in xmp_errors:
-        print(f"wanwu: sidecar: {e}", file=sys.stderr)
+    xmp_problems = list(sidecars.problems.values()) if sidecars is not None else []
+    for line in xmp_problems:
+        print(f"wanwu: sidecar: {line}", file=sys.stderr)
+    if stale:
+        print(f"wanwu: removed {len(stale)} temporary sidecar file(s) left by an interrupted run", file=sys.stderr)
     if pruned:
         print(f"wanwu: removed {pruned} cached thumbnail(s) of photos no longer in the catalogue", file=sys.stderr)
     if args.json:
@@ -324,7 +326,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if summary.interrupted:
         print("wanwu: interrupted; run the same command again to go on", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if summary.failed or xmp_errors else EXIT_OK
+    return EXIT_FAILED if summary.failed or xmp_problems else EXIT_OK
 
 
 def _prune_thumbnails(conn, db_path: Path) -> int:
@@ -337,15 +339,6 @@ def _prune_thumbnails(conn, db_path: Path) -> int:
         return 0
     keep = {row[0] for row in conn.execute("SELECT DISTINCT sha256 FROM photos WHERE sha256 IS NOT NULL")}
     return prune(cache, keep)
-
-
-def _write_missing_sidecars(conn, write: Callable[[int], None], naming: str) -> None:
-    """With --write-xmp on an already indexed tree: photos without a sidecar get one."""
-    from .xmp import sidecar_path
-
-    for row in conn.execute("SELECT id, path FROM photos WHERE error_code IS NULL").fetchall():
-        if os.path.exists(row["path"]) and not os.path.exists(sidecar_path(row["path"], naming)):
-            write(row["id"])
 
 
 # --- search / library / tag ----------------------------------------------------------------
@@ -446,23 +439,35 @@ def cmd_tag(args: argparse.Namespace) -> int:
         print("wanwu tag: give --add LABEL and/or --remove LABEL", file=sys.stderr)
         return EXIT_USAGE
     lang = _lang_of(args)
-    conn = open_catalogue(args.db)
+    db_path = resolve_db_path(args.db)
     failed = 0
-    try:
-        errors: list[str] = []
-        write = _sidecar_writer(conn, lang, args.min_score, args.xmp_name, errors) if args.write_xmp else None
-        for path in args.paths:
-            outcome = apply(conn, os.path.abspath(os.path.expanduser(path)), args.add, args.remove)
-            if not outcome.ok:
+    with full_disk_reported(db_path):
+        conn = open_catalogue(db_path)
+        # the user's edit waits for a running `wanwu index` to finish its current batch (it holds
+        # the write lock for milliseconds at a time); 30 s covers a checkpoint on a slow disk
+        conn.execute(f"PRAGMA busy_timeout = {TAG_BUSY_TIMEOUT_MS}")
+        try:
+            sidecars = SidecarWriter(conn, lang, args.min_score, args.xmp_name) if args.write_xmp else None
+            for path in args.paths:
+                try:
+                    outcome = apply(conn, os.path.abspath(os.path.expanduser(path)), args.add, args.remove)
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    raise LibraryBusyError(
+                        f"{path}: the catalogue {db_path} stayed locked by another writer for "
+                        f"{TAG_BUSY_TIMEOUT_MS // 1000} s; nothing was changed for this photo, try again"
+                    ) from None
+                if not outcome.ok:
+                    failed += 1
+                    print(f"wanwu: {path}: {outcome.message}", file=sys.stderr)
+                    continue
+                print(f"{outcome.path}: {outcome.message}", flush=True)
+                if sidecars is not None and outcome.photo_id is not None:
+                    sidecars(outcome.photo_id)
+            for line in sidecars.problems.values() if sidecars is not None else ():
                 failed += 1
-                print(f"wanwu: {path}: {outcome.message}", file=sys.stderr)
-                continue
-            print(f"{outcome.path}: {outcome.message}")
-            if write is not None and outcome.photo_id is not None:
-                write(outcome.photo_id)
-        for e in errors:
-            failed += 1
-            print(f"wanwu: sidecar: {e}", file=sys.stderr)
-    finally:
-        conn.close()
+                print(f"wanwu: sidecar: {line}", file=sys.stderr)
+        finally:
+            conn.close()
     return EXIT_FAILED if failed else EXIT_OK

@@ -8,8 +8,10 @@ opens the catalogue read-only (WAL: ``wanwu index`` may be writing meanwhile). L
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +21,14 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from ..errors import ImageInputError, WanwuError
+from ..errors import DiskFullError, ImageInputError, ThumbnailCacheError, WanwuError
 from . import names
 from .catalogue import LibraryError, open_catalogue, thumbnails_dir
 from .export import summary
 from .search import DEFAULT_MIN_SCORE, group_counts, photo, search
 from .thumbnails import thumbnail, viewable
 
+log = logging.getLogger("wanwu.library")
 router = APIRouter(prefix="/api/v1/library", tags=["Library"])
 status_router = APIRouter(prefix="/api/v1", tags=["Library"])  # on every server: does it have a library?
 
@@ -163,18 +166,45 @@ def _file_of(request: Request, photo_id: int) -> tuple[LibraryContext, str, str]
 
 def _rendition(request: Request, photo_id: int, render: Callable[[Path, str, str], Path]) -> Path:
     """``render(thumbnail_dir, path, sha256)`` for a catalogued photo; a file that can no longer
-    be read is 410 Gone, not a 500."""
+    be read is 410 Gone, not a 500. A thumbnail cache that cannot be written is the server's
+    problem, not the photo's: 507 ``disk_full`` or 500 ``thumbnail_cache_unwritable``, and the
+    log (not the answer) names the folder."""
     ctx, path, sha = _file_of(request, photo_id)
     try:
         return render(ctx.thumbnails, path, sha)
+    except DiskFullError as exc:
+        _log_now_and_then(exc.message)
+        raise DiskFullError(
+            f"photo {photo_id} cannot be shown: the server's thumbnail cache is full (no space left on its "
+            "disk); it can be shown once space is freed (the server's log says where)"
+        ) from None
+    except ThumbnailCacheError as exc:
+        _log_now_and_then(exc.message)
+        raise ThumbnailCacheError(
+            f"photo {photo_id} cannot be shown: the server's thumbnail cache cannot be written (the server's log says why)"
+        ) from None
     except (ImageInputError, OSError):
         raise PhotoGoneError(f"photo {photo_id} cannot be read any more; re-run wanwu index") from None
+
+
+_last_logged: dict[str, float] = {}
+
+
+def _log_now_and_then(message: str, every: float = 60.0) -> None:
+    """Log a server-side problem with its path, once a minute at most (a page asks for dozens
+    of thumbnails at once)."""
+    now = time.monotonic()
+    if now - _last_logged.get(message, -every) >= every:
+        _last_logged[message] = now
+        log.error("%s", message)
 
 
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/jpeg": {}}, "description": "the image"},
     404: {"description": PhotoNotFoundError.summary},
     410: {"description": PhotoGoneError.summary},
+    500: {"description": f"{ThumbnailCacheError.summary} (`{ThumbnailCacheError.code}`)"},
+    507: {"description": f"the thumbnail cache's disk is full (`{DiskFullError.code}`)"},
 }
 
 

@@ -2,15 +2,21 @@
 ``THUMBNAIL_SIZE`` px, JPEG) through ``wanwu.imaging.load_image`` — the one decoder, with its
 pixel limit and JPEG draft decoding — and cached beside the catalogue (never beside the photos),
 keyed by the photo's content hash, so copies share one and a changed photo gets a new one.
-``prune`` removes those of photos the catalogue no longer holds (``wanwu index`` runs it)."""
+``prune`` removes those of photos the catalogue no longer holds (``wanwu index`` runs it).
+
+A photo that cannot be read raises ``ImageInputError`` / ``OSError``; a cache that cannot be
+written raises ``DiskFullError`` (no space left) or ``ThumbnailCacheError``, which name the
+cache's folder: the two are different problems with different answers (410 vs 507 / 500)."""
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Container
 
+from ..atomic import describe_disk, is_disk_full, is_own_temp, stale_before, write_atomic
+from ..errors import DiskFullError, ThumbnailCacheError
 from ..imaging import load_image
 
 THUMBNAIL_SIZE = 320
@@ -22,15 +28,17 @@ def _render(photo_path: str, size: int, out: Path, quality: int) -> Path:
     decoded = load_image(photo_path, draft_size=size, name=photo_path)
     img = decoded.image
     img.thumbnail((size, size))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jpg", dir=out.parent)
+    buf = io.BytesIO()  # at most VIEW_SIZE px: a few hundred KB
+    img.save(buf, "JPEG", quality=quality, optimize=True)
     try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, "JPEG", quality=quality, optimize=True)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_atomic(out, buf.getvalue(), parents=True)
+    except OSError as exc:
+        cache = out.parent.parent  # <cache>/ab/<sha>.jpg or <cache>/view/<sha>.jpg
+        if is_disk_full(exc):
+            raise DiskFullError(
+                f"the thumbnail cache {cache} is full: no space left on {describe_disk(cache)}"
+            ) from None
+        raise ThumbnailCacheError(f"the thumbnail cache {cache} cannot be written: {exc.strerror or exc}") from None
     return out
 
 
@@ -51,12 +59,17 @@ def viewable(cache: Path, photo_path: str, sha256: str) -> Path:
 
 def prune(cache: Path, keep: Container[str]) -> int:
     """Delete the cached thumbnails and renditions whose photo hash is not in ``keep`` (the hashes
-    the catalogue still holds); the number deleted. Files being written (``.tmp-*``) and anything
-    not named like a cached file are left alone."""
+    the catalogue still holds); the number deleted. Temporary files of writes that ended more than
+    a minute ago (a killed server's) go too; those being written and anything not named like a
+    cached file are left alone."""
     removed = 0
+    stale = stale_before()
     for folder in [*cache.glob("??"), cache / "view"]:
         if not folder.is_dir():
             continue
+        for f in folder.iterdir():
+            if (is_own_temp(f.name) or f.name.startswith(".tmp-")) and _older(f, stale):
+                f.unlink(missing_ok=True)
         for f in folder.glob("*.jpg"):
             if f.name.startswith(".tmp-") or len(f.stem) != 64 or f.stem in keep:
                 continue
@@ -66,3 +79,11 @@ def prune(cache: Path, keep: Container[str]) -> int:
             except FileNotFoundError:
                 pass
     return removed
+
+
+def _older(f: Path, before: float) -> bool:
+    try:
+        st = f.lstat()
+    except OSError:
+        return False
+    return st.st_mtime < before and not f.is_symlink() and f.is_file()
