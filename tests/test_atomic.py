@@ -167,3 +167,21 @@ def test_the_caches_and_downloads_are_not_private(tmp_path, monkeypatch, umask_0
     assert memo.is_file()
     assert {_mode(model), _mode(model.with_name("m.onnx.sha256")), _mode(memo)} == {0o644}
     assert not list((tmp_path / "cache").rglob(".wanwu-*"))
+
+
+def test_thumbnail_pruning_removes_stale_temporary_files_only(tmp_path):
+    from wanwu.library.thumbnails import prune
+
+    keep, gone = "a" * 64, "b" * 64
+    folder = tmp_path / "aa"
+    folder.mkdir()
+    kept, pruned = folder / f"{keep}.jpg", folder / f"{gone}.jpg"
+    stale, old_format = folder / temp_name(f"{keep}.jpg"), folder / ".tmp-x1y2.jpg"
+    fresh, other = folder / temp_name(f"{gone}.jpg"), folder / "notes.txt"
+    for p in (kept, pruned, stale, old_format, fresh, other):
+        p.write_bytes(b"x")
+    hour_ago = time.time() - 3600
+    for p in (stale, old_format, other):
+        os.utime(p, (hour_ago, hour_ago))
+    assert prune(tmp_path, {keep}) == 1
+    assert sorted(p.name for p in folder.iterdir()) == sorted([kept.name, fresh.name, other.name])

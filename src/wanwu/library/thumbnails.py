@@ -59,31 +59,31 @@ def viewable(cache: Path, photo_path: str, sha256: str) -> Path:
 
 def prune(cache: Path, keep: Container[str]) -> int:
     """Delete the cached thumbnails and renditions whose photo hash is not in ``keep`` (the hashes
-    the catalogue still holds); the number deleted. Temporary files of writes that ended more than
-    a minute ago (a killed server's) go too; those being written and anything not named like a
-    cached file are left alone."""
+    the catalogue still holds); the number deleted. Temporary files older than a minute (a killed
+    server's) go too; those being written and anything not named like a cached file stay."""
     removed = 0
     stale = stale_before()
     for folder in [*cache.glob("??"), cache / "view"]:
-        if not folder.is_dir():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # not a folder, or gone
             continue
-        for f in folder.iterdir():
-            if (is_own_temp(f.name) or f.name.startswith(".tmp-")) and _older(f, stale):
-                f.unlink(missing_ok=True)
-        for f in folder.glob("*.jpg"):
-            if f.name.startswith(".tmp-") or len(f.stem) != 64 or f.stem in keep:
-                continue
-            try:
-                f.unlink()
-                removed += 1
-            except FileNotFoundError:
-                pass
+        for e in entries:
+            if is_own_temp(e.name) or e.name.startswith(".tmp-"):  # .tmp-*.jpg: wanwu 0.x's
+                try:
+                    old = e.is_file(follow_symlinks=False) and e.stat(follow_symlinks=False).st_mtime < stale
+                except OSError:
+                    old = False
+                if old:
+                    _unlink(e.path)
+            elif e.name.endswith(".jpg") and len(e.name) == 64 + 4 and e.name[:64] not in keep:
+                removed += _unlink(e.path)
     return removed
 
 
-def _older(f: Path, before: float) -> bool:
+def _unlink(path: str) -> bool:
     try:
-        st = f.lstat()
-    except OSError:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
         return False
-    return st.st_mtime < before and not f.is_symlink() and f.is_file()
