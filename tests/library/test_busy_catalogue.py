@@ -5,7 +5,9 @@ inference or writes sidecars), so a tag gets in within a second and never fails 
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -54,17 +56,20 @@ def test_the_indexer_holds_no_write_lock_while_it_waits_for_inference_or_writes_
 
 
 def test_tags_get_in_within_a_second_while_a_real_index_runs(tmp_path, photos):
-    """A real ``wanwu index`` subprocess on 240 photos (with sidecars), and meanwhile tags through
-    the library (timed) and through ``wanwu tag`` processes: every one lands, none is refused."""
+    """A real ``wanwu index`` subprocess (960 photos, with sidecars) and meanwhile tags through the
+    library (timed) and through ``wanwu tag`` processes: every one lands, none is refused. The
+    index is then stopped with Ctrl-C (SIGINT), so the test takes the same time on any machine."""
     root, db = tmp_path / "many", tmp_path / "library.db"
-    sources = sorted(photos.values())
-    for i in range(240):
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    sources = [shutil.copy(p, originals / p.name) for p in sorted(photos.values())]
+    for i in range(960):
         src = sources[i % len(sources)]
         folder = root / f"roll{i % 6}"
         folder.mkdir(parents=True, exist_ok=True)
-        shutil.copy(src, folder / f"{i:04d}{src.suffix}")
+        os.link(src, folder / f"{i:04d}{os.path.splitext(src)[1]}")  # same bytes, no disk used
     index = subprocess.Popen(
-        [sys.executable, "-m", "wanwu.cli", "index", str(root), "--db", str(db), "--write-xmp", "--batch-size", "4"],
+        [sys.executable, "-m", "wanwu.cli", "index", str(root), "--db", str(db), "--write-xmp", "--batch-size", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -81,39 +86,37 @@ def test_tags_get_in_within_a_second_while_a_real_index_runs(tmp_path, photos):
                     reader.close()
                 except sqlite3.OperationalError:
                     pass  # not created yet
-        assert index.poll() is None, "the index ended before the tags could race it"
+        assert index.poll() is None and len(catalogued) >= 12, "the index ended before the tags could race it"
 
         names.find_wnids("goldfish"), names.label("n01443537")  # the label tables: loaded before timing
         conn = open_catalogue(db)  # a writer connection, as `wanwu tag` opens it
-        waits, during, tagged = [], 0, []
-        for i, path in enumerate(catalogued[:8]):
-            running = index.poll() is None
+        waits, raced, tagged = [], 0, []
+        for i in range(6):
+            path, running = catalogued[2 * i], index.poll() is None
             t0 = time.monotonic()
             outcome = usertags.apply(conn, path, [f"mine{i}"], [])
             waits.append(time.monotonic() - t0)
-            during += running and index.poll() is None
             assert outcome.ok, outcome.message
             tagged.append((path, f"mine{i}"))
-            time.sleep(0.3)
-        conn.close()
-        for i, path in enumerate(catalogued[8:12]):
-            running = index.poll() is None
+            path = catalogued[2 * i + 1]
             cli = subprocess.run(
                 [sys.executable, "-m", "wanwu.cli", "tag", path, "--db", str(db), "--add", f"cli{i}", "--write-xmp"],
                 capture_output=True,
                 text=True,
                 timeout=120,
             )
-            during += running and index.poll() is None
             assert cli.returncode == 0 and "locked" not in cli.stderr, cli.stderr
             tagged.append((path, f"cli{i}"))
-        out, err = index.communicate(timeout=600)
+            raced += running and index.poll() is None
+        conn.close()
+        index.send_signal(signal.SIGINT)
+        out, err = index.communicate(timeout=120)
     finally:
         if index.poll() is None:
             index.kill()
             index.wait()
-    assert index.returncode == 0, err
-    assert during >= 6, f"only {during} tags raced the index; the test proves little"
+    assert index.returncode in (0, 130), err
+    assert raced >= 3, f"only {raced} rounds of tags raced the index; the test proves little"
     assert max(waits) < 1.0, waits
     check = sqlite3.connect(db)
     landed = set(check.execute("SELECT p.path, u.name FROM user_tags u JOIN photos p ON p.id = u.photo_id"))
