@@ -53,11 +53,11 @@ def _refuse_writes(monkeypatch) -> list[Path]:
     """Make the cache directory behave as read-only (EROFS), recording attempted writes."""
     attempts: list[Path] = []
 
-    def read_only(path, data):
+    def read_only(path, data, **kw):
         attempts.append(Path(path))
         raise OSError(errno.EROFS, "Read-only file system", str(path))
 
-    monkeypatch.setattr(onnx_cache, "atomic_write_bytes", read_only)
+    monkeypatch.setattr(onnx_cache, "write_atomic", read_only)
     return attempts
 
 

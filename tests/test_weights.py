@@ -8,11 +8,13 @@ import dataclasses
 import logging
 import os
 import shutil
+import stat
 
 import pytest
 import torch
 
 from wanwu import Classifier
+from wanwu.atomic import new_file_mode
 from wanwu.errors import ModelUnavailableError, WeightsError
 from wanwu.models import get_spec
 from wanwu.models.weights import (
@@ -232,7 +234,8 @@ def test_download_verifies_the_checksum_and_places_the_file(random_weights, no_w
     dest = download_weights(spec, progress=False)  # default destination: the torch hub cache
     assert dest == no_weights["torch_home"] / "hub" / "checkpoints" / spec.weights.filename
     assert dest.read_bytes() == path.read_bytes()
-    assert [p.name for p in dest.parent.iterdir()] == [dest.name]  # no .part left
+    assert [p.name for p in dest.parent.iterdir()] == [dest.name]  # no temporary file left
+    assert stat.S_IMODE(dest.stat().st_mode) == new_file_mode()  # not mkstemp's 0600
     assert find_official_weights(spec).source == "torch hub cache"
 
 

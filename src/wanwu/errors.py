@@ -14,6 +14,7 @@ from __future__ import annotations
 
 EXIT_FAILED = 1  # the command ran and something could not be done
 EXIT_USAGE = 2  # the command line or a WANWU_* variable asks for something impossible
+EXIT_DISK_FULL = 74  # a disk wanwu writes to is full (sysexits' EX_IOERR); nothing committed was lost
 
 
 class WanwuError(Exception):
@@ -127,6 +128,24 @@ class CacheError(WanwuError):
     code = "cache_unwritable"
     http_status = 500
     summary = "the model cache cannot be written"
+
+
+class DiskFullError(WanwuError):
+    """No space left (or the quota used up) on the disk of the catalogue or the thumbnail cache.
+    What was committed before stays: SQLite rolls the failed transaction back."""
+
+    code = "disk_full"
+    http_status = 507
+    exit_status = EXIT_DISK_FULL
+    summary = "no space left on the disk wanwu writes to (the server's log names it)"
+
+
+class ThumbnailCacheError(WanwuError):
+    """The thumbnail cache beside the catalogue cannot be written (read-only, no permission)."""
+
+    code = "thumbnail_cache_unwritable"
+    http_status = 500
+    summary = "the thumbnail cache cannot be written (the server's log names it)"
 
 
 class BusyError(WanwuError):

@@ -1,5 +1,6 @@
 """A generated photo collection of real photos: nested folders, a duplicate, a corrupt JPEG, a
-hidden folder and a text file; and a helper that indexes it with the session's classifier."""
+hidden folder and a text file; a helper that indexes it with the session's classifier; and
+small real disks (tmpfs) to fill or make read-only."""
 
 from __future__ import annotations
 
@@ -50,3 +51,34 @@ def index(tmp_path, classifier):
 
     run.db = db
     return run
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """``tmpfs(size)`` -> a fresh, empty tmpfs of ``size`` (``mount -t tmpfs``: a real small or
+    read-only disk), unmounted afterwards; needs root and is skipped where mounting is refused."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mounts: list[Path] = []
+
+    def mount(size: str = "1m", name: str = "disk") -> Path:
+        where = tmp_path / name
+        where.mkdir()
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)], capture_output=True
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+        mounts.append(where)
+        return where
+
+    def remount(where: Path, options: str) -> None:  # "ro", "size=8m" ...
+        subprocess.run(["mount", "-o", f"remount,{options}", str(where)], check=True, capture_output=True)
+
+    mount.remount = remount  # type: ignore[attr-defined]
+    yield mount
+    for where in reversed(mounts):
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)

@@ -104,7 +104,8 @@ def test_xmp_sidecars_merge_and_never_touch_the_photo(album, db):
     )
     (album / "travel/flower.jpg.xmp").write_text("<not xml")
     proc = wanwu("index", album, "--db", db, "--write-xmp")
-    assert "flower.jpg.xmp: not a valid XMP file" in proc.stderr
+    flower = album / "travel/flower.jpg"
+    assert f"wanwu: sidecar: {flower}: {flower}.xmp left alone: not a valid XMP file" in proc.stderr
     assert (album / "travel/flower.jpg.xmp").read_text() == "<not xml"  # left alone
 
     xmp = pyexiv2.Image(str(coffee) + ".xmp").read_xmp()

@@ -100,12 +100,12 @@ def random_weights_file(model: str) -> Path:
 
         import torch
 
-        from ..models.weights import atomic_write_bytes
+        from ..atomic import write_atomic
 
         torch.manual_seed(RANDOM_SEED)
         buf = io.BytesIO()
         torch.save(get_spec(model).build().state_dict(), buf)
-        atomic_write_bytes(path, buf.getvalue())
+        write_atomic(path, buf.getvalue(), parents=True)
     return path
 
 

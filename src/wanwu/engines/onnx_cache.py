@@ -1,7 +1,7 @@
 """Build a model's ONNX graph once (``wanwu.graph``, no torch) and keep it under the cache dir,
 keyed by the weights' SHA-256 and the graph builder's version.
 
-Files are written atomically (temp file + rename) with a ``.sha256`` sidecar; a file whose
+Files are written atomically (``wanwu.atomic.write_atomic``) with a ``.sha256`` sidecar; a file whose
 checksum does not match its sidecar is treated as corrupt and rebuilt. When the cache dir
 cannot be written, the model lives in memory for this process (with a warning). Torch is
 never imported here.
@@ -14,9 +14,10 @@ import logging
 from pathlib import Path
 from typing import Callable
 
+from ..atomic import write_atomic
 from ..graph import GRAPH_VERSION, INPUT_NAME, build_from_weights  # noqa: F401  (INPUT_NAME: quantize)
 from ..models.spec import ModelSpec
-from ..models.weights import ResolvedWeights, atomic_write_bytes, remember_sha256, sha256_file
+from ..models.weights import ResolvedWeights, remember_sha256, sha256_file
 from ..paths import cache_dir
 
 log = logging.getLogger("wanwu.cache")
@@ -64,8 +65,8 @@ def store(path: Path, data: bytes) -> bool:
     """Write ``data`` and its checksum sidecar atomically. False when the cache is read-only."""
     digest = hashlib.sha256(data).hexdigest()
     try:
-        atomic_write_bytes(path, data)
-        atomic_write_bytes(path.with_name(path.name + ".sha256"), digest.encode())
+        write_atomic(path, data, parents=True)
+        write_atomic(path.with_name(path.name + ".sha256"), digest)
     except OSError as exc:
         log.warning("cannot write the model cache at %s (%s); keeping the model in memory", path.parent, exc)
         return False

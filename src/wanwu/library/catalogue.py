@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..errors import WanwuError
+from ..errors import DiskFullError, WanwuError
 from .files import db_text, text_from_db
 
 DEFAULT_NAME = "library.db"
@@ -190,7 +191,8 @@ def open_catalogue(db: str | os.PathLike | None = None, *, readonly: bool = Fals
     a missing catalogue is a ``LibraryError`` telling how to make one, and so is a file that
     is not a catalogue."""
     try:
-        return _open(db, readonly=readonly)
+        with full_disk_reported(resolve_db_path(db)):
+            return _open(db, readonly=readonly)
     except sqlite3.DatabaseError as exc:
         raise LibraryError(
             f"{resolve_db_path(db)} is not a usable wanwu catalogue ({exc}); point --db / {ENV_VAR} at another file"
@@ -222,6 +224,60 @@ def _open(db: str | os.PathLike | None = None, *, readonly: bool = False) -> sql
     conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: a crash loses at most the last batch
     migrate(conn)
     return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: ``BEGIN IMMEDIATE`` (the write lock first, waiting up to the
+    connection's busy timeout), ``COMMIT`` when the block ends, ``ROLLBACK`` when it raises —
+    every statement of the block or none. (With ``isolation_level=None`` a plain ``with conn:``
+    issues no BEGIN, so each statement would commit on its own.)"""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def full_disk_error(db_path: Path) -> DiskFullError:
+    """The one line a full disk under the catalogue deserves (and its exit status)."""
+    from ..atomic import describe_disk, free_bytes
+
+    where = describe_disk(db_path.parent)
+    tmp = tempfile.gettempdir()  # SQLite's temporary tables live there
+    tmp_free, db_free = free_bytes(tmp), free_bytes(db_path.parent)
+    try:
+        elsewhere = os.stat(tmp).st_dev != os.stat(db_path.parent).st_dev
+    except OSError:
+        elsewhere = False
+    if elsewhere and tmp_free is not None and db_free is not None and tmp_free < db_free:
+        where = f"{describe_disk(tmp)} (temporary files, {tmp})"
+    return DiskFullError(
+        f"not enough space on {where} for the catalogue {db_path}; nothing committed was lost: "
+        "free some space and run the same command again to go on"
+    )
+
+
+@contextmanager
+def full_disk_reported(db_path: Path) -> Iterator[None]:
+    """Turn "database or disk is full" (and ENOSPC/EDQUOT) into ``full_disk_error``; also SQLite's
+    "disk I/O error" when the catalogue's disk has less than 1 MB left (a full disk fails the
+    shared-memory file or the WAL that way, not as SQLITE_FULL)."""
+    from ..atomic import free_bytes, is_disk_full
+
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        if is_disk_full(exc):
+            raise full_disk_error(db_path) from None
+        if isinstance(exc, sqlite3.OperationalError) and "disk I/O error" in str(exc):
+            free = free_bytes(db_path.parent)
+            if free is not None and free < 1 << 20:
+                raise full_disk_error(db_path) from None
+        raise
 
 
 @contextmanager

@@ -9,21 +9,34 @@ import csv
 import json
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import settings
+from ..atomic import TEMP_SUFFIX, remove_stale_temps, stale_before
 from ..cli_args import HelpFormatter, positive_int
-from ..errors import EXIT_FAILED, EXIT_USAGE, ConfigError
+from ..errors import EXIT_DISK_FULL, EXIT_FAILED, EXIT_USAGE, ConfigError
 from ..tag_policy import ENV_VAR as CONFIDENCE_VAR
 from ..tag_policy import STORED_TOP_K, parse_confidence
 from . import names, people_cli
-from .catalogue import ENV_VAR, open_catalogue, resolve_db_path, thumbnails_dir, wanwu_files, writer_lock
+from .catalogue import (
+    ENV_VAR,
+    LibraryBusyError,
+    full_disk_reported,
+    open_catalogue,
+    resolve_db_path,
+    thumbnails_dir,
+    wanwu_files,
+    writer_lock,
+)
 from .files import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, json_text
+from .xmp import SidecarWriter
 
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130
+TAG_BUSY_TIMEOUT_MS = 30_000
 
 INDEX_EXAMPLES = f"""\
 examples:
@@ -40,7 +53,7 @@ Links are never followed out of the folders given, and only regular files are re
 (FIFOs, devices and links leading out are skipped and reported; docs/library.md).
 Ctrl-C stops within a couple of seconds, keeping what was done; run it again to go on.
 exit status: 0 all photos indexed, 1 some files failed (listed on stderr), 2 usage error,
-130 interrupted.
+{EXIT_DISK_FULL} a disk is full (the catalogue keeps what was committed), 130 interrupted.
 """
 
 SEARCH_EXAMPLES = """\
@@ -252,37 +265,6 @@ def _tagger_for(chosen: settings.ModelSettings) -> str:
     return tagger_name(chosen.model, chosen.precision, resolve_weights(get_spec(chosen.model), chosen.weights).sha256)
 
 
-def _sidecar_writer(conn, lang: str, confidence: float | None, naming: str, errors: list[str]) -> Callable[..., None]:
-    """``write(photo_id, only_if_changed=False)``: the photo's sidecar with its visible tags (the
-    tag policy's and the user's). A photo with no tag gets no new sidecar (an existing one loses
-    wanwu's keywords); ``only_if_changed`` leaves a sidecar alone when wanwu's keywords in it are
-    already these (re-running after a policy change rewrites only what changed, without the model)."""
-    from . import xmp
-    from .search import photos_by_id
-    from .xmp_regions import regions_for
-
-    def write(photo_id: int, only_if_changed: bool = False) -> None:
-        for p in photos_by_id(conn, [photo_id], lang, confidence):
-            kw = xmp.keywords_for(p["tags"], lang)
-            path = xmp.sidecar_path(p["path"], naming)
-            try:
-                if not os.path.exists(path):
-                    if not kw.hierarchical:
-                        continue
-                elif only_if_changed:
-                    ours = {
-                        k for k in xmp.read_keywords(path)["lr:hierarchicalSubject"] if k.startswith(xmp.ROOT + "|")
-                    }
-                    if ours == set(kw.hierarchical):
-                        continue
-                regions = regions_for(conn, photo_id)  # MWG face regions
-                xmp.write_sidecar(p["path"], kw, naming, regions)
-            except (xmp.SidecarError, OSError) as exc:
-                errors.append(str(exc))
-
-    return write
-
-
 def cmd_index(args: argparse.Namespace) -> int:
     from .backend import LocalBackend
     from .indexer import Indexer
@@ -299,16 +281,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     lang = _lang_of(args)
     max_file_bytes = _max_file_mb(args) * 1_000_000
     db_path = resolve_db_path(args.db)
-    with writer_lock(db_path):
+    with full_disk_reported(db_path), writer_lock(db_path):
         conn = open_catalogue(db_path)
         finder = people_cli.make_finder(args)  # None: --no-faces, or no faces extra
         face_failures: list[tuple[str, str]] = []
-        xmp_errors: list[str] = []
-        write = (
-            _sidecar_writer(conn, lang, chosen.tag_confidence, args.xmp_name, xmp_errors) if args.write_xmp else None
-        )
-        on_written = write
-
+        sidecars = SidecarWriter(conn, lang, chosen.tag_confidence, args.xmp_name) if args.write_xmp else None
         stored_k = max(chosen.top_k, STORED_TOP_K)  # enough to recompute the tag policy without the model
 
         def make_backend() -> LocalBackend | RayBackend:
@@ -330,7 +307,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             make_backend,
             force=args.force,
             exclude=exclude,
-            on_written=on_written,
+            on_written=sidecars,
             progress=bar,
         )
         stop_count = 0
@@ -355,11 +332,12 @@ def cmd_index(args: argparse.Namespace) -> int:
                 face_failures, with_faces = people_cli.index_faces(
                     conn, finder, args.paths, progress=bar_on, stopping=lambda: indexer.stopping
                 )
-                if write is not None:  # their sidecars were written before their faces were known
+                if sidecars is not None:  # their sidecars were written before their faces were known
                     for photo_id in with_faces:
-                        write(photo_id)
-            if write is not None and not indexer.stopping:
-                _refresh_sidecars(conn, write)
+                        sidecars(photo_id)
+            if sidecars is not None and not indexer.stopping:
+                sidecars.refresh()  # a changed --tag-confidence or user tag rewrites, without the model
+            stale = remove_stale_temps(sorted(indexer.folders), stale_before(), suffix=".xmp" + TEMP_SUFFIX)
             pruned = 0 if summary.interrupted else _prune_thumbnails(conn, db_path)
         finally:
             for s, handler in old.items():
@@ -369,8 +347,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"wanwu: failed: {error}" if path in error else f"wanwu: failed: {path}: {error}", file=sys.stderr)
     for line in summary.skipped.lines():
         print(f"wanwu: {line}", file=sys.stderr)
-    for e in xmp_errors:
-        print(f"wanwu: sidecar: {e}", file=sys.stderr)
+    xmp_problems = list(sidecars.problems.values()) if sidecars is not None else []
+    for line in xmp_problems:
+        print(f"wanwu: sidecar: {line}", file=sys.stderr)
+    if stale:
+        print(f"wanwu: removed {len(stale)} temporary sidecar file(s) left by an interrupted run", file=sys.stderr)
     for path, error in face_failures:
         print(f"wanwu: faces: {error}" if path in error else f"wanwu: faces: {path}: {error}", file=sys.stderr)
     if pruned:
@@ -384,7 +365,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     if summary.interrupted:
         print("wanwu: interrupted; run the same command again to go on", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if summary.failed or xmp_errors else EXIT_OK
+    return EXIT_FAILED if summary.failed or xmp_problems else EXIT_OK
 
 
 def _max_file_mb(args: argparse.Namespace) -> int:
@@ -410,14 +391,6 @@ def _prune_thumbnails(conn, db_path: Path) -> int:
         return 0
     keep = {row[0] for row in conn.execute("SELECT DISTINCT sha256 FROM photos WHERE sha256 IS NOT NULL")}
     return prune(cache, keep)
-
-
-def _refresh_sidecars(conn, write: Callable[..., None]) -> None:
-    """With --write-xmp on an already indexed tree: every photo's sidecar gets its tags as they
-    are now (missing ones are made; a changed --tag-confidence or user tag rewrites, no model)."""
-    for row in conn.execute("SELECT id, path FROM photos WHERE error_code IS NULL").fetchall():
-        if os.path.exists(row["path"]):
-            write(row["id"], only_if_changed=True)
 
 
 # --- search / library / tag ----------------------------------------------------------------
@@ -522,23 +495,35 @@ def cmd_tag(args: argparse.Namespace) -> int:
         print("wanwu tag: give --add LABEL and/or --remove LABEL", file=sys.stderr)
         return EXIT_USAGE
     lang = _lang_of(args)
-    conn = open_catalogue(args.db)
+    db_path = resolve_db_path(args.db)
     failed = 0
-    try:
-        errors: list[str] = []
-        write = _sidecar_writer(conn, lang, _confidence_of(args), args.xmp_name, errors) if args.write_xmp else None
-        for path in args.paths:
-            outcome = apply(conn, os.path.abspath(os.path.expanduser(path)), args.add, args.remove)
-            if not outcome.ok:
+    with full_disk_reported(db_path):
+        conn = open_catalogue(db_path)
+        # the user's edit waits for a running `wanwu index` to finish its current batch (it holds
+        # the write lock for milliseconds at a time); 30 s covers a checkpoint on a slow disk
+        conn.execute(f"PRAGMA busy_timeout = {TAG_BUSY_TIMEOUT_MS}")
+        try:
+            sidecars = SidecarWriter(conn, lang, _confidence_of(args), args.xmp_name) if args.write_xmp else None
+            for path in args.paths:
+                try:
+                    outcome = apply(conn, os.path.abspath(os.path.expanduser(path)), args.add, args.remove)
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) and "busy" not in str(exc):
+                        raise
+                    raise LibraryBusyError(
+                        f"{path}: the catalogue {db_path} stayed locked by another writer for "
+                        f"{TAG_BUSY_TIMEOUT_MS // 1000} s; nothing was changed for this photo, try again"
+                    ) from None
+                if not outcome.ok:
+                    failed += 1
+                    print(f"wanwu: {path}: {outcome.message}", file=sys.stderr)
+                    continue
+                print(f"{outcome.path}: {outcome.message}", flush=True)
+                if sidecars is not None and outcome.photo_id is not None:
+                    sidecars(outcome.photo_id)
+            for line in sidecars.problems.values() if sidecars is not None else ():
                 failed += 1
-                print(f"wanwu: {path}: {outcome.message}", file=sys.stderr)
-                continue
-            print(f"{outcome.path}: {outcome.message}")
-            if write is not None and outcome.photo_id is not None:
-                write(outcome.photo_id)
-        for e in errors:
-            failed += 1
-            print(f"wanwu: sidecar: {e}", file=sys.stderr)
-    finally:
-        conn.close()
+                print(f"wanwu: sidecar: {line}", file=sys.stderr)
+        finally:
+            conn.close()
     return EXIT_FAILED if failed else EXIT_OK

@@ -16,23 +16,31 @@ The incremental rules (docs/library.md):
    through the ``ClassifyBackend`` (the only step that differs with ``--ray``), writing results
    in batches of ``commit_every`` or every ``commit_seconds``.
 
+Writes are queued and written in short transactions (``BEGIN IMMEDIATE`` ... ``COMMIT``, a
+batch of ``commit_every`` results or ``commit_seconds``): the write lock is held only while a
+batch is written, never while the indexer hashes files or waits for inference, so ``wanwu tag``
+gets in between two batches. ``on_written`` (sidecars) runs after its batch is committed, outside
+any transaction.
+
 A stop request (``request_stop``; the CLI calls it on SIGINT/SIGTERM) ends the run at the next
-result: the open batch is committed, so the catalogue is consistent and the next run goes on
+result: the queued batch is committed, so the catalogue is consistent and the next run goes on
 from there. Files that failed keep their row (with the reason) and are retried when they change.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol, Sequence
 
+from ..atomic import is_disk_full
 from ..errors import ImageInputError
 from ..walk import SkipReport
 from .backend import Classified, ClassifyBackend, as_classified, file_sha256
-from .catalogue import record_roots
+from .catalogue import record_roots, transaction
 from .embeddings import encode
 from .files import db_text
 from .walker import FileEntry, walk
@@ -143,8 +151,9 @@ class Indexer:
         self.embed = embed  # photos tagged by this tagger without its embedding are run once more
         self._stop = threading.Event()
         self._backend: ClassifyBackend | None = None
-        self._pending = 0
+        self._ops: list[Callable[[sqlite3.Connection], int | None]] = []
         self._last_commit = time.monotonic()
+        self.folders: set[str] = set()  # the folders walked (stale temporary files are looked for there)
 
     def request_stop(self) -> None:
         """Finish the current result, commit, and return (safe to call from a signal handler)."""
@@ -157,45 +166,56 @@ class Indexer:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    # -- transactions -----------------------------------------------------------------------
-    def _begin(self) -> None:
-        if not self.conn.in_transaction:
-            self.conn.execute("BEGIN IMMEDIATE")
-            self._last_commit = time.monotonic()
+    # -- writes: queued, then written in one short transaction ---------------------------
+    def _queue(self, op: Callable[[sqlite3.Connection], int | None]) -> None:
+        """Queue one photo's writes (``op`` returns the id to announce to ``on_written``)."""
+        self._ops.append(op)
+        if len(self._ops) >= self.commit_every or time.monotonic() - self._last_commit >= self.commit_seconds:
+            self._flush()
 
-    def _wrote(self) -> None:
-        self._pending += 1
-        if self._pending >= self.commit_every or time.monotonic() - self._last_commit >= self.commit_seconds:
-            self._commit()
-
-    def _commit(self) -> None:
-        if self.conn.in_transaction:
-            self.conn.execute("COMMIT")
-        self._pending = 0
+    def _flush(self) -> None:
+        """Write the queued changes in one transaction, then announce them (sidecars)."""
         self._last_commit = time.monotonic()
+        if not self._ops:
+            return
+        with transaction(self.conn) as c:
+            ids = [op(c) for op in self._ops]
+        self._ops.clear()
+        if self.on_written is not None:
+            for photo_id in ids:
+                if photo_id is not None:
+                    self.on_written(photo_id)
 
     # -- the run ----------------------------------------------------------------------------
     def run(self, roots: Sequence[str]) -> IndexSummary:
         s = IndexSummary()
         t0 = time.monotonic()
         try:
-            self._begin()
-            record_roots(self.conn, roots)  # what the server may serve from (docs/library.md)
-            self._commit()
+            with transaction(self.conn) as c:
+                record_roots(c, roots)  # what the server may serve from (docs/library.md)
             todo, walked = self._scan(roots, s)
             if walked and not self.stopping:
                 todo = self._resolve(todo, s)
             if walked and not self.stopping:
                 self._delete_missing(s)
-            self._commit()
+            self._flush()
             if todo and not self.stopping:
                 self._classify(todo, s)
-            self._commit()
+            self._flush()
+        except BaseException as exc:
+            if self._ops and not is_disk_full(exc):
+                try:  # a second Ctrl-C, say: what is queued is consistent, keep it
+                    self._flush()
+                except (sqlite3.Error, OSError):
+                    pass
+            raise
         finally:
-            if self.conn.in_transaction:
-                self.conn.execute("COMMIT")  # everything written is consistent: keep it
-            self.conn.execute("DROP TABLE IF EXISTS temp.seen")
-            self.conn.execute("DROP TABLE IF EXISTS temp.missing")
+            self._ops.clear()
+            for table in ("seen", "missing"):
+                try:
+                    self.conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+                except sqlite3.Error:
+                    pass
             self.progress.close()
         s.interrupted = self.stopping
         s.seconds = time.monotonic() - t0
@@ -216,6 +236,7 @@ class Indexer:
             if n % 500 == 0:
                 self.progress.scanning(n)
             seen.append((db_text(entry.path),))
+            self.folders.add(os.path.dirname(entry.path))
             if len(seen) >= 1000:
                 c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (CAST(? AS TEXT))", seen)
                 seen.clear()
@@ -244,8 +265,6 @@ class Indexer:
 
     def _find_missing(self, roots: Sequence[str]) -> None:
         """Catalogued photos under ``roots`` that the walk did not see (moved or deleted)."""
-        import os
-
         c = self.conn
         c.execute("CREATE TEMP TABLE IF NOT EXISTS missing (id INTEGER PRIMARY KEY, sha256 TEXT)")
         c.execute("DELETE FROM temp.missing")
@@ -265,7 +284,8 @@ class Indexer:
         c.execute("CREATE INDEX IF NOT EXISTS temp.missing_sha ON missing(sha256)")
 
     def _resolve(self, todo: list[_Todo], s: IndexSummary) -> list[_Todo]:
-        """Touched, moved and copied files: recognised by content hash, no inference."""
+        """Touched, moved and copied files: recognised by content hash, no inference. Files are
+        hashed and looked up outside any transaction; only the writes are queued."""
         c = self.conn
         rest: list[_Todo] = []
         for t in todo:
@@ -278,11 +298,7 @@ class Indexer:
                 if sha == t.sha256:
                     row = c.execute("SELECT tagger, error_code FROM photos WHERE id = ?", (t.photo_id,)).fetchone()
                     if row["tagger"] == self.tagger and row["error_code"] is None:
-                        self._begin()
-                        c.execute(
-                            "UPDATE photos SET size = ?, mtime_ns = ? WHERE id = ?", (e.size, e.mtime_ns, t.photo_id)
-                        )
-                        self._wrote()
+                        self._queue(_touch(t.photo_id, e))
                         s.unchanged += 1
                         continue
                 rest.append(t)
@@ -303,15 +319,10 @@ class Indexer:
                 "AND p.error_code IS NULL LIMIT 1",
                 (sha, self.tagger),
             ).fetchone()
-            self._begin()
             if gone is not None:
-                c.execute(
-                    "UPDATE photos SET path = CAST(? AS TEXT), size = ?, mtime_ns = ?, indexed_at = ? WHERE id = ?",
-                    (db_text(e.path), e.size, e.mtime_ns, time.time(), gone["id"]),
-                )
-                c.execute("DELETE FROM temp.missing WHERE id = ?", (gone["id"],))
+                c.execute("DELETE FROM temp.missing WHERE id = ?", (gone["id"],))  # temp: no write lock
+                self._queue(_move(gone["id"], e))
                 s.moved += 1
-                self._written(gone["id"])
                 continue
             twin = c.execute(
                 "SELECT * FROM photos WHERE sha256 = ? AND tagger = ? AND error_code IS NULL LIMIT 1",
@@ -320,45 +331,14 @@ class Indexer:
             if twin is None:
                 rest.append(t)
                 continue
-            new_id = c.execute(
-                "INSERT INTO photos (path, size, mtime_ns, sha256, width, height, taken, camera, tagger, indexed_at) "
-                "VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    db_text(e.path),
-                    e.size,
-                    e.mtime_ns,
-                    sha,
-                    twin["width"],
-                    twin["height"],
-                    twin["taken"],
-                    twin["camera"],
-                    self.tagger,
-                    time.time(),
-                ),
-            ).fetchone()[0]
-            c.execute(
-                "INSERT INTO tags (photo_id, rank, wnid, score) SELECT ?, rank, wnid, score FROM tags "
-                "WHERE photo_id = ?",
-                (new_id, twin["id"]),
-            )
-            c.execute(
-                "INSERT INTO embeddings (photo_id, model, vector, sharpness) SELECT ?, model, vector, sharpness "
-                "FROM embeddings WHERE photo_id = ?",
-                (new_id, twin["id"]),
-            )
+            self._queue(_copy(twin, e, sha, self.tagger))
             s.copied += 1
-            self._written(new_id)
         return rest
 
-    def _written(self, photo_id: int) -> None:
-        self._wrote()
-        if self.on_written is not None:
-            self.on_written(photo_id)
-
     def _delete_missing(self, s: IndexSummary) -> None:
-        self._begin()
-        s.deleted = self.conn.execute("DELETE FROM photos WHERE id IN (SELECT id FROM temp.missing)").rowcount
-        self._commit()
+        self._flush()
+        with transaction(self.conn) as c:
+            s.deleted = c.execute("DELETE FROM photos WHERE id IN (SELECT id FROM temp.missing)").rowcount
 
     def _classify(self, todo: list[_Todo], s: IndexSummary) -> None:
         by_path = {t.entry.path: t for t in todo}
@@ -380,16 +360,75 @@ class Indexer:
                     break
         finally:
             s.classify_seconds = time.monotonic() - t0
-            self._commit()
             backend.close()
             self._backend = None
+        self._flush()
 
     def _store(self, t: _Todo, item: Classified, s: IndexSummary) -> None:
-        c, e, r = self.conn, t.entry, item.result
-        facts = item.facts
-        self._begin()
-        err_code = r.error.code if r.error is not None else None
-        err = db_text(r.error.message) if r.error is not None else None  # it may name the file
+        e, r = t.entry, item.result
+        if r.error is not None:
+            s.failed += 1
+            s.failures.append((e.path, r.error.message))
+        else:
+            setattr(s, t.kind, getattr(s, t.kind) + 1)
+        self._queue(_result(e, item, self.tagger, t.kind))
+
+
+# --- the writes, each a function of the connection run inside ``Indexer._flush``'s transaction
+def _touch(photo_id: int | None, e: FileEntry) -> Callable[[sqlite3.Connection], None]:
+    def op(c: sqlite3.Connection) -> None:
+        c.execute("UPDATE photos SET size = ?, mtime_ns = ? WHERE id = ?", (e.size, e.mtime_ns, photo_id))
+
+    return op
+
+
+def _move(photo_id: int, e: FileEntry) -> Callable[[sqlite3.Connection], int]:
+    def op(c: sqlite3.Connection) -> int:
+        c.execute(
+            "UPDATE photos SET path = CAST(? AS TEXT), size = ?, mtime_ns = ?, indexed_at = ? WHERE id = ?",
+            (db_text(e.path), e.size, e.mtime_ns, time.time(), photo_id),
+        )
+        return photo_id
+
+    return op
+
+
+def _copy(twin: sqlite3.Row, e: FileEntry, sha: str | None, tagger: str) -> Callable[[sqlite3.Connection], int]:
+    def op(c: sqlite3.Connection) -> int:
+        new_id = c.execute(
+            "INSERT INTO photos (path, size, mtime_ns, sha256, width, height, taken, camera, tagger, indexed_at) "
+            "VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (
+                db_text(e.path),
+                e.size,
+                e.mtime_ns,
+                sha,
+                twin["width"],
+                twin["height"],
+                twin["taken"],
+                twin["camera"],
+                tagger,
+                time.time(),
+            ),
+        ).fetchone()[0]
+        c.execute(
+            "INSERT INTO tags (photo_id, rank, wnid, score) SELECT ?, rank, wnid, score FROM tags WHERE photo_id = ?",
+            (new_id, twin["id"]),
+        )
+        c.execute(
+            "INSERT INTO embeddings (photo_id, model, vector, sharpness) SELECT ?, model, vector, sharpness "
+            "FROM embeddings WHERE photo_id = ?",
+            (new_id, twin["id"]),
+        )
+        return new_id
+
+    return op
+
+
+def _result(e: FileEntry, item: Classified, tagger: str, kind: str) -> Callable[[sqlite3.Connection], int]:
+    r, facts = item.result, item.facts
+
+    def op(c: sqlite3.Connection) -> int:
         photo_id = c.execute(
             "INSERT INTO photos (path, size, mtime_ns, sha256, width, height, taken, camera, tagger, indexed_at, "
             "error_code, error) VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT)) "
@@ -406,18 +445,15 @@ class Indexer:
                 r.height,
                 facts.taken if facts else None,
                 facts.camera if facts else None,
-                self.tagger,
+                tagger,
                 time.time(),
-                err_code,
-                err,
+                r.error.code if r.error is not None else None,
+                db_text(r.error.message) if r.error is not None else None,  # it may name the file
             ),
         ).fetchone()[0]
         c.execute("DELETE FROM tags WHERE photo_id = ?", (photo_id,))
-        _store_embedding(c, photo_id, self.tagger, item)
-        if r.error is not None:
-            s.failed += 1
-            s.failures.append((e.path, r.error.message))
-        else:
+        _store_embedding(c, photo_id, tagger, item)
+        if r.error is None:
             c.executemany(
                 "INSERT INTO tags (photo_id, rank, wnid, score) VALUES (?, ?, ?, ?)",
                 [(photo_id, rank, p.wnid, p.score) for rank, p in enumerate(r.predictions)],
@@ -426,11 +462,12 @@ class Indexer:
                 from .people import replace_faces
 
                 replace_faces(c, photo_id, item.faces)
-            elif t.kind == "changed":  # other content: its faces are looked for again
+            elif kind == "changed":  # other content: its faces are looked for again
                 c.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))
                 c.execute("UPDATE photos SET faces = NULL WHERE id = ?", (photo_id,))
-            setattr(s, t.kind, getattr(s, t.kind) + 1)
-        self._written(photo_id)
+        return photo_id
+
+    return op
 
 
 def _store_embedding(c: sqlite3.Connection, photo_id: int, tagger: str, item: Classified) -> None:

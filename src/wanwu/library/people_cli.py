@@ -186,12 +186,13 @@ def _photos_concerned(conn, args: argparse.Namespace) -> list[int]:
 
 def _rewrite_sidecars(conn, args: argparse.Namespace, photo_ids: list[int]) -> int:
     """Write the sidecars of ``photo_ids`` again (names as keywords, face regions)."""
-    from .cli import _confidence_of, _lang_of, _sidecar_writer
+    from .cli import _confidence_of, _lang_of
+    from .xmp import SidecarWriter
 
-    errors: list[str] = []
-    write = _sidecar_writer(conn, _lang_of(args), _confidence_of(args), args.xmp_name, errors)
+    sidecars = SidecarWriter(conn, _lang_of(args), _confidence_of(args), args.xmp_name)
     for pid in photo_ids:
-        write(pid)
+        sidecars(pid)
+    errors = list(sidecars.problems.values())
     for e in errors:
         print(f"wanwu: sidecar: {e}", file=sys.stderr)
     print(f"wanwu: updated the sidecars of {len(photo_ids) - len(errors)} photo(s)", file=sys.stderr)

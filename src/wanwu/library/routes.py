@@ -14,9 +14,11 @@ a page on another site cannot send here without CORS allowing it.
 from __future__ import annotations
 
 import json
+import logging
 import mimetypes
 import os
 import sqlite3
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from ..errors import BusyError, ImageInputError, WanwuError
+from ..errors import BusyError, DiskFullError, ImageInputError, ThumbnailCacheError, WanwuError
 from ..server.errors import BadRequestError
 from . import names, usertags
 from .catalogue import LibraryError, catalogue_roots, open_catalogue, thumbnails_dir
@@ -45,6 +47,7 @@ class _JSON(JSONResponse):
         return json_text(text).encode("utf-8")
 
 
+log = logging.getLogger("wanwu.library")
 router = APIRouter(prefix="/api/v1/library", tags=["Library"], default_response_class=_JSON)
 status_router = APIRouter(prefix="/api/v1", tags=["Library"])  # on every server: does it have a library?
 
@@ -265,19 +268,46 @@ def _open_photo(request: Request, photo_id: int) -> tuple[LibraryContext, _Opene
 def _rendition(ctx: LibraryContext, photo_id: int, opened: _Opened, render: Callable[[Path, Any, str], Path]) -> Path:
     """``render(thumbnail_dir, source, sha256)`` of a checked photo, from the bytes of the
     descriptor that was checked (a cached rendition is used without reading them); a file that
-    can no longer be decoded is 410 Gone, not a 500."""
+    can no longer be decoded is 410 Gone, not a 500. A thumbnail cache that cannot be written is
+    the server's problem, not the photo's: 507 ``disk_full`` or 500 ``thumbnail_cache_unwritable``,
+    and the log (not the answer) names the folder."""
     try:
         return render(ctx.thumbnails, opened, opened.sha256)
+    except DiskFullError as exc:
+        _log_now_and_then(exc.message)
+        raise DiskFullError(
+            f"photo {photo_id} cannot be shown: the server's thumbnail cache is full (no space left on its "
+            "disk); it can be shown once space is freed (the server's log says where)"
+        ) from None
+    except ThumbnailCacheError as exc:
+        _log_now_and_then(exc.message)
+        raise ThumbnailCacheError(
+            f"photo {photo_id} cannot be shown: the server's thumbnail cache cannot be written (the server's log says why)"
+        ) from None
     except (ImageInputError, OSError):
         raise PhotoGoneError(f"photo {photo_id} cannot be read any more; re-run wanwu index") from None
     finally:
         opened.file.close()
 
 
+_last_logged: dict[str, float] = {}
+
+
+def _log_now_and_then(message: str, every: float = 60.0) -> None:
+    """Log a server-side problem with its path, once a minute at most (a page asks for dozens
+    of thumbnails at once)."""
+    now = time.monotonic()
+    if now - _last_logged.get(message, -every) >= every:
+        _last_logged[message] = now
+        log.error("%s", message)
+
+
 _IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/jpeg": {}}, "description": "the image"},
     404: {"description": f"{PhotoNotFoundError.summary}; or {NotServedError.summary}"},
     410: {"description": f"{PhotoGoneError.summary}; or {PhotoChangedError.summary}"},
+    500: {"description": f"{ThumbnailCacheError.summary} (`{ThumbnailCacheError.code}`)"},
+    507: {"description": f"the thumbnail cache's disk is full (`{DiskFullError.code}`)"},
 }
 
 

@@ -4,15 +4,21 @@ pixel limit and JPEG draft decoding — and cached beside the catalogue (never b
 keyed by the photo's content hash, so copies share one and a changed photo gets a new one.
 ``prune`` removes those of photos the catalogue no longer holds (``wanwu index`` runs it).
 The photo is a path, or an opened photo (``.path`` and ``.read()``: the server renders from the
-descriptor it checked, ``routes._Opened``)."""
+descriptor it checked, ``routes._Opened``).
+
+A photo that cannot be read raises ``ImageInputError`` / ``OSError``; a cache that cannot be
+written raises ``DiskFullError`` (no space left) or ``ThumbnailCacheError``, which name the
+cache's folder: the two are different problems with different answers (410 vs 507 / 500)."""
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Container, Protocol
 
+from ..atomic import describe_disk, is_disk_full, is_own_temp, stale_before, write_atomic
+from ..errors import DiskFullError, ThumbnailCacheError
 from ..imaging import load_image
 
 
@@ -34,15 +40,17 @@ def _render(photo: Photo, size: int, out: Path, quality: int) -> Path:
     decoded = load_image(photo if isinstance(photo, str) else photo.read(), draft_size=size, name=name)
     img = decoded.image
     img.thumbnail((size, size))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".jpg", dir=out.parent)
+    buf = io.BytesIO()  # at most VIEW_SIZE px: a few hundred KB
+    img.save(buf, "JPEG", quality=quality, optimize=True)
     try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, "JPEG", quality=quality, optimize=True)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        write_atomic(out, buf.getvalue(), parents=True)
+    except OSError as exc:
+        cache = out.parent.parent  # <cache>/ab/<sha>.jpg or <cache>/view/<sha>.jpg
+        if is_disk_full(exc):
+            raise DiskFullError(
+                f"the thumbnail cache {cache} is full: no space left on {describe_disk(cache)}"
+            ) from None
+        raise ThumbnailCacheError(f"the thumbnail cache {cache} cannot be written: {exc.strerror or exc}") from None
     return out
 
 
@@ -63,18 +71,31 @@ def viewable(cache: Path, photo: Photo, sha256: str) -> Path:
 
 def prune(cache: Path, keep: Container[str]) -> int:
     """Delete the cached thumbnails and renditions whose photo hash is not in ``keep`` (the hashes
-    the catalogue still holds); the number deleted. Files being written (``.tmp-*``) and anything
-    not named like a cached file are left alone."""
+    the catalogue still holds); the number deleted. Temporary files older than a minute (a killed
+    server's) go too; those being written and anything not named like a cached file stay."""
     removed = 0
+    stale = stale_before()
     for folder in [*cache.glob("??"), cache / "view"]:
-        if not folder.is_dir():
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # not a folder, or gone
             continue
-        for f in folder.glob("*.jpg"):
-            if f.name.startswith(".tmp-") or len(f.stem) != 64 or f.stem in keep:
-                continue
-            try:
-                f.unlink()
-                removed += 1
-            except FileNotFoundError:
-                pass
+        for e in entries:
+            if is_own_temp(e.name) or e.name.startswith(".tmp-"):  # .tmp-*.jpg: wanwu 0.x's
+                try:
+                    old = e.is_file(follow_symlinks=False) and e.stat(follow_symlinks=False).st_mtime < stale
+                except OSError:
+                    old = False
+                if old:
+                    _unlink(e.path)
+            elif e.name.endswith(".jpg") and len(e.name) == 64 + 4 and e.name[:64] not in keep:
+                removed += _unlink(e.path)
     return removed
+
+
+def _unlink(path: str) -> bool:
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False

@@ -9,6 +9,8 @@ import sqlite3
 from dataclasses import dataclass
 
 from . import names
+from .catalogue import transaction
+from .files import db_text
 
 
 @dataclass
@@ -28,34 +30,37 @@ def _class_of(name: str) -> str | None:
 
 
 def apply(conn: sqlite3.Connection, path: str, add: list[str], remove: list[str]) -> TagOutcome:
-    """Record the tags for the photo at ``path`` (absolute) in one transaction."""
-    row = conn.execute("SELECT id FROM photos WHERE path = ?", (path,)).fetchone()
-    if row is None:
-        return TagOutcome(path, None, "not in the catalogue (run `wanwu index` on its folder first)")
-    pid = row["id"]
+    """Record the tags for the photo at ``path`` (absolute) in one transaction: every change or
+    none. Names are looked up first, so the write lock is held for the SQL only; while
+    ``wanwu index`` runs, this waits for its current batch (milliseconds: the indexer holds the
+    write lock only to write), up to the connection's busy timeout."""
+    removing = [(name, set(names.find_wnids(name)), _class_of(name)) for name in (n.strip() for n in remove)]
+    adding = []
+    for name in (n.strip() for n in add):
+        if name:
+            wnid = _class_of(name)
+            adding.append((name, wnid, names.label(wnid) if wnid else name))
+    rejected_labels = {w: names.label(w) for _, wnids, _ in removing for w in wnids}
     done: list[str] = []
-    with conn:
-        for name in remove:
-            name = name.strip()
+    with transaction(conn):
+        row = conn.execute("SELECT id FROM photos WHERE path = CAST(? AS TEXT)", (db_text(path),)).fetchone()
+        if row is None:
+            return TagOutcome(path, None, "not in the catalogue (run `wanwu index` on its folder first)")
+        pid = row["id"]
+        for name, wnids, named_class in removing:
             dropped = conn.execute(  # by its name, or by the class a name or wnid names (金毛, n02099601)
                 "DELETE FROM user_tags WHERE photo_id = ? AND (lower(name) = lower(?) OR wnid = ?) AND removed = 0",
-                (pid, name, _class_of(name)),
+                (pid, name, named_class),
             ).rowcount
-            wnids = set(names.find_wnids(name))
             hits = [r[0] for r in conn.execute("SELECT wnid FROM tags WHERE photo_id = ?", (pid,)) if r[0] in wnids]
             for wnid in hits:
                 conn.execute(
                     "INSERT INTO user_tags (photo_id, name, wnid, removed) VALUES (?, ?, ?, 1) "
                     "ON CONFLICT(photo_id, name) DO UPDATE SET removed = 1, wnid = excluded.wnid",
-                    (pid, names.label(wnid), wnid),
+                    (pid, rejected_labels[wnid], wnid),
                 )
             done.append(f"-{name}" if hits or dropped else f"-{name} (no such tag)")
-        for name in add:
-            name = name.strip()
-            if not name:
-                continue
-            wnid = _class_of(name)
-            label = names.label(wnid) if wnid else name
+        for name, wnid, label in adding:
             conn.execute(
                 "DELETE FROM user_tags WHERE photo_id = ? AND removed = 1 AND (wnid = ? OR lower(name) = lower(?))",
                 (pid, wnid, name),

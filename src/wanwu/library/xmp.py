@@ -7,20 +7,34 @@ written beside the photo and never into it.
 
 An existing sidecar is parsed with defusedxml (no entities, no network) and merged: every
 other field and the user's own keywords are kept, the keywords wanwu wrote last time (listed in
-``wanwu:Keywords``, and every ``wanwu|...`` path) are replaced. Writes are atomic (temporary
-file + ``os.replace``). A sidecar that is not valid XML is left alone and reported.
+``wanwu:Keywords``, and every ``wanwu|...`` path) are replaced, and the usual XMP prefixes are
+written back as such (``xmp:Rating``, not ``ns2:Rating``). The rules (docs/library.md):
+
+- writes are atomic (``wanwu.atomic.write_atomic``): a rewritten sidecar keeps its mode, a new
+  one gets its photo's permissions (less the execute bits), never 0600;
+- nothing is written when there is nothing to say: no sidecar for a photo that failed, none for
+  a photo without a tag unless one exists, and an existing one whose keywords would not change
+  is not rewritten;
+- a sidecar that is a symbolic link (or not a regular file, or not valid XML, or over 64 MB) is
+  left alone and reported: wanwu never reads or writes through a link;
+- problems are reported once per photo, naming the photo and its sidecar (never a temporary
+  file); after "no space left", no more sidecars are tried on that disk in the run.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import tempfile
+import sqlite3
+import stat
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from ..atomic import describe_disk, is_disk_full, write_atomic
+from ..errors import WanwuError
 from . import names
 
 NS = {
@@ -31,8 +45,46 @@ NS = {
     "digiKam": "http://www.digikam.org/ns/1.0/",
     "wanwu": "urn:wanwu:xmp:1.0/",  # our own namespace: which keywords wanwu wrote
 }
-for _prefix, _uri in NS.items():
+# The prefixes other photo tools write (the URIs as ExifTool lists them), so that what wanwu
+# keeps of a sidecar is written back under its usual name (ElementTree would say ns0, ns1 ...).
+KNOWN_PREFIXES = {
+    **NS,
+    "xmp": "http://ns.adobe.com/xap/1.0/",
+    "xmpMM": "http://ns.adobe.com/xap/1.0/mm/",
+    "xmpRights": "http://ns.adobe.com/xap/1.0/rights/",
+    "xmpDM": "http://ns.adobe.com/xmp/1.0/DynamicMedia/",
+    "xmpidq": "http://ns.adobe.com/xmp/Identifier/qual/1.0/",
+    "xmpNote": "http://ns.adobe.com/xmp/note/",
+    "stEvt": "http://ns.adobe.com/xap/1.0/sType/ResourceEvent#",
+    "stRef": "http://ns.adobe.com/xap/1.0/sType/ResourceRef#",
+    "stDim": "http://ns.adobe.com/xap/1.0/sType/Dimensions#",
+    "stArea": "http://ns.adobe.com/xmp/sType/Area#",
+    "stVer": "http://ns.adobe.com/xap/1.0/sType/Version#",
+    "photoshop": "http://ns.adobe.com/photoshop/1.0/",
+    "crs": "http://ns.adobe.com/camera-raw-settings/1.0/",
+    "exif": "http://ns.adobe.com/exif/1.0/",
+    "exifEX": "http://cipa.jp/exif/1.0/",
+    "aux": "http://ns.adobe.com/exif/1.0/aux/",
+    "tiff": "http://ns.adobe.com/tiff/1.0/",
+    "pdf": "http://ns.adobe.com/pdf/1.3/",
+    "Iptc4xmpCore": "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/",
+    "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
+    "plus": "http://ns.useplus.org/ldf/xmp/1.0/",
+    "mwg-rs": "http://www.metadataworkinggroup.com/schemas/regions/",
+    "mwg-kw": "http://www.metadataworkinggroup.com/schemas/keywords/",
+    "mwg-coll": "http://www.metadataworkinggroup.com/schemas/collections/",
+    "MicrosoftPhoto": "http://ns.microsoft.com/photo/1.0",
+    "MP": "http://ns.microsoft.com/photo/1.2/",
+    "MPRI": "http://ns.microsoft.com/photo/1.2/t/RegionInfo#",
+    "MPReg": "http://ns.microsoft.com/photo/1.2/t/Region#",
+    "acdsee": "http://ns.acdsee.com/iptc/1.0/",
+    "darktable": "http://darktable.sf.net/",
+    "GPano": "http://ns.google.com/photos/1.0/panorama/",
+    "cc": "http://creativecommons.org/ns#",
+}
+for _prefix, _uri in KNOWN_PREFIXES.items():
     ET.register_namespace(_prefix, _uri)
+MAX_SIDECAR_BYTES = 64 << 20  # a larger "sidecar" is not one a photo tool wrote: left alone
 
 ROOT = "wanwu"  # the top of wanwu's keyword hierarchy
 PEOPLE_ROOT = "People"  # a named person: People|奶奶 (as digiKam and Lightroom write names)
@@ -44,8 +96,16 @@ def _q(name: str) -> str:
     return f"{{{NS[prefix]}}}{local}"
 
 
-class SidecarError(Exception):
-    pass
+class SidecarError(WanwuError):
+    """A sidecar left alone or not written; the message names the photo and the sidecar."""
+
+    code = "sidecar_error"
+    http_status = 500
+    summary = "an XMP sidecar was left alone or could not be written"
+
+    def __init__(self, photo: str, sidecar: str, problem: str, *, disk_full: bool = False):
+        super().__init__(f"{photo}: {sidecar} {problem}")
+        self.photo, self.sidecar, self.disk_full = photo, sidecar, disk_full
 
 
 @dataclass(frozen=True)
@@ -93,18 +153,55 @@ def _empty_packet() -> ET.ElementTree:
     return ET.ElementTree(meta)
 
 
-def _read(path: str) -> ET.ElementTree:
+def _adopt_prefix(prefix: str, uri: str) -> None:
+    """Keep a sidecar's own prefix for a namespace no registered prefix names (so an unknown
+    app's ``acme:Flag`` stays ``acme:Flag``); never displaces a registered prefix or URI."""
+    registered = getattr(ET, "_namespace_map", None)
+    if not prefix or registered is None or uri in registered or prefix in registered.values():
+        return
     try:
-        tree = SafeET.parse(path)
-    except (ET.ParseError, DefusedXmlException) as exc:
-        raise SidecarError(f"{path}: not a valid XMP file, left alone ({exc})") from None
+        ET.register_namespace(prefix, uri)
+    except ValueError:  # ns0, ns1 ...: ElementTree's own names
+        pass
+
+
+def _read(photo_path: str, path: str) -> ET.ElementTree | None:
+    """The sidecar's XMP packet, None when there is none, ``SidecarError`` when it is to be left
+    alone (a link, not a regular file, too large, unreadable, not XMP). Opened without
+    following a link (``O_NOFOLLOW``): a sidecar swapped for a link meanwhile is refused too."""
+    flags = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(path):
+            raise SidecarError(
+                photo_path, path, "left alone: it is a symbolic link (wanwu never writes through one)"
+            ) from None
+        raise SidecarError(photo_path, path, f"left alone: cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SidecarError(photo_path, path, "left alone: not a regular file")
+        if st.st_size > MAX_SIDECAR_BYTES:
+            raise SidecarError(photo_path, path, f"left alone: larger than {MAX_SIDECAR_BYTES >> 20} MB")
+        try:
+            parsed = SafeET.iterparse(f, events=("start-ns",))
+            for _event, (prefix, uri) in parsed:
+                _adopt_prefix(prefix, uri)
+            tree = ET.ElementTree(parsed.root)  # type: ignore[attr-defined]
+        except (ET.ParseError, DefusedXmlException) as exc:
+            raise SidecarError(photo_path, path, f"left alone: not a valid XMP file ({exc})") from None
+        except OSError as exc:
+            raise SidecarError(photo_path, path, f"left alone: cannot be read ({exc.strerror})") from None
     root = tree.getroot()
-    if root.tag == _q("rdf:RDF"):  # a bare rdf:RDF root is allowed: wrap it
+    if root is not None and root.tag == _q("rdf:RDF"):  # a bare rdf:RDF root is allowed: wrap it
         meta = ET.Element(_q("x:xmpmeta"))
         meta.append(root)
         tree = ET.ElementTree(meta)
-    elif root.find(_q("rdf:RDF")) is None:
-        raise SidecarError(f"{path}: no rdf:RDF inside, left alone")
+    elif root is None or root.find(_q("rdf:RDF")) is None:
+        raise SidecarError(photo_path, path, "left alone: no rdf:RDF inside")
     return tree
 
 
@@ -153,37 +250,100 @@ def merge(tree: ET.ElementTree, kw: Keywords) -> ET.ElementTree:
     return tree
 
 
-def write_sidecar(photo_path: str, kw: Keywords, naming: str = "ext", regions=None) -> str:
-    """Create or merge the sidecar of ``photo_path``; returns its path. Never opens the photo.
-    ``regions`` (``xmp_regions.Regions``): wanwu's face regions, replacing the ones it wrote."""
+def _photo_mode(photo_path: str) -> int | None:
+    """A new sidecar's mode: its photo's read/write bits (a sidecar is not executable)."""
+    try:
+        return stat.S_IMODE(os.stat(photo_path).st_mode) & 0o666
+    except OSError:
+        return None
+
+
+def _serialized(tree: ET.ElementTree) -> bytes:
+    root = tree.getroot()
+    return b"" if root is None else ET.tostring(root)
+
+
+def write_sidecar(photo_path: str, kw: Keywords, naming: str = "ext", regions=None) -> str | None:
+    """Create or merge the sidecar of ``photo_path``; returns its path, or None when there was
+    none and there is nothing to say (no keyword, no face region). ``regions``
+    (``xmp_regions.Regions``): wanwu's face regions, replacing the ones it wrote. An existing
+    sidecar that would not change is not rewritten. Never opens the photo; ``SidecarError``
+    names photo and sidecar."""
     path = sidecar_path(photo_path, naming)
-    tree = _read(path) if os.path.exists(path) else _empty_packet()
+    tree = _read(photo_path, path)
+    if tree is None:
+        if not kw.flat and not kw.hierarchical and not (regions is not None and regions.faces):
+            return None
+        tree, before = _empty_packet(), None
+    else:  # compared as written (indented the same way), so an unchanged sidecar is left alone
+        ET.indent(tree, space=" ")
+        before = _serialized(tree)
     merge(tree, kw)
     if regions is not None:
         from .xmp_regions import apply
 
         apply(tree, regions)
     ET.indent(tree, space=" ")
+    if before is not None and _serialized(tree) == before:
+        return path
     root = tree.getroot()
     assert root is not None
     body = ET.tostring(root, encoding="unicode")
     text = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' + body + '\n<?xpacket end="w"?>\n'
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=".wanwu-", suffix=".xmp.tmp", dir=folder)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        write_atomic(path, text, new_mode=_photo_mode(photo_path))
+    except OSError as exc:
+        if is_disk_full(exc):
+            problem = f"not written: no space left on {describe_disk(os.path.dirname(path) or '.')}"
+            raise SidecarError(photo_path, path, problem, disk_full=True) from None
+        raise SidecarError(photo_path, path, f"not written: {exc.strerror or exc}") from None
     return path
 
 
-def read_keywords(sidecar: str) -> dict[str, list[str]]:
-    """``{"dc:subject": [...], "lr:hierarchicalSubject": [...], "digiKam:TagsList": [...]}``."""
-    desc = _description(_read(sidecar))
-    return {p: _bag_items(desc, p) for p in ("dc:subject", "lr:hierarchicalSubject", "digiKam:TagsList")}
+class SidecarWriter:
+    """Writes the sidecars of catalogued photos for ``wanwu index`` / ``wanwu tag``
+    (``--write-xmp``), after their rows are committed. A photo that failed gets none; each
+    problem is kept once per photo (``problems``); once a disk is full, no more sidecars are
+    tried on it in this run."""
+
+    def __init__(self, conn: sqlite3.Connection, lang: str, confidence: float | None, naming: str = "ext"):
+        self.conn, self.lang, self.confidence, self.naming = conn, lang, confidence, naming
+        self.problems: dict[str, str] = {}  # photo path -> the one line about it
+        self._full_disks: set[int] = set()
+
+    def __call__(self, photo_id: int) -> None:
+        from .search import photos_by_id
+        from .xmp_regions import regions_for
+
+        row = self.conn.execute("SELECT path, error_code FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        if row is None or row["error_code"] is not None or row["path"] in self.problems:
+            return
+        path = row["path"]
+        if self._full_disks and _device(path) in self._full_disks:
+            return
+        for p in photos_by_id(self.conn, [photo_id], self.lang, self.confidence):
+            try:
+                regions = regions_for(self.conn, photo_id)  # MWG face regions
+                write_sidecar(path, keywords_for(p["tags"], self.lang), self.naming, regions)
+            except SidecarError as exc:
+                message = str(exc)
+                if exc.disk_full:
+                    self._full_disks.add(_device(path))
+                    message += "; no more sidecars are written on that disk in this run"
+                self.problems[path] = message
+
+    def refresh(self) -> None:
+        """With --write-xmp on an already indexed tree: every photo's sidecar brought up to date
+        from the catalogue, without the model (missing ones made when there is something to say;
+        a changed --tag-confidence or user tag rewrites; an unchanged one is left alone)."""
+        rows = self.conn.execute("SELECT id, path FROM photos WHERE error_code IS NULL").fetchall()
+        for row in rows:
+            if os.path.exists(row["path"]):
+                self(row["id"])
+
+
+def _device(path: str) -> int:
+    try:
+        return os.stat(os.path.dirname(path) or ".").st_dev
+    except OSError:
+        return -1

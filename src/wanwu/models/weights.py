@@ -8,6 +8,7 @@ the right keys and shapes; wanwu says when it is not the official file.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import importlib.util
@@ -15,13 +16,13 @@ import json
 import logging
 import os
 import socket
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import atomic_writer, write_atomic
 from ..errors import ModelUnavailableError, WeightsError
 from ..paths import cache_dir, torch_hub_checkpoints, weights_dirs
 from .spec import ModelSpec
@@ -72,7 +73,7 @@ def remember_sha256(path: str | os.PathLike, digest: str) -> None:
     memo = {k: v for k, v in _read_memo().items() if not k.startswith(f"{path}|")}
     memo[key] = digest
     try:
-        atomic_write_bytes(cache_dir() / "hashes.json", json.dumps(memo, indent=0).encode())
+        write_atomic(cache_dir() / "hashes.json", json.dumps(memo, indent=0), parents=True)
     except OSError:
         pass  # read-only cache: hashing again next time is fine
 
@@ -90,35 +91,6 @@ def sha256_file(path: str | os.PathLike) -> str:
     digest = h.hexdigest()
     remember_sha256(path, digest)
     return digest
-
-
-def new_file_mode() -> int:
-    """The mode ``open()`` would give a new file: 0o666 less the process's umask. ``mkstemp``
-    makes 0o600 instead, which would hide a cache prepared ahead (``wanwu models --prepare``,
-    say by root at install) from the user who runs wanwu. The umask is read from /proc, since
-    setting it to read it back is not thread-safe; elsewhere the usual 0o644."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0o644
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _package_file(spec: ModelSpec) -> Path | None:
@@ -299,29 +271,26 @@ def download_weights(spec: ModelSpec, dest_dir: Path | None = None, progress: bo
         raise WeightsError(f"{spec.name} has no download URL: {how_to_get(spec)}")
     dest_dir = dest_dir or torch_hub_checkpoints()
     dest = dest_dir / src.filename
-    try:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=src.filename + ".", suffix=".part")
-    except OSError as exc:
-        raise WeightsError(f"cannot write to {dest_dir}: {exc}") from None
     h = hashlib.sha256()
     try:
-        # the file first: it is then closed even when the connection fails
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(src.url, timeout=30) as resp:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            from tqdm import tqdm
+        with contextlib.ExitStack() as stack:
+            try:  # the file first (a temporary one beside dest): no download that cannot be kept
+                out = stack.enter_context(atomic_writer(dest, parents=True))
+            except OSError as exc:
+                raise WeightsError(f"cannot write to {dest_dir}: {exc}") from None
+            with urllib.request.urlopen(src.url, timeout=30) as resp:
+                total = int(resp.headers.get("Content-Length") or 0) or None
+                from tqdm import tqdm
 
-            with tqdm(total=total, unit="B", unit_scale=True, desc=src.filename, disable=not progress) as bar:
-                for chunk in iter(lambda: resp.read(1 << 20), b""):
-                    out.write(chunk)
-                    h.update(chunk)
-                    bar.update(len(chunk))
-        if not h.hexdigest().startswith(src.sha256_prefix):
-            raise WeightsError(
-                f"downloaded {src.filename} has sha256 {h.hexdigest()[:8]}…, expected {src.sha256_prefix}…"
-            )
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, dest)
+                with tqdm(total=total, unit="B", unit_scale=True, desc=src.filename, disable=not progress) as bar:
+                    for chunk in iter(lambda: resp.read(1 << 20), b""):
+                        out.write(chunk)
+                        h.update(chunk)
+                        bar.update(len(chunk))
+            if not h.hexdigest().startswith(src.sha256_prefix):  # raised inside: nothing is kept
+                raise WeightsError(
+                    f"downloaded {src.filename} has sha256 {h.hexdigest()[:8]}…, expected {src.sha256_prefix}…"
+                )
     except urllib.error.URLError as exc:
         if not _looks_offline(exc):
             raise WeightsError(f"download of {src.url} failed: {exc.reason}") from None
@@ -333,6 +302,4 @@ def download_weights(spec: ModelSpec, dest_dir: Path | None = None, progress: bo
         ) from None
     except OSError as exc:
         raise WeightsError(f"download of {src.url} failed: {exc}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return dest
