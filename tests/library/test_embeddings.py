@@ -58,7 +58,10 @@ def test_a_catalogue_indexed_before_embeddings_gets_them_with_one_pass_each(albu
     conn.close()
     # make it a catalogue of the schema before embeddings, as an older wanwu left it
     raw = sqlite3.connect(index.db)
-    raw.executescript("DROP TABLE embeddings; DROP TABLE embeddings_version; PRAGMA user_version = 1;")
+    raw.executescript(
+        "DROP TABLE embeddings; DROP TABLE embeddings_version; "
+        f"PRAGMA user_version = {catalogue.SCHEMA_VERSION - 1};"  # the step before embeddings
+    )
     raw.close()
 
     summary, made = index([album])
