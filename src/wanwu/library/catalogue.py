@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import WanwuError
+from ..errors import EXIT_RETRY, WanwuError
 
 DEFAULT_NAME = "library.db"
 ENV_VAR = "WANWU_LIBRARY"
@@ -68,6 +68,7 @@ class LibraryError(WanwuError):
 
 class LibraryBusyError(LibraryError):
     code = "library_busy"
+    exit_status = EXIT_RETRY  # not 1 ("some files failed"): nothing was tried; run it again later
     summary = "another process is writing the photo catalogue"
 
 

@@ -19,7 +19,10 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 
-from ..errors import ImageInputError, WanwuError
+from ..errors import ImageInputError, UnsupportedLanguageError, WanwuError
+from ..server.context import context_of
+from ..server.errors import error_responses
+from ..server.language import LangQuery, response_language
 from . import names
 from .catalogue import LibraryError, open_catalogue, thumbnails_dir
 from .export import summary
@@ -84,7 +87,8 @@ def _catalogue(request: Request) -> Iterator[tuple[LibraryContext, sqlite3.Conne
 
 
 def _lang(request: Request, lang: str | None) -> str:
-    return names.normalize_lang(lang or request.headers.get("accept-language"))
+    """As every route with ``lang`` (``wanwu.server.language``): ``?lang=fr`` is a 400."""
+    return response_language(request, context_of(request), lang)
 
 
 def _with_urls(item: dict) -> dict:
@@ -92,12 +96,13 @@ def _with_urls(item: dict) -> dict:
     return {**item, "thumbnail_url": f"{base}/thumbnail", "image_url": f"{base}/image"}
 
 
-Lang = Annotated[str | None, Query(description="en or zh; default: the Accept-Language header")]
+Lang = LangQuery
+_LANG_ERRORS = error_responses(UnsupportedLanguageError)
 MinScore = Annotated[float, Query(ge=0, le=1, description="hide tags scoring below this")]
 PhotoId = Annotated[int, PathParam(ge=1, description="catalogue id (from search)")]
 
 
-@router.get("/search", summary="Find photos")
+@router.get("/search", summary="Find photos", responses=_LANG_ERRORS)
 def library_search(
     request: Request,
     q: Annotated[
@@ -129,7 +134,7 @@ def library_suggest(
     return {"query": q, "suggestions": names.suggestions(q, limit)}
 
 
-@router.get("/stats", summary="Catalogue summary")
+@router.get("/stats", summary="Catalogue summary", responses=_LANG_ERRORS)
 def library_stats(request: Request, lang: Lang = None, min_score: MinScore = DEFAULT_MIN_SCORE) -> dict:
     """Photos, failures, models, and the top groups (facets) and labels with their counts."""
     lang = _lang(request, lang)
@@ -140,7 +145,7 @@ def library_stats(request: Request, lang: Lang = None, min_score: MinScore = DEF
     return info
 
 
-@router.get("/photos/{photo_id}", summary="One photo with its tags")
+@router.get("/photos/{photo_id}", summary="One photo with its tags", responses=_LANG_ERRORS)
 def library_photo(
     request: Request, photo_id: PhotoId, lang: Lang = None, min_score: MinScore = DEFAULT_MIN_SCORE
 ) -> dict:

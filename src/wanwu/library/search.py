@@ -9,18 +9,20 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
+from typing import Iterator
 
 from ..labels import LabelGroup
 from . import names
 
 DEFAULT_MIN_SCORE = 0.1  # tags below this are stored but not shown or matched (--min-score)
+STREAM_CHUNK = 1000  # photos read at a time when search lists every match (limit=None)
 
 
 @dataclass
 class SearchPage:
     query: str
     total: int
-    items: list[dict]
+    items: list[dict] | Iterator[dict]  # an iterator when every match was asked for (limit=None)
     wnids: tuple[str, ...]
 
 
@@ -110,22 +112,20 @@ def search(
     *,
     lang: str = "en",
     min_score: float = DEFAULT_MIN_SCORE,
-    limit: int = 50,
+    limit: int | None = 50,
     offset: int = 0,
 ) -> SearchPage:
     """Photos whose visible tags match ``query``, best score first. An empty query lists every
-    photo that was classified (newest index first)."""
+    photo that was classified (newest index first). ``limit=None``: every match from ``offset``
+    on, as an iterator that reads ``STREAM_CHUNK`` photos at a time (memory stays flat)."""
     query = query.strip()
     if not query:
         total = conn.execute("SELECT count(*) FROM photos WHERE error_code IS NULL").fetchone()[0]
-        ids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM photos WHERE error_code IS NULL ORDER BY taken DESC, path LIMIT ? OFFSET ?",
-                (limit, offset),
-            )
-        ]
-        return SearchPage(query, total, photos_by_id(conn, ids, lang, min_score), ())
+        ids = conn.execute(
+            "SELECT id FROM photos WHERE error_code IS NULL ORDER BY taken DESC, path LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset),  # SQLite: a negative LIMIT is none
+        )
+        return SearchPage(query, total, _items(conn, ids, lang, min_score, limit), ())
     wnids = names.find_wnids(query)
     marks = ",".join("?" * len(wnids)) or "NULL"
     hits = f"""
@@ -139,14 +139,26 @@ def search(
     """
     args = [*wnids, min_score, *wnids, query]
     total = conn.execute(f"SELECT count(DISTINCT pid) FROM ({hits})", args).fetchone()[0]
-    ids = [
-        r[0]
-        for r in conn.execute(
-            f"SELECT pid, max(score) AS best FROM ({hits}) GROUP BY pid ORDER BY best DESC, pid LIMIT ? OFFSET ?",
-            [*args, limit, offset],
-        )
-    ]
-    return SearchPage(query, total, photos_by_id(conn, ids, lang, min_score), wnids)
+    ids = conn.execute(
+        f"SELECT pid, max(score) AS best FROM ({hits}) GROUP BY pid ORDER BY best DESC, pid LIMIT ? OFFSET ?",
+        [*args, -1 if limit is None else limit, offset],
+    )
+    return SearchPage(query, total, _items(conn, ids, lang, min_score, limit), wnids)
+
+
+def _items(
+    conn: sqlite3.Connection, ids: sqlite3.Cursor, lang: str, min_score: float, limit: int | None
+) -> list[dict] | Iterator[dict]:
+    """The photos of the ids ``ids`` yields (first column): a list, or with ``limit=None`` an
+    iterator over them ``STREAM_CHUNK`` at a time, from the one query (no OFFSET re-runs)."""
+    if limit is not None:
+        return photos_by_id(conn, [r[0] for r in ids], lang, min_score)
+
+    def stream() -> Iterator[dict]:
+        while chunk := ids.fetchmany(STREAM_CHUNK):
+            yield from photos_by_id(conn, [r[0] for r in chunk], lang, min_score)
+
+    return stream()
 
 
 def label_counts(conn: sqlite3.Connection, min_score: float = DEFAULT_MIN_SCORE) -> Counter:
