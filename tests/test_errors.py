@@ -10,6 +10,7 @@ from wanwu import cli
 from wanwu.errors import (
     EXIT_DISK_FULL,
     EXIT_FAILED,
+    EXIT_RETRY,
     EXIT_USAGE,
     ConfigError,
     UnknownModelError,
@@ -34,11 +35,15 @@ def test_every_code_names_one_class():
     for cls in _all_errors():
         assert cls.code not in seen, f"{cls.__name__} and {seen[cls.code]} share the code {cls.code!r}"
         seen[cls.code] = cls.__name__
-        assert (
-            cls.summary
-            and 400 <= cls.http_status < 600
-            and cls.exit_status in (EXIT_FAILED, EXIT_USAGE, EXIT_DISK_FULL)
-        )
+        assert cls.summary and 400 <= cls.http_status < 600
+        assert cls.exit_status in (EXIT_FAILED, EXIT_USAGE, EXIT_RETRY, EXIT_DISK_FULL), cls
+
+
+def test_try_again_later_is_its_own_status():
+    """75, not 1 ("some files failed"): a script may retry on it (a busy catalogue)."""
+    from wanwu.library.catalogue import LibraryBusyError
+
+    assert EXIT_RETRY == 75 and LibraryBusyError.exit_status == EXIT_RETRY
 
 
 def test_unused_image_too_large_error_is_gone():

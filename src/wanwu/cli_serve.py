@@ -17,7 +17,7 @@ from typing import Any
 from . import settings
 from .cli_args import ArgumentParser
 from .errors import EXIT_FAILED, WanwuError
-from .server.config import ServerConfig
+from .server.config import ServerConfig, key_file_mode_if_public
 
 log = logging.getLogger("wanwu.server")
 
@@ -31,7 +31,7 @@ examples:
   wanwu serve                                  # http://127.0.0.1:8080, EfficientNet-Lite0
   wanwu serve --port 9000 --model resnet18
   WANWU_MAX_UPLOAD_MB=50 wanwu serve --top-k 3
-  WANWU_API_KEY=$(cat ~/.wanwu-key) wanwu serve --host 0.0.0.0
+  wanwu serve --api-key-file ~/.wanwu-key --host 0.0.0.0
                                                # reachable from other machines, key required
   wanwu serve --api-key-file /run/secrets/wanwu --cors-origin https://photos.example
   wanwu serve --library                        # + the Library view of `wanwu index`'s catalogue
@@ -45,9 +45,9 @@ then:
 
 access (with an API key): every route needs 'Authorization: Bearer <key>' except the web
 UI (/, /static/*), the probes (/ping, /v2/health/live, /v2/health/ready), the API
-description (/docs, /openapi.json) and, with --metrics-public, /metrics. Prefer
---api-key-file or WANWU_API_KEY to --api-key: other users of the machine can read a
-process's command line.
+description (/docs, /openapi.json) and, with --metrics-public, /metrics. Give the key with
+--api-key-file FILE (or WANWU_API_KEY), not --api-key KEY: every user of the machine can
+read a process's command line (`ps`), and the shell keeps it in its history.
 
 shutdown (SIGTERM or Ctrl+C): the server reports not ready, answers new requests 503,
 finishes the requests in flight (at most --shutdown-timeout seconds) and exits with 0.
@@ -185,10 +185,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-key",
         metavar="KEY",
         help=_h(
-            "api_key", "require 'Authorization: Bearer KEY' on the API (see the access notes at the end); never logged"
+            "api_key",
+            "require 'Authorization: Bearer KEY' on the API (see the access notes at the end); never "
+            "logged, but `ps` shows it to every user of the machine: prefer --api-key-file",
         ),
     )
-    b("--api-key-file", metavar="FILE", help=_h("api_key_file", "read the API key from FILE instead"))
+    b(
+        "--api-key-file",
+        metavar="FILE",
+        help=_h(
+            "api_key_file",
+            "read the API key from FILE (one line; the key stays out of `ps` and the shell's history); "
+            "a missing, unreadable or empty FILE stops the server",
+        ),
+    )
     b(
         "--metrics-public",
         action=argparse.BooleanOptionalAction,
@@ -286,6 +296,13 @@ def _make_server(config: Any, service: Any, in_flight: Any, drain_timeout: float
 
 def _log_access(config: ServerConfig) -> None:
     """Say who may call the API (never the key itself)."""
+    if config.api_key_file is not None and (mode := key_file_mode_if_public(config.api_key_file)) is not None:
+        log.warning(
+            "the API key file %s can be read by every user of this machine (mode %04o): chmod 600 it "
+            "if others use this machine",
+            config.api_key_file,
+            mode,
+        )
     if config.api_key is not None:
         open_metrics = " and /metrics" if config.metrics_public else ""
         log.info(

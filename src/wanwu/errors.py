@@ -15,6 +15,10 @@ from __future__ import annotations
 EXIT_FAILED = 1  # the command ran and something could not be done
 EXIT_USAGE = 2  # the command line or a WANWU_* variable asks for something impossible
 EXIT_DISK_FULL = 74  # a disk wanwu writes to is full (sysexits' EX_IOERR); nothing committed was lost
+# a temporary failure: the same command run again later can succeed (another process is writing
+# the photo catalogue; a Ray worker or node was lost). 75 is EX_TEMPFAIL of BSD's sysexits.h,
+# "try again later", as mail and backup tools use it: a script can retry on 75 and on nothing else
+EXIT_RETRY = 75
 
 
 class WanwuError(Exception):

@@ -86,6 +86,9 @@ def test_library_summary_and_exports(album, db, tmp_path):
     table = pq.read_table(parquet)
     assert table.num_rows == len(photos) and "tags" in table.column_names
     assert wanwu("library", "--db", db, "--export", tmp_path / "x.xlsx").returncode == 2
+    unwritable = wanwu("library", "--db", db, "--export", tmp_path / "no" / "such" / "x.jsonl")
+    assert unwritable.returncode == 1 and unwritable.stderr.endswith("No such file or directory\n")
+    assert "Traceback" not in unwritable.stderr
     assert "wanwu index" in wanwu("library", "--db", tmp_path / "none.db").stderr
 
 
@@ -146,7 +149,10 @@ def test_one_writer_at_a_time(album, db):
 
     with writer_lock(db):
         proc = wanwu("index", album, "--db", db)
-    assert proc.returncode == 1 and f"pid {os.getpid()}" in proc.stderr and "Traceback" not in proc.stderr
+    # its own status (75, "try again later"), not 1 ("some files failed"): nothing was done
+    assert proc.returncode == 75 and f"pid {os.getpid()}" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "wait for it to finish" in proc.stderr
+    assert "75 try again later" in wanwu("index", "--help", check=0).stdout
 
 
 def test_sigint_stops_quickly_and_the_next_run_resumes(tmp_path, photos, db):
@@ -244,3 +250,117 @@ def test_index_removes_thumbnails_of_photos_gone_from_the_catalogue(album, db):
     assert being_written.exists()
     assert "removed 2 cached thumbnail(s)" in second.stderr, second.stderr
     assert "removed" not in wanwu("index", album, "--db", db).stderr  # nothing more to remove
+
+
+def _catalogue_of_cats(db, n: int, *, names=None) -> list[str]:
+    """A catalogue of ``n`` photos tagged tabby (made through SQL, no model: fast), best score
+    first; returns their paths in the order search ranks them."""
+    from wanwu.library.catalogue import open_catalogue
+
+    conn = open_catalogue(db)
+    paths = [f"/photos/{i:05d}.jpg" for i in range(n)]
+    for i, name in (names or {}).items():
+        paths[i] = name
+    conn.execute("BEGIN")
+    for i, path in enumerate(paths):
+        pid = conn.execute(
+            "INSERT INTO photos (path, size, mtime_ns, sha256, tagger, indexed_at) VALUES (?, 1, 1, ?, 't', 0)",
+            (path, f"{i:064x}"),
+        ).lastrowid
+        conn.execute("INSERT INTO tags VALUES (?, 0, 'n02123045', ?)", (pid, 0.9 - i * 1e-5))
+    conn.execute("COMMIT")
+    conn.close()
+    return paths
+
+
+def test_machine_formats_list_every_match_and_the_table_says_how_many_more(db):
+    """`--format paths | xargs cp` used to copy the first 50 of 105 cats: every format but the
+    table lists every match (streamed 1000 at a time) unless --limit says otherwise."""
+    n = 2105
+    paths = _catalogue_of_cats(db, n, names={7: "/photos/two\nlines.jpg", 1500: "/photos/tab\tand ünïcode 猫.jpg"})
+
+    out = subprocess.run(
+        [sys.executable, "-m", "wanwu.cli", "search", "cat", "--db", str(db), "--format", "paths0"],
+        capture_output=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.endswith(b"\0") and out.stdout[:-1].split(b"\0") == [p.encode() for p in paths]
+    assert out.stderr == b""
+    lines = wanwu("search", "cat", "--db", db, "--format", "paths", check=0)
+    assert lines.stdout == "".join(p + "\n" for p in paths)
+    assert "1 path(s) above contain a newline" in lines.stderr and "--format paths0" in lines.stderr
+    items = json.loads(wanwu("search", "cat", "--db", db, "--format", "json", check=0).stdout)
+    assert [i["path"] for i in items] == paths and len({i["id"] for i in items}) == n
+    jsonl = wanwu("search", "cat", "--db", db, "--format", "jsonl", check=0).stdout.splitlines()
+    assert [json.loads(line)["path"] for line in jsonl] == paths
+    rows = list(csv.DictReader(io.StringIO(wanwu("search", "cat", "--db", db, "--format", "csv", check=0).stdout)))
+    assert [r["path"] for r in rows] == paths
+
+    limited = wanwu("search", "cat", "--db", db, "--format", "paths0", "--limit", "10", "--offset", "5", check=0)
+    assert limited.stdout.split("\0")[:-1] == paths[5:15]
+    assert f"{n} photo(s) match 'cat'; listed 10 (--limit 10), {n - 15} more" in limited.stderr
+    assert json.loads(wanwu("search", "cat", "--db", db, "-f", "json", "--offset", str(n)).stdout) == []
+
+    table = wanwu("search", "cat", "--db", db, check=0)
+    assert table.stdout.count("\n    ") == 50  # the table keeps its page
+    assert f"{n} photo(s) match 'cat'; showing 1-50; {n - 50} more: --offset 50 for the next page, " in table.stderr
+    assert f"--limit {n} for all" in table.stderr
+    last = wanwu("search", "cat", "--db", db, "--offset", str(n - 5), check=0)
+    assert last.stdout.count("\n    ") == 5 and f"showing {n - 4}-{n}" in last.stderr and "more" not in last.stderr
+    assert wanwu("search", "cat", "--db", db, "--offset", "-1").returncode == 2
+
+
+def test_every_match_comes_from_one_snapshot_while_an_index_commits(db, monkeypatch, capsys):
+    """Every match is read in chunks from one query in one read transaction: photos committed
+    meanwhile (ranked first) change nothing in the listing, which neither repeats nor skips."""
+    from wanwu.library import search as search_module
+
+    paths = _catalogue_of_cats(db, 25)
+    monkeypatch.setattr(search_module, "STREAM_CHUNK", 10)
+    real = search_module.photos_by_id
+    chunks = []
+
+    def read_then_commit(conn, ids, *args):
+        chunks.append(len(ids))
+        writer = sqlite3.connect(db)
+        pid = writer.execute(
+            "INSERT INTO photos (path, size, mtime_ns, sha256, tagger, indexed_at) VALUES (?, 1, 1, 'x', 't', 0)",
+            (f"/photos/new-{len(chunks)}.jpg",),
+        ).lastrowid
+        writer.execute("INSERT INTO tags VALUES (?, 0, 'n02123045', 0.99)", (pid,))
+        writer.commit()
+        writer.close()
+        return real(conn, ids, *args)
+
+    monkeypatch.setattr(search_module, "photos_by_id", read_then_commit)
+    from wanwu.cli import main
+
+    assert main(["search", "cat", "--db", str(db), "--format", "jsonl"]) == 0
+    got = [json.loads(line)["path"] for line in capsys.readouterr().out.splitlines()]
+    assert chunks == [10, 10, 5] and got == paths
+    assert main(["search", "cat", "--db", str(db), "--format", "paths"]) == 0  # now it sees them
+    assert len(capsys.readouterr().out.splitlines()) == 25 + 3
+
+
+def test_paths0_copies_a_photo_whose_name_has_a_newline(tmp_path, photos, db):
+    """The docs' recipe, `wanwu search … --format paths0 | xargs -0 cp -t DIR`, on real files
+    indexed by a real `wanwu index`: a newline in a name is just a character."""
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    odd = folder / "my\ncat.png"
+    shutil.copy(photos["chelsea.png"], odd)
+    shutil.copy(photos["chelsea.png"], folder / "plain cat.png")
+    wanwu("index", folder, "--db", db, check=0)
+    dest = tmp_path / "cats"
+    dest.mkdir()
+    recipe = subprocess.run(
+        f'"{sys.executable}" -m wanwu.cli search cat --db "{db}" --format paths0 | xargs -0 cp -t "{dest}"',
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert recipe.returncode == 0, recipe.stderr
+    assert sorted(p.name for p in dest.iterdir()) == ["my\ncat.png", "plain cat.png"]
+    assert (dest / "my\ncat.png").read_bytes() == odd.read_bytes()

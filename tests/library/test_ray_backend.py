@@ -106,8 +106,23 @@ def test_stop_keeps_what_arrived_and_ray_stays_usable(local_ray, photo_tree):
 
 def test_an_actor_that_cannot_start_fails_the_job_with_the_reason(local_ray, photo_tree):
     paths, _ = photo_tree
-    with pytest.raises(EngineError, match="unknown model 'nope'"):
+    with pytest.raises(EngineError, match="unknown model 'nope'") as err:
         list(RayBackend(classifier_kwargs={"model": "nope"}, actors=1).classify(paths[:1]))
+    assert type(err.value) is EngineError  # wanwu's own error on the worker: not a lost worker
+
+
+def test_what_a_lost_worker_or_node_is():
+    from ray import exceptions as rx
+
+    assert "worker process died" in ray_backend._lost(rx.ActorDiedError())
+    assert "node stopped answering" in ray_backend._lost(rx.ActorUnavailableError("socket closed", None))
+    assert "node stopped answering" in ray_backend._lost(rx.NodeDiedError("gone"))
+    assert "lack of memory" in ray_backend._lost(rx.OutOfMemoryError("oom"))
+    wrapped = RuntimeError("executor")
+    wrapped.__cause__ = rx.WorkerCrashedError()
+    assert "worker process died" in ray_backend._lost(wrapped)
+    assert ray_backend._lost(rx.RayError("a task raised")) is None
+    assert ray_backend._lost(ValueError("unknown model 'nope'")) is None
 
 
 def _ray_pids() -> set[int]:
@@ -303,6 +318,7 @@ def test_ctrl_c_on_a_real_ray_index_keeps_what_was_done_and_the_next_run_goes_on
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert proc.returncode == 130, err
     assert "interrupted" in out and "run the same command again" in err
+    assert not _ray_noise(out + err), err
     kept = _catalogue(db)
     assert 0 < len(kept) < total
     assert all(len(row[4]) == STORED_TOP_K for row in kept.values())  # every kept photo complete: its stored top-k
@@ -317,3 +333,116 @@ def test_ctrl_c_on_a_real_ray_index_keeps_what_was_done_and_the_next_run_goes_on
     assert sent == [total - len(kept)]
     final = _catalogue(db)
     assert len(final) == total and {p: final[p] for p in kept} == kept
+
+
+# --- what a `wanwu index --ray local` run prints: wanwu's lines, never Ray's -------------------
+# Ray's C++ log lines ("[2026-01-01 10:00:00,000 E 123 456] core_worker.cc:..."), its Python
+# ERROR lines and tracebacks, and what it relays from raylets and workers ("(raylet) ...")
+_RAY_NOISE = re.compile(r"^\[[\d\- :,.]+ [EWF] \d+ \d+\]|\bERROR\b|Traceback|\(raylet\)|pid=\d+\)|object store", re.M)
+
+
+def _ray_noise(text: str) -> list[str]:
+    return [line for line in text.splitlines() if _RAY_NOISE.search(line)]
+
+
+def _archive(root, photos, copies: int) -> int:
+    """``copies`` folders of the test photos, every file distinct (else no inference)."""
+    for copy in range(copies):
+        (root / f"roll{copy:02d}").mkdir(parents=True)
+        for name, src in photos.items():
+            (root / f"roll{copy:02d}" / name).write_bytes(src.read_bytes() + bytes([copy]) * 8)
+    return copies * len(photos)
+
+
+def _ray_index(root, db, ray_tmp, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "wanwu.cli", "index", str(root), "--db", str(db), "--ray", "local", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_ray_run_prints_no_ray_error_line(photo_tree, tmp_path):
+    """Every run used to log, at error level, "... has constructor arguments in the object store
+    and max_restarts > 0": Ray Data's actors get their arguments by reference, and Ray warns that
+    it could not restart them. wanwu asks for no restarts, so there is nothing to warn about."""
+    paths, corrupt = photo_tree
+    ray_tmp = tempfile.mkdtemp(prefix="wanwu-ray-", dir="/tmp")
+    try:
+        proc = _ray_index(tmp_path, tmp_path / "l.db", ray_tmp, "--ray-actors", "2")
+        out, err = proc.communicate(timeout=300)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 1, err  # the corrupt JPEG, reported as such
+    assert "constructor arguments in the object store" not in err
+    assert len(err.splitlines()) == 1 and err.startswith(f"wanwu: failed: {corrupt}"), err
+    assert len(out.splitlines()) == 2 and out.startswith(f"indexed: {len(paths)} new"), out
+
+
+@pytest.mark.parametrize("victim", ["worker", "raylet"])
+def test_a_killed_worker_or_raylet_ends_the_run_in_one_wanwu_line_and_the_next_run_goes_on(
+    victim, local_ray, photos, tmp_path, monkeypatch
+):
+    """SIGKILL to a classifier actor's process, or to the node's raylet, once results are in the
+    catalogue: one line on stderr says what happened, that the classified photos are kept and
+    how to go on (no Ray traceback, nothing from Ray on stdout); the next run sends the rest."""
+    import signal
+    import sqlite3
+    import time
+
+    import psutil
+
+    root = tmp_path / "archive"
+    total = _archive(root, photos, 24)
+    db = tmp_path / "library.db"
+    ray_tmp = tempfile.mkdtemp(prefix="wanwu-ray-", dir="/tmp")
+    proc = _ray_index(root, db, ray_tmp, "--ray-actors", "1")
+    try:
+        killed = None
+        deadline = time.monotonic() + 240
+        while killed is None and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            if not db.exists():
+                continue
+            with sqlite3.connect(db) as conn:
+                try:
+                    if not conn.execute("SELECT count(*) FROM tags").fetchone()[0]:
+                        continue
+                except sqlite3.OperationalError:  # schema not created yet
+                    continue
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                try:
+                    hit = child.name() == "raylet" if victim == "raylet" else "MapWorker" in " ".join(child.cmdline())
+                except psutil.Error:
+                    continue
+                if hit:
+                    child.send_signal(signal.SIGKILL)
+                    killed = child.pid
+                    break
+        assert killed, proc.communicate(timeout=60)[1] if proc.poll() is not None else f"no {victim} found"
+        out, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 75, err  # "try again later": a script may retry on it
+    assert out == "" and len(err.splitlines()) == 1, (out, err)
+    what = "a worker process died" if victim == "worker" else "a node stopped answering"
+    assert err.startswith(f"wanwu: error: the Ray job stopped: {what}"), err
+    assert "the photos classified until then are kept in the catalogue: run the same command again" in err
+    assert "Ray's logs: " in err
+
+    kept = _catalogue(db)
+    assert 0 < len(kept) < total
+    assert all(len(row[4]) == 5 for row in kept.values())  # every kept photo complete: 5 tags
+    sent: list[int] = []
+    real_from_items = local_ray.data.from_items
+    monkeypatch.setattr(
+        local_ray.data, "from_items", lambda items, **kw: sent.append(len(items)) or real_from_items(items, **kw)
+    )
+    code, rest = _index(str(root), "--db", str(db), "--ray", "auto")
+    assert code == 0 and rest["new"] == total - len(kept) and sent == [total - len(kept)]

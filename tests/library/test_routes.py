@@ -109,6 +109,36 @@ def test_bad_ids_and_gone_files_are_clear_4xx(indexed, make_client):
     assert r.status_code == 410 and r.json()["error"]["code"] == "photo_gone"
 
 
+def test_an_unsupported_lang_is_400_as_on_classify(indexed, make_client):
+    """`lang=xx` used to answer 200 in English on the library routes where classify says 400."""
+    album, _ = indexed
+    client = make_client()
+    photo_id = client.get("/api/v1/library/search", params={"q": "cat"}).json()["items"][0]["id"]
+    classify = client.post(
+        "/api/v1/classify",
+        params={"lang": "xx"},
+        files={"file": ("cat.png", (album / "cats/chelsea.png").read_bytes())},
+    )
+    assert classify.status_code == 400
+    want = {k: v for k, v in classify.json()["error"].items() if k != "request_id"}
+    assert want["code"] == "unsupported_language"
+    for route, params in [
+        ("/api/v1/library/search", {"q": "cat"}),
+        ("/api/v1/library/stats", {}),
+        (f"/api/v1/library/photos/{photo_id}", {}),
+    ]:
+        for lang in ("xx", "fr", " "):
+            r = client.get(route, params={**params, "lang": lang})
+            assert r.status_code == 400, (route, lang)
+            got = {k: v for k, v in r.json()["error"].items() if k != "request_id"}
+            if lang == "xx":
+                assert got == want, route  # the same code and message as classify
+            assert got["code"] == "unsupported_language"
+        assert client.get(route, params={**params, "lang": "zh-CN"}).status_code == 200
+    spec = client.get("/openapi.json").json()["paths"]["/api/v1/library/search"]["get"]
+    assert "unsupported_language" in spec["responses"]["400"]["description"]
+
+
 def test_api_key_covers_the_library(indexed, make_client):
     client = make_client(api_key="s3cret")
     assert client.get("/api/v1/library/search", params={"q": "cat"}).status_code == 401

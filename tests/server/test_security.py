@@ -390,3 +390,63 @@ def test_serve_help_documents_the_new_flags():
     ]:
         assert flag in text and env in text, flag
     assert "/v2/health/ready" in text and "Authorization: Bearer" in text
+
+
+def test_a_key_file_that_holds_no_key_stops_the_server_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    empty = tmp_path / "empty.key"
+    empty.write_text("\n")
+    for path, fragment in [
+        (empty, f"{empty} is empty: write the key into it as one line"),
+        (tmp_path / "missing.key", f"cannot read {tmp_path / 'missing.key'}: No such file or directory"),
+        (tmp_path, f"cannot read {tmp_path}: Is a directory"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            ServerConfig.from_env(environ={"WANWU_API_KEY_FILE": str(path)})
+        assert err.value.message == f"--api-key-file / WANWU_API_KEY_FILE: {fragment}"
+    binary = tmp_path / "binary.key"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="is not text"):
+        ServerConfig.from_env(environ={}, api_key_file=str(binary))
+    proc = subprocess.run(
+        [sys.executable, "-m", "wanwu.cli", "serve", "--api-key-file", str(empty), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert (
+        proc.stderr
+        == f"wanwu serve: error: --api-key-file / WANWU_API_KEY_FILE: {empty} is empty: write the key into it as one line\n"
+    )
+
+
+def test_a_key_file_every_user_can_read_is_named_in_a_warning(tmp_path, caplog):
+    path = tmp_path / "key"
+    path.write_text(KEY + "\n")
+    path.chmod(0o644)
+    with caplog.at_level("INFO", logger="wanwu.server"):
+        cli_serve._log_access(ServerConfig.from_env(environ={}, api_key_file=str(path)))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"the API key file {path} can be read by every user of this machine (mode 0644): chmod 600 it if others use this machine"
+    ]
+    assert KEY not in caplog.text
+    caplog.clear()
+    path.chmod(0o600)
+    with caplog.at_level("INFO", logger="wanwu.server"):
+        cli_serve._log_access(ServerConfig.from_env(environ={}, api_key_file=str(path)))
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_help_and_readme_give_the_key_by_file():
+    from pathlib import Path
+
+    root = argparse.ArgumentParser(prog="wanwu")
+    text = " ".join(cli_serve.add_parser(root.add_subparsers(dest="command")).format_help().split())
+    assert "`ps` shows it to every user of the machine: prefer" in text
+    assert "not --api-key KEY: every user of the machine can read a process's command line (`ps`)" in text
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert "$(cat" not in readme and "--api-key-file key.txt" in readme

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..errors import DiskFullError, WanwuError
+from ..errors import EXIT_RETRY, DiskFullError, WanwuError
 from .files import db_text, text_from_db
 
 DEFAULT_NAME = "library.db"
@@ -118,6 +118,7 @@ class LibraryError(WanwuError):
 
 class LibraryBusyError(LibraryError):
     code = "library_busy"
+    exit_status = EXIT_RETRY  # not 1 ("some files failed"): nothing was tried; run it again later
     summary = "another process is writing the photo catalogue"
 
 

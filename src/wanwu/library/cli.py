@@ -11,8 +11,9 @@ import os
 import signal
 import sqlite3
 import sys
+import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from .. import settings
 from ..atomic import TEMP_SUFFIX, remove_stale_temps, stale_before
@@ -38,6 +39,9 @@ EXIT_OK = 0
 EXIT_INTERRUPTED = 130
 TAG_BUSY_TIMEOUT_MS = 30_000
 
+SEARCH_FORMATS = ("table", "json", "jsonl", "csv", "paths", "paths0")
+TABLE_PAGE = 50  # photos the table shows unless --limit says otherwise; the other formats list all
+
 INDEX_EXAMPLES = f"""\
 examples:
   wanwu index ~/Pictures                        # tag every photo once; later runs do only what changed
@@ -52,8 +56,12 @@ The catalogue is $XDG_DATA_HOME/wanwu/library.db unless --db / {ENV_VAR} say oth
 Links are never followed out of the folders given, and only regular files are read
 (FIFOs, devices and links leading out are skipped and reported; docs/library.md).
 Ctrl-C stops within a couple of seconds, keeping what was done; run it again to go on.
-exit status: 0 all photos indexed, 1 some files failed (listed on stderr), 2 usage error,
-{EXIT_DISK_FULL} a disk is full (the catalogue keeps what was committed), 130 interrupted.
+
+exit status: 0 every photo indexed; 1 some files failed (listed on stderr) or the run could
+not go on (the error says why; what was committed is kept); 2 usage error; 75 try again later:
+another wanwu process is writing the catalogue (nothing was done), or with --ray a worker or
+node died (what was classified is kept); {EXIT_DISK_FULL} a disk is full (one line says
+which; nothing committed is lost); 130 interrupted (what was done is kept).
 """
 
 SEARCH_EXAMPLES = """\
@@ -61,8 +69,14 @@ examples:
   wanwu search dog                              # every dog breed, best match first
   wanwu search 狗 --lang zh                      # the same in Chinese
   wanwu search "golden retriever" --tag-confidence 0.9   # only the surest tags
-  wanwu search cat --format paths | xargs -d '\\n' cp -t ~/cats/
+  wanwu search cat --format paths0 | xargs -0 cp -t ~/cats/   # every match, any file name
   wanwu search n02123045 --format json
+  wanwu search dog --offset 50                  # the table's next page
+
+The table shows the best 50 matches (and says how many more); json, jsonl, csv, paths and
+paths0 list every match unless --limit is given.
+
+exit status: 0 some photo matches; 1 none does, or there is no catalogue; 2 usage error.
 """
 
 LIBRARY_EXAMPLES = """\
@@ -70,6 +84,8 @@ examples:
   wanwu library                                 # photos, failures, top groups and labels, models
   wanwu library --format json
   wanwu library --export photos.parquet         # every photo with its tags (.jsonl, .csv, .parquet)
+
+exit status: 0 done; 1 no usable catalogue, or the export failed; 2 usage error.
 """
 
 TAG_EXAMPLES = """\
@@ -77,7 +93,20 @@ examples:
   wanwu tag ~/Pictures/2024/rex.jpg --add "golden retriever" --remove "tennis ball"
   wanwu tag a.jpg b.jpg --add holiday           # a free keyword (not an ImageNet class)
 User tags survive re-indexing and go into the XMP sidecar (with --write-xmp).
+
+exit status: 0 every photo tagged; 1 some photo is not in the catalogue or its sidecar could
+not be written (the others are tagged); 2 usage error.
 """
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
 
 
 def _lang_of(args: argparse.Namespace) -> str:
@@ -185,9 +214,28 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("query", help="a class or group: dog, 狗, golden retriever, n02099601")
     _common(p)
-    p.add_argument("--limit", type=positive_int, default=50, metavar="N", help="most photos to list")
-    p.add_argument("--offset", type=int, default=0, metavar="N", help=argparse.SUPPRESS)
-    p.add_argument("--format", "-f", choices=("table", "json", "jsonl", "csv", "paths"), default="table")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"most photos to list (default: {TABLE_PAGE} in the table, every match in the other formats)",
+    )
+    p.add_argument(
+        "--offset",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="skip the first N matches (the table's next page)",
+    )
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=SEARCH_FORMATS,
+        default="table",
+        help="table (a page of matches), json, jsonl, csv, paths (one a line) or paths0 "
+        "(NUL-separated, for xargs -0: safe with any file name)",
+    )
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser(
@@ -398,31 +446,71 @@ def cmd_search(args: argparse.Namespace) -> int:
     from .search import search
 
     lang = _lang_of(args)
+    limit = args.limit if args.limit is not None else (TABLE_PAGE if args.format == "table" else None)
     conn = open_catalogue(args.db, readonly=True)
     try:
-        page = search(
-            conn, args.query, lang=lang, confidence=_confidence_of(args), limit=args.limit, offset=args.offset
-        )
+        # one read transaction: every photo listed comes from the same snapshot, even while
+        # `wanwu index` commits (with limit=None search streams the matches 1000 at a time)
+        conn.execute("BEGIN")
+        page = search(conn, args.query, lang=lang, confidence=_confidence_of(args), limit=limit, offset=args.offset)
+        if args.query.strip() and not page.wnids:
+            print(
+                f"wanwu: {args.query!r} names no class or group; searching your own tags and people's names only",
+                file=sys.stderr,
+            )
+        shown = _write_matches(page.items, args.format)
     finally:
         conn.close()
+    listed = f"{page.total} photo(s) match {args.query!r}"
+    more = page.total - args.offset - shown
+    if args.format == "table":
+        if shown < page.total:
+            listed += f"; showing {args.offset + 1}-{args.offset + shown}" if shown else f"; none past {args.offset}"
+        if more > 0:
+            listed += f"; {more} more: --offset {args.offset + shown} for the next page, --limit {shown + more} for all"
+        print(listed, file=sys.stderr)
+    elif more > 0:
+        print(f"wanwu: {listed}; listed {shown} (--limit {args.limit}), {more} more", file=sys.stderr)
+    return EXIT_OK if page.total else EXIT_FAILED
+
+
+def _write_matches(items: Iterable[dict], fmt: str) -> int:
+    """Write ``items`` to stdout as they come in format ``fmt``; returns how many."""
     out = sys.stdout
-    if args.query.strip() and not page.wnids:
-        print(
-            f"wanwu: {args.query!r} names no class or group; searching your own tags and people's names only",
-            file=sys.stderr,
-        )
-    if args.format == "json":
-        out.write(json_text(json.dumps(page.items, ensure_ascii=False, indent=2)) + "\n")
-    elif args.format == "jsonl":
-        for item in page.items:
+    n = 0
+    if fmt in ("paths", "paths0"):
+        # bytes: a name that is not UTF-8 goes out as it is on disk; NUL cannot be in a name
+        out.flush()
+        end, newline_names = (b"\0" if fmt == "paths0" else b"\n"), 0
+        for item in items:
+            out.buffer.write(os.fsencode(item["path"]) + end)
+            newline_names += "\n" in item["path"]
+            n += 1
+        out.buffer.flush()
+        if newline_names and fmt == "paths":
+            print(
+                f"wanwu: {newline_names} path(s) above contain a newline and cannot be told apart one per line: "
+                "use --format paths0 (and xargs -0)",
+                file=sys.stderr,
+            )
+    elif fmt == "json":  # one JSON list, written as it streams (what json.dump(..., indent=2) writes)
+        out.write("[")
+        for item in items:
+            out.write(
+                ("\n" if n == 0 else ",\n")
+                + json_text(textwrap.indent(json.dumps(item, ensure_ascii=False, indent=2), "  "))
+            )
+            n += 1
+        out.write("\n]\n" if n else "]\n")
+    elif fmt == "jsonl":
+        for item in items:
             out.write(json_text(json.dumps(item, ensure_ascii=False)) + "\n")
-    elif args.format == "paths":
-        for item in page.items:
-            out.write(item["path"] + "\n")
-    elif args.format == "csv":
+            n += 1
+    elif fmt == "csv":
         w = csv.writer(out)
         w.writerow(["id", "path", "rank", "wnid", "label", "score"])
-        for item in page.items:
+        for item in items:
+            n += 1
             for rank, t in enumerate(item["tags"], 1):
                 w.writerow(
                     [
@@ -435,17 +523,13 @@ def cmd_search(args: argparse.Namespace) -> int:
                     ]
                 )
     else:
-        for item in page.items:
+        for item in items:
             tags = ", ".join(
                 t["label"] + ("" if t["score"] is None else f" {t['score'] * 100:.0f}%") for t in item["tags"][:3]
             )
             out.write(f"{item['path']}\n    {tags}\n")
-        shown = len(page.items)
-        print(
-            f"{page.total} photo(s) match {args.query!r}" + (f"; showing {shown}" if shown < page.total else ""),
-            file=sys.stderr,
-        )
-    return EXIT_OK if page.total else EXIT_FAILED
+            n += 1
+    return n
 
 
 def cmd_library(args: argparse.Namespace) -> int:
@@ -456,7 +540,11 @@ def cmd_library(args: argparse.Namespace) -> int:
     conn = open_catalogue(db_path, readonly=True)
     try:
         if args.export:
-            n = export(conn, args.export, lang, _confidence_of(args))
+            try:
+                n = export(conn, args.export, lang, _confidence_of(args))
+            except OSError as exc:
+                print(f"wanwu: error: cannot write {args.export}: {exc.strerror or exc}", file=sys.stderr)
+                return EXIT_FAILED
             print(f"wanwu: wrote {n} photo(s) to {args.export}", file=sys.stderr)
             return EXIT_OK
         info = summary(conn, str(db_path), lang, _confidence_of(args))

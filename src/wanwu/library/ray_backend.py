@@ -12,7 +12,9 @@ classifies it, so pixels never travel: paths go out, ~300 bytes of hash and tags
 1,280-byte int8 embedding per photo come back (the bytes the catalogue stores). Files must be
 readable at the same path on every node (a shared filesystem); a file a worker cannot read or
 decode is that file's failure (``ImageResult.error``), never a failed job. An actor that cannot
-make its Classifier (weights missing on a node) ends the job with that reason (``EngineError``).
+make its Classifier (weights missing on a node) ends the job with that reason (``EngineError``);
+a worker process, raylet or node that dies ends it too, in one line that says so
+(``RayWorkerLostError``): Ray does not restart wanwu's actors.
 Ray Data has no job checkpoint: results reach the driver block by block, so an interrupted run
 keeps what the catalogue already has and the next run sends only the rest.
 
@@ -25,10 +27,12 @@ import logging
 import os
 import secrets
 import threading
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import ConfigError, EngineError, WanwuError
+from ..errors import EXIT_RETRY, ConfigError, EngineError, WanwuError
 from ..settings import DEFAULT_TOP_K
 from ..stages import ImageResult, Prediction, Timing
 from .embeddings import decode, encode
@@ -97,7 +101,10 @@ def connect(address: str, *, num_cpus: int | None = None, temp_dir: str | None =
         return False
     # wanwu works offline: Ray's usage report stays off unless the user turned it on
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    common: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
+    # log_to_driver off: Ray would copy what its workers print to this process's stdout and
+    # stderr, e.g. a worker's C++ stack trace when its raylet dies. wanwu's workers report
+    # through their results; a failed job ends in one wanwu line naming Ray's logs folder.
+    common: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     try:
         if address == "local":
             pin_loopback()
@@ -121,6 +128,99 @@ def _root_cause(exc: BaseException) -> str:
         exc = cause
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else type(exc).__name__
+
+
+class RayWorkerLostError(EngineError):
+    """A Ray worker process, raylet or node died under the job (killed, out of memory, a
+    machine gone). The job ends there; what reached the catalogue is kept."""
+
+    code = "ray_worker_lost"
+    exit_status = EXIT_RETRY  # the same command goes on where this one stopped
+    summary = "a Ray worker or node died during the job"
+
+
+def _lost(exc: BaseException) -> str | None:
+    """What went away when ``exc`` (or what it wraps) says a Ray worker, raylet or node died,
+    else None (e.g. wanwu's own error on a worker, such as an unknown model)."""
+    from ray import exceptions as rx
+
+    for _ in range(8):
+        if isinstance(exc, (rx.ActorUnavailableError, rx.LocalRayletDiedError, rx.NodeDiedError)):
+            return "a node stopped answering (its raylet died, or its machine or network went away)"
+        if isinstance(exc, rx.OutOfMemoryError):
+            return "Ray stopped a worker for lack of memory"
+        if (isinstance(exc, rx.RayActorError) and not exc.actor_init_failed) or isinstance(exc, rx.WorkerCrashedError):
+            return "a worker process died (killed, crashed, or out of memory)"
+        if isinstance(exc, (rx.ObjectLostError, rx.RaySystemError)):
+            return "part of it was lost with a worker or node"
+        inner = getattr(exc, "cause", None) or exc.__cause__
+        if inner is None or inner is exc:
+            return None
+        exc = inner
+    return None
+
+
+def _ray_logs() -> str:
+    """`` (Ray's logs: DIR)`` for this driver's Ray session, when it has one here."""
+    try:
+        import ray
+
+        node = ray._private.worker._global_node
+        return f" (Ray's logs: {os.path.join(node.get_session_dir_path(), 'logs')})" if node is not None else ""
+    except Exception:  # a private API: the message goes out without it
+        return ""
+
+
+def _raylet_errors_to_the_log() -> Callable[[], None]:
+    """Ray's driver prints what its raylets report (a worker or a raylet died, with a page of
+    details) on this process's stdout, where the summary goes, and has no setting for it. Those
+    lines go to the ``wanwu`` log instead (``wanwu -v`` shows them): the failure reaches wanwu
+    as an exception as well, reported in one line. Returns the undo."""
+    try:
+        from ray._private import worker as ray_worker
+
+        original = ray_worker.print_to_stdstream  # what its error listener calls, by name
+    except (ImportError, AttributeError):  # another Ray: its own printing stays
+        return lambda: None
+
+    def to_log(data: dict, ignore_prefix: bool) -> None:
+        if data.get("pid") != "raylet":
+            original(data, ignore_prefix)
+            return
+        for line in data.get("lines", ()):
+            log.info("ray: %s", line)
+
+    ray_worker.print_to_stdstream = to_log
+
+    def undo() -> None:
+        if ray_worker.print_to_stdstream is to_log:
+            ray_worker.print_to_stdstream = original
+
+    return undo
+
+
+class _DropErrors(logging.Filter):
+    """Ray Data logs a failed job's traceback on the console, then raises the error, which
+    wanwu reports in one line: the console copy goes (its log file keeps it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+@contextmanager
+def _ray_data_console_without_errors() -> Iterator[None]:
+    logger = logging.getLogger("ray.data")
+    consoles = [
+        h for h in logger.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    drop = _DropErrors()
+    for h in consoles:
+        h.addFilter(drop)
+    try:
+        yield
+    finally:
+        for h in consoles:
+            h.removeFilter(drop)
 
 
 def _error_classes() -> dict[str, type[WanwuError]]:
@@ -292,6 +392,7 @@ class RayBackend:
     temp_dir: str | None = None  # only for address="local": Ray's session directory
     faces: bool = False  # find faces on the workers too (the faces extra installed there)
     _joined: bool = field(default=False, init=False, repr=False)
+    _undo_printing: Callable[[], None] | None = field(default=None, init=False, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -300,6 +401,8 @@ class RayBackend:
     def start(self) -> None:
         if not self._ray.is_initialized():
             self._joined = connect(self.address, num_cpus=self.num_cpus, temp_dir=self.temp_dir)
+            if self._joined:
+                self._undo_printing = _raylet_errors_to_the_log()
 
     def stop(self) -> None:
         """End the job at the next block of results (the indexer's Ctrl-C): what arrived is kept."""
@@ -311,6 +414,9 @@ class RayBackend:
         if self._joined:
             self._ray.shutdown()
             self._joined = False
+        if self._undo_printing is not None:
+            self._undo_printing()
+            self._undo_printing = None
 
     def __enter__(self) -> RayBackend:
         self.start()
@@ -348,30 +454,46 @@ class RayBackend:
         if kwargs.get("threads") is None:
             kwargs["threads"] = self.cpus_per_actor
         ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
-        ds = ds.map_batches(
-            _ClassifyActor,
-            fn_constructor_kwargs={
-                "classifier_kwargs": kwargs,
-                "top_k": self.top_k,
-                "threads": self.cpus_per_actor,
-                "faces": self.faces,
-            },
-            batch_size=batch_size,
-            batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=self.cpus_per_actor,
-        )
+        with warnings.catch_warnings():
+            # Ray 2.60 takes max_restarts only among the remote args it calls deprecated
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
+            ds = ds.map_batches(
+                _ClassifyActor,
+                fn_constructor_kwargs={
+                    "classifier_kwargs": kwargs,
+                    "top_k": self.top_k,
+                    "threads": self.cpus_per_actor,
+                    "faces": self.faces,
+                },
+                batch_size=batch_size,
+                batch_format="pyarrow",
+                compute=ray.data.ActorPoolStrategy(size=actors),
+                num_cpus=self.cpus_per_actor,
+                # Ray Data gives each actor its context and function as object-store references,
+                # which Ray cannot bring back for a restarted actor (ray-project/ray#53727 and
+                # #57733): with Ray Data's default, max_restarts=-1, every run logged an error
+                # saying so. wanwu needs no restarts: a dead actor ends the job (RayWorkerLostError)
+                # with what arrived in the catalogue, and the next run sends only the rest.
+                max_restarts=0,
+            )
         errors = _error_classes()
-        batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
-        try:
-            for table in batches:
-                for row in table.to_pylist():
-                    yield _from_row(row, errors)
-                if self._stop.is_set():
-                    break
-        except ray.exceptions.RayError as exc:  # e.g. an actor could not make its Classifier
-            raise EngineError(f"the Ray job failed: {_root_cause(exc)}") from None
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()  # shuts the streaming executor down: actors go, queued blocks are dropped
+        with _ray_data_console_without_errors():
+            batches = iter(ds.iter_batches(batch_size=None, batch_format="pyarrow"))
+            try:
+                for table in batches:
+                    for row in table.to_pylist():
+                        yield _from_row(row, errors)
+                    if self._stop.is_set():
+                        break
+            except ray.exceptions.RayError as exc:
+                what = _lost(exc)
+                if what is not None:
+                    raise RayWorkerLostError(
+                        f"the Ray job stopped: {what} [{type(exc).__name__}]; the photos classified until then "
+                        f"are kept in the catalogue: run the same command again to classify the rest{_ray_logs()}"
+                    ) from None
+                raise EngineError(f"the Ray job failed: {_root_cause(exc)}") from None  # e.g. no Classifier
+            finally:
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()  # shuts the streaming executor down: actors go, queued blocks are dropped

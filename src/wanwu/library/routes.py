@@ -29,8 +29,17 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from ..errors import BusyError, DiskFullError, ImageInputError, ThumbnailCacheError, WanwuError
-from ..server.errors import BadRequestError
+from ..errors import (
+    BusyError,
+    DiskFullError,
+    ImageInputError,
+    ThumbnailCacheError,
+    UnsupportedLanguageError,
+    WanwuError,
+)
+from ..server.context import context_of
+from ..server.errors import BadRequestError, error_responses
+from ..server.language import LangQuery, response_language
 from . import names, usertags
 from .catalogue import LibraryError, catalogue_roots, open_catalogue, thumbnails_dir
 from .export import summary
@@ -107,7 +116,8 @@ def _catalogue(request: Request) -> Iterator[tuple[LibraryContext, sqlite3.Conne
 
 
 def _lang(request: Request, lang: str | None) -> str:
-    return names.normalize_lang(lang or request.headers.get("accept-language"))
+    """As every route with ``lang`` (``wanwu.server.language``): ``?lang=fr`` is a 400."""
+    return response_language(request, context_of(request), lang)
 
 
 def _with_urls(item: dict) -> dict:
@@ -115,7 +125,8 @@ def _with_urls(item: dict) -> dict:
     return {**item, "thumbnail_url": f"{base}/thumbnail", "image_url": f"{base}/image"}
 
 
-Lang = Annotated[str | None, Query(description="en or zh; default: the Accept-Language header")]
+Lang = LangQuery
+_LANG_ERRORS = error_responses(UnsupportedLanguageError)
 TagConfidence = Annotated[
     float | None,
     Query(
@@ -135,7 +146,7 @@ MAX_INT = 2**63 - 1  # SQLite's integers: a larger id or offset is a bad paramet
 PhotoId = Annotated[int, PathParam(ge=1, le=MAX_INT, description="catalogue id (from search)")]
 
 
-@router.get("/search", summary="Find photos")
+@router.get("/search", summary="Find photos", responses=_LANG_ERRORS)
 def library_search(
     request: Request,
     q: Annotated[
@@ -170,7 +181,7 @@ def library_suggest(
     return {"query": q, "suggestions": names.suggestions(q, limit)}
 
 
-@router.get("/stats", summary="Catalogue summary")
+@router.get("/stats", summary="Catalogue summary", responses=_LANG_ERRORS)
 def library_stats(request: Request, lang: Lang = None, tag_confidence: TagConfidence = None) -> dict:
     """Photos, failures, models, and the top groups (facets) and labels with their counts."""
     lang = _lang(request, lang)
@@ -182,7 +193,7 @@ def library_stats(request: Request, lang: Lang = None, tag_confidence: TagConfid
     return info
 
 
-@router.get("/photos/{photo_id}", summary="One photo with its tags")
+@router.get("/photos/{photo_id}", summary="One photo with its tags", responses=_LANG_ERRORS)
 def library_photo(request: Request, photo_id: PhotoId, lang: Lang = None, tag_confidence: TagConfidence = None) -> dict:
     with _catalogue(request) as (ctx, conn):
         found = photo(conn, photo_id, _lang(request, lang), _confidence(ctx, tag_confidence))
@@ -202,7 +213,7 @@ class TagEdit(BaseModel):
     remove: list[TagName] = Field(default_factory=list, max_length=20)
 
 
-@router.post("/photos/{photo_id}/tags", summary="Add or remove the user's tags (wanwu tag)")
+@router.post("/photos/{photo_id}/tags", summary="Add or remove the user's tags (wanwu tag)", responses=_LANG_ERRORS)
 def library_tag(
     request: Request, photo_id: PhotoId, edit: TagEdit, lang: Lang = None, tag_confidence: TagConfidence = None
 ) -> dict:
@@ -341,7 +352,7 @@ def library_image(request: Request, photo_id: PhotoId) -> Any:
 
 
 # --- similar photos and duplicates (issue 22; library/similar.py) ---------------------------
-@router.get("/similar/{photo_id}", summary="Photos like this one")
+@router.get("/similar/{photo_id}", summary="Photos like this one", responses=_LANG_ERRORS)
 def library_similar(
     request: Request,
     photo_id: PhotoId,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
+from itertools import islice
 from typing import Iterator
 
 from ..labels import LabelGroup, resolve_group
@@ -21,12 +22,14 @@ from ..tag_policy import Tag, policy_for_tagger
 from . import names
 from .people import matching_sql, people_tags
 
+STREAM_CHUNK = 1000  # photos read at a time when search lists every match (limit=None)
+
 
 @dataclass
 class SearchPage:
     query: str
     total: int
-    items: list[dict]
+    items: list[dict] | Iterator[dict]  # an iterator when every match was asked for (limit=None)
     wnids: tuple[str, ...]
 
 
@@ -153,22 +156,20 @@ def search(
     *,
     lang: str = "en",
     confidence: float | None = None,
-    limit: int = 50,
+    limit: int | None = 50,
     offset: int = 0,
 ) -> SearchPage:
     """Photos whose visible tags match ``query``, best score first. An empty query lists every
-    photo that was classified (newest index first)."""
+    photo that was classified (newest index first). ``limit=None``: every match from ``offset``
+    on, as an iterator that reads ``STREAM_CHUNK`` photos at a time (memory stays flat)."""
     query = query.strip()
     if not query:
         total = conn.execute("SELECT count(*) FROM photos WHERE error_code IS NULL").fetchone()[0]
-        ids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM photos WHERE error_code IS NULL ORDER BY taken DESC, path LIMIT ? OFFSET ?",
-                (limit, offset),
-            )
-        ]
-        return SearchPage(query, total, photos_by_id(conn, ids, lang, confidence), ())
+        ids = conn.execute(
+            "SELECT id FROM photos WHERE error_code IS NULL ORDER BY taken DESC, path LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset),  # SQLite: a negative LIMIT is none
+        )
+        return SearchPage(query, total, _items(conn, (r[0] for r in ids), lang, confidence, limit), ())
     wnids = names.find_wnids(query)
     wanted = set(wnids)
     marks = ",".join("?" * len(wnids)) or "NULL"
@@ -189,8 +190,23 @@ def search(
     ):
         best[pid] = 1.0
     ranked = sorted(best, key=lambda pid: (-best[pid], pid))
-    ids = ranked[offset : offset + limit]
-    return SearchPage(query, len(ranked), photos_by_id(conn, ids, lang, confidence), wnids)
+    page = ranked[offset:] if limit is None else ranked[offset : offset + limit]
+    return SearchPage(query, len(ranked), _items(conn, iter(page), lang, confidence, limit), wnids)
+
+
+def _items(
+    conn: sqlite3.Connection, ids: Iterator[int], lang: str, confidence: float | None, limit: int | None
+) -> list[dict] | Iterator[dict]:
+    """The photos of ``ids``: a list, or with ``limit=None`` an iterator over them
+    ``STREAM_CHUNK`` at a time (every match of a broad query is never held at once)."""
+    if limit is not None:
+        return photos_by_id(conn, list(ids), lang, confidence)
+
+    def stream() -> Iterator[dict]:
+        while chunk := list(islice(ids, STREAM_CHUNK)):
+            yield from photos_by_id(conn, chunk, lang, confidence)
+
+    return stream()
 
 
 def headline_tags(conn: sqlite3.Connection, confidence: float | None = None) -> Iterator[Tag]:

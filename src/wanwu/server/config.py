@@ -15,7 +15,15 @@ from ..engines import default_threads
 from ..errors import ConfigError
 from ..settings import ModelSettings, parse_bool, parse_float, parse_int, parse_optional_int, parse_pixels, setting
 
-__all__ = ["ConfigError", "ServerConfig", "parse_bool", "parse_origins", "parse_pixels", "read_key_file"]
+__all__ = [
+    "ConfigError",
+    "ServerConfig",
+    "key_file_mode_if_public",
+    "parse_bool",
+    "parse_origins",
+    "parse_pixels",
+    "read_key_file",
+]
 
 _opt = setting
 
@@ -31,11 +39,28 @@ _TOKEN = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what fits in an HTTP head
 
 
 def read_key_file(path: str) -> str:
-    """The API key stored in ``path`` (surrounding whitespace, e.g. the final newline, removed)."""
+    """The API key stored in ``path`` (surrounding whitespace, e.g. the final newline, removed).
+    A file that cannot be read, or holds no key, is a one-line ``ConfigError``."""
+    where = "--api-key-file / WANWU_API_KEY_FILE"
     try:
-        return Path(path).expanduser().read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--api-key-file / WANWU_API_KEY_FILE: cannot read {path}: {exc}") from None
+        key = Path(path).expanduser().read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: {path} is not text: write the key into it as one line") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
+    if not key:
+        raise ConfigError(f"{where}: {path} is empty: write the key into it as one line") from None
+    return key
+
+
+def key_file_mode_if_public(path: str) -> int | None:
+    """The permission bits of the key file when every user of the machine may read it (the
+    server still starts: secrets mounted into a container are often 0644), else None."""
+    try:
+        mode = Path(path).expanduser().stat().st_mode & 0o777
+    except OSError:
+        return None
+    return mode if mode & 0o004 else None
 
 
 @dataclass(frozen=True)
