@@ -2,7 +2,7 @@
 photos, and measure what the install costs.
 
     python scripts/torchfree_install.py --check      # CI (`make check-torchfree`): fresh venv, no torch
-    python scripts/torchfree_install.py --measure    # README table: the same, and a venv with wanwu[torch]
+    python scripts/torchfree_install.py --measure    # README table: the same, and a venv with wanwu-tagger[torch]
 
 The venv lives in a temporary folder (removed afterwards, ``--keep`` to keep it); pip uses its
 own cache, so a second run installs in seconds. wanwu's model cache is a temporary
@@ -87,7 +87,7 @@ def check_venv(py: Path, env: dict, with_torch: bool) -> None:
     """torch absent (or present, for the torch variant) and the sample photos labelled right."""
     torch_import = run([py, "-c", "import torch"], env=env, check=False)
     if with_torch:
-        assert torch_import.returncode == 0, "torch should be importable in the wanwu[torch] venv"
+        assert torch_import.returncode == 0, "torch should be importable in the wanwu-tagger[torch] venv"
     else:
         assert torch_import.returncode != 0 and "No module named 'torch'" in torch_import.stderr, torch_import.stderr
         log("ok: `import torch` fails in the fresh venv")
@@ -152,7 +152,7 @@ def install(folder: Path, with_torch: bool) -> dict:
     env["WANWU_CACHE_DIR"] = str(folder / "wanwu-cache")
     check_venv(py, env, with_torch)  # the first run builds the ONNX graph into the empty cache
     return {
-        "venv": "wanwu[torch]" if with_torch else "wanwu",
+        "venv": "wanwu-tagger[torch]" if with_torch else "wanwu",
         "py": py,
         "env": env,
         "venv_mb": dir_size_mb(folder / "venv"),
@@ -191,8 +191,8 @@ def table(rows: list[dict]) -> str:
     base = rows[0]
     label = {
         ("wanwu", "onnxruntime"): "wanwu (no torch)",
-        ("wanwu[torch]", "onnxruntime"): "wanwu[torch]",
-        ("wanwu[torch]", "torch"): "wanwu[torch], `--engine torch`",
+        ("wanwu-tagger[torch]", "onnxruntime"): "wanwu-tagger[torch]",
+        ("wanwu-tagger[torch]", "torch"): "wanwu-tagger[torch], `--engine torch`",
     }
     lines = ["| | " + " | ".join(label[r["venv"], r["engine"]] for r in rows) + " |", "|---|" + "---|" * len(rows)]
 
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--check", action="store_true", help="fresh venv without torch: assert and classify")
-    mode.add_argument("--measure", action="store_true", help="also a wanwu[torch] venv; print the README table")
+    mode.add_argument("--measure", action="store_true", help="also a wanwu-tagger[torch] venv; print the README table")
     p.add_argument("--keep", action="store_true", help="keep the venvs (their paths are logged)")
     p.add_argument("--json", metavar="FILE", help="write the measurements here too")
     args = p.parse_args(argv)

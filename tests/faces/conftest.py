@@ -33,7 +33,7 @@ def finder():
     from wanwu.faces import faces_available
 
     if not faces_available():
-        pytest.skip("the faces extra is not installed: pip install 'wanwu[faces]'")
+        pytest.skip("the faces extra is not installed: pip install 'wanwu-tagger[faces]'")
     from wanwu.faces.detect import FaceFinder
 
     return FaceFinder()

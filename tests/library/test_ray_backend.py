@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-pytest.importorskip("ray.data", reason="needs the wanwu[ray] extra")
+pytest.importorskip("ray.data", reason="needs the wanwu-tagger[ray] extra")
 
 from wanwu.errors import ConfigError, CorruptImageError, EngineError
 from wanwu.library import ray_backend
@@ -168,10 +168,10 @@ def test_without_ray_one_line_says_how_to_install(monkeypatch, tmp_path, chelsea
     assert not ray_backend.ray_available()
     with pytest.raises(ConfigError) as err:
         RayBackend()
-    assert err.value.message == "--ray needs Ray: pip install 'wanwu[ray]'"
+    assert err.value.message == "--ray needs Ray: pip install 'wanwu-tagger[ray]'"
     assert main(["index", str(chelsea), "--db", str(tmp_path / "l.db"), "--ray", "auto"]) == 2
     captured = capsys.readouterr()
-    assert captured.err == "wanwu: error: --ray needs Ray: pip install 'wanwu[ray]'\n" and captured.out == ""
+    assert captured.err == "wanwu: error: --ray needs Ray: pip install 'wanwu-tagger[ray]'\n" and captured.out == ""
     assert not (tmp_path / "l.db").exists()
 
 

@@ -159,7 +159,7 @@ def test_no_library_no_routes(make_client, tmp_path):
 
 
 def test_heic_is_shown_as_jpeg(album, index, make_client):
-    pillow_heif = pytest.importorskip("pillow_heif", reason="needs the wanwu[heif] extra")
+    pillow_heif = pytest.importorskip("pillow_heif", reason="needs the wanwu-tagger[heif] extra")
     pillow_heif.from_pillow(Image.open(album / "kitchen/coffee.png").convert("RGB")).save(album / "IMG_2.heic")
     index([album])
     client = make_client()

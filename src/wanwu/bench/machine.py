@@ -6,9 +6,11 @@ import os
 import platform
 from importlib import metadata
 
+from ..install import DISTRIBUTION
+
 # ISA extensions that decide which kernels the engines can use (fp32 AVX-512, int8 VNNI/AMX, bf16).
 ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
-PACKAGES = ("wanwu", "torch", "onnxruntime", "onnx", "openvino", "numpy", "pillow", "matplotlib")
+PACKAGES = (DISTRIBUTION, "torch", "onnxruntime", "onnx", "openvino", "numpy", "pillow", "matplotlib")
 
 
 def _proc_cpuinfo() -> tuple[str | None, set[str], str | None]:

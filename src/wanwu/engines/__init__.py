@@ -1,7 +1,7 @@
 """Inference engines, and the table that says which exist and what each supports.
 
 ``onnxruntime`` (default) runs the ONNX graph that ``wanwu.graph`` builds from the weights
-(cached; torch is never imported); ``torch`` is the eager reference (the ``wanwu[torch]`` extra); ``openvino`` (optional package) runs the same ONNX
+(cached; torch is never imported); ``torch`` is the eager reference (the ``wanwu-tagger[torch]`` extra); ``openvino`` (optional package) runs the same ONNX
 files. ``ENGINE_TABLE`` is the one source of truth about them: ``Classifier`` creates engines
 through it, the settings validate engine x precision against it, the server takes its engine
 options and the v2 platform name from it, and the bench builds its variants from it.
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol
 import numpy as np
 
 from ..errors import ConfigError, EngineError
+from ..install import DISTRIBUTION, pip_install
 
 if TYPE_CHECKING:
     from ..models.spec import ModelSpec
@@ -119,7 +120,7 @@ ENGINE_TABLE: tuple[EngineSpec, ...] = (
         module="torch",
         package="torch",
         extra="torch",
-        install="pip install torch==2.13.0 'wanwu[torch]' (the default onnxruntime engine does not need it)",
+        install=f"pip install torch==2.13.0 '{DISTRIBUTION}[torch]' (the default onnxruntime engine does not need it)",
         v2_platform="pytorch_libtorch",
         v2_backend="pytorch",
     ),
@@ -130,7 +131,7 @@ ENGINE_TABLE: tuple[EngineSpec, ...] = (
         module="openvino",
         package="openvino",
         extra="openvino",
-        install="pip install 'wanwu[openvino]'",
+        install=pip_install("openvino"),
         v2_platform="openvino",
         v2_backend="openvino",
         runs_onnx=True,  # and compiles them in memory at each start: it keeps no cache of its own

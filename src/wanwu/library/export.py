@@ -1,5 +1,5 @@
 """``wanwu library``: what the catalogue holds (summary), and every photo with its tags as
-JSON Lines, CSV or Parquet (through pyarrow, the ``wanwu[parquet]`` extra) — the hand-off to
+JSON Lines, CSV or Parquet (through pyarrow, the ``wanwu-tagger[parquet]`` extra) — the hand-off to
 spreadsheets and data teams. Rows stream from SQLite in pages; nothing holds the whole table."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sqlite3
 from typing import Iterator
 
 from ..errors import ConfigError
+from ..install import pip_install
 from . import names
 from .files import json_text, printable_name
 from .search import group_counts, label_counts, photos_by_id
@@ -127,9 +128,7 @@ def _parquet(rows: Iterator[dict], out_path: str) -> int:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise ConfigError(
-            "Parquet export needs pyarrow: pip install 'wanwu[parquet]' (or export .jsonl / .csv)"
-        ) from None
+        raise ConfigError(f"Parquet export needs pyarrow: {pip_install('parquet')} (or export .jsonl / .csv)") from None
     tag = pa.struct(
         [
             ("wnid", pa.string()),

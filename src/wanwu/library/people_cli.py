@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from ..cli_args import HelpFormatter
 from ..errors import EXIT_FAILED, EXIT_USAGE
+from ..install import pip_install
 from .catalogue import ENV_VAR, open_catalogue, resolve_db_path, writer_lock
 
 EXIT_OK = 0
@@ -29,7 +30,7 @@ examples:
   wanwu people --format json
   wanwu people name 3 奶奶 --write-xmp           # + the name and face regions in the photos' XMP sidecars
 
-Faces are found by `wanwu index` (pip install 'wanwu[faces]'); the catalogue is
+Faces are found by `wanwu index` ({pip_install("faces")}); the catalogue is
 $XDG_DATA_HOME/wanwu/library.db unless --db / {ENV_VAR} say otherwise.
 """
 

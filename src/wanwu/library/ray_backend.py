@@ -18,7 +18,7 @@ a worker process, raylet or node that dies ends it too, in one line that says so
 Ray Data has no job checkpoint: results reach the driver block by block, so an interrupted run
 keeps what the catalogue already has and the next run sends only the rest.
 
-Ray is the optional extra ``wanwu[ray]``; nothing here imports it before ``RayBackend`` is made.
+Ray is the optional extra ``wanwu-tagger[ray]``; nothing here imports it before ``RayBackend`` is made.
 """
 
 from __future__ import annotations
@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import EXIT_RETRY, ConfigError, EngineError, WanwuError
+from ..install import pip_install
 from ..settings import DEFAULT_TOP_K
 from ..stages import ImageResult, Prediction, Timing
 from .embeddings import decode, encode
 
 log = logging.getLogger("wanwu")
 
-INSTALL_HINT = "--ray needs Ray: pip install 'wanwu[ray]'"
+INSTALL_HINT = f"--ray needs Ray: {pip_install('ray')}"
 
 # Paths per map_batches call. Measured on this 2-core machine (docs/scale-out.md): 4 and 64
 # were both slower than 16 (small batches pay Ray's per-task cost, large ones leave an actor

