@@ -201,6 +201,10 @@ def test_class_alias_table_is_consistent_and_no_word_is_shadowed():
             assert set(members) <= set(L.find_classes(word)), word
 
 
+# the options of `wanwu search` / `wanwu labels` that take a value (the rest are flags)
+_VALUE_OPTIONS = {"--lang", "--format", "--tag-confidence", "--min-score", "--offset", "--limit", "--db", "--xmp-name"}
+
+
 def _example_queries() -> list[tuple[str, str]]:
     """Every query the page, the ``--help`` epilogs and the README show as an example."""
     from wanwu import cli_labels
@@ -218,14 +222,19 @@ def _example_queries() -> list[tuple[str, str]]:
         "wanwu labels --help": cli_labels.EXAMPLES,
     }
     for where, text in sources.items():
+        people = {n.strip('"') for n in re.findall(r"wanwu people name \S+ (\S+)", text)}  # found by name, not class
         for line in re.findall(r"wanwu (?:search|labels) ([^|#\n`]*)", text):
-            words = re.findall(r'"[^"]+"|\S+', line)
+            words = iter(re.findall(r'"[^"]+"|\S+', line))
             for word in words:
-                if word.startswith("-") or word in ("zh", "en", "json", "paths", "tsv", "table", "0.5"):
+                if word in _VALUE_OPTIONS:  # its value is not a query
+                    next(words, None)
+                    continue
+                if word.startswith("-"):
                     continue
                 if word.startswith((">", "[")):
                     break
-                found.append((where, word.strip('"')))
+                if word.strip('"') not in people:
+                    found.append((where, word.strip('"')))
     return found
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 from album_tree import LAYOUT
 
+from wanwu.errors import EXIT_RETRY
 from wanwu.library import catalogue
 from wanwu.library.backend import LocalBackend
 from wanwu.library.catalogue import LibraryBusyError, open_catalogue, writer_lock
@@ -440,7 +441,7 @@ def test_a_linked_db_takes_the_same_writer_lock(tmp_path, album):
         pass
     with writer_lock(link):
         proc = wanwu("index", album, "--db", real, text=True)
-    assert proc.returncode == 1 and f"pid {os.getpid()}" in proc.stderr
+    assert proc.returncode == EXIT_RETRY and f"pid {os.getpid()}" in proc.stderr  # busy: try again later
 
 
 # -- 11. ids and offsets past SQLite's integers ---------------------------------------------------

@@ -65,6 +65,9 @@ def library(tmp_path, photos, tagger):
                 (i, str(files[name]), st.st_size, st.st_mtime_ns, f"sha{i}", tagger),
             )
             conn.executemany("INSERT INTO tags VALUES (?, ?, ?, ?)", [(i, r, w, p) for r, (w, p) in enumerate(scores)])
+            # fully indexed: its embedding and faces looked for, so nothing is left for the model to do
+            conn.execute("INSERT INTO embeddings (photo_id, model, vector) VALUES (?, ?, ?)", (i, tagger, bytes(1280)))
+            conn.execute("UPDATE photos SET faces = 0 WHERE id = ?", (i,))
     conn.close()
     return db, files
 
