@@ -439,7 +439,7 @@ def test_a_killed_worker_or_raylet_ends_the_run_in_one_wanwu_line_and_the_next_r
 
     kept = _catalogue(db)
     assert 0 < len(kept) < total
-    assert all(len(row[4]) == 5 for row in kept.values())  # every kept photo complete: 5 tags
+    assert all(len(row[4]) == STORED_TOP_K for row in kept.values())  # every kept photo complete: its stored top-k
     sent: list[int] = []
     real_from_items = local_ray.data.from_items
     monkeypatch.setattr(
