@@ -13,6 +13,7 @@ from album_tree import CORRUPT, LAYOUT
 from wanwu.library.backend import LocalBackend
 from wanwu.library.catalogue import open_catalogue
 from wanwu.library.indexer import Indexer
+from wanwu.server.config import ServerConfig
 
 
 @pytest.fixture
@@ -82,3 +83,16 @@ def tmpfs(tmp_path):
     yield mount
     for where in reversed(mounts):
         subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.fixture
+def indexed(album, index):
+    """The album indexed once -> (album, catalogue path)."""
+    index([album])
+    return album, index.db
+
+
+@pytest.fixture
+def make_client(indexed, app_clients):
+    """``make_client(**ServerConfig changes)``: a test client of a server on the indexed album."""
+    return lambda **changes: app_clients(ServerConfig.from_env(**{"library": str(indexed[1]), **changes}))

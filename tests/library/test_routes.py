@@ -18,17 +18,6 @@ from wanwu.server.config import ServerConfig
 VISIBLE = [rel for rel in LAYOUT if not rel.startswith(".")]
 
 
-@pytest.fixture
-def indexed(album, index):
-    index([album])
-    return album, index.db
-
-
-@pytest.fixture
-def make_client(indexed, app_clients):
-    return lambda **changes: app_clients(ServerConfig.from_env(**{"library": str(indexed[1]), **changes}))
-
-
 def test_search_stats_and_photo(indexed, make_client):
     album, db = indexed
     client = make_client()

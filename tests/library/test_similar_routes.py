@@ -9,19 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from wanwu.server.config import ServerConfig
-
-
-@pytest.fixture
-def indexed(album, index):
-    index([album])
-    return album, index.db
-
-
-@pytest.fixture
-def make_client(indexed, app_clients):
-    return lambda **changes: app_clients(ServerConfig.from_env(**{"library": str(indexed[1]), **changes}))
-
 
 def _id_of(client, suffix: str) -> int:
     items = client.get("/api/v1/library/search", params={"q": "", "limit": 200}).json()["items"]
