@@ -310,6 +310,7 @@ class SidecarWriter:
         self.conn, self.lang, self.confidence, self.naming = conn, lang, confidence, naming
         self.problems: dict[str, str] = {}  # photo path -> the one line about it
         self._full_disks: set[int] = set()
+        self._done: set[int] = set()  # photos whose sidecar this run already brought up to date
 
     def __call__(self, photo_id: int) -> None:
         from .search import photos_by_id
@@ -321,6 +322,7 @@ class SidecarWriter:
         path = row["path"]
         if self._full_disks and _device(path) in self._full_disks:
             return
+        self._done.add(photo_id)
         for p in photos_by_id(self.conn, [photo_id], self.lang, self.confidence):
             try:
                 regions = regions_for(self.conn, photo_id)  # MWG face regions
@@ -335,10 +337,11 @@ class SidecarWriter:
     def refresh(self) -> None:
         """With --write-xmp on an already indexed tree: every photo's sidecar brought up to date
         from the catalogue, without the model (missing ones made when there is something to say;
-        a changed --tag-confidence or user tag rewrites; an unchanged one is left alone)."""
+        a changed --tag-confidence or user tag rewrites; an unchanged one is left alone). Photos
+        this run already wrote are not read again."""
         rows = self.conn.execute("SELECT id, path FROM photos WHERE error_code IS NULL").fetchall()
         for row in rows:
-            if os.path.exists(row["path"]):
+            if row["id"] not in self._done and os.path.exists(row["path"]):
                 self(row["id"])
 
 
