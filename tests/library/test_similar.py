@@ -190,3 +190,35 @@ def test_keeper_is_most_pixels_then_sharpest_then_oldest():
     assert k["id"] == 2 and "oldest (2019-05-01" in why  # 1% sharper is a tie: the older wins
     k, why = _keeper([row(1, 200, None, mtime=5), row(2, 200, None, mtime=3)])
     assert k["id"] == 2 and "oldest" in why
+
+
+def test_all_pairs_are_computed_once_per_index_and_threshold(monkeypatch):
+    """The duplicates review asks again after every click: the all-pairs pass (the one costly
+    step, ~50 s at 100,000 photos) runs once per index and threshold; a rebuilt index (the
+    catalogue changed) or another threshold computes afresh, and the answers agree."""
+    from wanwu.library import vectors
+    from wanwu.library.embeddings import normalized, quantize
+
+    rows = quantize(normalized(_clustered(600)))
+    index = VectorIndex.build(np.arange(600) + 1, rows)
+    calls = []
+    real = VectorIndex.pairs
+
+    def counted(self, threshold, block=vectors.BLOCK):
+        calls.append(threshold)
+        return real(self, threshold, block)
+
+    monkeypatch.setattr(VectorIndex, "pairs", counted)
+    first = index.linked(0.9)
+    again = index.linked(0.9)
+    assert calls == [0.9] and all(a is b for a, b in zip(first, again))
+    assert len(first[0]) >= 10 and set(first[0].tolist()) <= set(range(1, 601))
+    index.linked(0.95)
+    assert calls == [0.9, 0.95]
+    rebuilt = VectorIndex.build(np.arange(600) + 1, rows)
+    redo = rebuilt.linked(0.9)
+    assert calls == [0.9, 0.95, 0.9] and np.array_equal(redo[0], first[0]) and np.array_equal(redo[2], first[2])
+    monkeypatch.setattr(vectors, "LINKED_KEPT", 0)
+    rebuilt.linked(0.8)
+    rebuilt.linked(0.8)
+    assert calls[-2:] == [0.8, 0.8]  # too many pairs to keep: not kept

@@ -179,14 +179,14 @@ def duplicates(conn: sqlite3.Connection, key: str, threshold: float = DEFAULT_TH
         return a
 
     best: dict[int, float] = {}
-    for ii, jj, ss in index.pairs(threshold):
-        for i, j, s in zip(index.ids[ii].tolist(), index.ids[jj].tolist(), ss.tolist()):
-            a, b = stand_in.get(i, i), stand_in.get(j, j)
-            if a == b:
-                continue  # exact copies: their own group
-            parent[find(a)] = find(b)
-            best[a] = max(best.get(a, 0.0), s)
-            best[b] = max(best.get(b, 0.0), s)
+    first, second, sims = index.linked(threshold)
+    for i, j, s in zip(first.tolist(), second.tolist(), sims.tolist()):
+        a, b = stand_in.get(i, i), stand_in.get(j, j)
+        if a == b:
+            continue  # exact copies: their own group
+        parent[find(a)] = find(b)
+        best[a] = max(best.get(a, 0.0), s)
+        best[b] = max(best.get(b, 0.0), s)
     members: dict[int, list[int]] = {}
     for a in parent:
         members.setdefault(find(a), []).append(a)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -39,6 +39,9 @@ BLOCK = 4_096  # rows per side of one all-pairs tile: 64 MB of float32 scores
 # benchmarks/similar.py (docs/benchmarks.md).
 RESCORE = 4_096
 _EPS = 1e-4  # float32 rounding in the bounds
+# ``linked`` keeps the all-pairs answer of an index for the next call (the gallery's duplicates
+# review asks again after every click) while it holds at most this many pairs: 16 bytes a pair.
+LINKED_KEPT = 2_000_000
 
 
 class NoEmbeddingsError(LibraryError):
@@ -55,6 +58,8 @@ class VectorIndex:
     basis: np.ndarray | None  # (d, k) float32 orthonormal columns, or None: exact only
     proj: np.ndarray  # (n, k) float32 (n, d with no basis)
     resid: np.ndarray  # (n,) float32 length of what the projection misses (0 with no basis)
+    _linked: dict[float, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _linking: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def build(cls, ids: np.ndarray, rows: np.ndarray, dims: int = PROJECTED_DIMS) -> VectorIndex:
@@ -126,6 +131,29 @@ class VectorIndex:
             return order, np.clip(scores[order], 0.0, 1.0)
         order = np.argsort(-scores, kind="stable")[:n]
         return cand[order], np.clip(scores[order], 0.0, 1.0)
+
+    def linked(self, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every pair at or above ``threshold`` as photo ids (a, b) and their cosines, computed
+        once per index and threshold (the index itself is rebuilt when the catalogue changes);
+        concurrent callers wait for one computation instead of each running it. An answer of
+        more than ``LINKED_KEPT`` pairs is returned but not kept."""
+        with self._linking:
+            hit = self._linked.get(threshold)
+            if hit is not None:
+                return hit
+            parts = [(self.ids[i], self.ids[j], s) for i, j, s in self.pairs(threshold)]
+            found = (
+                (
+                    np.concatenate([p[0] for p in parts]),
+                    np.concatenate([p[1] for p in parts]),
+                    np.concatenate([p[2] for p in parts]),
+                )
+                if parts
+                else (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+            )
+            if len(found[0]) <= LINKED_KEPT:
+                self._linked[threshold] = found
+            return found
 
     def pairs(self, threshold: float, block: int = BLOCK) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Every pair of rows (i < j) with cosine >= ``threshold``, tile by tile: (i, j, cosine)
