@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import ConfigError, WanwuError
 from ..faces import cluster
+from .catalogue import transaction
 
 if TYPE_CHECKING:
     from ..faces.detect import Face, FaceFinder
@@ -458,6 +459,75 @@ def forget_all(conn: sqlite3.Connection) -> int:
         conn.execute("DELETE FROM persons")
     conn.execute("VACUUM")  # the deleted descriptors leave the file too
     return n
+
+
+# --- names other apps gave (their XMP face regions: xmp_regions.named_faces) ----------------
+def names_from_other_apps(conn: sqlite3.Connection, photo_ids: Sequence[int]) -> list[str]:
+    """Read the face names other apps wrote into the sidecars of ``photo_ids`` (after their
+    faces were clustered): a named region over a face wanwu found (IoU >= ``SAME_REGION_IOU``)
+    names that face's person when unnamed, or joins the face or its unnamed person to the
+    person already called so; a person the user named otherwise keeps the user's name. Regions
+    over no face wanwu found are ignored. Returns the names that disagreed with the user's
+    (the caller says so in one line)."""
+    from .xmp_regions import SAME_REGION_IOU, named_faces
+
+    disagreed: list[str] = []
+    for photo_id in photo_ids:
+        row = conn.execute("SELECT path, width, height FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        if row is None or not row["width"] or not row["height"]:
+            continue
+        named = named_faces(row["path"], (row["width"], row["height"]))
+        if not named:
+            continue
+        faces = _faces_named(conn, photo_id)
+        for region in named:
+            try:
+                given = clean_name(region.name)
+            except PersonNameError:
+                continue
+            face = max(faces, key=lambda f: _iou(region.box, (f["x"], f["y"], f["w"], f["h"])), default=None)
+            if face is None or _iou(region.box, (face["x"], face["y"], face["w"], face["h"])) < SAME_REGION_IOU:
+                continue
+            if face["name"] is not None:
+                if face["name"].lower() != given.lower():
+                    disagreed.append(f"{given!r} (called {face['name']!r} here)")
+                continue
+            with transaction(conn):
+                _give_name(conn, face, given)
+            faces = _faces_named(conn, photo_id)  # the next region sees this name
+    return disagreed
+
+
+def _faces_named(conn: sqlite3.Connection, photo_id: int) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT f.id, f.x, f.y, f.w, f.h, f.person_id, f.descriptor, p.name FROM faces f "
+        "LEFT JOIN persons p ON p.id = f.person_id WHERE f.photo_id = ? AND f.forgotten = 0",
+        (photo_id,),
+    ).fetchall()
+
+
+def _give_name(conn: sqlite3.Connection, face: sqlite3.Row, given: str) -> None:
+    """An unnamed face's person (or the face alone) gets the name ``given``: joins the person
+    already called so, else is called so."""
+    named = conn.execute(
+        "SELECT id FROM persons WHERE lower(name) = lower(?) AND forgotten = 0 ORDER BY id LIMIT 1", (given,)
+    ).fetchone()
+    pid = face["person_id"]
+    if named is not None and pid is not None:  # its unnamed person is that person too
+        conn.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (named[0], pid))
+        conn.execute("DELETE FROM persons WHERE id = ?", (pid,))
+        _recentre(conn, named[0])
+    elif named is not None:
+        conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (named[0], face["id"]))
+        _recentre(conn, named[0])
+    elif pid is not None:
+        conn.execute("UPDATE persons SET name = ? WHERE id = ?", (given, pid))
+    elif face["descriptor"] is not None:  # a face waiting alone: a person of its own, named
+        centroid = cluster.from_blobs([face["descriptor"]])[0]
+        new = conn.execute(
+            "INSERT INTO persons (name, centroid) VALUES (?, ?) RETURNING id", (given, centroid.tobytes())
+        ).fetchone()[0]
+        conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (new, face["id"]))
 
 
 # --- search -------------------------------------------------------------------------------
