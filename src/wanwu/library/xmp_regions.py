@@ -192,8 +192,8 @@ def _named(
         applied = container.find(_q("mwg-rs:AppliedToDimensions"))
         dims = None
         if applied is not None:
-            d = (_number(applied, "stDim:w"), _number(applied, "stDim:h"))
-            dims = (d[0], d[1]) if d[0] and d[1] else None
+            aw, ah = _number(applied, "stDim:w"), _number(applied, "stDim:h")
+            dims = (aw, ah) if aw and ah else None
         for d in _descriptions(container):
             name = _prop(d, "mwg-rs:Name") or ""
             area = d.find(_q("mwg-rs:Area"))
