@@ -13,6 +13,7 @@ from PIL import Image
 
 from wanwu.cli import main
 from wanwu.library.catalogue import open_catalogue
+from wanwu.library.thumbnails import FACE_SIZE
 from wanwu.server.config import ServerConfig
 
 API = "/api/v1/library"
@@ -65,7 +66,7 @@ def test_people_their_photos_and_face_crops(client):
 
     crop = c.get(obama["sample_face_url"])
     assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
-    assert max(Image.open(io.BytesIO(crop.content)).size) <= 160
+    assert max(Image.open(io.BytesIO(crop.content)).size) <= FACE_SIZE
     assert c.get(obama["sample_face_url"]).content == crop.content  # cached
 
     page = c.get(f"{API}/people/{obama['id']}", params={"limit": 2}).json()
@@ -158,3 +159,14 @@ def test_a_catalogue_without_faces_says_why(app_clients, tmp_path):
     r = c.get(f"{API}/people")
     assert r.status_code == 200
     assert r.json()["people"] == [] and r.json()["hint"]
+
+
+def test_face_crops_leave_the_cache_with_their_photo(tmp_path):
+    from wanwu.library.thumbnails import prune
+
+    kept, gone = "a" * 64, "b" * 64
+    (tmp_path / "faces").mkdir()
+    for sha in (kept, gone):
+        (tmp_path / "faces" / f"{sha}-0123abcd.jpg").write_bytes(b"jpeg")
+    assert prune(tmp_path, {kept}) == 1
+    assert [p.name for p in (tmp_path / "faces").iterdir()] == [f"{kept}-0123abcd.jpg"]

@@ -41,7 +41,7 @@ from .routes import (
     _with_urls,
 )
 from .search import photos_by_id
-from .thumbnails import face_crop
+from .thumbnails import FACE_SIZE, face_crop
 
 router = APIRouter(prefix="/api/v1/library", tags=["Library: people"], default_response_class=_JSON)
 PersonId = Annotated[int, PathParam(ge=1, le=MAX_INT, description="person number (from GET /people)")]
@@ -112,7 +112,7 @@ def library_person(
 
 @router.get(
     "/faces/{face_id}/crop",
-    summary="A face, cropped (JPEG, at most 160 px)",
+    summary=f"A face, cropped (JPEG, at most {FACE_SIZE} px)",
     responses={**_IMAGE_RESPONSES, **_ERRORS},
     response_class=FileResponse,
 )
