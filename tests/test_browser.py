@@ -23,6 +23,7 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Sequence
 from urllib.parse import urlsplit
 
 import pytest
@@ -91,7 +92,8 @@ def _http_get(url: str, timeout: float = 2.0) -> int:
 class _Server:
     """`python -m wanwu.cli serve` on a free loopback port, its output in a log file."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra: Sequence[str] = ()) -> None:
+        """``extra``: more ``wanwu serve`` options (``--library DB``, ``--api-key K``)."""
         self.port = _free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.log_path = Path(tempfile.gettempdir()) / f"wanwu-browser-test-{self.port}.log"
@@ -109,6 +111,7 @@ class _Server:
             MODEL,
             "--log-level",
             "warning",
+            *extra,
         ]
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
 

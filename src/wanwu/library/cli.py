@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -376,10 +377,11 @@ def cmd_index(args: argparse.Namespace) -> int:
 
         old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
+            started = time.time()
             summary = indexer.run(args.paths)
             if finder is not None and not indexer.stopping:  # with --ray, every photo's faces are found here
                 face_failures, with_faces = people_cli.index_faces(
-                    conn, finder, args.paths, progress=bar_on, stopping=lambda: indexer.stopping
+                    conn, finder, args.paths, progress=bar_on, stopping=lambda: indexer.stopping, since=started
                 )
                 if sidecars is not None:  # their sidecars were written before their faces were known
                     for photo_id in with_faces:

@@ -22,12 +22,14 @@ person (the face counts stay: they say only that a photo has faces).
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from ..errors import ConfigError, WanwuError
 from ..faces import cluster
+from .catalogue import transaction
 
 if TYPE_CHECKING:
     from ..faces.detect import Face, FaceFinder
@@ -36,6 +38,7 @@ PEOPLE_LABEL = {"en": "people", "zh": "人物"}  # the tag of a photo with faces
 # a query for these finds every photo with faces (besides the ImageNet classes of people)
 PEOPLE_WORDS = frozenset({"people", "person", "persons", "face", "faces", "人物", "人", "人脸", "脸"})
 SAME_FACE_IOU = 0.5  # a face found again where one was (re-indexing): the same face
+MAX_NAME = 100  # characters in a person's name (the CLI and the API)
 
 
 class PersonNotFoundError(WanwuError):
@@ -46,7 +49,10 @@ class PersonNotFoundError(WanwuError):
 
 class PersonNameError(ConfigError):
     code = "bad_person_name"
-    summary = "a person's name must not be empty nor contain '|'"
+    http_status = 422
+    summary = (
+        f"a person's name must not be empty, longer than {MAX_NAME} characters, nor contain '|' or control characters"
+    )
 
 
 class PersonNameTakenError(WanwuError):
@@ -267,32 +273,63 @@ def _group_waiting(
 
 
 # --- what the user sees and says ----------------------------------------------------------
+_SUMMARY = (
+    "SELECT p.id, p.name, count(f.id) AS n, count(DISTINCT f.photo_id) AS photos FROM persons p "
+    "JOIN faces f ON f.person_id = p.id AND f.forgotten = 0 WHERE p.forgotten = 0 {where}"
+    "GROUP BY p.id ORDER BY p.name IS NULL, n DESC, p.id"
+)
+
+
+def _summary(conn: sqlite3.Connection, r: sqlite3.Row) -> dict:
+    sample = conn.execute(
+        "SELECT f.id, ph.path FROM faces f JOIN photos ph ON ph.id = f.photo_id WHERE f.person_id = ? "
+        "AND f.forgotten = 0 ORDER BY f.w * f.h DESC LIMIT 1",
+        (r["id"],),
+    ).fetchone()
+    return {
+        "id": r["id"],
+        "name": r["name"],
+        "faces": r["n"],
+        "photos": r["photos"],
+        "sample": sample[1],
+        "sample_face": sample[0],
+    }
+
+
 def persons(conn: sqlite3.Connection) -> list[dict]:
-    """Every person (not forgotten) with faces: ``{id, name, faces, photos, sample}`` (sample:
-    the photo of its largest face), named first, then by number of faces. Faces that belong to
-    nobody yet are counted as one entry with ``id`` None ("unnamed")."""
-    out = []
-    for r in conn.execute(
-        "SELECT p.id, p.name, count(f.id) AS n, count(DISTINCT f.photo_id) AS photos FROM persons p "
-        "JOIN faces f ON f.person_id = p.id AND f.forgotten = 0 WHERE p.forgotten = 0 "
-        "GROUP BY p.id ORDER BY p.name IS NULL, n DESC, p.id"
-    ):
-        sample = conn.execute(
-            "SELECT ph.path FROM faces f JOIN photos ph ON ph.id = f.photo_id WHERE f.person_id = ? "
-            "AND f.forgotten = 0 ORDER BY f.w * f.h DESC LIMIT 1",
-            (r["id"],),
-        ).fetchone()
-        out.append({"id": r["id"], "name": r["name"], "faces": r["n"], "photos": r["photos"], "sample": sample[0]})
+    """Every person (not forgotten) with faces: ``{id, name, faces, photos, sample,
+    sample_face}`` (sample: the photo of its largest face, sample_face: that face's id), named
+    first, then by number of faces. Faces that belong to nobody yet are counted as one entry
+    with ``id`` None ("unnamed")."""
+    out = [_summary(conn, r) for r in conn.execute(_SUMMARY.format(where=""))]
     waiting = conn.execute(
         "SELECT count(*), count(DISTINCT photo_id) FROM faces WHERE person_id IS NULL AND forgotten = 0"
     ).fetchone()
     if waiting[0]:
         sample = conn.execute(
-            "SELECT ph.path FROM faces f JOIN photos ph ON ph.id = f.photo_id WHERE f.person_id IS NULL "
+            "SELECT f.id, ph.path FROM faces f JOIN photos ph ON ph.id = f.photo_id WHERE f.person_id IS NULL "
             "AND f.forgotten = 0 ORDER BY f.id DESC LIMIT 1"
         ).fetchone()
-        out.append({"id": None, "name": None, "faces": waiting[0], "photos": waiting[1], "sample": sample[0]})
+        out.append(
+            {
+                "id": None,
+                "name": None,
+                "faces": waiting[0],
+                "photos": waiting[1],
+                "sample": sample[1],
+                "sample_face": sample[0],
+            }
+        )
     return out
+
+
+def person(conn: sqlite3.Connection, pid: int) -> dict:
+    """One person as ``persons`` lists them; ``PersonNotFoundError`` for a person without faces
+    (forgotten, merged away, or never)."""
+    row = conn.execute(_SUMMARY.format(where="AND p.id = ? "), (pid,)).fetchone()
+    if row is None:
+        raise PersonNotFoundError(f"no person {pid} (or no face of theirs is left)")
+    return _summary(conn, row)
 
 
 def faces_of(conn: sqlite3.Connection, person_id: int) -> list[dict]:
@@ -342,11 +379,22 @@ def _recentre(conn: sqlite3.Connection, pid: int) -> None:
         conn.execute("DELETE FROM persons WHERE id = ? AND name IS NULL AND forgotten = 0", (pid,))
 
 
-def name(conn: sqlite3.Connection, ref: str, new_name: str) -> int:
-    """Name a person (or rename); returns its id."""
+def clean_name(new_name: str) -> str:
+    """A person's name as stored: spaces collapsed; ``PersonNameError`` when it is empty, longer
+    than ``MAX_NAME``, or has '|' (it separates keyword levels) or control characters."""
     new_name = " ".join(new_name.split())
     if not new_name or "|" in new_name:
         raise PersonNameError(f"{new_name!r}: a name must not be empty nor contain '|' (it separates keyword levels)")
+    if len(new_name) > MAX_NAME:
+        raise PersonNameError(f"a name of {len(new_name)} characters: at most {MAX_NAME}")
+    if any(unicodedata.category(c) == "Cc" for c in new_name):
+        raise PersonNameError(f"{new_name!r}: a name must not contain control characters")
+    return new_name
+
+
+def name(conn: sqlite3.Connection, ref: str, new_name: str) -> int:
+    """Name a person (or rename); returns its id."""
+    new_name = clean_name(new_name)
     pid = person_id(conn, ref)
     other = conn.execute(
         "SELECT id FROM persons WHERE lower(name) = lower(?) AND id != ? AND forgotten = 0", (new_name, pid)
@@ -411,6 +459,75 @@ def forget_all(conn: sqlite3.Connection) -> int:
         conn.execute("DELETE FROM persons")
     conn.execute("VACUUM")  # the deleted descriptors leave the file too
     return n
+
+
+# --- names other apps gave (their XMP face regions: xmp_regions.named_faces) ----------------
+def names_from_other_apps(conn: sqlite3.Connection, photo_ids: Sequence[int]) -> list[str]:
+    """Read the face names other apps wrote into the sidecars of ``photo_ids`` (after their
+    faces were clustered): a named region over a face wanwu found (IoU >= ``SAME_REGION_IOU``)
+    names that face's person when unnamed, or joins the face or its unnamed person to the
+    person already called so; a person the user named otherwise keeps the user's name. Regions
+    over no face wanwu found are ignored. Returns the names that disagreed with the user's
+    (the caller says so in one line)."""
+    from .xmp_regions import SAME_REGION_IOU, named_faces
+
+    disagreed: list[str] = []
+    for photo_id in photo_ids:
+        row = conn.execute("SELECT path, width, height FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        if row is None or not row["width"] or not row["height"]:
+            continue
+        named = named_faces(row["path"], (row["width"], row["height"]))
+        if not named:
+            continue
+        faces = _faces_named(conn, photo_id)
+        for region in named:
+            try:
+                given = clean_name(region.name)
+            except PersonNameError:
+                continue
+            face = max(faces, key=lambda f: _iou(region.box, (f["x"], f["y"], f["w"], f["h"])), default=None)
+            if face is None or _iou(region.box, (face["x"], face["y"], face["w"], face["h"])) < SAME_REGION_IOU:
+                continue
+            if face["name"] is not None:
+                if face["name"].lower() != given.lower():
+                    disagreed.append(f"{given!r} (called {face['name']!r} here)")
+                continue
+            with transaction(conn):
+                _give_name(conn, face, given)
+            faces = _faces_named(conn, photo_id)  # the next region sees this name
+    return disagreed
+
+
+def _faces_named(conn: sqlite3.Connection, photo_id: int) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT f.id, f.x, f.y, f.w, f.h, f.person_id, f.descriptor, p.name FROM faces f "
+        "LEFT JOIN persons p ON p.id = f.person_id WHERE f.photo_id = ? AND f.forgotten = 0",
+        (photo_id,),
+    ).fetchall()
+
+
+def _give_name(conn: sqlite3.Connection, face: sqlite3.Row, given: str) -> None:
+    """An unnamed face's person (or the face alone) gets the name ``given``: joins the person
+    already called so, else is called so."""
+    named = conn.execute(
+        "SELECT id FROM persons WHERE lower(name) = lower(?) AND forgotten = 0 ORDER BY id LIMIT 1", (given,)
+    ).fetchone()
+    pid = face["person_id"]
+    if named is not None and pid is not None:  # its unnamed person is that person too
+        conn.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (named[0], pid))
+        conn.execute("DELETE FROM persons WHERE id = ?", (pid,))
+        _recentre(conn, named[0])
+    elif named is not None:
+        conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (named[0], face["id"]))
+        _recentre(conn, named[0])
+    elif pid is not None:
+        conn.execute("UPDATE persons SET name = ? WHERE id = ?", (given, pid))
+    elif face["descriptor"] is not None:  # a face waiting alone: a person of its own, named
+        centroid = cluster.from_blobs([face["descriptor"]])[0]
+        new = conn.execute(
+            "INSERT INTO persons (name, centroid) VALUES (?, ?) RETURNING id", (given, centroid.tobytes())
+        ).fetchone()[0]
+        conn.execute("UPDATE faces SET person_id = ? WHERE id = ?", (new, face["id"]))
 
 
 # --- search -------------------------------------------------------------------------------

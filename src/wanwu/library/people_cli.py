@@ -61,11 +61,13 @@ def make_finder(args: argparse.Namespace) -> Any:
 
 
 def index_faces(
-    conn, finder, roots, *, progress: bool, stopping: Callable[[], bool]
+    conn, finder, roots, *, progress: bool, stopping: Callable[[], bool], since: float = float("inf")
 ) -> tuple[list[tuple[str, str]], list[int]]:
-    """After classifying: photos never looked at for faces get theirs, then new faces are
-    grouped into persons. Returns the photos that could not be read, and the ids of the photos
-    whose faces changed (their sidecars are written again)."""
+    """After classifying: photos never looked at for faces get theirs, new faces are grouped
+    into persons, and the names other apps gave faces in the sidecars of the photos whose faces
+    were found now (or that were indexed at ``since`` or later) name them. Returns the photos
+    that could not be read, and the ids of the photos whose faces changed (their sidecars are
+    written again)."""
     from . import people
 
     todo = people.photos_without_faces(conn, roots)
@@ -86,12 +88,27 @@ def index_faces(
     touched = [pid for pid, _ in todo]
     touched += [r[0] for r in conn.execute("SELECT DISTINCT photo_id FROM faces WHERE clustered = 0")]
     made = people.cluster_new_faces(conn)
+    touched += [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT f.photo_id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.indexed_at >= ?",
+            (since,),
+        )
+    ]
+    touched = sorted(set(touched))
+    disagreed = people.names_from_other_apps(conn, touched)
+    if disagreed:
+        more = f" (and {len(disagreed) - 1} more)" if len(disagreed) > 1 else ""
+        print(
+            f"wanwu: faces: another app's sidecar names {disagreed[0]}{more}; the names given here are kept",
+            file=sys.stderr,
+        )
     found = conn.execute("SELECT count(*), count(DISTINCT photo_id) FROM faces WHERE forgotten = 0").fetchone()
     print(
         f"wanwu: faces: {found[0]} in {found[1]} photo(s); {made} new person(s); `wanwu people` lists them",
         file=sys.stderr,
     )
-    return failures, sorted(set(touched))
+    return failures, touched
 
 
 # --- wanwu people -------------------------------------------------------------------------

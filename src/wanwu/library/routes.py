@@ -6,7 +6,8 @@ catalogue was indexed from once links are resolved, of the catalogued size and m
 content hash), checked on the descriptor that is then sent (``files.open_catalogued``). A photo
 replaced by a link to anything else is never sent. Each request
 opens the catalogue read-only (WAL: ``wanwu index`` may be writing meanwhile), except
-``POST /photos/{id}/tags``, which does what ``wanwu tag`` does (``usertags.apply``). Like every
+``POST /photos/{id}/tags``, which does what ``wanwu tag`` does (``usertags.apply``), and the
+People edits (``people_routes``: what ``wanwu people`` does). Like every
 ``/api`` route, these need the API key when the server has one; the edit takes JSON only, which
 a page on another site cannot send here without CORS allowing it.
 """
@@ -90,6 +91,9 @@ def install_library(app: FastAPI, db_path: Path | None, tag_confidence: float | 
     open_catalogue(db_path, readonly=True).close()  # LibraryError now, not at the first request
     app.state.library = LibraryContext(db_path, thumbnails_dir(db_path), tag_confidence)
     app.include_router(router)
+    from . import people_routes  # imports this module's helpers: registered once they exist
+
+    app.include_router(people_routes.router)
 
 
 @status_router.get("/library", summary="Is there a photo library?")

@@ -4,7 +4,10 @@
  * A search box (suggestions from class and group names, en/zh), group facets with counts,
  * a grid of thumbnails with "load more" paging, and a dialog with the photo larger and its
  * tags, "Similar photos" from it (GET /similar/{id}) and a Duplicates review (GET /duplicates:
- * exact copies and near-duplicates, the suggested keeper marked). Images are fetched with the API key (when there is one) and shown from blob: URLs.
+ * exact copies and near-duplicates, the suggested keeper marked), and People (GET /people: each
+ * person as a face crop with name and counts; a click shows their photos, GET /people/{id},
+ * with a box to name them, POST /people/{id}/name). Images are fetched with the API key (when
+ * there is one) and shown from blob: URLs.
  * Requests, the key dialog and the language come from app.js (window.WANWU_UI).
  */
 (() => {
@@ -31,6 +34,10 @@
       "dup.exact": "Exact copies", "dup.near": "Near-duplicates", "dup.keep": "keep",
       "status.dups": "{e} groups of exact copies, {n} of near-duplicates; wanwu deletes nothing",
       "status.nodups": "No duplicates found.",
+      "people.open": "People", "people.counts": "{f} faces · {p} photos",
+      "status.people": "{n} people; {w} faces not grouped yet", "status.nopeople": "No faces found yet.",
+      "status.person": "Photos of {name}", "person.namePlaceholder": "Name this person: 奶奶, Alex…",
+      "person.save": "Save", "person.saved": "Named {name}: search finds their photos by it",
     },
     zh: {
       "tab.classify": "识别", "tab.library": "相册",
@@ -48,6 +55,10 @@
       "dup.exact": "完全相同", "dup.near": "近似重复", "dup.keep": "保留",
       "status.dups": "{e} 组完全相同，{n} 组近似重复；万物不会删除任何照片",
       "status.nodups": "没有找到重复照片。",
+      "people.open": "人物", "people.counts": "{f} 张人脸 · {p} 张照片",
+      "status.people": "{n} 个人物；{w} 张人脸尚未归组", "status.nopeople": "还没有找到人脸。",
+      "status.person": "{name} 的照片", "person.namePlaceholder": "给这个人起名：奶奶、Alex……",
+      "person.save": "保存", "person.saved": "已命名为 {name}：可以用这个名字搜索其照片",
     },
   };
   const $ = (id) => document.getElementById(id);
@@ -60,6 +71,7 @@
     prev: $("lib-prev"), next: $("lib-next"), tagForm: $("lib-tag-form"), tagInput: $("lib-tag-input"),
     tagStatus: $("lib-tag-status"),
     dialogSimilar: $("lib-dialog-similar"), dups: $("lib-dups"),
+    people: $("lib-people"), personForm: $("lib-person-form"), personName: $("lib-person-name"),
   };
   const h = UI.h;
   let lang = UI.lang();
@@ -168,6 +180,7 @@
   /* ---------- similar photos and duplicates (views of the same grid) ---------- */
   async function showList(url, render) {
     const gen = ++generation;
+    els.personForm.hidden = true;
     forgetImages();
     state.items = [];
     state.error = null;
@@ -175,14 +188,15 @@
     els.more.hidden = true;
     els.status.textContent = t("status.loading");
     const r = await UI.apiRequest(url);
-    if (gen !== generation) return;
+    if (gen !== generation) return false;
     if (!r.ok) {
       els.status.textContent = UI.errorText(r.error);
       els.status.classList.add("is-error");
-      return;
+      return false;
     }
     els.status.classList.remove("is-error");
     els.status.textContent = render(r.data);
+    return true;
   }
 
   function showSimilar(item) {
@@ -211,8 +225,60 @@
     });
   }
 
+  /* ---------- people: persons as face crops; a person's photos, named from here ---------- */
+  let person = null; // the person whose photos are shown
+
+  const who = (p) => p.name || `#${p.id}`;
+
+  function personCard(p) {
+    const img = h("img", { class: "lib-thumb", alt: who(p), loading: "lazy" });
+    if (p.sample_face_url) blobUrl(p.sample_face_url).then((u) => { img.src = u; }).catch(() => img.classList.add("is-broken"));
+    return h("li", { class: "lib-card lib-person" },
+      h("button", { type: "button", class: "lib-open", onclick: () => showPerson(p) },
+        img,
+        h("span", { class: "lib-caption" },
+          h("span", { class: "lib-label", text: who(p) }),
+          h("span", { class: "lib-name", text: t("people.counts", { f: p.faces, p: p.photos }) }))));
+  }
+
+  function showPeople() {
+    showList(`${API}/people`, (data) => {
+      els.grid.append(...data.people.map(personCard));
+      if (!data.people.length && !data.waiting.faces) return data.hint ? `${t("status.nopeople")} (${data.hint})` : t("status.nopeople");
+      return t("status.people", { n: data.people.length, w: data.waiting.faces });
+    });
+  }
+
+  async function showPerson(p) {
+    const shown = await showList(`${API}/people/${p.id}?limit=200&lang=${lang}`, (data) => {
+      person = data.person;
+      els.grid.append(...data.items.map((i) => card(i)));
+      return t("status.person", { name: who(data.person) });
+    });
+    if (shown) {
+      els.personName.value = person.name || "";
+      els.personForm.hidden = false;
+    }
+  }
+
+  async function namePerson(name) {
+    if (!person) return;
+    const r = await UI.apiRequest(`${API}/people/${person.id}/name`, {
+      method: "POST", body: new Blob([JSON.stringify({ name })], { type: "application/json" }),
+    });
+    if (!r.ok) {
+      els.status.textContent = UI.errorText(r.error);
+      els.status.classList.add("is-error");
+      return;
+    }
+    person = r.data.person;
+    els.status.classList.remove("is-error");
+    els.status.textContent = `${t("status.person", { name: who(person) })} · ${t("person.saved", { name: person.name })}`;
+  }
+
   async function search(query, append) {
     const gen = append ? generation : ++generation;
+    els.personForm.hidden = true;
     state.query = query.trim();
     state.loading = true;
     state.error = null;
@@ -340,6 +406,12 @@
   });
   els.dialogSimilar.addEventListener("click", () => { closePhoto(); if (current) showSimilar(current); });
   els.dups.addEventListener("click", showDuplicates);
+  els.people.addEventListener("click", showPeople);
+  els.personForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const name = els.personName.value.trim();
+    if (name) namePerson(name);
+  });
   els.dialog.addEventListener("click", (e) => { if (e.target === els.dialog) closePhoto(); });
   window.addEventListener("hashchange", showView);
 
