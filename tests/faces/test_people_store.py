@@ -91,3 +91,28 @@ def test_faces_travel_from_ray_workers_intact():
         assert np.allclose(a.box, b.box) and np.allclose(a.landmarks, b.landmarks)
         assert np.array_equal(a.descriptor, b.descriptor)
     assert _faces_from_blob(_faces_blob([])) == [] and _faces_from_blob(None) is None
+
+
+def test_merge_is_all_or_nothing(conn, monkeypatch):
+    """A merge that fails half-way (here: recomputing the centroid) leaves both persons and
+    every face where they were, not faces moved to a person whose old self is deleted."""
+    with conn:
+        people.replace_faces(conn, 1, [_F(0.1, 1)])
+        people.replace_faces(conn, 3, [_F(0.5, 99)])
+    a = conn.execute("INSERT INTO persons (name) VALUES ('Ann')").lastrowid
+    b = conn.execute("INSERT INTO persons (name) VALUES (NULL)").lastrowid
+    conn.execute("UPDATE faces SET person_id = ? WHERE x = 0.1", (a,))
+    conn.execute("UPDATE faces SET person_id = ? WHERE x = 0.5", (b,))
+    before = conn.execute("SELECT id, person_id FROM faces ORDER BY id").fetchall()
+
+    def broken(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(people, "_recentre", broken)
+    with pytest.raises(OSError):
+        people.merge(conn, str(a), str(b))
+    assert conn.execute("SELECT id, person_id FROM faces ORDER BY id").fetchall() == before
+    assert {r[0] for r in conn.execute("SELECT id FROM persons")} == {a, b}
+    monkeypatch.undo()
+    assert people.merge(conn, "Ann", str(b)) == a
+    assert {r[0] for r in conn.execute("SELECT person_id FROM faces")} == {a}

@@ -403,7 +403,7 @@ def name(conn: sqlite3.Connection, ref: str, new_name: str) -> int:
         raise PersonNameTakenError(
             f"person {other[0]} is already called {new_name!r}; if they are one, `wanwu people merge {other[0]} {pid}`"
         )
-    with conn:
+    with transaction(conn):
         conn.execute("UPDATE persons SET name = ? WHERE id = ?", (new_name, pid))
     return pid
 
@@ -414,7 +414,7 @@ def merge(conn: sqlite3.Connection, into_ref: str, other_ref: str) -> int:
     keep, gone = person_id(conn, into_ref), person_id(conn, other_ref)
     if keep == gone:
         return keep
-    with conn:
+    with transaction(conn):
         names = dict(conn.execute("SELECT id, name FROM persons WHERE id IN (?, ?)", (keep, gone)).fetchall())
         conn.execute("UPDATE faces SET person_id = ? WHERE person_id = ?", (keep, gone))
         conn.execute("DELETE FROM persons WHERE id = ?", (gone,))
@@ -433,7 +433,7 @@ def forget(conn: sqlite3.Connection, ref: str) -> str:
         row = conn.execute("SELECT person_id FROM faces WHERE id = ? AND forgotten = 0", (fid,)).fetchone()
         if row is None:
             raise PersonNotFoundError(f"no face {fid}; `wanwu people show PERSON` lists a person's faces")
-        with conn:
+        with transaction(conn):
             conn.execute(
                 "UPDATE faces SET forgotten = 1, descriptor = NULL, landmarks = NULL, person_id = NULL WHERE id = ?",
                 (fid,),
@@ -442,7 +442,7 @@ def forget(conn: sqlite3.Connection, ref: str) -> str:
                 _recentre(conn, row[0])
         return f"forgot face {fid}"
     pid = person_id(conn, ref)
-    with conn:
+    with transaction(conn):
         n = conn.execute(
             "UPDATE faces SET forgotten = 1, descriptor = NULL, landmarks = NULL WHERE person_id = ? AND forgotten = 0",
             (pid,),
@@ -454,7 +454,7 @@ def forget(conn: sqlite3.Connection, ref: str) -> str:
 def forget_all(conn: sqlite3.Connection) -> int:
     """Delete every face and person (descriptors, boxes, names); returns the faces deleted. The
     photos' face counts stay, so the next ``wanwu index`` does not look for them again."""
-    with conn:
+    with transaction(conn):
         n = conn.execute("DELETE FROM faces").rowcount
         conn.execute("DELETE FROM persons")
     conn.execute("VACUUM")  # the deleted descriptors leave the file too
