@@ -1,7 +1,8 @@
 """A cold CLI: the `wanwu` command imports what the command in hand needs. Building the parser,
 `wanwu --help`, `wanwu index --help`, `wanwu serve --help` and `wanwu classify` import neither
 FastAPI, uvicorn nor starlette (only running `wanwu serve` needs them), and the help pages load no
-engine (torch, ONNX Runtime, OpenVINO). Each is checked in a fresh interpreter: a module one
+engine (torch, ONNX Runtime, OpenVINO), no NumPy, no Pillow and no OpenSSL (each costs every run
+tens of milliseconds: the pipeline and the hashes are imported where they are used). Each is checked in a fresh interpreter: a module one
 test imported stays in this process's sys.modules. Not a timing test."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ PROBE = textwrap.dedent(
     """
     import contextlib, io, json, sys
 
-    WATCHED = {"fastapi", "uvicorn", "starlette", "torch", "onnxruntime", "openvino"}
+    WATCHED = {"fastapi", "uvicorn", "starlette", "torch", "onnxruntime", "openvino", "numpy", "PIL", "_hashlib"}
 
     def loaded():
         return sorted({m.split(".")[0] for m in sys.modules} & WATCHED)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 import time
 from contextlib import contextmanager
@@ -52,7 +51,7 @@ def new_file_mode() -> int:
 
 def temp_name(target_name: str) -> str:
     """A fresh temporary name for writing ``target_name`` in the same folder."""
-    token = secrets.token_hex(4)
+    token = os.urandom(4).hex()  # not `secrets`: it loads OpenSSL, and every command imports this
     name = f"{TEMP_PREFIX}{token}-{target_name}{TEMP_SUFFIX}"
     if len(os.fsencode(name)) > _NAME_MAX:  # a long photo name: keep only its extension
         ext = os.path.splitext(target_name)[1][:16]

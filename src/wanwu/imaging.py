@@ -34,26 +34,14 @@ from .errors import (
     UnsupportedFormatError,
 )
 from .formats import ALLOWED_FORMATS, HEIF_AVAILABLE, HEIF_EXTRA, IMAGE_EXTENSIONS, readable_names  # noqa: F401
+from .preprocessing import DEFAULT_MAX_PIXELS, Preprocessing
 
-DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: the most pixels decoded into memory (~120 MB as RGB)
 # A baseline JPEG decoded at reduced DCT scale (draft) may declare this many times more: a
 # 200 MP phone photo (16320x12240) decodes at 1/8 to 3 MP, peak RSS ~28 MB instead of ~210 MB.
 JPEG_HEADER_FACTOR = 8
 # Models see 224-300 px crops: a photo whose shorter side is under this is blown up > 3.5x.
 MIN_USEFUL_SIDE = 64
 ImageSource = bytes | bytearray | memoryview | str | os.PathLike | Image.Image
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """torchvision-style eval transform: resize shorter side (antialiased bilinear) to
-    ``resize_size``, center-crop ``crop_size``, scale to [0, 1], normalize with mean/std, NCHW.
-    Each ``ModelSpec`` carries one."""
-
-    crop_size: int
-    resize_size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
 
 
 # Pillow's own bomb guard would raise above 2x its default; ours (max_pixels) runs first.

@@ -30,9 +30,9 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from .engines import DEFAULT_ENGINE, DEFAULT_PRECISION, ENGINE_TABLE, ENGINES, PRECISIONS, check_engine
 from .errors import ConfigError
-from .imaging import DEFAULT_MAX_PIXELS
 from .labels import default_lang, parse_lang
 from .models import DEFAULT_MODEL, MODELS, get_spec
+from .preprocessing import DEFAULT_MAX_PIXELS
 from .tag_policy import calibration, parse_confidence
 
 DEFAULT_TOP_K = 5

@@ -52,8 +52,7 @@ def _threads(text: str) -> str:
 def _add_options(p: argparse.ArgumentParser, command: str) -> None:
     from ..engines import ENGINES, PRECISIONS
     from ..models import MODELS
-    from .suite import SECTIONS
-    from .variants import BASELINE_ENGINE
+    from .variants import BASELINE_ENGINE, SECTIONS
 
     default_models = "all" if command == "compare" else "the default model"
     p.add_argument(
@@ -245,8 +244,8 @@ def _command_line(args: argparse.Namespace) -> str:
 
 def options_from_args(args: argparse.Namespace):
     from ..models import DEFAULT_MODEL, MODELS
-    from .suite import SECTIONS, BenchOptions
-    from .variants import parse_threads
+    from .suite import BenchOptions
+    from .variants import SECTIONS, parse_threads
 
     command = args.bench_command
     sections = getattr(args, "sections", None) or COMMANDS[command][1] or list(SECTIONS)

@@ -26,11 +26,19 @@ from ..pipeline import Classifier
 from ..settings import DEFAULT_PRECISION
 from .machine import load_average, machine_info
 from .stats import ratio
-from .variants import ModelWeights, Variant, baseline, engine_available, engine_variants, make_classifier, plan_weights
+from .variants import (
+    SECTIONS,
+    ModelWeights,
+    Variant,
+    baseline,
+    engine_available,
+    engine_variants,
+    make_classifier,
+    plan_weights,
+)
 
 log = logging.getLogger("wanwu.bench")
 
-SECTIONS = ("latency", "throughput", "accuracy", "quantization", "decode", "memory")
 LATENCY_PHOTOS = 10  # photos cycled through in the latency runs
 # draft decoding targets: shorter side >= factor x resize size (the Classifier default is 2: wanwu.pipeline.DRAFT_MARGIN)
 DRAFT_FACTORS = (1.0, 2.0)

@@ -10,12 +10,12 @@ from pathlib import Path
 
 from ..engines import ENGINES, default_threads, get_engine
 from ..models import get_spec
-from ..models.weights import availability, how_to_get
 from ..paths import cache_dir, display_text
 
 log = logging.getLogger("wanwu.bench")
 
 BASELINE_ENGINE, BASELINE_PRECISION, BASELINE_THREADS = "torch", "fp32", 1
+SECTIONS = ("latency", "throughput", "accuracy", "quantization", "decode", "memory")  # what `wanwu bench` can measure
 RANDOM_SEED = 0
 
 
@@ -111,6 +111,8 @@ def random_weights_file(model: str) -> Path:
 
 def plan_weights(models: list[str], random_ok: set[str]) -> tuple[list[ModelWeights], list[dict]]:
     """(models to run, models skipped with the reason and how to get their weights)."""
+    from ..models.weights import availability, how_to_get
+
     run, skipped = [], []
     for model in models:
         spec = get_spec(model)

@@ -24,12 +24,12 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
-import numpy as np
-
 from ..errors import ConfigError, EngineError
 from ..install import DISTRIBUTION, pip_install
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # NumPy only for the annotations: the CLI's parser imports this module
+    import numpy as np
+
     from ..models.spec import ModelSpec
     from ..models.weights import ResolvedWeights
 

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -121,6 +120,8 @@ def sha256_of(path: str) -> str:
     """The SHA-256 of the regular file ``path``, streamed (any size, constant memory)."""
     fd, _ = open_regular(path)
     with os.fdopen(fd, "rb") as f:
+        import hashlib  # here, not at the top: OpenSSL costs every command ~30 ms to load
+
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
@@ -150,6 +151,8 @@ def open_catalogued(
         if opened != real:
             raise NotServedError("its file changed place while it was opened")
         if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+            import hashlib
+
             if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
                 raise PhotoChangedError("its file is no longer the photo that was indexed; re-run wanwu index")
             f.seek(0)

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .backend import tagger_name
 from .catalogue import LibraryError
-from .embeddings import pooled
-from .vectors import VectorIndex, cached_index, catalogue_model
+
+if TYPE_CHECKING:  # NumPy and the index on first use: the CLI's parser reads the defaults below
+    import numpy as np
+
+    from .vectors import VectorIndex
 
 DEFAULT_THRESHOLD = 0.85
 DEFAULT_COUNT = 12
@@ -55,6 +55,8 @@ def _item(row: sqlite3.Row) -> dict[str, Any]:
 
 def index_for(conn: sqlite3.Connection, key: str) -> tuple[str, VectorIndex]:
     """The catalogue's model and its (cached) index; ``NoEmbeddingsError`` when it has none."""
+    from .vectors import cached_index, catalogue_model
+
     model = catalogue_model(conn)
     return model, cached_index(conn, key, model)
 
@@ -62,6 +64,8 @@ def index_for(conn: sqlite3.Connection, key: str) -> tuple[str, VectorIndex]:
 def similar_to_id(conn: sqlite3.Connection, key: str, photo_id: int, count: int = DEFAULT_COUNT) -> list[dict]:
     """The ``count`` photos most like catalogued photo ``photo_id``; ``PhotoNotEmbeddedError``
     when it has no embedding of the catalogue's model."""
+    import numpy as np
+
     model, index = index_for(conn, key)
     pos = index.position(photo_id)
     if pos is None:
@@ -95,6 +99,8 @@ def embed_file(path: str, model: str) -> np.ndarray:
     ``Classifier`` of that model and precision, checked to have the same weights."""
     from ..errors import ConfigError
     from ..pipeline import Classifier
+    from .backend import tagger_name
+    from .embeddings import pooled
 
     name, precision, _ = (model.split("/") + ["", ""])[:3]
     clf = Classifier(model=name, precision=precision or "fp32")
