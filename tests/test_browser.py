@@ -224,6 +224,22 @@ class Watch:
         return [u for u in self.requests + self.websockets if not _is_loopback_url(u)]
 
 
+def open_library_view(browser, url: str, key: str, **options):
+    """A new context (1280x800 unless ``viewport`` is given, en-US) on ``url``'s Library view,
+    the API key entered once for every request of the page: ``(context, page, Watch)``."""
+    options.setdefault("viewport", {"width": 1280, "height": 800})
+    ctx = browser.new_context(locale="en-US", **options)
+    ctx.add_init_script(CSP_REPORTER)
+    page = ctx.new_page()
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    watch = Watch(page)
+    page.goto(url + "/#library")
+    page.locator("#auth-key").fill(key)
+    page.locator("#auth-submit").click()
+    expect(page.locator("#library-view")).to_be_visible()
+    return ctx, page, watch
+
+
 def _is_loopback_url(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme == "data":

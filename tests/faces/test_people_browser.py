@@ -36,25 +36,11 @@ def people_server(tmp_path_factory, shared_faces, finder):
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with test_browser.sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=test_browser.CHROMIUM, headless=True, args=test_browser.CHROMIUM_ARGS)
-        yield b
-        b.close()
+browser = test_browser.browser  # the module-scoped Chromium fixture, shared
 
 
 def _open_people(browser, url, **options):
-    options.setdefault("viewport", {"width": 1280, "height": 800})
-    ctx = browser.new_context(locale="en-US", **options)
-    ctx.add_init_script(test_browser.CSP_REPORTER)
-    page = ctx.new_page()
-    page.set_default_timeout(test_browser.UI_TIMEOUT_MS)
-    watch = test_browser.Watch(page)
-    page.goto(url + "/#library")
-    page.locator("#auth-key").fill(KEY)
-    page.locator("#auth-submit").click()
-    test_browser.expect(page.locator("#library-view")).to_be_visible()
+    ctx, page, watch = test_browser.open_library_view(browser, url, KEY, **options)
     page.locator("#lib-people").click()
     test_browser.expect(page.locator("#lib-grid > li.lib-person")).to_have_count(2)
     page.wait_for_function(

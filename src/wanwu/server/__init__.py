@@ -6,7 +6,9 @@ The names below are imported on first use (PEP 562), so ``wanwu.server.config`` 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_names
 
 if TYPE_CHECKING:
     from .app import create_app
@@ -18,16 +20,4 @@ __all__ = ["InferenceService", "ServerConfig", "create_app"]
 _HOMES = {"create_app": ".app", "ServerConfig": ".config", "InferenceService": ".inference"}
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(home, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)
