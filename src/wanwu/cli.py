@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 from . import __version__, cli_prepare, settings
 from .cli_args import ArgumentParser, HelpFormatter, positive_int
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
-from .paths import cache_dir, display_path, display_text
+from .paths import cache_dir, display_text, user_path
 from .textwidth import display_width, ljust
 
 if TYPE_CHECKING:
@@ -347,7 +347,7 @@ def _prepared_legend(engine: str, shown: set[str]) -> str:
     if cli_prepare.NOT_NEEDED in shown:
         return f"prepared: n/a, the {engine} engine runs the weights as they are (nothing to prepare)."
     line = (
-        f"prepared: files the {engine} engine reads, already built in the cache ({display_path(cache_dir())}); "
+        f"prepared: files the {engine} engine reads, already built in the cache ({user_path(cache_dir())}); "
         f"`wanwu models --prepare` builds them ahead; {cli_prepare.UNAVAILABLE}: no weights."
     )
     if cli_prepare.UNKNOWN in shown:

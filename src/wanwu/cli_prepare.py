@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from . import settings
 from .engines import PRECISIONS, EngineSpec, get_engine
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
-from .paths import display_path, display_text
+from .paths import display_text, user_path
 
 if TYPE_CHECKING:
     from .models.spec import ModelSpec
@@ -130,7 +130,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
                 _row(
                     spec.name,
                     precision,
-                    path=display_path(done.path),
+                    path=user_path(done.path),
                     seconds=round(done.seconds, 2),
                     already_cached=done.already_cached,
                 )
