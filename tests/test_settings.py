@@ -151,6 +151,7 @@ def _helps() -> dict[str, str]:
 def test_help_has_no_none_and_no_doubled_defaults():
     for name, text in _helps().items():
         assert "default: None" not in text, name
+        assert "default: []" not in text, name  # tag --add/--remove (issue 26 item 18)
         # one option's help says its default at most once
         for block in re.split(r"\n  (?=-)", text):
             assert len(re.findall(r"default:", block)) <= 1, (name, block)
