@@ -45,7 +45,6 @@ from .embeddings import encode
 from .files import db_text
 from .walker import FileEntry, walk
 
-
 # the summary line shows photos/s only for runs that classified at least this many photos: below
 # it the rate measures starting the model and one file's luck (one non-photo read "400.5 photos/s")
 RATE_MIN_PHOTOS = 10

@@ -42,17 +42,20 @@ class PersonNotFoundError(WanwuError):
     code = "person_not_found"
     http_status = 404
     summary = "no such person or face"
+    summary_zh = "没有这个人或这张脸"
 
 
 class PersonNameError(ConfigError):
     code = "bad_person_name"
     summary = "a person's name must not be empty nor contain '|'"
+    summary_zh = "人名不能为空，也不能含有“|”"
 
 
 class PersonNameTakenError(WanwuError):
     code = "person_name_taken"
     http_status = 409
     summary = "another person already has that name"
+    summary_zh = "另一个人已经用了这个名字"
 
 
 # --- faces of a photo ---------------------------------------------------------------------
