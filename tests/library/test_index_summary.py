@@ -18,3 +18,18 @@ def test_no_rate_for_a_tiny_run_and_a_rate_for_a_real_one():
     assert "photos/s" not in tiny.line()
     real = IndexSummary(new=200, classified=201, failed=1, seconds=20.0, classify_seconds=10.05)
     assert real.line().endswith("(201 classified, 20.0 photos/s)")
+
+
+def test_no_faces_line_when_no_photo_was_looked_at(tmp_path, capsys):
+    """Issue 26 item 2: the README's Ray example (and every re-index with nothing new) printed
+    "wanwu: faces: 0 in 0 photo(s); 0 new person(s)"."""
+    from wanwu.library.catalogue import open_catalogue
+    from wanwu.library.people_cli import index_faces
+
+    conn = open_catalogue(tmp_path / "library.db")
+    try:
+        failures, touched = index_faces(conn, None, [str(tmp_path)], progress=False, stopping=lambda: False)
+    finally:
+        conn.close()
+    assert (failures, touched) == ([], [])
+    assert "faces:" not in capsys.readouterr().err

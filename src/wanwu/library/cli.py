@@ -379,7 +379,12 @@ def cmd_index(args: argparse.Namespace) -> int:
             summary = indexer.run(args.paths)
             if finder is not None and not indexer.stopping:  # with --ray, every photo's faces are found here
                 face_failures, with_faces = people_cli.index_faces(
-                    conn, finder, args.paths, progress=bar_on, stopping=lambda: indexer.stopping
+                    conn,
+                    finder,
+                    args.paths,
+                    progress=bar_on,
+                    stopping=lambda: indexer.stopping,
+                    looked=summary.classified > summary.failed,
                 )
                 if sidecars is not None:  # their sidecars were written before their faces were known
                     for photo_id in with_faces:

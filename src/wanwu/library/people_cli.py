@@ -61,11 +61,12 @@ def make_finder(args: argparse.Namespace) -> Any:
 
 
 def index_faces(
-    conn, finder, roots, *, progress: bool, stopping: Callable[[], bool]
+    conn, finder, roots, *, progress: bool, stopping: Callable[[], bool], looked: bool = False
 ) -> tuple[list[tuple[str, str]], list[int]]:
     """After classifying: photos never looked at for faces get theirs, then new faces are
-    grouped into persons. Returns the photos that could not be read, and the ids of the photos
-    whose faces changed (their sidecars are written again)."""
+    grouped into persons; one line says so when this run looked at a photo for faces (``looked``:
+    classifying did) or made a person. Returns the photos that could not be read, and the ids of
+    the photos whose faces changed (their sidecars are written again)."""
     from . import people
 
     todo = people.photos_without_faces(conn, roots)
@@ -86,11 +87,12 @@ def index_faces(
     touched = [pid for pid, _ in todo]
     touched += [r[0] for r in conn.execute("SELECT DISTINCT photo_id FROM faces WHERE clustered = 0")]
     made = people.cluster_new_faces(conn)
-    found = conn.execute("SELECT count(*), count(DISTINCT photo_id) FROM faces WHERE forgotten = 0").fetchone()
-    print(
-        f"wanwu: faces: {found[0]} in {found[1]} photo(s); {made} new person(s); `wanwu people` lists them",
-        file=sys.stderr,
-    )
+    if looked or todo or made:  # a run that looked at no photo for faces has nothing to say about them
+        found = conn.execute("SELECT count(*), count(DISTINCT photo_id) FROM faces WHERE forgotten = 0").fetchone()
+        print(
+            f"wanwu: faces: {found[0]} in {found[1]} photo(s); {made} new person(s); `wanwu people` lists them",
+            file=sys.stderr,
+        )
     return failures, sorted(set(touched))
 
 
