@@ -3,7 +3,9 @@ OpenAPI error tables generated from the error classes (``error_responses``).
 
 The JSON API and the TorchServe routes answer ``{"error": {"code", "message"}}``; the v2
 routes answer ``{"error": "message"}`` as the Open Inference Protocol says. Errors with a
-5xx status also carry the request id, which the log line repeats. Domain errors (images,
+5xx status also carry the request id, which the log line repeats. A ``WanwuError``'s message is
+in the request's language (``language.error_language``: ``?lang=``, else ``Accept-Language``,
+which the page sets to its own language); FastAPI's validation and routing messages stay English. Domain errors (images,
 models, settings, a busy batcher) live in ``wanwu.errors``.
 """
 
