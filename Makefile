@@ -29,8 +29,13 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.runtime
 	$(PY) -m pip install --quiet -e ".[torch,more-models,bench,test,ray,faces]"
 	touch $@
 
+# PHOTOS is one file or folder, passed through the environment so that make never splits it:
+# spaces, quotes and Chinese names arrive whole (make demo PHOTOS="~/Pictures/2024/旅行 北京");
+# a leading ~ that the shell did not expand (it was quoted) is the home folder, as typed
+demo: export PHOTOS := $(PHOTOS)
 demo: runtime
-	$(VENV)/bin/wanwu classify $(PHOTOS) --top-k 3
+	photos="$$PHOTOS"; case "$$photos" in "~"|"~/"*) photos="$$HOME$${photos#\~}";; esac; \
+	$(VENV)/bin/wanwu classify "$$photos" --top-k 3
 
 serve: runtime
 	$(VENV)/bin/wanwu serve

@@ -396,6 +396,28 @@ def test_invalid_file_shows_server_message(open_page, server):
     assert watch.errors(allow=(expected_log,)) == []
 
 
+def test_in_chinese_a_bad_upload_says_so_in_chinese(open_page, chelsea):
+    """Issue 26 item 12: in 中文 the error card read "truncated.jpg is truncated…" in English.
+    The page asks in its own language (not the browser's), and the server answers in it."""
+    import io
+
+    from PIL import Image
+
+    page, watch = open_page()
+    page.click("#lang-toggle")
+    expect(page.locator("html")).to_have_attribute("lang", re.compile(r"^zh\b"))
+    out = io.BytesIO()
+    Image.open(chelsea).convert("RGB").save(out, "JPEG")
+    truncated = out.getvalue()[: len(out.getvalue()) // 2]
+    page.set_input_files(
+        "#file-input", files=[{"name": "truncated.jpg", "mimeType": "image/jpeg", "buffer": truncated}]
+    )
+    card = _wait_state(page, "truncated.jpg", "error")
+    expect(card.locator(".error-message")).to_contain_text("truncated.jpg 不完整")
+    expected_log = re.compile(r"Failed to load resource: the server responded with a status of 422\b")
+    assert watch.errors(allow=(expected_log,)) == []
+
+
 def test_heic_upload_says_there_is_no_preview(open_page, chelsea):
     """Issue 26 item 11: chromium cannot draw HEIC; the card says so instead of showing an empty
     frame, and the answer (the server reads HEIC) comes as for any photo."""

@@ -20,7 +20,10 @@ from wanwu.errors import (
 
 
 def _all_errors() -> list[type[WanwuError]]:
-    import wanwu.server.errors  # noqa: F401  (registers the HTTP-only errors)
+    import importlib
+
+    for module in ERROR_MODULES:  # registers the errors defined beside their code
+        importlib.import_module(module)
 
     out, todo = [], [WanwuError]
     while todo:
@@ -28,6 +31,52 @@ def _all_errors() -> list[type[WanwuError]]:
         out.append(cls)
         todo.extend(cls.__subclasses__())
     return [c for c in out if c.__module__.startswith("wanwu.")]
+
+
+ERROR_MODULES = [
+    "wanwu.server.errors",
+    "wanwu.faces.models",
+    *(
+        f"wanwu.library.{m}"
+        for m in ("backend", "catalogue", "files", "people", "ray_backend", "routes", "similar", "vectors", "xmp")
+    ),
+]
+
+
+def test_every_error_kind_speaks_english_and_chinese():
+    """Issue 26 item 12: every message a user reads exists in both languages. Whichever class
+    says what a kind is (``summary``) says it in Chinese too (``summary_zh``)."""
+    import re
+
+    found = _all_errors()
+    assert len(found) > 40  # every module with errors was imported
+    for cls in found:
+        owner = next(c for c in cls.__mro__ if "summary" in c.__dict__)
+        assert "summary_zh" in owner.__dict__, f"{owner.__name__} has a summary but no summary_zh"
+        assert re.search(r"[\u4e00-\u9fff]", cls.summary_zh), cls
+
+
+def test_a_message_in_chinese_is_its_own_or_the_kind_then_the_details():
+    own = errors.TruncatedImageError("a.jpg is truncated", zh="a.jpg 不完整")
+    assert (own.text("en"), own.text("zh")) == ("a.jpg is truncated", "a.jpg 不完整")
+    assert own.to_dict("zh") == {"code": "truncated_image", "message": "a.jpg 不完整"}
+    other = UnknownModelError("unknown model 'resnet50'")
+    assert other.text("zh") == "未知的模型：unknown model 'resnet50'"
+
+
+def test_the_cli_prints_errors_in_the_users_language(tmp_path, capsys, monkeypatch):
+    notes = tmp_path / "notes.jpg"
+    notes.write_text("hello")
+    monkeypatch.delenv("WANWU_LANG", raising=False)
+    assert cli.main(["classify", str(notes), "--lang", "zh"]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "不是 wanwu 能读取的图像" in err
+    assert len(err.splitlines()) == 1  # one photo: no "1 of 1 images could not be classified" after it
+    monkeypatch.setenv("WANWU_LANG", "zh")
+    assert cli.main(["download", "alexnet"]) == EXIT_USAGE
+    assert capsys.readouterr().err.startswith("wanwu: error: 未知的模型：")
+    assert cli.main(["classify", str(notes), "--lang", "en"]) == EXIT_FAILED  # the flag wins
+    assert "is not an image wanwu can read" in capsys.readouterr().err
 
 
 def test_every_code_names_one_class():

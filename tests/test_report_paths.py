@@ -30,3 +30,20 @@ def test_missing_weights_reason_shows_home_as_tilde(tmp_path, monkeypatch):
     _, skipped = plan_weights(["vgg16"], random_ok=set())
     assert skipped and "~/.cache/torch/hub/checkpoints" in skipped[0]["reason"]
     assert str(tmp_path) not in skipped[0]["reason"]
+
+
+def test_the_cache_path_printed_can_be_pasted(tmp_path, monkeypatch, capsys):
+    """Issue 26 item 18: a cache outside the home folder was printed relative without ``./``
+    (``cache/onnx/...``), which reads like a path somewhere else; the user sees ``~/...`` under
+    the home folder and an absolute path otherwise."""
+    from wanwu import cli
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANWU_CACHE_DIR", "cache")
+    assert cli.main(["models"]) == 0
+    legend = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("prepared:"))
+    assert f"({tmp_path / 'cache'})" in legend
+    monkeypatch.setenv("WANWU_CACHE_DIR", str(tmp_path / "home" / ".cache" / "w"))
+    assert cli.main(["models"]) == 0
+    assert f"({os.path.join('~', '.cache', 'w')})" in capsys.readouterr().out

@@ -151,9 +151,21 @@ def _helps() -> dict[str, str]:
 def test_help_has_no_none_and_no_doubled_defaults():
     for name, text in _helps().items():
         assert "default: None" not in text, name
+        assert "default: []" not in text, name  # tag --add/--remove (issue 26 item 18)
         # one option's help says its default at most once
         for block in re.split(r"\n  (?=-)", text):
             assert len(re.findall(r"default:", block)) <= 1, (name, block)
+
+
+def test_precision_help_warns_that_int8_moves_confidences():
+    """Issue 26 item 16: int8 keeps the top-1 but not the scores (espresso 95% -> 51%); whoever
+    picks --precision reads that in every command's --help, and that tags stay calibrated."""
+    helps = _helps()
+    for name in ("classify", "index", "serve"):
+        block = re.search(r"\n  --precision .*?(?=\n  -)", helps[name], flags=re.DOTALL)
+        assert block, name
+        text = " ".join(block.group(0).split())
+        assert "confidences move a lot" in text and "calibrated for each precision" in text, name
 
 
 def test_classify_help_shows_the_environment_variables():

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 from . import __version__, cli_prepare, settings
 from .cli_args import ArgumentParser, HelpFormatter, positive_int
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
-from .paths import cache_dir, display_path, display_text
+from .labels import user_lang
+from .paths import cache_dir, display_text, user_path
 from .textwidth import display_width, ljust
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def _print_table(result, out, lang: str = "en", verdict: dict | None = None) -> 
     Chinese ``score  中文名  English  wnid`` (columns aligned by display width, so wide characters
     line up). Sensitive classes the verdict withholds (docs/library.md) are left out and counted."""
     if not result.ok:
-        print(error_line(result.name, result.error.message), file=out)
+        print(error_line(result.name, result.error.text(lang)), file=out)
         return
     print(f"{result.name}  ({result.width}x{result.height}, {result.timing_ms.get('total', 0):.1f} ms)", file=out)
     withheld = set(verdict["withheld"]) if verdict else set()
@@ -154,7 +155,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             failed += not result.ok
             if result.error is not None and args.format == "table":
                 bar.clear()
-                print(error_line(result.name, result.error.message), file=sys.stderr)
+                print(error_line(result.name, result.error.text(lang)), file=sys.stderr)
                 continue
             for warning in result.warnings if not args.quiet else ():
                 bar.clear()
@@ -183,7 +184,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
                             ]
                         )
                 else:
-                    writer.writerow([result.name, "", "", "", "", "", "", "", result.error.message])
+                    writer.writerow([result.name, "", "", "", "", "", "", "", result.error.text(lang)])
             out.flush()
     finally:
         bar.close()
@@ -193,7 +194,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         out.write("\n")
     if not args.quiet:
         _print_skipped(skipped, args)
-    if failed and not args.quiet:
+    if failed and len(files) > 1 and not args.quiet:  # one image: its error line said it all
         print(f"wanwu: {failed} of {len(files)} images could not be classified", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -249,8 +250,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
             explanation = clf.explain(source, target=target, top_k=chosen.top_k, name=name)  # type: ignore[arg-type]
         except ImageInputError as exc:
             failed += 1
-            print(error_line(name, exc.message), file=sys.stderr)
-            results.append({"filename": name, "error": {"code": exc.code, "message": exc.message}})
+            print(error_line(name, exc.text(chosen.label_lang())), file=sys.stderr)
+            results.append({"filename": name, "error": exc.to_dict(chosen.label_lang())})
             continue
         if args.format == "json":
             results.append(explanation.to_dict(lang=chosen.label_lang()))
@@ -347,7 +348,7 @@ def _prepared_legend(engine: str, shown: set[str]) -> str:
     if cli_prepare.NOT_NEEDED in shown:
         return f"prepared: n/a, the {engine} engine runs the weights as they are (nothing to prepare)."
     line = (
-        f"prepared: files the {engine} engine reads, already built in the cache ({display_path(cache_dir())}); "
+        f"prepared: files the {engine} engine reads, already built in the cache ({user_path(cache_dir())}); "
         f"`wanwu models --prepare` builds them ahead; {cli_prepare.UNAVAILABLE}: no weights."
     )
     if cli_prepare.UNKNOWN in shown:
@@ -490,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except WanwuError as exc:
-        print(f"wanwu: error: {exc.message}", file=sys.stderr)
+        print(f"wanwu: error: {exc.text(user_lang(getattr(args, 'lang', None)))}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("wanwu: interrupted", file=sys.stderr)

@@ -30,8 +30,8 @@ def positive_float(text: str) -> float:
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Keeps descriptions and epilogs as written, and appends ``(default: X)`` to an option's
-    help only when there is a default worth showing and the help does not already say it
-    (settings' flags default to None and carry ``[env ...; default: ...]`` themselves)."""
+    help only when there is a default worth showing (not None, False or ``[]``) and the help
+    does not already say it (settings' flags default to None and carry ``[env ...; default: ...]`` themselves)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
@@ -39,6 +39,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             "default" in text
             or not action.option_strings
             or action.default in (None, False, argparse.SUPPRESS)
+            or action.default == []  # a repeatable option given no times: nothing to show
             or action.nargs == 0
         ):
             return text

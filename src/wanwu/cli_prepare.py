@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from . import settings
 from .engines import PRECISIONS, EngineSpec, get_engine
 from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
-from .paths import display_path, display_text
+from .labels import user_lang
+from .paths import display_text, user_path
 
 if TYPE_CHECKING:
     from .models.spec import ModelSpec
@@ -116,21 +117,21 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         try:
             weights = resolve_weights(spec, chosen.weights)
         except WanwuError as exc:
-            print(display_text(f"wanwu: error: {exc.message}"), file=sys.stderr)
+            print(display_text(f"wanwu: error: {exc.text(user_lang())}"), file=sys.stderr)
             rows += [_row(spec.name, p, error=exc) for p in precisions]
             continue
         for precision in precisions:
             try:
                 done = prepare(spec, weights, precision, announce=_progress)
             except WanwuError as exc:
-                print(display_text(f"wanwu: error: {spec.name} {precision}: {exc.message}"), file=sys.stderr)
+                print(display_text(f"wanwu: error: {spec.name} {precision}: {exc.text(user_lang())}"), file=sys.stderr)
                 rows.append(_row(spec.name, precision, error=exc))
                 continue
             rows.append(
                 _row(
                     spec.name,
                     precision,
-                    path=display_path(done.path),
+                    path=user_path(done.path),
                     seconds=round(done.seconds, 2),
                     already_cached=done.already_cached,
                 )

@@ -17,6 +17,7 @@ from typing import Any
 from . import settings
 from .cli_args import ArgumentParser
 from .errors import EXIT_FAILED, WanwuError
+from .labels import user_lang
 from .server.config import ServerConfig, key_file_mode_if_public
 
 log = logging.getLogger("wanwu.server")
@@ -351,7 +352,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
     except WanwuError as exc:
-        print(f"wanwu serve: error: {exc.message}", file=sys.stderr)
+        print(f"wanwu serve: error: {exc.text(user_lang(getattr(args, 'lang', None)))}", file=sys.stderr)
         return exc.exit_status
     problem = port_problem(config.host, config.port)
     if problem:

@@ -120,7 +120,10 @@ def _too_many(
     return TooManyPixelsError(
         f"{label}{what} is {width}x{height} = {width * height / 1e6:.1f} megapixels, "
         f"over the limit of {max_pixels / 1e6:g} MP{why}; raise it with --max-pixels "
-        f"(WANWU_MAX_PIXELS, max_pixels= in Python)"
+        f"(WANWU_MAX_PIXELS, max_pixels= in Python)",
+        zh=f"{label} 为 {width}x{height} = {width * height / 1e6:.1f} 百万像素，"  # the why: English only
+        f"超过 {max_pixels / 1e6:g} MP 的上限；可用 --max-pixels 调高"
+        f"（WANWU_MAX_PIXELS，Python 中为 max_pixels=）",
     )
 
 
@@ -228,19 +231,19 @@ def _open(source: ImageSource, label: str, max_pixels: int | None = DEFAULT_MAX_
         path = Path(source)
         try:
             if path.stat().st_size == 0:
-                raise EmptyImageError(f"{label} is empty (0 bytes)")
+                raise EmptyImageError(f"{label} is empty (0 bytes)", zh=f"{label} 是空文件（0 字节）")
             fp: BinaryIO = open(path, "rb")
         except IsADirectoryError:
-            raise NotAnImageError(f"{label} is a directory, not an image") from None
+            raise NotAnImageError(f"{label} is a directory, not an image", zh=f"{label} 是文件夹，不是图像") from None
         except FileNotFoundError:
-            raise ImageNotFoundError(f"{label}: no such file") from None
+            raise ImageNotFoundError(f"{label}: no such file", zh=f"{label}：没有这个文件") from None
         except PermissionError:
-            raise NotAnImageError(f"{label}: permission denied") from None
+            raise NotAnImageError(f"{label}: permission denied", zh=f"{label}：没有读取权限") from None
     else:
         assert not isinstance(source, Image.Image), "load_image takes PIL images before this"
         data = bytes(source)
         if not data:
-            raise EmptyImageError(f"{label} is empty (0 bytes)")
+            raise EmptyImageError(f"{label} is empty (0 bytes)", zh=f"{label} 是空文件（0 字节）")
         fp = io.BytesIO(data)
     try:
         _check_embedded_sizes(fp, label, max_pixels)
@@ -258,26 +261,35 @@ def _open(source: ImageSource, label: str, max_pixels: int | None = DEFAULT_MAX_
         known = _name_unknown(head)
         if known in ("HEIC", "HEIF") and not HEIF_AVAILABLE:
             raise UnsupportedFormatError(
-                f"{label} is a {known} file; wanwu reads it once the HEIC reader is installed: {HEIF_EXTRA}"
+                f"{label} is a {known} file; wanwu reads it once the HEIC reader is installed: {HEIF_EXTRA}",
+                zh=f"{label} 是 {known} 文件；安装 HEIC 读取组件后 wanwu 即可读取：{HEIF_EXTRA}",
             ) from None
         if known in ("HEIC", "HEIF", "AVIF") and ("HEIF" if known != "AVIF" else known) in ALLOWED_FORMATS:
-            raise CorruptImageError(f"{label} is a damaged {known} file: its header is corrupt or cut short") from None
+            raise CorruptImageError(
+                f"{label} is a damaged {known} file: its header is corrupt or cut short",
+                zh=f"{label} 是损坏的 {known} 文件：文件头已损坏或不完整",
+            ) from None
         if known:
             raise UnsupportedFormatError(
-                f"{label} is a {known} file, which wanwu does not read; use {readable_names()}"
+                f"{label} is a {known} file, which wanwu does not read; use {readable_names()}",
+                zh=f"{label} 是 wanwu 不读取的 {known} 文件；请用 {readable_names()}",
             ) from None
         damaged = _damaged_format(head)
         if damaged:
             raise CorruptImageError(
-                f"{label} is a damaged {damaged} file: its header is corrupt or cut short"
+                f"{label} is a damaged {damaged} file: its header is corrupt or cut short",
+                zh=f"{label} 是损坏的 {damaged} 文件：文件头已损坏或不完整",
             ) from None
-        raise NotAnImageError(f"{label} is not an image wanwu can read ({readable_names()})") from None
+        raise NotAnImageError(
+            f"{label} is not an image wanwu can read ({readable_names()})",
+            zh=f"{label} 不是 wanwu 能读取的图像（{readable_names()}）",
+        ) from None
     except Image.DecompressionBombError as exc:
         fp.close()
         raise TooManyPixelsError(f"{label}: {exc}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         fp.close()
-        raise CorruptImageError(f"{label} has a corrupt header: {exc}") from None
+        raise CorruptImageError(f"{label} has a corrupt header: {exc}", zh=f"{label} 的文件头已损坏：{exc}") from None
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:
@@ -337,7 +349,9 @@ def load_image(
     try:
         # inside the try: the finally below closes the file on these refusals too
         if width <= 0 or height <= 0:
-            raise CorruptImageError(f"{label} declares an empty size {width}x{height}")
+            raise CorruptImageError(
+                f"{label} declares an empty size {width}x{height}", zh=f"{label} 声明的尺寸为空：{width}x{height}"
+            )
         draftable = _draftable(img, fmt, draft_size)
         if max_pixels is not None:
             _check_pixels(img, label, max_pixels, fmt, draft_size, draftable)
@@ -366,12 +380,18 @@ def load_image(
     except OSError as exc:
         text = str(exc)
         if "truncated" in text or "broken data stream" in text or "premature end" in text.lower():
-            raise TruncatedImageError(f"{label} is truncated: the file ends before the image data does") from None
-        raise CorruptImageError(f"{label} could not be decoded: {text}") from None
+            raise TruncatedImageError(
+                f"{label} is truncated: the file ends before the image data does",
+                zh=f"{label} 不完整：文件在图像数据结束之前就断了",
+            ) from None
+        raise CorruptImageError(f"{label} could not be decoded: {text}", zh=f"{label} 无法解码：{text}") from None
     except (SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError, struct.error, ZeroDivisionError) as exc:
-        raise CorruptImageError(f"{label} could not be decoded: {exc or type(exc).__name__}") from None
+        detail = exc or type(exc).__name__
+        raise CorruptImageError(f"{label} could not be decoded: {detail}", zh=f"{label} 无法解码：{detail}") from None
     except MemoryError:
-        raise TooManyPixelsError(f"{label} needs more memory to decode than is available") from None
+        raise TooManyPixelsError(
+            f"{label} needs more memory to decode than is available", zh=f"{label} 解码所需的内存超过了可用内存"
+        ) from None
     finally:
         fp = getattr(img, "fp", None)
         if fp is not None and not isinstance(source, Image.Image):

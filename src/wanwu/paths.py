@@ -46,6 +46,17 @@ def display_path(path: str | os.PathLike, base: str | os.PathLike | None = None)
     return rel if rel.split(os.sep).count("..") <= 2 else given
 
 
+def user_path(path: str | os.PathLike) -> str:
+    """``path`` as a message to the user prints it, so that it can be pasted into a shell
+    anywhere: ``~/...`` under the home folder, else absolute (never relative to the working
+    directory, which a ``cache/onnx`` without ``./`` reads as if it were somewhere else)."""
+    p = Path(os.fspath(path)).expanduser().absolute()
+    home = Path(os.path.expanduser("~")).absolute()
+    if home != Path("/") and home in p.parents:
+        return "~" + os.sep + os.path.relpath(p, home)
+    return str(p)
+
+
 def display_text(text: str) -> str:
     """``text`` with the home folder written as ``~`` (for messages that embed a path)."""
     home = os.path.expanduser("~").rstrip(os.sep)

@@ -124,7 +124,7 @@ class ImageResult:
     def to_dict(self, lang: str = DEFAULT_LANG) -> dict:
         out: dict = {"filename": self.name, "width": self.width, "height": self.height}
         if self.error is not None:
-            out["error"] = {"code": self.error.code, "message": self.error.message}
+            out["error"] = self.error.to_dict(lang)
         else:
             out["predictions"] = [p.to_dict(lang) for p in self.predictions]
             out["timing_ms"] = {k: round(v, 3) for k, v in self.timing_ms.items()}

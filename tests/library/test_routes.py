@@ -191,14 +191,14 @@ def test_tag_edits_from_the_page_do_what_wanwu_tag_does(indexed, make_client):
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["message"] == "-n07920052 +golden retriever +holiday"
+    assert body["message"] == "-意式浓缩咖啡 +金毛寻回犬 +holiday"  # one language, the request's (item 18)
     labels = {t["label"]: t for t in body["photo"]["tags"]}
     assert labels["金毛寻回犬"]["user"] and labels["holiday"]["user"] and "意式浓缩咖啡" not in labels
     assert client.get("/api/v1/library/search", params={"q": "holiday"}, headers=auth).json()["total"] == 1
 
     # removing what was added: by the wnid the page knows, or by the keyword
     r = client.post(url, json={"remove": ["n02099601", "holiday"]}, headers=auth).json()
-    assert r["message"] == "-n02099601 -holiday"
+    assert r["message"] == "-golden retriever -holiday"  # the class the wnid names, by its name
     assert not {"golden retriever", "holiday"} & {t["label"] for t in r["photo"]["tags"]}
 
     for bad, status in [({}, 400), ({"add": [""]}, 422), ({"add": "dog"}, 422), ({"add": ["x" * 101]}, 422)]:

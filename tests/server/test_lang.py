@@ -76,3 +76,37 @@ def test_v2_classification_extension_stays_english(client, chelsea):
     )
     assert r.status_code == 200, r.text
     assert r.json()["outputs"][0]["data"][0].split(":", 2)[2] in CATS_EN
+
+
+def _truncated_jpeg(photo) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.open(photo).convert("RGB").save(out, "JPEG")
+    return out.getvalue()[: len(out.getvalue()) // 2]
+
+
+@pytest.mark.parametrize(
+    "query,headers,needle",
+    [
+        ("?lang=zh", {}, "不完整"),
+        ("", {"Accept-Language": "zh-CN"}, "不完整"),  # how the page asks: its own language, as a header
+        ("", {}, "is truncated"),
+    ],
+)
+def test_an_image_error_comes_in_the_language_of_the_request(client, chelsea, query, headers, needle):
+    """Issue 26 item 12: in 中文 the page showed "truncated.jpg is truncated…" in English."""
+    files = {"file": ("truncated.jpg", _truncated_jpeg(chelsea), "image/jpeg")}
+    r = client.post(f"/api/v1/classify{query}", files=files, headers=headers)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "truncated_image"
+    assert needle in error["message"] and "truncated.jpg" in error["message"]
+
+
+def test_a_route_error_comes_in_chinese_too(client, chelsea):
+    r = classify(client, chelsea, "?lang=zh&model=resnet50")
+    assert r.status_code == 404, r.text
+    assert r.json()["error"]["message"].startswith("未知的模型：")  # the kind in Chinese, details after it

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from ..errors import CacheError
+from ..paths import user_path
 from . import onnx_model
 from .onnx_cache import is_intact, onnx_cache_path
 
@@ -76,7 +77,7 @@ def prepare(
         what = (
             "quantizing it to int8 (calibration: the slow part)" if precision == "int8" else "building its ONNX graph"
         )
-        announce(f"{spec.name}: {what}, once, into {path.parent}")
+        announce(f"{spec.name}: {what}, once, into {user_path(path.parent)}")
     onnx_model(spec, weights, precision)  # builds and stores it, as a first use would
     if not path.is_file():  # the cache could not be written after all (onnx_cache warned)
         raise CacheError(f"the {precision} model of {spec.name} was built but could not be stored at {path}")

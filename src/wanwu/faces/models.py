@@ -26,6 +26,7 @@ DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 
 class FacesUnavailableError(ConfigError):
     code = "faces_unavailable"
+    summary_zh = "未安装人脸扩展（faces）"
     summary = "the faces extra is not installed"
 
 

@@ -113,6 +113,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 class LibraryError(WanwuError):
     code = "library_error"
+    summary = "a problem with the photo catalogue"
+    summary_zh = "照片相册的问题"
     http_status = 409
 
 
@@ -120,6 +122,7 @@ class LibraryBusyError(LibraryError):
     code = "library_busy"
     exit_status = EXIT_RETRY  # not 1 ("some files failed"): nothing was tried; run it again later
     summary = "another process is writing the photo catalogue"
+    summary_zh = "另一个进程正在写入照片相册"
 
 
 def default_db_path() -> Path:

@@ -381,7 +381,13 @@ def cmd_index(args: argparse.Namespace) -> int:
             summary = indexer.run(args.paths)
             if finder is not None and not indexer.stopping:  # with --ray, every photo's faces are found here
                 face_failures, with_faces = people_cli.index_faces(
-                    conn, finder, args.paths, progress=bar_on, stopping=lambda: indexer.stopping, since=started
+                    conn,
+                    finder,
+                    args.paths,
+                    progress=bar_on,
+                    stopping=lambda: indexer.stopping,
+                    since=started,
+                    looked=summary.classified > summary.failed,
                 )
                 if sidecars is not None:  # their sidecars were written before their faces were known
                     for photo_id in with_faces:
@@ -537,6 +543,7 @@ def _write_matches(items: Iterable[dict], fmt: str) -> int:
 
 def cmd_library(args: argparse.Namespace) -> int:
     from .export import export, summary
+    from .summary_text import summary_lines
 
     lang = _lang_of(args)
     db_path = resolve_db_path(args.db)
@@ -556,17 +563,8 @@ def cmd_library(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json_text(json.dumps(info, ensure_ascii=False, indent=2)))
         return EXIT_OK
-    print(f"catalogue   {info['catalogue']} ({_size(info['catalogue_bytes'])})")
-    print(
-        f"photos      {info['photos']} ({_size(info['photo_bytes'])} on disk), {info['failed']} failed, "
-        f"{info['user_tags']} user tag(s)"
-    )
-    for tagger, n in info["models"].items():
-        print(f"model       {tagger}: {n} photo(s)")
-    if info["groups"]:
-        print("groups      " + ", ".join(f"{g['label']} {g['count']}" for g in info["groups"]))
-    if info["labels"]:
-        print("labels      " + ", ".join(f"{x['label']} {x['count']}" for x in info["labels"]))
+    for line in summary_lines(info, _size(info["photo_bytes"]), _size(info["catalogue_bytes"]), lang):
+        print(line)
     return EXIT_OK
 
 
@@ -597,7 +595,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
             sidecars = SidecarWriter(conn, lang, _confidence_of(args), args.xmp_name) if args.write_xmp else None
             for path in args.paths:
                 try:
-                    outcome = apply(conn, os.path.abspath(os.path.expanduser(path)), args.add, args.remove)
+                    outcome = apply(conn, os.path.abspath(os.path.expanduser(path)), args.add, args.remove, lang)
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) and "busy" not in str(exc):
                         raise

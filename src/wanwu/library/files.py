@@ -29,12 +29,14 @@ class FileTooLargeError(ImageInputError):
     code = "file_too_large"
     http_status = 413
     summary = "the file is larger than --max-file-mb"
+    summary_zh = "文件大于 --max-file-mb"
 
 
 class NotARegularFileError(ImageInputError):
     code = "not_a_regular_file"
     http_status = 422
     summary = "not a regular file (a FIFO, device or socket): never read"
+    summary_zh = "不是普通文件（FIFO、设备或套接字）：从不读取"
 
 
 class NotServedError(WanwuError):
@@ -43,12 +45,14 @@ class NotServedError(WanwuError):
     code = "photo_not_served"
     http_status = 404
     summary = "the photo's file now leads outside the library's folders or is not a regular file"
+    summary_zh = "照片文件现在指向相册文件夹之外，或不是普通文件"
 
 
 class PhotoChangedError(WanwuError):
     code = "photo_changed"
     http_status = 410
     summary = "the photo's file is no longer the catalogued content (re-run wanwu index)"
+    summary_zh = "照片文件已不是编入相册时的内容（请重新运行 wanwu index）"
 
 
 def real_roots(roots: Iterable[str | os.PathLike]) -> tuple[str, ...]:

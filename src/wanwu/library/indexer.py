@@ -45,6 +45,10 @@ from .embeddings import encode
 from .files import db_text
 from .walker import FileEntry, walk
 
+# the summary line shows photos/s only for runs that classified at least this many photos: below
+# it the rate measures starting the model and one file's luck (one non-photo read "400.5 photos/s")
+RATE_MIN_PHOTOS = 10
+
 
 @dataclass
 class IndexSummary:
@@ -75,7 +79,7 @@ class IndexSummary:
         ]
         if self.embedded:
             parts.insert(3, f"{self.embedded} embedded")
-        rate = f", {self.rate:.1f} photos/s" if self.classified else ""
+        rate = f", {self.rate:.1f} photos/s" if self.classified - self.failed >= RATE_MIN_PHOTOS else ""
         return f"{', '.join(parts)} in {self.seconds:.1f} s ({self.classified} classified{rate})"
 
     def to_dict(self) -> dict:

@@ -45,6 +45,7 @@ class PersonNotFoundError(WanwuError):
     code = "person_not_found"
     http_status = 404
     summary = "no such person or face"
+    summary_zh = "没有这个人或这张脸"
 
 
 class PersonNameError(ConfigError):
@@ -53,12 +54,14 @@ class PersonNameError(ConfigError):
     summary = (
         f"a person's name must not be empty, longer than {MAX_NAME} characters, nor contain '|' or control characters"
     )
+    summary_zh = f"人名不能为空，不能超过 {MAX_NAME} 个字符，也不能含有“|”或控制字符"
 
 
 class PersonNameTakenError(WanwuError):
     code = "person_name_taken"
     http_status = 409
     summary = "another person already has that name"
+    summary_zh = "另一个人已经用了这个名字"
 
 
 # --- faces of a photo ---------------------------------------------------------------------

@@ -61,13 +61,21 @@ def make_finder(args: argparse.Namespace) -> Any:
 
 
 def index_faces(
-    conn, finder, roots, *, progress: bool, stopping: Callable[[], bool], since: float = float("inf")
+    conn,
+    finder,
+    roots,
+    *,
+    progress: bool,
+    stopping: Callable[[], bool],
+    since: float = float("inf"),
+    looked: bool = False,
 ) -> tuple[list[tuple[str, str]], list[int]]:
     """After classifying: photos never looked at for faces get theirs, new faces are grouped
     into persons, and the names other apps gave faces in the sidecars of the photos whose faces
-    were found now (or that were indexed at ``since`` or later) name them. Returns the photos
-    that could not be read, and the ids of the photos whose faces changed (their sidecars are
-    written again)."""
+    were found now (or that were indexed at ``since`` or later) name them; one line says so when
+    this run looked at a photo for faces (``looked``: classifying did) or made a person. Returns
+    the photos that could not be read, and the ids of the photos whose faces changed (their
+    sidecars are written again)."""
     from . import people
 
     todo = people.photos_without_faces(conn, roots)
@@ -103,11 +111,12 @@ def index_faces(
             f"wanwu: faces: another app's sidecar names {disagreed[0]}{more}; the names given here are kept",
             file=sys.stderr,
         )
-    found = conn.execute("SELECT count(*), count(DISTINCT photo_id) FROM faces WHERE forgotten = 0").fetchone()
-    print(
-        f"wanwu: faces: {found[0]} in {found[1]} photo(s); {made} new person(s); `wanwu people` lists them",
-        file=sys.stderr,
-    )
+    if looked or todo or made:  # a run that looked at no photo for faces has nothing to say about them
+        found = conn.execute("SELECT count(*), count(DISTINCT photo_id) FROM faces WHERE forgotten = 0").fetchone()
+        print(
+            f"wanwu: faces: {found[0]} in {found[1]} photo(s); {made} new person(s); `wanwu people` lists them",
+            file=sys.stderr,
+        )
     return failures, touched
 
 

@@ -138,6 +138,7 @@ class RayWorkerLostError(EngineError):
     code = "ray_worker_lost"
     exit_status = EXIT_RETRY  # the same command goes on where this one stopped
     summary = "a Ray worker or node died during the job"
+    summary_zh = "任务进行中一个 Ray 工作进程或节点失效"
 
 
 def _lost(exc: BaseException) -> str | None:

@@ -66,12 +66,14 @@ class PhotoNotFoundError(WanwuError):
     code = "photo_not_found"
     http_status = 404
     summary = "no photo with this id in the catalogue"
+    summary_zh = "相册中没有这个编号的照片"
 
 
 class PhotoGoneError(WanwuError):
     code = "photo_gone"
     http_status = 410
     summary = "the photo is in the catalogue but its file is gone or unreadable (re-run wanwu index)"
+    summary_zh = "照片在相册中，但文件已不在或无法读取（请重新运行 wanwu index）"
 
 
 @dataclass(frozen=True)
@@ -231,11 +233,12 @@ def library_tag(
         row = conn.execute("SELECT path FROM photos WHERE id = ?", (photo_id,)).fetchone()
         if row is None:
             raise PhotoNotFoundError(f"no photo {photo_id} in the catalogue")
+        lang = _lang(request, lang)
         try:
-            outcome = usertags.apply(conn, row["path"], edit.add, edit.remove)
+            outcome = usertags.apply(conn, row["path"], edit.add, edit.remove, lang)
         except sqlite3.OperationalError as exc:  # locked past busy_timeout by a long `wanwu index` commit
             raise BusyError(f"the catalogue is busy ({exc}); try again in a moment") from None
-        found = photo(conn, photo_id, _lang(request, lang), _confidence(ctx, tag_confidence))
+        found = photo(conn, photo_id, lang, _confidence(ctx, tag_confidence))
     finally:
         conn.close()
     return {"message": outcome.message, "photo": _with_urls(found) if found else None}

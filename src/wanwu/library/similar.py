@@ -92,6 +92,7 @@ class PhotoNotEmbeddedError(LibraryError):
     code = "photo_not_embedded"
     http_status = 404
     summary = "the photo has no embedding of the catalogue's model"
+    summary_zh = "这张照片没有相册所用模型的特征向量"
 
 
 def embed_file(path: str, model: str) -> np.ndarray:

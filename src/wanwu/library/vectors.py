@@ -48,6 +48,7 @@ class NoEmbeddingsError(LibraryError):
     code = "no_embeddings"
     http_status = 409
     summary = "the catalogue has no embeddings yet; run `wanwu index` on your photos"
+    summary_zh = "相册还没有特征向量；请对照片运行 `wanwu index`"
 
 
 @dataclass

@@ -102,6 +102,7 @@ class SidecarError(WanwuError):
     code = "sidecar_error"
     http_status = 500
     summary = "an XMP sidecar was left alone or could not be written"
+    summary_zh = "XMP 附属文件未改动或无法写入"
 
     def __init__(self, photo: str, sidecar: str, problem: str, *, disk_full: bool = False):
         super().__init__(f"{photo}: {sidecar} {problem}")

@@ -23,7 +23,6 @@ from .errors import (
     UPLOAD_ERRORS,
     BadRequestError,
     error_responses,
-    wanwu_error_body,
 )
 from .inference import Classified
 from .language import LangQuery, RequestLang, response_language
@@ -135,7 +134,7 @@ async def classify(request: Request, top_k: TopK = None, model: ModelName = None
     failed = [r.result.error for r in results if r.result.error is not None]
     if failed and len(failed) == len(results):
         first = failed[0]
-        body: dict[str, Any] = {"error": wanwu_error_body(first)}
+        body: dict[str, Any] = {"error": first.to_dict(lang)}
         if len(results) > 1:
             body["results"] = [r.to_dict(lang) for r in results]
         return JSONResponse(body, status_code=first.http_status, headers=_VARY)
@@ -238,11 +237,11 @@ async def explain(
         else:
             ctx.metrics.explained.labels(clf.model_name).inc()
     results = [
-        {"filename": name, "error": wanwu_error_body(a)} if isinstance(a, ImageInputError) else a.to_dict(lang=lang)
+        {"filename": name, "error": a.to_dict(lang)} if isinstance(a, ImageInputError) else a.to_dict(lang=lang)
         for name, a in zip(names, answers)
     ]
     if failed and len(failed) == len(answers):
-        body: dict[str, Any] = {"error": wanwu_error_body(failed[0])}
+        body: dict[str, Any] = {"error": failed[0].to_dict(lang)}
         if len(answers) > 1:
             body["results"] = results
         return JSONResponse(body, status_code=failed[0].http_status)

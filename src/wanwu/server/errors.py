@@ -3,7 +3,9 @@ OpenAPI error tables generated from the error classes (``error_responses``).
 
 The JSON API and the TorchServe routes answer ``{"error": {"code", "message"}}``; the v2
 routes answer ``{"error": "message"}`` as the Open Inference Protocol says. Errors with a
-5xx status also carry the request id, which the log line repeats. Domain errors (images,
+5xx status also carry the request id, which the log line repeats. A ``WanwuError``'s message is
+in the request's language (``language.error_language``: ``?lang=``, else ``Accept-Language``,
+which the page sets to its own language); FastAPI's validation and routing messages stay English. Domain errors (images,
 models, settings, a busy batcher) live in ``wanwu.errors``.
 """
 
@@ -34,6 +36,7 @@ from ..errors import (
     WanwuError,
     WeightsError,
 )
+from .language import error_language
 
 log = logging.getLogger("wanwu.server")
 
@@ -42,30 +45,35 @@ class RequestTooLargeError(WanwuError):
     code = "payload_too_large"
     http_status = 413
     summary = "body over --max-upload-mb"
+    summary_zh = "请求体超过 --max-upload-mb"
 
 
 class TooManyFilesError(WanwuError):
     code = "too_many_files"
     http_status = 413
     summary = "more images than --max-files"
+    summary_zh = "图像数超过 --max-files"
 
 
 class NoFileError(WanwuError):
     code = "no_file"
     http_status = 422
     summary = "no file field"
+    summary_zh = "没有 file 字段"
 
 
 class UnsupportedMediaTypeError(WanwuError):
     code = "unsupported_media_type"
     http_status = 415
     summary = "a JSON or text body where an image was expected"
+    summary_zh = "应为图像，却收到了 JSON 或文本"
 
 
 class BadRequestError(WanwuError):
     code = "bad_request"
     http_status = 400
     summary = "malformed body"
+    summary_zh = "请求体格式有误"
 
 
 class InvalidRequestError(WanwuError):
@@ -74,6 +82,7 @@ class InvalidRequestError(WanwuError):
     code = "invalid_request"
     http_status = 422
     summary = "bad parameter"
+    summary_zh = "参数有误"
 
 
 class InvalidTensorError(WanwuError):
@@ -82,30 +91,35 @@ class InvalidTensorError(WanwuError):
     code = "invalid_tensor"
     http_status = 400
     summary = "a tensor name, datatype or shape the model does not take"
+    summary_zh = "模型不接受的张量名称、数据类型或形状"
 
 
 class BodyTimeoutError(WanwuError):
     code = "body_timeout"
     http_status = 408
     summary = "the body arrived too slowly, see --body-timeout"
+    summary_zh = "请求体传送太慢，见 --body-timeout"
 
 
 class RequestTimeoutError(WanwuError):
     code = "timeout"
     http_status = 503
     summary = "over --request-timeout"
+    summary_zh = "超过了 --request-timeout"
 
 
 class ShuttingDownError(WanwuError):
     code = "shutting_down"
     http_status = 503
     summary = "shutting down"
+    summary_zh = "服务器正在关闭"
 
 
 class UIMissingError(WanwuError):
     code = "ui_missing"
     http_status = 404
     summary = "the web UI is not installed"
+    summary_zh = "未安装网页界面"
 
 
 # what the routes can raise, by kind (each route lists the kinds that apply to it)
@@ -185,14 +199,11 @@ def error_response(
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-def wanwu_error_body(exc: WanwuError) -> dict:
-    return {"code": exc.code, "message": exc.message}
-
-
 async def _wanwu_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, WanwuError)
+    message = exc.text(error_language(request))
     if exc.http_status == 503:  # busy or shutting down: a client may retry shortly
-        return error_response(request, 503, exc.code, exc.message, headers={"Retry-After": "1"})
+        return error_response(request, 503, exc.code, message, headers={"Retry-After": "1"})
     if exc.http_status >= 500:
         log.error(
             "%s %s failed [request_id=%s]: %s", request.method, request.url.path, request_id_of(request), exc.message
@@ -202,7 +213,7 @@ async def _wanwu_error(request: Request, exc: Exception) -> JSONResponse:
         # raised while the body was still arriving: the rest of it is not read, so the
         # connection cannot carry another request (its leftover bytes would be parsed as one)
         headers = {"Connection": "close"}
-    return error_response(request, exc.http_status, exc.code, exc.message, headers=headers)
+    return error_response(request, exc.http_status, exc.code, message, headers=headers)
 
 
 def _describe_validation(exc: RequestValidationError) -> str:

@@ -11,7 +11,7 @@ from fastapi import Depends, Query, Request
 
 from ..errors import UnsupportedLanguageError
 from ..labels import DEFAULT_LANG, normalize_lang
-from .context import AppContext, get_context
+from .context import AppContext, context_of, get_context
 
 LangQuery = Annotated[
     str | None,
@@ -45,3 +45,12 @@ async def request_lang(
 
 
 RequestLang = Annotated[str, Depends(request_lang)]
+
+
+def error_language(request: Request) -> str:
+    """The language of an error's message: the request's (as ``response_language`` decides),
+    English when that cannot be told (the error is a ``lang=`` no language has, say)."""
+    try:
+        return response_language(request, context_of(request), request.query_params.get("lang"))
+    except (UnsupportedLanguageError, AttributeError):  # AttributeError: an app without a context
+        return DEFAULT_LANG

@@ -185,7 +185,8 @@
   async function apiRequest(url, { method = "GET", body, signal } = {}) {
     for (;;) {
       const key = getKey();
-      const headers = { Accept: "application/json" };
+      // the page's language, not the browser's: error messages (and labels) come in it
+      const headers = { Accept: "application/json", "Accept-Language": lang === "zh" ? "zh-CN" : "en" };
       if (key) headers.Authorization = `Bearer ${key}`;
       let res;
       try {
