@@ -71,3 +71,63 @@ def test_classify_imports_no_web_server():
     assert result["code"] == 0
     assert "cat" in result["out"]
     assert not set(result["loaded"]) & set(WEB), f"`wanwu classify` imported {result['loaded']}"
+
+
+def test_top_level_help_builds_no_command():
+    """`wanwu --help` and a mistyped command name every command with its help line, and import
+    none of the commands' modules (each one's options are built only when it runs)."""
+    probe = textwrap.dedent(
+        """
+        import contextlib, io, json, sys
+        from wanwu.cli import main
+        seen = {}
+        for argv in (["--help"], ["clasify", "x.jpg"]):
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    main(argv)
+                except SystemExit:
+                    pass
+            seen[argv[0]] = out.getvalue() + err.getvalue()
+        seen["modules"] = sorted(m for m in sys.modules if m.startswith("wanwu"))
+        print(json.dumps(seen))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.splitlines()[-1])
+    from wanwu.cli import COMMANDS
+
+    for name, command in COMMANDS.items():
+        assert name in seen["--help"] and command.help.split()[0] in seen["--help"]
+        assert repr(name) in seen["clasify"]  # argparse's "invalid choice ... (choose from ...)"
+    heavy = {
+        "wanwu.cli_classify",
+        "wanwu.settings",
+        "wanwu.library",
+        "wanwu.server",
+        "wanwu.bench.cli",
+        "wanwu.cli_serve",
+    }
+    assert not heavy & set(seen["modules"]), seen["modules"]
+
+
+def test_a_command_built_alone_is_the_command_built_with_all():
+    """Each command's options are the same whether the parser holds every command (`build_parser()`)
+    or that one only (what `wanwu COMMAND` builds), and its help line is the one COMMANDS gives."""
+    import argparse
+
+    from wanwu.cli import COMMANDS, build_parser
+
+    def subparsers(parser):
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        return action.choices, {a.dest: a.help for a in action._choices_actions}
+
+    full, full_help = subparsers(build_parser())
+    assert list(full) == list(COMMANDS)
+    for name, command in COMMANDS.items():
+        alone, alone_help = subparsers(build_parser([name]))
+        assert list(alone) == list(COMMANDS)
+        assert alone[name].format_help() == full[name].format_help()
+        assert alone_help[name] == full_help[name] == command.help
+        assert len(alone[name]._actions) > 1  # built: more than its --help

@@ -223,6 +223,7 @@ def _example_queries() -> list[tuple[str, str]]:
     }
     for where, text in sources.items():
         people = {n.strip('"') for n in re.findall(r"wanwu people name \S+ (\S+)", text)}  # found by name, not class
+        people |= set(re.findall(r'wanwu search "([^"]+)"` finds the photos [^.]*named', text))  # named in another app
         for line in re.findall(r"wanwu (?:search|labels) ([^|#\n`]*)", text):
             words = iter(re.findall(r'"[^"]+"|\S+', line))
             for word in words:
@@ -233,6 +234,8 @@ def _example_queries() -> list[tuple[str, str]]:
                     continue
                 if word.startswith((">", "[")):
                     break
+                if word.isupper() and word.isascii():  # a metavariable (NAME, PHOTO), not a query
+                    continue
                 if word.strip('"') not in people:
                     found.append((where, word.strip('"')))
     return found

@@ -22,13 +22,16 @@ def _wanwu_imports(module: Path) -> set[str]:
 
 
 def test_imaging_is_a_leaf():
-    assert _wanwu_imports(SRC / "imaging.py") <= {"errors", "formats"}
+    assert _wanwu_imports(SRC / "imaging.py") <= {"errors", "formats", "preprocessing"}
+    assert _wanwu_imports(SRC / "preprocessing.py") == set()  # the transform as facts: no pixels, a leaf
     assert _wanwu_imports(SRC / "formats.py") <= {"install"}  # which formats are read: a leaf too
     assert _wanwu_imports(SRC / "install.py") == set()  # the distribution's name: a leaf
 
 
-def test_preprocessing_lives_with_the_pixels():
+def test_preprocessing_is_defined_once():
+    """One ``Preprocessing``, in the module without Pillow or NumPy (the CLI's parser and the
+    model registry read it), the same object wherever it is imported from."""
     from wanwu.imaging import Preprocessing
-    from wanwu.models import Preprocessing as reexported
+    from wanwu.models import Preprocessing as registry_one
 
-    assert Preprocessing is reexported and Preprocessing.__module__ == "wanwu.imaging"
+    assert Preprocessing is registry_one and Preprocessing.__module__ == "wanwu.preprocessing"

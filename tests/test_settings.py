@@ -12,7 +12,7 @@ import pytest
 
 from wanwu import cli, cli_serve, settings
 from wanwu.engines import ENGINE_TABLE, ENGINES, check_engine, get_engine
-from wanwu.errors import ConfigError
+from wanwu.errors import EXIT_FAILED, ConfigError
 from wanwu.server.config import ServerConfig
 from wanwu.settings import DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_TOP_K, ModelSettings
 
@@ -37,7 +37,7 @@ def test_classify_honours_wanwu_threads_and_max_pixels():
 
 def test_classify_command_applies_the_environment(monkeypatch, capsys, chelsea):
     monkeypatch.setenv("WANWU_MAX_PIXELS", "1000")  # far below the photo: refused, not classified
-    assert cli.main(["classify", str(chelsea), "--quiet"]) == cli.EXIT_FAILED
+    assert cli.main(["classify", str(chelsea), "--quiet"]) == EXIT_FAILED
     assert "over the limit" in capsys.readouterr().err
 
 

@@ -156,7 +156,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``labels`` on the ``wanwu`` command's subparsers."""
     p = subparsers.add_parser(
         "labels",
-        help="list the class names (English, 中文) and label groups",
         description=__doc__,
         epilog=EXAMPLES,
         formatter_class=HelpFormatter,

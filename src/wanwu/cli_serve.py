@@ -236,7 +236,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``serve`` (and ``run`` as what it does) on the ``wanwu`` command's subparsers."""
     parser = subparsers.add_parser(
         "serve",
-        help="run the web UI and HTTP API",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -16,6 +16,7 @@ request can cause it), set ``code``, ``http_status``, ``summary``, ``summary_zh`
 
 from __future__ import annotations
 
+EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and something could not be done
 EXIT_USAGE = 2  # the command line or a WANWU_* variable asks for something impossible
 EXIT_DISK_FULL = 74  # a disk wanwu writes to is full (sysexits' EX_IOERR); nothing committed was lost

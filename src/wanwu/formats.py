@@ -7,6 +7,8 @@ HEIC/HEIF (iPhone photos) is read when the optional ``pillow-heif`` package is i
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from PIL import Image
 
 from .install import pip_install
@@ -29,7 +31,13 @@ HEIF_AVAILABLE = _register_heif()
 
 # Formats Pillow may open. Anything else (EPS/PDF would call Ghostscript, etc.) is refused.
 _WANTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "DIB", "TIFF", "PPM", "ICO", "TGA", "AVIF", "HEIF")
-Image.init()
+# Their plugins only, not ``Image.init()``: that imports all ~40 of Pillow's (~60 ms a command).
+_PLUGINS = ("Jpeg", "Png", "Gif", "WebP", "Bmp", "Tiff", "Ppm", "Ico", "Tga", "Avif")
+for _plugin in _PLUGINS:
+    try:
+        import_module(f"PIL.{_plugin}ImagePlugin")
+    except ImportError:  # AVIF: Pillow >= 11.2 only
+        pass
 ALLOWED_FORMATS = tuple(f for f in _WANTED_FORMATS if f in Image.OPEN)  # JPEG also yields MPO
 
 _EXTENSIONS = {

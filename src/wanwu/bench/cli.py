@@ -169,7 +169,6 @@ def _add_options(p: argparse.ArgumentParser, command: str) -> None:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     bench = subparsers.add_parser(
         "bench",
-        help="measure latency, throughput, accuracy and memory against a torch eager 1-thread baseline",
         description="Benchmark wanwu's models and engines on this machine, against the baseline "
         "(torch eager fp32, batch 1, one thread) measured in the same run.",
         epilog=EXAMPLES,

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 from .. import settings
 from ..atomic import TEMP_SUFFIX, remove_stale_temps, stale_before
 from ..cli_args import HelpFormatter, positive_int
-from ..errors import EXIT_DISK_FULL, EXIT_FAILED, EXIT_USAGE, ConfigError
+from ..errors import EXIT_DISK_FULL, EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError
 from ..install import DISTRIBUTION, pip_install
 from ..tag_policy import ENV_VAR as CONFIDENCE_VAR
 from ..tag_policy import STORED_TOP_K, parse_confidence
@@ -37,7 +37,6 @@ from .catalogue import (
 from .files import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, json_text
 from .xmp import SidecarWriter
 
-EXIT_OK = 0
 EXIT_INTERRUPTED = 130
 TAG_BUSY_TIMEOUT_MS = 30_000
 
@@ -160,7 +159,6 @@ def _min_score_alias(p: argparse.ArgumentParser) -> None:
 def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "index",
-        help="tag a photo collection into the catalogue (incremental)",
         description="Walk photo folders and record every photo's labels in the catalogue. "
         "Only new and changed photos go through the model; moved ones are recognised by content.",
         epilog=INDEX_EXAMPLES,
@@ -209,7 +207,6 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser(
         "search",
-        help="find photos in the catalogue by what is in them",
         description="Find photos by class or group name (English, Chinese, synonyms, wnids).",
         epilog=SEARCH_EXAMPLES,
         formatter_class=HelpFormatter,
@@ -242,7 +239,6 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser(
         "library",
-        help="what the catalogue holds; export it",
         description="Summarise the photo catalogue, or export every photo with its tags.",
         epilog=LIBRARY_EXAMPLES,
         formatter_class=HelpFormatter,
@@ -254,7 +250,6 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser(
         "tag",
-        help="add or remove your own tags on photos",
         description="Record your corrections: tags to add (an ImageNet class or any keyword) "
         "and model tags that are wrong.",
         epilog=TAG_EXAMPLES,

@@ -124,7 +124,6 @@ def index_faces(
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "people",
-        help="the persons whose faces are in your photos: list, name, merge, forget",
         description="Faces found by `wanwu index` are grouped by person. List the persons, name "
         "one (then `wanwu search NAME` finds their photos), merge two that are one, forget a face "
         "or a person, or delete every face.",

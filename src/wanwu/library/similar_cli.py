@@ -47,7 +47,6 @@ def add_parsers(sub: Any) -> None:
     db_help = f"the catalogue [env {ENV_VAR}; default: $XDG_DATA_HOME/wanwu/library.db]"
     p = sub.add_parser(
         "similar",
-        help="photos that look like a given photo",
         description="List the catalogue's photos most like PHOTO (a file, in the collection or not) or ID.",
         epilog=SIMILAR_EXAMPLES,
         formatter_class=HelpFormatter,
@@ -60,7 +59,6 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser(
         "duplicates",
-        help="exact copies and near-duplicates, with a suggested keeper",
         description="Group the catalogue's exact copies (same content hash) and, apart from them, its "
         "near-duplicates (resized, re-compressed, cropped, edited copies, bursts). Each group names the "
         "photo to keep: most pixels, then sharpest, then oldest. Nothing is deleted.",
