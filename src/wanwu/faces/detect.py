@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from PIL import Image
 
+from .descriptor import DESCRIPTOR_SIZE, OnnxDescriptor
 from .models import DESCRIPTOR_FILE, LANDMARKS_FILE, require_faces
 
 WORK_SIDE = 800  # longer side of the image the detector sees (see above)
@@ -44,7 +46,9 @@ class FaceFinder:
     """Loads the weights once (~30 MB). ``find`` may be called from any thread: calls are
     serialised (dlib's networks keep per-call state)."""
 
-    def __init__(self, work_side: int = WORK_SIDE, max_faces: int = MAX_FACES):
+    def __init__(self, work_side: int = WORK_SIDE, max_faces: int = MAX_FACES, dlib_descriptor: bool = False):
+        """``dlib_descriptor=True`` computes descriptors with dlib itself (the reference, for
+        tests and ``benchmarks/faces.py``); the default runs the same network in ONNX Runtime."""
         folder = require_faces()
         import dlib
 
@@ -53,7 +57,14 @@ class FaceFinder:
         self.max_faces = max_faces
         self._detector = dlib.get_frontal_face_detector()
         self._landmarks = dlib.shape_predictor(str(folder / LANDMARKS_FILE))
-        self._describe = dlib.face_recognition_model_v1(str(folder / DESCRIPTOR_FILE))
+        self._describe: Callable[[list[np.ndarray]], np.ndarray]
+        if dlib_descriptor:
+            network = dlib.face_recognition_model_v1(str(folder / DESCRIPTOR_FILE))
+            self._describe = lambda chips: np.array(
+                [network.compute_face_descriptor(c) for c in chips], dtype=np.float32
+            ).reshape(len(chips), DESCRIPTOR_SIZE)
+        else:
+            self._describe = OnnxDescriptor(folder / DESCRIPTOR_FILE).describe
         self._lock = threading.Lock()
 
     def find(self, image: Image.Image) -> list[Face]:
@@ -79,12 +90,12 @@ class FaceFinder:
                 if right > left and bottom > top:
                     boxes.append((left, top, right, bottom))
             boxes.sort(key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
-            faces = []
-            for left, top, right, bottom in boxes[: self.max_faces]:
-                shape = self._landmarks(full, dlib.rectangle(left, top, right, bottom))
-                chip = dlib.get_face_chip(full, shape, size=CHIP_SIZE, padding=CHIP_PADDING)
-                descriptor = np.asarray(self._describe.compute_face_descriptor(chip), dtype=np.float32)
-                points = tuple((shape.part(i).x / width, shape.part(i).y / height) for i in range(shape.num_parts))
-                box = (left / width, top / height, (right - left) / width, (bottom - top) / height)
-                faces.append(Face(box, points, descriptor))
+            shapes = [self._landmarks(full, dlib.rectangle(*b)) for b in boxes[: self.max_faces]]
+            chips = [dlib.get_face_chip(full, s, size=CHIP_SIZE, padding=CHIP_PADDING) for s in shapes]
+            descriptors = self._describe(chips)  # all faces of the photo in one run
+        faces = []
+        for (left, top, right, bottom), shape, descriptor in zip(boxes, shapes, descriptors):
+            points = tuple((shape.part(i).x / width, shape.part(i).y / height) for i in range(shape.num_parts))
+            box = (left / width, top / height, (right - left) / width, (bottom - top) / height)
+            faces.append(Face(box, points, np.asarray(descriptor, dtype=np.float32)))
         return faces
