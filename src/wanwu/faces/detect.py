@@ -26,7 +26,7 @@ from PIL import Image
 from .descriptor import DESCRIPTOR_SIZE, OnnxDescriptor
 from .models import DESCRIPTOR_FILE, LANDMARKS_FILE, require_faces
 
-WORK_SIDE = 800  # longer side of the image the detector sees (see above)
+WORK_SIDE = 640  # longer side of the image the detector sees (see above)
 MAX_FACES = 20  # a crowd: the largest 20 faces get descriptors, the rest are not counted
 CHIP_SIZE = 150  # what dlib's ResNet expects
 CHIP_PADDING = 0.25
