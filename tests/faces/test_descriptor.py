@@ -1,5 +1,6 @@
 """The ONNX descriptor gives dlib's own numbers (so catalogues' old descriptors stay valid), is
-built once into the cache, and a file that is not dlib's network is refused with a reason."""
+built once into the cache, and a file that is not dlib's network is refused with a reason; the
+HOG detector is cached in dlib's binary form and finds the same."""
 
 from __future__ import annotations
 
@@ -95,3 +96,21 @@ def test_a_file_that_is_not_the_network_is_refused(finder, damage):
         data, words = data[: r.pos] + b"\x01\x21" + data[r.pos + 2 :], "33 filters"
     with pytest.raises(DlibFormatError, match=words):
         read_network(data, "test.dat")
+
+
+def test_the_detector_loads_from_the_cache_and_finds_the_same(finder, photos, tmp_path, monkeypatch):
+    import dlib
+
+    from wanwu.faces.detect import _frontal_face_detector
+
+    monkeypatch.setenv("WANWU_CACHE_DIR", str(tmp_path))
+    first = _frontal_face_detector(dlib)  # built, and saved in dlib's binary form
+    name = f"frontal_face_detector-dlib{dlib.__version__}.svm"
+    assert sorted(p.name for p in (tmp_path / "faces").iterdir()) == [name, f"{name}.sha256"]
+    monkeypatch.setattr(dlib, "get_frontal_face_detector", lambda: pytest.fail("built again"))
+    loaded = _frontal_face_detector(dlib)
+    image = np.asarray(load_image(photos["grace_hopper.jpg"]).image)
+    boxes, scores, kinds = loaded.run(image, 0, -0.5)  # weak detections too: more boxes compared
+    expected = first.run(image, 0, -0.5)
+    assert (list(boxes), scores, kinds) == (list(expected[0]), expected[1], expected[2])
+    assert len(boxes) >= 1
