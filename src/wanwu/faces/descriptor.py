@@ -36,7 +36,10 @@ GRAPH_VERSION = 1  # bump when build_graph changes the graph: cached files are r
 INPUT_NAME = "chips"
 OUTPUT_NAME = "descriptors"
 DESCRIPTOR_SIZE = 128
-THREADS = 1  # the indexer describes photos in parallel workers; see detect.py for the measurement
+# one intra-op thread: measured on the shared 2-core machine (load average 7), two threads cost
+# 18-20 ms of CPU a face against 10-11 ms, and were no faster in wall time; the indexer's
+# parallelism is across photos anyway
+THREADS = 1
 
 
 def build_graph(net: Network) -> bytes:
@@ -157,8 +160,13 @@ class OnnxDescriptor:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         self.session = ort.InferenceSession(load_or_build(weights), options, providers=["CPUExecutionProvider"])
+        # as OnnxRuntimeEngine does: a CPU-only session is never rebuilt, so the 22 MB of model
+        # bytes ONNX Runtime's wrapper keeps for that can go
+        self.session.disable_fallback()
+        if getattr(self.session, "_model_bytes", None) is not None:
+            self.session._model_bytes = None
 
-    def describe(self, chips: np.ndarray) -> np.ndarray:
+    def describe(self, chips: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         if len(chips) == 0:
             return np.zeros((0, DESCRIPTOR_SIZE), np.float32)
         batch = np.ascontiguousarray(np.asarray(chips, dtype=np.float32).transpose(0, 3, 1, 2))
