@@ -108,6 +108,18 @@ class FaceFinder:
             self._describe = OnnxDescriptor(folder / DESCRIPTOR_FILE).describe
         self._lock = threading.Lock()
 
+    def detection_copy(self, image: Image.Image) -> tuple[np.ndarray, float]:
+        """What HOG looks at: a grey copy whose longer side is at most ``work_side``, and its
+        scale. Grey as dlib's own C++ example (face_detection_ex) runs this detector: ~20% less
+        CPU than RGB, where HOG takes each pixel's strongest channel gradient."""
+        width, height = image.size
+        scale = min(1.0, self.work_side / max(width, height))
+        grey = image.convert("L")
+        if scale < 1:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            grey = grey.resize(size, Image.Resampling.BILINEAR)
+        return np.asarray(grey), scale
+
     def find(self, image: Image.Image) -> list[Face]:
         """Faces in ``image`` (RGB, upright), largest first."""
         if image.mode != "RGB":
@@ -115,12 +127,8 @@ class FaceFinder:
         width, height = image.size
         if width < 16 or height < 16:
             return []
-        scale = min(1.0, self.work_side / max(width, height))
+        small, scale = self.detection_copy(image)
         full = np.asarray(image)
-        small = full
-        if scale < 1:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            small = np.asarray(image.resize(size, Image.Resampling.BILINEAR))
         dlib = self._dlib
         with self._lock:
             rects = self._detector(small, 0)
