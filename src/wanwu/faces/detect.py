@@ -6,19 +6,19 @@
    copy: the indexer hands over its draft-decoded image, about 1000 px on the longer side for
    a 12 MP JPEG), from a 150 px aligned chip.
 
-Measured on ../shared/faces (16 photos, 18 faces; a loaded 2-core machine, so only roughly):
-longer side 400 missed a face in two photos, 560 one of the two clear faces of
-obama_and_biden.jpg; 600, 640 and 800 find every portrait's face and both faces of each group
-photo; 1024 and more also find the child half hidden in obama_and_biden.jpg. We detect at 640,
-which keeps a margin over 560.
+Measured on ../shared/faces (16 photos, 18 faces; a loaded 2-core machine, so only roughly),
+detecting on the grey copy: longer side 400 missed a face in two photos, 560 one of the two
+clear faces of obama_and_biden.jpg; 600 and 640 find every portrait's face and both faces of
+each group photo; 800 and more also find the child half hidden in obama_and_biden.jpg. We detect
+at 640, which keeps a margin over 560.
 
-Cost, CPU per 12 MP photo (``benchmarks/faces.py --dlib``; 14 faces in 12 photos; load average
-3.6): HOG 39 ms at 640 (58 at 800); the descriptor ~11 ms a face in ONNX Runtime
-(``descriptor.OnnxDescriptor``, the same network and numbers as dlib's ``compute_face_descriptor``,
-which costs ~110-180 ms a face in dlib-bin, built without BLAS); a whole ``find`` 67 ms, against
-222 ms with dlib's descriptor in the same run. Still about +100% of the classifier (decode 27 +
-inference 41 ms): HOG is now the bulk. Measured and not taken: HOG on a grey copy costs ~20%
-less and found the same faces here, but 16 photos are too few to judge what it loses.
+Cost, CPU per 12 MP photo (``benchmarks/faces.py --dlib``, 14 faces in 12 photos, load average
+2.5): the grey copy and HOG 33 ms at 640 (48 at 800; an RGB copy cost ~20% more); the
+descriptor ~11 ms a face in ONNX Runtime (``descriptor.OnnxDescriptor``: dlib's network and
+numbers, where dlib-bin's ``compute_face_descriptor``, built without BLAS, costs ~110-180 ms); a
+whole ``find`` 52 ms, against 203 ms with dlib's descriptor in the same run. That is +73% of
+the classifier's 71 ms (decode 28 + inference 43): the +50% goal is not met, and HOG is now
+most of what is left.
 """
 
 from __future__ import annotations
