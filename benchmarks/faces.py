@@ -4,16 +4,19 @@
 2. same-person and different-person descriptor distances (the clustering thresholds);
 3. CPU per photo on 12 MP copies (the photos upscaled to 4000x3000-ish, decoded as the indexer
    does: draft JPEG decoding), for detection alone, the whole ``find``, and the classifier's
-   decode + inference: CPU time (``time.process_time``), because wall time on a shared machine
-   says little.
+   decode + inference: CPU time (``time.process_time``; faces' by ``time.thread_time``, see
+   below), because wall time on a shared machine says little. ``--dlib`` also times the same ``find`` with dlib's own descriptor (the path
+   before the ONNX one), photo by photo interleaved, so the two figures share the load.
 
-    python benchmarks/faces.py [--data ../shared/faces] [--sides 640,800,1024]
+    python benchmarks/faces.py [--data ../shared/faces] [--sides 640,800,1024] [--dlib]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
+import os
 import sys
 import tempfile
 import time
@@ -26,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "faces"))
 from faces_data import PEOPLE  # noqa: E402
 
-from wanwu.faces.detect import FaceFinder  # noqa: E402
+from wanwu.faces.detect import WORK_SIDE, FaceFinder  # noqa: E402
 from wanwu.imaging import load_image  # noqa: E402
 
 
@@ -34,6 +37,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "faces"))
     ap.add_argument("--sides", default="640,800,1024")
+    ap.add_argument("--timed-sides", default="640,800", help="working sizes whose CPU cost is measured")
+    ap.add_argument("--repeat", type=int, default=1, help="timing passes over the photos")
+    ap.add_argument("--dlib", action="store_true", help="also time dlib's own descriptor (the old path), interleaved")
     args = ap.parse_args()
     data = Path(args.data)
     finder = FaceFinder()
@@ -46,7 +52,7 @@ def main() -> None:
         wrong = {rel: n for rel, n in counts.items() if n != len(PEOPLE[rel])}
         print(f"  longer side {side:>5}: {sum(counts.values())} faces; differing from the README: {wrong or 'none'}")
 
-    finder.work_side = 800
+    finder.work_side = WORK_SIDE
     names, rows = [], []
     for rel, im in images.items():
         faces = sorted(
@@ -76,34 +82,49 @@ def main() -> None:
         t = time.process_time()
         decoded = [clf.decode(p.read_bytes(), str(p)) for p in paths]
         t_decode = (time.process_time() - t) / len(paths)
-        t = time.process_time()
-        for dimg in decoded:
+        for dimg in decoded[:2]:  # warm-up: the first runs allocate
             clf.infer(clf.preprocess(dimg.image)[None])
-        t_infer = (time.process_time() - t) / len(paths)
-        for side in (640, 800):
-            finder.work_side = side
-            small = [
-                np.asarray(
-                    x.image.resize(
-                        (
-                            round(x.image.width * side / max(x.image.size)),
-                            round(x.image.height * side / max(x.image.size)),
-                        )
-                    )
-                )
-                for x in decoded
-            ]
-            t = time.process_time()
-            for a in small:
-                finder._detector(a, 0)
-            t_hog = (time.process_time() - t) / len(paths)
-            t = time.process_time()
-            n = sum(len(finder.find(x.image)) for x in decoded)
-            t_find = (time.process_time() - t) / len(paths)
-            print(
-                f"12 MP, CPU ms per photo: classifier decode {t_decode * 1e3:.0f} + inference {t_infer * 1e3:.0f}; "
-                f"faces at {side}: detection {t_hog * 1e3:.0f}, all ({n} faces in {len(paths)} photos) {t_find * 1e3:.0f}"
+        reference = FaceFinder(dlib_descriptor=True) if args.dlib else None
+        sides = [int(s) for s in args.timed_sides.split(",")]
+        load = os.getloadavg()
+        print(f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} (2 cores shared: CPU times, not wall)")
+        # photo by photo, everything interleaved (the classifier's inference, detection alone,
+        # the whole find at each size, with dlib's descriptor): all see the same load, so the
+        # ratios hold even when the figures move. Faces run on this thread (dlib, and ONNX Runtime
+        # with one intra-op thread): time.thread_time, so the classifier's ONNX Runtime threads,
+        # which spin on after a run, are not counted as faces' cost (they were: detection alone
+        # measured more than the whole find); the classifier (its own threads) by process_time
+        cpu: dict[str, float] = collections.defaultdict(float)
+        found: dict[int, int] = collections.defaultdict(int)
+        for _ in range(args.repeat):
+            for x in decoded:
+                t = time.process_time()
+                clf.infer(clf.preprocess(x.image)[None])
+                cpu["infer"] += time.process_time() - t
+                for side in sides:
+                    finder.work_side = side
+                    t = time.thread_time()
+                    finder._detector(finder.detection_copy(x.image)[0], 0)
+                    cpu[f"hog{side}"] += time.thread_time() - t
+                    t = time.thread_time()
+                    found[side] += len(finder.find(x.image))
+                    cpu[f"find{side}"] += time.thread_time() - t
+                    if reference is not None:
+                        reference.work_side = side
+                        t = time.thread_time()
+                        reference.find(x.image)
+                        cpu[f"dlib{side}"] += time.thread_time() - t
+        ms = {k: v / len(paths) / args.repeat * 1e3 for k, v in cpu.items()}
+        classifier = t_decode * 1e3 + ms["infer"]
+        print(f"12 MP, CPU ms per photo: classifier decode {t_decode * 1e3:.0f} + inference {ms['infer']:.0f}")
+        for side in sides:
+            line = (
+                f"  faces at {side}: detection (copy + HOG) {ms[f'hog{side}']:.0f}, all ({found[side] // args.repeat} faces in "
+                f"{len(paths)} photos) {ms[f'find{side}']:.0f} = +{ms[f'find{side}'] / classifier:.0%} of the classifier"
             )
+            if reference is not None:
+                line += f"; with dlib's descriptor {ms[f'dlib{side}']:.0f} = +{ms[f'dlib{side}'] / classifier:.0%}"
+            print(line)
 
 
 if __name__ == "__main__":
