@@ -187,10 +187,27 @@ def _configure(conn: sqlite3.Connection) -> sqlite3.Connection:
     return conn
 
 
-def open_catalogue(db: str | os.PathLike | None = None, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open (and for writers create and migrate) the catalogue. Readers never create a file:
-    a missing catalogue is a ``LibraryError`` telling how to make one, and so is a file that
-    is not a catalogue."""
+def require_catalogue(db: str | os.PathLike | None) -> Path:
+    """The catalogue's path, or a ``LibraryError`` saying there is none and how to make one.
+    Commands that only read or change an existing catalogue (``search``, ``tag``, ``people`` ...)
+    call it before anything that would create a file (the lock, the folder, the database)."""
+    path = resolve_db_path(db)
+    if not path.is_file():
+        raise LibraryError(
+            f"no photo catalogue at {path}; make one with `wanwu index PHOTOS_FOLDER`"
+            f" (or point --db / {ENV_VAR} at it)"
+        )
+    return path
+
+
+def open_catalogue(
+    db: str | os.PathLike | None = None, *, readonly: bool = False, create: bool = True
+) -> sqlite3.Connection:
+    """Open (and for writers migrate, and create unless ``create`` is false) the catalogue.
+    Readers never create a file: a missing catalogue is a ``LibraryError`` telling how to make
+    one (``require_catalogue``), and so is a file that is not a catalogue."""
+    if readonly or not create:
+        require_catalogue(db)
     try:
         with full_disk_reported(resolve_db_path(db)):
             return _open(db, readonly=readonly)
@@ -203,11 +220,6 @@ def open_catalogue(db: str | os.PathLike | None = None, *, readonly: bool = Fals
 def _open(db: str | os.PathLike | None = None, *, readonly: bool = False) -> sqlite3.Connection:
     path = resolve_db_path(db)
     if readonly:
-        if not path.is_file():
-            raise LibraryError(
-                f"no photo catalogue at {path}; make one with `wanwu index PHOTOS_FOLDER`"
-                f" (or point --db / {ENV_VAR} at it)"
-            )
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
         _configure(conn)
         version = conn.execute("PRAGMA user_version").fetchone()[0]

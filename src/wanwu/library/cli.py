@@ -95,8 +95,9 @@ examples:
   wanwu tag a.jpg b.jpg --add holiday           # a free keyword (not an ImageNet class)
 User tags survive re-indexing and go into the XMP sidecar (with --write-xmp).
 
-exit status: 0 every photo tagged; 1 some photo is not in the catalogue or its sidecar could
-not be written (the others are tagged); 2 usage error.
+exit status: 0 every photo tagged; 1 there is no catalogue (none is made: `wanwu index FOLDER`
+makes one), or some photo is not in it or its sidecar could not be written (the others are
+tagged); 2 usage error.
 """
 
 
@@ -587,7 +588,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     db_path = resolve_db_path(args.db)
     failed = 0
     with full_disk_reported(db_path):
-        conn = open_catalogue(db_path)
+        conn = open_catalogue(db_path, create=False)  # tagging never makes an empty catalogue
         # the user's edit waits for a running `wanwu index` to finish its current batch (it holds
         # the write lock for milliseconds at a time); 30 s covers a checkpoint on a slow disk
         conn.execute(f"PRAGMA busy_timeout = {TAG_BUSY_TIMEOUT_MS}")
