@@ -5,7 +5,6 @@ failures and the summary's details to stderr."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import signal
@@ -15,7 +14,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, Iterable
 
-from .. import settings
+from .. import csv_out, settings
 from ..atomic import TEMP_SUFFIX, remove_stale_temps, stale_before
 from ..cli_args import HelpFormatter, positive_int
 from ..errors import EXIT_DISK_FULL, EXIT_FAILED, EXIT_USAGE, ConfigError
@@ -236,7 +235,7 @@ def add_parsers(sub: Any) -> None:
         choices=SEARCH_FORMATS,
         default="table",
         help="table (a page of matches), json, jsonl, csv, paths (one a line) or paths0 "
-        "(NUL-separated, for xargs -0: safe with any file name)",
+        f"(NUL-separated, for xargs -0: safe with any file name); {csv_out.HELP}",
     )
     p.set_defaults(func=cmd_search)
 
@@ -249,7 +248,11 @@ def add_parsers(sub: Any) -> None:
     )
     _common(p)
     p.add_argument("--format", "-f", choices=("table", "json"), default="table")
-    p.add_argument("--export", metavar="FILE", help="write every photo with its tags to FILE.jsonl, .csv or .parquet")
+    p.add_argument(
+        "--export",
+        metavar="FILE",
+        help=f"write every photo with its tags to FILE.jsonl, .csv or .parquet ({csv_out.HELP})",
+    )
     p.set_defaults(func=cmd_library)
 
     p = sub.add_parser(
@@ -509,8 +512,7 @@ def _write_matches(items: Iterable[dict], fmt: str) -> int:
             out.write(json_text(json.dumps(item, ensure_ascii=False)) + "\n")
             n += 1
     elif fmt == "csv":
-        w = csv.writer(out)
-        w.writerow(["id", "path", "rank", "wnid", "label", "score"])
+        w = csv_out.writer(out, ["id", "path", "rank", "wnid", "label", "score"])
         for item in items:
             n += 1
             for rank, t in enumerate(item["tags"], 1):

@@ -4,12 +4,12 @@ spreadsheets and data teams. Rows stream from SQLite in pages; nothing holds the
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sqlite3
 from typing import Iterator
 
+from .. import csv_out
 from ..errors import ConfigError
 from ..install import pip_install
 from . import names
@@ -84,8 +84,8 @@ def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", confidence
                 f.write(json_text(json.dumps(p, ensure_ascii=False)) + "\n")
                 n += 1
             return n
-        w = csv.writer(f)
-        w.writerow(
+        w = csv_out.writer(
+            f,
             [
                 "id",
                 "path",
@@ -100,7 +100,7 @@ def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", confidence
                 "user",
                 "error",
                 "group",
-            ]
+            ],
         )
         for p in rows:
             n += 1
