@@ -15,6 +15,7 @@ COMMANDS = [
     ["tag", "x.jpg", "--add", "dog"],
     ["search", "dog"],
     ["library"],
+    ["library", "--failed"],
     ["people"],
     ["people", "name", "1", "Grandma"],
     ["people", "--forget-all"],

@@ -107,6 +107,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER embeddings_upd AFTER UPDATE ON embeddings BEGIN UPDATE embeddings_version SET n = n + 1; END;
     CREATE TRIGGER embeddings_del AFTER DELETE ON embeddings BEGIN UPDATE embeddings_version SET n = n + 1; END;
     """,
+    # issue 26: where the photo was taken, and the keywords other apps wrote (library/metadata.py)
+    """
+    ALTER TABLE photos ADD COLUMN latitude REAL;       -- EXIF GPS, decimal degrees, south negative
+    ALTER TABLE photos ADD COLUMN longitude REAL;      -- west negative
+    ALTER TABLE photos ADD COLUMN metadata_read INTEGER;  -- 1: GPS and the file's own keywords read; NULL: not yet
+    ALTER TABLE photos ADD COLUMN sidecar_stamp TEXT;  -- its sidecars' size and mtime when their keywords were read
+    CREATE TABLE keywords (                  -- other apps' keywords: the user's own, never wanwu's tags
+        photo_id    INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        source      TEXT NOT NULL,            -- sidecar (photo.jpg.xmp, photo.xmp) | embedded (the photo's XMP/IPTC)
+        name        TEXT NOT NULL,            -- the keyword; a hierarchy's leaf
+        path        TEXT,                     -- the hierarchy, "|"-joined (Places|China|北京); NULL: flat
+        PRIMARY KEY (photo_id, source, name)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -194,8 +208,7 @@ def require_catalogue(db: str | os.PathLike | None) -> Path:
     path = resolve_db_path(db)
     if not path.is_file():
         raise LibraryError(
-            f"no photo catalogue at {path}; make one with `wanwu index PHOTOS_FOLDER`"
-            f" (or point --db / {ENV_VAR} at it)"
+            f"no photo catalogue at {path}; make one with `wanwu index PHOTOS_FOLDER` (or point --db / {ENV_VAR} at it)"
         )
     return path
 

@@ -40,6 +40,7 @@ EXIT_INTERRUPTED = 130
 TAG_BUSY_TIMEOUT_MS = 30_000
 
 SEARCH_FORMATS = ("table", "json", "jsonl", "csv", "paths", "paths0")
+LIBRARY_FORMATS = ("table", "json", "paths", "paths0")
 TABLE_PAGE = 50  # photos the table shows unless --limit says otherwise; the other formats list all
 
 INDEX_EXAMPLES = f"""\
@@ -83,9 +84,11 @@ LIBRARY_EXAMPLES = """\
 examples:
   wanwu library                                 # photos, failures, top groups and labels, models
   wanwu library --format json
+  wanwu library --failed                        # the files that could not be indexed, and why
   wanwu library --export photos.parquet         # every photo with its tags (.jsonl, .csv, .parquet)
 
-exit status: 0 done; 1 no usable catalogue, or the export failed; 2 usage error.
+exit status: 0 done (with --failed: no file failed); 1 no usable catalogue, the export failed, or
+with --failed some file did; 2 usage error.
 """
 
 TAG_EXAMPLES = """\
@@ -247,7 +250,18 @@ def add_parsers(sub: Any) -> None:
         formatter_class=HelpFormatter,
     )
     _common(p)
-    p.add_argument("--format", "-f", choices=("table", "json"), default="table")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=LIBRARY_FORMATS,
+        default="table",
+        help="table, json, or with --failed also paths (one a line) or paths0 (NUL-separated)",
+    )
+    p.add_argument(
+        "--failed",
+        action="store_true",
+        help="list the files that could not be indexed, with the reasons (they stay listed until fixed)",
+    )
     p.add_argument(
         "--export",
         metavar="FILE",
@@ -398,6 +412,15 @@ def cmd_index(args: argparse.Namespace) -> int:
             conn.close()
     for path, error in summary.failures:
         print(f"wanwu: failed: {error}" if path in error else f"wanwu: failed: {path}: {error}", file=sys.stderr)
+    if summary.still_failing:
+        print(
+            f"wanwu: {summary.still_failing} file(s) failed in an earlier run and are unchanged since: still failing "
+            "(retried when they change; `wanwu library --failed` lists them with the reasons)",
+            file=sys.stderr,
+        )
+    for path, line in summary.sidecar_problems:
+        if sidecars is None or path not in sidecars.problems:  # else said once below, by the writer
+            print(f"wanwu: sidecar: {line}", file=sys.stderr)
     for line in summary.skipped.lines():
         print(f"wanwu: {line}", file=sys.stderr)
     xmp_problems = list(sidecars.problems.values()) if sidecars is not None else []
@@ -409,8 +432,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"wanwu: faces: {error}" if path in error else f"wanwu: faces: {path}: {error}", file=sys.stderr)
     if pruned:
         print(f"wanwu: removed {pruned} cached thumbnail(s) of photos no longer in the catalogue", file=sys.stderr)
+    if sidecars is not None:
+        print(f"wanwu: {sidecars.summary()}", file=sys.stderr)
     if args.json:
-        print(json_text(json.dumps({**summary.to_dict(), "catalogue": str(db_path)}, ensure_ascii=False, indent=2)))
+        written = {"sidecars": sidecars.counts()} if sidecars is not None else {}
+        info = {**summary.to_dict(), **written, "catalogue": str(db_path)}
+        print(json_text(json.dumps(info, ensure_ascii=False, indent=2)))
     else:
         state = "interrupted after" if summary.interrupted else "indexed"
         print(f"{state}: {summary.line()}")
@@ -541,8 +568,13 @@ def cmd_library(args: argparse.Namespace) -> int:
 
     lang = _lang_of(args)
     db_path = resolve_db_path(args.db)
+    if args.format in ("paths", "paths0") and not args.failed:
+        print(f"wanwu library: --format {args.format} lists files: use it with --failed", file=sys.stderr)
+        return EXIT_USAGE
     conn = open_catalogue(db_path, readonly=True)
     try:
+        if args.failed:
+            return _list_failed(conn, args.format)
         if args.export:
             try:
                 n = export(conn, args.export, lang, _confidence_of(args))
@@ -558,8 +590,9 @@ def cmd_library(args: argparse.Namespace) -> int:
         print(json_text(json.dumps(info, ensure_ascii=False, indent=2)))
         return EXIT_OK
     print(f"catalogue   {info['catalogue']} ({_size(info['catalogue_bytes'])})")
+    failed = f"{info['failed']} failed" + (" (wanwu library --failed lists them)" if info["failed"] else "")
     print(
-        f"photos      {info['photos']} ({_size(info['photo_bytes'])} on disk), {info['failed']} failed, "
+        f"photos      {info['photos']} ({_size(info['photo_bytes'])} on disk), {failed}, "
         f"{info['user_tags']} user tag(s)"
     )
     for tagger, n in info["models"].items():
@@ -569,6 +602,22 @@ def cmd_library(args: argparse.Namespace) -> int:
     if info["labels"]:
         print("labels      " + ", ".join(f"{x['label']} {x['count']}" for x in info["labels"]))
     return EXIT_OK
+
+
+def _list_failed(conn: sqlite3.Connection, fmt: str) -> int:
+    """``wanwu library --failed``: every file that could not be indexed, with the reason."""
+    from .export import failed_photos
+
+    rows = failed_photos(conn)
+    if fmt == "json":
+        print(json_text(json.dumps(rows, ensure_ascii=False, indent=2)))
+    elif fmt in ("paths", "paths0"):
+        _write_matches(rows, fmt)
+    else:
+        for r in rows:
+            sys.stdout.write(f"{r['path']}\n    {r['code']}: {r['error']}\n")
+        print(f"{len(rows)} file(s) failed", file=sys.stderr)
+    return EXIT_FAILED if rows else EXIT_OK
 
 
 def _size(n: int) -> str:

@@ -50,6 +50,15 @@ def summary(
     }
 
 
+def failed_photos(conn: sqlite3.Connection) -> list[dict]:
+    """The files that could not be indexed: ``[{path, code, error}]`` by path. A file stays
+    listed until it changes and then indexes (or leaves the folder)."""
+    return [
+        {"path": r["path"], "code": r["error_code"], "error": r["error"] or ""}
+        for r in conn.execute("SELECT path, error_code, error FROM photos WHERE error_code IS NOT NULL ORDER BY path")
+    ]
+
+
 def iter_photos(conn: sqlite3.Connection, lang: str = "en", confidence: float | None = None) -> Iterator[dict]:
     """Every photo (failed ones with their error), in id order, page by page."""
     last = 0

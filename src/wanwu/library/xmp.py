@@ -28,6 +28,7 @@ import os
 import sqlite3
 import stat
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import dataclass
 
 import defusedxml.ElementTree as SafeET
@@ -128,6 +129,8 @@ def keywords_for(tags: list[dict], lang: str = "en") -> Keywords:
     flat: dict[str, None] = {}
     hier: dict[str, None] = {}
     for t in tags:
+        if t.get("source"):  # another app's keyword: already in its sidecar or photo, never wanwu's
+            continue
         label = t["label"].replace("|", "/")
         flat.setdefault(t["label"], None)
         if t.get("person"):  # a named person (wanwu.library.people)
@@ -165,7 +168,7 @@ def _adopt_prefix(prefix: str, uri: str) -> None:
         pass
 
 
-def _read(photo_path: str, path: str) -> ET.ElementTree | None:
+def read_sidecar(photo_path: str, path: str) -> ET.ElementTree | None:
     """The sidecar's XMP packet, None when there is none, ``SidecarError`` when it is to be left
     alone (a link, not a regular file, too large, unreadable, not XMP). Opened without
     following a link (``O_NOFOLLOW``): a sidecar swapped for a link meanwhile is refused too."""
@@ -203,6 +206,63 @@ def _read(photo_path: str, path: str) -> ET.ElementTree | None:
     elif root is None or root.find(_q("rdf:RDF")) is None:
         raise SidecarError(photo_path, path, "left alone: no rdf:RDF inside")
     return tree
+
+
+def parse_packet(data: bytes) -> ET.ElementTree | None:
+    """An XMP packet embedded in a photo (``img.info["xmp"]``), parsed with defusedxml; None when
+    it is not XML."""
+    try:
+        return ET.ElementTree(SafeET.fromstring(data))
+    except (ET.ParseError, DefusedXmlException, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """A keyword another app (or the user in it) wrote: its name (a hierarchy's leaf) and, when
+    it came from a hierarchy, the whole path joined with "|" (``Places|China|北京``)."""
+
+    name: str
+    path: str | None = None
+
+
+def others_keywords(tree: ET.ElementTree) -> list[Keyword]:
+    """Every keyword of an XMP packet that wanwu did not write: the union of ``dc:subject``,
+    ``lr:hierarchicalSubject`` ("|") and ``digiKam:TagsList`` ("/") over every
+    ``rdf:Description`` (not the first field that has some: immich #28015), a hierarchy kept as
+    its leaf with its path. Left out, as ``merge`` replaces them: the keywords listed in
+    ``wanwu:Keywords``, every ``wanwu|...`` path and the ``People|NAME`` of a name wanwu wrote."""
+    root = tree.getroot()
+    descs = [] if root is None else list(root.iter(_q("rdf:Description")))
+    ours = {k for d in descs for k in _bag_items(d, "wanwu:Keywords")}
+    found: list[Keyword] = []
+
+    def add(parts: list[str]) -> None:
+        parts = [p.strip() for p in parts if p.strip()]
+        if not parts or parts[0] == ROOT or (parts[0] == PEOPLE_ROOT and len(parts) == 2 and parts[1] in ours):
+            return
+        if len(parts) == 1 and parts[0] in ours:
+            return
+        found.append(Keyword(parts[-1], "|".join(parts) if len(parts) > 1 else None))
+
+    for d in descs:
+        for k in _bag_items(d, "dc:subject"):
+            add([k])
+        for k in _bag_items(d, "lr:hierarchicalSubject"):
+            add(k.split("|"))
+        for k in _bag_items(d, "digiKam:TagsList"):
+            add(k.split("/"))
+    return unite(found)
+
+
+def unite(keywords: list[Keyword]) -> list[Keyword]:
+    """One keyword per name (any case), a hierarchy's path kept over a flat mention."""
+    found: dict[str, Keyword] = {}
+    for k in keywords:
+        known = found.get(k.name.lower())
+        if known is None or (known.path is None and k.path is not None):
+            found[k.name.lower()] = k
+    return list(found.values())
 
 
 def _bag_items(desc: ET.Element, prop: str) -> list[str]:
@@ -263,14 +323,19 @@ def _serialized(tree: ET.ElementTree) -> bytes:
     return b"" if root is None else ET.tostring(root)
 
 
+NEW, MERGED, UP_TO_DATE = "new", "merged", "up to date"  # what write_sidecar did
+
+
 def write_sidecar(photo_path: str, kw: Keywords, naming: str = "ext", regions=None) -> str | None:
-    """Create or merge the sidecar of ``photo_path``; returns its path, or None when there was
-    none and there is nothing to say (no keyword, no face region). ``regions``
+    """Create or merge the sidecar of ``photo_path``; returns what it did: ``NEW`` (none was
+    there), ``MERGED`` (an existing one, another app's or wanwu's, rewritten with everything else
+    it held kept) or ``UP_TO_DATE``; None when there was none and there is nothing to say (no
+    keyword, no face region). ``regions``
     (``xmp_regions.Regions``): wanwu's face regions, replacing the ones it wrote. An existing
     sidecar that would not change is not rewritten. Never opens the photo; ``SidecarError``
     names photo and sidecar."""
     path = sidecar_path(photo_path, naming)
-    tree = _read(photo_path, path)
+    tree = read_sidecar(photo_path, path)
     if tree is None:
         if not kw.flat and not kw.hierarchical and not (regions is not None and regions.faces):
             return None
@@ -285,7 +350,7 @@ def write_sidecar(photo_path: str, kw: Keywords, naming: str = "ext", regions=No
         apply(tree, regions)
     ET.indent(tree, space=" ")
     if before is not None and _serialized(tree) == before:
-        return path
+        return UP_TO_DATE
     root = tree.getroot()
     assert root is not None
     body = ET.tostring(root, encoding="unicode")
@@ -297,7 +362,7 @@ def write_sidecar(photo_path: str, kw: Keywords, naming: str = "ext", regions=No
             problem = f"not written: no space left on {describe_disk(os.path.dirname(path) or '.')}"
             raise SidecarError(photo_path, path, problem, disk_full=True) from None
         raise SidecarError(photo_path, path, f"not written: {exc.strerror or exc}") from None
-    return path
+    return NEW if before is None else MERGED
 
 
 class SidecarWriter:
@@ -311,6 +376,7 @@ class SidecarWriter:
         self.problems: dict[str, str] = {}  # photo path -> the one line about it
         self._full_disks: set[int] = set()
         self._done: set[int] = set()  # photos whose sidecar this run already brought up to date
+        self.outcomes: dict[int, str] = {}  # photo id -> what its sidecar write did first (``counts``)
 
     def __call__(self, photo_id: int) -> None:
         from .search import photos_by_id
@@ -326,13 +392,34 @@ class SidecarWriter:
         for p in photos_by_id(self.conn, [photo_id], self.lang, self.confidence):
             try:
                 regions = regions_for(self.conn, photo_id)  # MWG face regions
-                write_sidecar(path, keywords_for(p["tags"], self.lang), self.naming, regions)
+                done = write_sidecar(path, keywords_for(p["tags"], self.lang), self.naming, regions)
+                if done is not None and self.outcomes.get(photo_id, UP_TO_DATE) == UP_TO_DATE:
+                    self.outcomes[photo_id] = done
             except SidecarError as exc:
                 message = str(exc)
                 if exc.disk_full:
                     self._full_disks.add(_device(path))
                     message += "; no more sidecars are written on that disk in this run"
                 self.problems[path] = message
+
+    def counts(self) -> dict[str, int]:
+        """Sidecars written in this run: new, merged, up to date, not written (``problems``)."""
+        found = Counter(self.outcomes.values())
+        return {
+            "new": found[NEW],
+            "merged": found[MERGED],
+            "up_to_date": found[UP_TO_DATE],
+            "not_written": len(self.problems),
+        }
+
+    def summary(self) -> str:
+        """The index summary's line about them."""
+        n = self.counts()
+        skipped = n["up_to_date"] + n["not_written"]
+        return (
+            f"sidecars: {n['new']} new, {n['merged']} merged, {skipped} skipped "
+            f"({n['up_to_date']} up to date, {n['not_written']} not written)"
+        )
 
     def refresh(self) -> None:
         """With --write-xmp on an already indexed tree: every photo's sidecar brought up to date
