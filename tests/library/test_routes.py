@@ -228,4 +228,11 @@ def test_photo_item_has_place_and_other_apps_keywords(album, index, app_clients)
     one = client.get(f"/api/v1/library/photos/{found['items'][0]['id']}").json()
     assert (one["latitude"], one["longitude"]) == (39.9075, 116.397222)
     [kw] = [t for t in one["tags"] if t.get("source")]
-    assert kw == {"wnid": None, "label": "北京", "score": None, "user": True, "source": "sidecar", "hierarchy": "旅行|北京"}
+    assert kw == {
+        "wnid": None,
+        "label": "北京",
+        "score": None,
+        "user": True,
+        "source": "sidecar",
+        "hierarchy": "旅行|北京",
+    }

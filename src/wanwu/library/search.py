@@ -101,9 +101,9 @@ def _tags(conn: sqlite3.Connection, photo_ids: list[int], lang: str, confidence:
         if any(t["wnid"] == wnid and wnid for t in out[pid]):
             continue
         out[pid].append({"wnid": wnid, "label": names.label(wnid, lang) if wnid else name, "score": None, "user": True})
-    for pid, tag in keyword_tags(conn, photo_ids):  # other apps' keywords: the user's too
-        if not any(t["label"].lower() == tag["label"].lower() for t in out[pid]):
-            out[pid].append(tag)
+    for pid, kw in keyword_tags(conn, photo_ids):  # other apps' keywords: the user's too
+        if not any(t["label"].lower() == kw["label"].lower() for t in out[pid]):
+            out[pid].append(kw)
     for pid, extra in people_tags(conn, photo_ids, lang).items():  # named persons first; "people" last
         out[pid] = [t for t in extra if t.get("person")] + out[pid] + [t for t in extra if not t.get("person")]
     return out
