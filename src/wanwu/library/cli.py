@@ -414,8 +414,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"wanwu: failed: {error}" if path in error else f"wanwu: failed: {path}: {error}", file=sys.stderr)
     if summary.still_failing:
         print(
-            f"wanwu: {summary.still_failing} file(s) failed in an earlier run and are unchanged since: still failing "
-            "(retried when they change; `wanwu library --failed` lists them with the reasons)",
+            f"wanwu: {summary.still_failing} file(s) still failing, unchanged since an earlier run "
+            "(retried when changed; `wanwu library --failed` lists them)",
             file=sys.stderr,
         )
     for path, line in summary.sidecar_problems:
