@@ -614,8 +614,8 @@ def _list_failed(conn: sqlite3.Connection, fmt: str) -> int:
     elif fmt in ("paths", "paths0"):
         _write_matches(rows, fmt)
     else:
-        for r in rows:
-            sys.stdout.write(f"{r['path']}\n    {r['code']}: {r['error']}\n")
+        for r in rows:  # as `wanwu index` said it: the reason, naming the file
+            sys.stdout.write((r["error"] if r["path"] in r["error"] else f"{r['path']}: {r['error']}") + "\n")
         print(f"{len(rows)} file(s) failed", file=sys.stderr)
     return EXIT_FAILED if rows else EXIT_OK
 
