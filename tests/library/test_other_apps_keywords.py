@@ -137,3 +137,16 @@ def test_every_field_counts_not_the_first_nonempty():
         Keyword("北京", "Places|China|北京"),
         Keyword("Wedding", "Events|Wedding"),
     }
+
+
+def test_a_named_person_is_written_once_however_often_the_sidecar_is_merged():
+    """digiKam:TagsList got one more People/NAME at every merge: never up to date, ever longer."""
+    from wanwu.library import xmp
+
+    kw = xmp.keywords_for([{"label": "奶奶", "person": True, "wnid": None}])
+    tree = xmp._empty_packet()
+    for _ in range(3):
+        xmp.merge(tree, kw)
+    desc = xmp._description(tree)
+    assert xmp._bag_items(desc, "digiKam:TagsList") == ["People/奶奶"]
+    assert xmp._bag_items(desc, "lr:hierarchicalSubject") == ["People|奶奶"]

@@ -302,7 +302,8 @@ def merge(tree: ET.ElementTree, kw: Keywords) -> ET.ElementTree:
     flat = [k for k in _bag_items(desc, "dc:subject") if k not in ours_before]
     people = {f"{PEOPLE_ROOT}|{k}" for k in ours_before}  # names wanwu wrote last time
     hier = [k for k in _bag_items(desc, "lr:hierarchicalSubject") if not k.startswith(prefix) and k not in people]
-    tags = [k for k in _bag_items(desc, "digiKam:TagsList") if not k.startswith(ROOT + "/")]
+    people_tags = {p.replace("|", "/") for p in people}
+    tags = [k for k in _bag_items(desc, "digiKam:TagsList") if not k.startswith(ROOT + "/") and k not in people_tags]
     _set_bag(desc, "dc:subject", flat + [k for k in kw.flat if k not in flat])
     _set_bag(desc, "lr:hierarchicalSubject", hier + list(kw.hierarchical))
     _set_bag(desc, "digiKam:TagsList", tags + [h.replace("|", "/") for h in kw.hierarchical], "rdf:Seq")
