@@ -58,7 +58,8 @@ Links are never followed out of the folders given, and only regular files are re
 (FIFOs, devices and links leading out are skipped and reported; docs/library.md).
 Ctrl-C stops within a couple of seconds, keeping what was done; run it again to go on.
 
-exit status: 0 every photo indexed; 1 some files failed (listed on stderr) or the run could
+exit status: 0 every photo indexed; 1 some files failed (listed on stderr; one that failed
+before and is unchanged still counts: `wanwu library --failed` lists them) or the run could
 not go on (the error says why; what was committed is kept); 2 usage error; 75 try again later:
 another wanwu process is writing the catalogue (nothing was done), or with --ray a worker or
 node died (what was classified is kept); {EXIT_DISK_FULL} a disk is full (one line says
@@ -212,7 +213,8 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "search",
         help="find photos in the catalogue by what is in them",
-        description="Find photos by class or group name (English, Chinese, synonyms, wnids).",
+        description="Find photos by class or group name (English, Chinese, synonyms, wnids), by your own "
+        "tags, and by the keywords other apps wrote (XMP sidecars, the photo's own XMP/IPTC).",
         epilog=SEARCH_EXAMPLES,
         formatter_class=HelpFormatter,
     )
