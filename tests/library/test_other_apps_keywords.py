@@ -122,6 +122,9 @@ def test_other_apps_keywords_are_searchable_merged_once_and_reread(album, tmp_pa
     assert summary["keywords_read"] >= 1 and summary["classified"] == 0
     assert wanwu("search", "beach day", "--db", db, "--format", "paths")[1] == f"{flower}\n"
     assert wanwu("search", "family", "--db", db)[0] == 1
+    digikam.unlink()  # gone: so are its keywords
+    assert json.loads(wanwu("index", album, "--db", db, "-q", "--json")[1])["keywords_read"] == 1
+    assert wanwu("search", "旅行", "--db", db)[0] == 1
 
 
 def test_every_field_counts_not_the_first_nonempty():
