@@ -99,6 +99,7 @@ def test_other_apps_keywords_are_searchable_merged_once_and_reread(album, tmp_pa
 
     rc, out, err = wanwu("index", album, "--db", db, "-q", "--tag-confidence", "0.05", "--json")
     assert json.loads(out)["classified"] == 0
+    assert json.loads(out)["keywords_read"] == 0  # wanwu changed only its own keywords: nothing to read again
     rc, out, _ = wanwu("search", "family", "--db", db, "--format", "json")
     [item] = json.loads(out)
     assert sorted(t["label"] for t in item["tags"] if t.get("source")) == sorted(OTHERS)  # wanwu's not re-read

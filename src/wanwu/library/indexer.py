@@ -43,9 +43,9 @@ from .backend import Classified, ClassifyBackend, as_classified, file_sha256
 from .catalogue import record_roots, transaction
 from .embeddings import encode
 from .files import db_text
-from .metadata import Embedded, read_embedded, sidecar_keywords, sidecar_stamp
+from .metadata import Embedded, read_embedded, sidecar_keywords
 from .walker import FileEntry, walk
-from .xmp import Keyword
+from .xmp import Keyword, sidecar_stamp
 
 
 @dataclass
@@ -166,7 +166,7 @@ class Indexer:
         self._ops: list[Callable[[sqlite3.Connection], int | None]] = []
         self._last_commit = time.monotonic()
         self.folders: set[str] = set()  # the folders walked (stale temporary files are looked for there)
-        self._sidecars: list[tuple[str, str]] = []  # (photo path, sidecar stamp) whose keywords to read
+        self._sidecars: list[str] = []  # photos whose sidecars changed: their keywords are read again
 
     def request_stop(self) -> None:
         """Finish the current result, commit, and return (safe to call from a signal handler)."""
@@ -266,7 +266,7 @@ class Indexer:
             ).fetchone()
             stamp = sidecar_stamp(entry.path)
             if stamp != ((row["sidecar_stamp"] or "") if row is not None else ""):
-                self._sidecars.append((entry.path, stamp))
+                self._sidecars.append(entry.path)
             if row is None:
                 todo.append(_Todo(entry, "new"))
             elif self.force:
@@ -383,7 +383,8 @@ class Indexer:
         """The keywords other apps wrote in the sidecars that changed since they were last read
         (``sidecar_stamp``), replacing those read before; no model."""
         while self._sidecars and not self.stopping:
-            path, stamp = self._sidecars.pop()
+            path = self._sidecars.pop()
+            stamp = sidecar_stamp(path)  # now: a sidecar written meanwhile (--write-xmp) is read as it is
             keywords, problems = sidecar_keywords(path)
             s.sidecar_problems += [(path, f"{p}; its keywords were not read") for p in problems]
             self._queue(_sidecar_keywords(path, stamp, keywords))

@@ -136,19 +136,6 @@ def _iptc_text(value: Any) -> str:
 
 
 # --- sidecars ----------------------------------------------------------------------------
-def sidecar_stamp(photo_path: str) -> str:
-    """What says whether a photo's sidecars changed: size and mtime of each one there is
-    (``photo.jpg.xmp``, ``photo.xmp``), "" when there is none. One ``lstat`` per naming."""
-    parts = []
-    for naming in NAMINGS:
-        try:
-            st = os.lstat(sidecar_path(photo_path, naming))
-        except OSError:
-            continue
-        parts.append(f"{naming}:{st.st_size}:{st.st_mtime_ns}")
-    return " ".join(parts)
-
-
 def sidecar_keywords(photo_path: str) -> tuple[list[Keyword], list[str]]:
     """The keywords other apps wrote in the photo's sidecars (both namings, united), and the
     problems of sidecars left unread (a link, not XML ...: ``xmp.read_sidecar``'s rules)."""

@@ -121,6 +121,19 @@ def sidecar_path(photo_path: str, naming: str = "ext") -> str:
     return photo_path + ".xmp"
 
 
+def sidecar_stamp(photo_path: str) -> str:
+    """What says whether a photo's sidecars changed: size and mtime of each one there is
+    (``photo.jpg.xmp``, ``photo.xmp``), "" when there is none. One ``lstat`` per naming."""
+    parts = []
+    for naming in NAMINGS:
+        try:
+            st = os.lstat(sidecar_path(photo_path, naming))
+        except OSError:
+            continue
+        parts.append(f"{naming}:{st.st_size}:{st.st_mtime_ns}")
+    return " ".join(parts)
+
+
 def keywords_for(tags: list[dict], lang: str = "en") -> Keywords:
     """Keywords of a photo's visible tags (``search`` tag dicts): each tag's label (a class, or a
     label group the tag policy backed off to) and its broader WordNet groups' (flat), and
@@ -383,7 +396,9 @@ class SidecarWriter:
         from .search import photos_by_id
         from .xmp_regions import regions_for
 
-        row = self.conn.execute("SELECT path, error_code FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT path, error_code, sidecar_stamp FROM photos WHERE id = ?", (photo_id,)
+        ).fetchone()
         if row is None or row["error_code"] is not None or row["path"] in self.problems:
             return
         path = row["path"]
@@ -393,7 +408,10 @@ class SidecarWriter:
         for p in photos_by_id(self.conn, [photo_id], self.lang, self.confidence):
             try:
                 regions = regions_for(self.conn, photo_id)  # MWG face regions
+                before = sidecar_stamp(path)
                 done = write_sidecar(path, keywords_for(p["tags"], self.lang), self.naming, regions)
+                if done in (NEW, MERGED) and before == (row["sidecar_stamp"] or ""):
+                    self._keep_read(photo_id, path)
                 if done is not None and self.outcomes.get(photo_id, UP_TO_DATE) == UP_TO_DATE:
                     self.outcomes[photo_id] = done
             except SidecarError as exc:
@@ -402,6 +420,15 @@ class SidecarWriter:
                     self._full_disks.add(_device(path))
                     message += "; no more sidecars are written on that disk in this run"
                 self.problems[path] = message
+
+    def _keep_read(self, photo_id: int, path: str) -> None:
+        """The sidecar's other keywords were read before wanwu rewrote only its own: its new stamp
+        is recorded, so the next ``wanwu index`` does not read it again (if the catalogue is
+        busy, it does: no harm)."""
+        try:
+            self.conn.execute("UPDATE photos SET sidecar_stamp = ? WHERE id = ?", (sidecar_stamp(path), photo_id))
+        except sqlite3.OperationalError:
+            pass
 
     def counts(self) -> dict[str, int]:
         """Sidecars written in this run: new, merged, up to date, not written (``problems``)."""
