@@ -67,6 +67,7 @@ def test_classify_table_in_chinese_aligns_wide_characters(capsys, coffee):
 
 def test_classify_csv_has_both_names(capsys, chelsea):
     _, out, _ = run(capsys, "classify", str(chelsea), "-f", "csv", "-k", "1", "--lang", "zh")
+    assert out.startswith("\ufeff")  # the BOM Excel needs to read UTF-8 (wanwu.csv_out)
     [row] = list(csv.DictReader(io.StringIO(out)))
     assert row["label"] == row["label_zh"] in CATS_ZH and row["label_en"]
 

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from . import cli_prepare, settings
+from . import cli_prepare, csv_out, settings
 from .cli_args import HelpFormatter, positive_int
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from .paths import cache_dir, display_text, user_path
@@ -134,8 +133,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
     out = sys.stdout
     writer = None
     if args.format == "csv":
-        writer = csv.writer(out)
-        writer.writerow(["file", "rank", "index", "wnid", "label", "label_en", "label_zh", "score", "error"])
+        writer = csv_out.writer(
+            out, ["file", "rank", "index", "wnid", "label", "label_en", "label_zh", "score", "error"]
+        )
     collected = []
     failed = 0
     show_bar = len(files) > 1 and not args.quiet
@@ -380,7 +380,13 @@ def add_parsers(sub: Any) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (recursive) or - for stdin")
-    p.add_argument("--format", "-f", choices=["table", "json", "jsonl", "csv"], default="table", help="output format")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=["table", "json", "jsonl", "csv"],
+        default="table",
+        help=f"output format ({csv_out.HELP})",
+    )
     p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per inference call")
     p.add_argument(
         "--exact-decode",

@@ -51,7 +51,8 @@ def test_unchanged_tree_reindexes_without_the_model(album, index):
     index([album])
     summary, made = index([album])
     assert made == []  # the model was not even loaded
-    assert summary.unchanged == len(VISIBLE) + 1 and summary.classified == 0
+    assert summary.unchanged == len(VISIBLE) and summary.classified == 0
+    assert summary.failed == summary.still_failing == 1  # the corrupt file: not retried, still failing
 
 
 def test_changed_moved_copied_deleted(album, index, photos):
@@ -83,13 +84,14 @@ def test_changed_moved_copied_deleted(album, index, photos):
     conn.close()
     assert any(t.get("user") and t["label"] == "my rocket" for t in tags)  # survived the move
     summary, made = index([album])
-    assert made == [] and summary.unchanged == len(rows)
+    assert made == [] and summary.unchanged == len(rows) - 1 and summary.still_failing == 1
 
 
 def test_another_model_retags_and_force_retags_everything(album, index):
     index([album])
     summary, _ = index([album], tagger="other/int8/def")
-    assert summary.retagged == len(VISIBLE) and summary.failed == 0  # the corrupt file is not retried
+    assert summary.retagged == len(VISIBLE)
+    assert summary.failed == summary.still_failing == 1  # the corrupt file is not retried, and still counts
     summary, _ = index([album], tagger="other/int8/def", force=True)
     assert summary.retagged == len(VISIBLE) and summary.failed == 1
 

@@ -26,6 +26,23 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 KEY_ASKED = (re.compile(r"status of 401"),)  # the page's first requests, before the key is typed in
 
 
+def _when_where_and_keyword(photo: Path) -> None:
+    """A date, a GPS position (Beijing) and a digiKam sidecar keyword, for the photo view."""
+    from PIL import Image
+
+    with Image.open(photo) as img:
+        exif = Image.Exif()
+        exif[0x8825] = {1: "N", 2: (39.0, 54.0, 27.0), 3: "E", 4: (116.0, 23.0, 50.0)}
+        exif.get_ifd(0x8769)[0x9003] = "2019:07:01 14:03:00"
+        img.save(photo, "JPEG", exif=exif)
+    Path(str(photo) + ".xmp").write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:digiKam="http://www.digikam.org/ns/1.0/">'
+        "<digiKam:TagsList><rdf:Seq><rdf:li>Places/长城</rdf:li></rdf:Seq></digiKam:TagsList>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+
+
 @pytest.fixture(scope="module")
 def library_server(tmp_path_factory, photos):
     root = tmp_path_factory.mktemp("browser-album") / "Pictures"
@@ -33,6 +50,7 @@ def library_server(tmp_path_factory, photos):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(photos[name], root / rel)
     (root / CORRUPT).write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    _when_where_and_keyword(root / "travel/2019/summer/china.jpg")
     db = root.parent / "library.db"
     subprocess.run(
         [sys.executable, "-m", "wanwu.cli", "index", str(root), "--db", str(db), "-q"], capture_output=True, timeout=600
@@ -128,6 +146,33 @@ def test_library_view_search_facets_and_photo(browser, library_server):
 
     page.locator("#tab-classify").click()
     expect(page.locator("#main")).to_be_visible()
+    assert watch.errors(KEY_ASKED) == [] and watch.off_loopback() == []
+    ctx.close()
+
+
+def test_photo_view_says_when_and_where_and_shows_the_users_keywords(browser, library_server):
+    """Issue 26 items 5 and 9: the date in the page's language, the camera's GPS position, and a
+    sidecar's keyword marked as the user's (not removable here: it belongs to the other app)."""
+    expect = test_browser.expect
+    ctx, page, watch = _open_library(browser, library_server)
+    for lang, when, where, mark in (
+        ("en", "July 1, 2019", "39.9075° N, 116.3972° E", "your keyword"),
+        ("zh", "2019年7月1日", "北纬 39.9075°，东经 116.3972°", "你的关键词"),
+    ):
+        if lang == "zh":
+            page.locator("#lang-toggle").click()
+            expect(page.locator("#tab-library")).to_have_text("相册")
+        page.locator("#lib-q").fill("长城")
+        page.locator("#lib-go").click()
+        expect(page.locator("#lib-grid > li")).to_have_count(1)
+        page.locator("#lib-grid .lib-open").first.click()
+        expect(page.locator("#lib-dialog")).to_be_visible()
+        expect(page.locator("#lib-dialog-meta")).to_contain_text(when)
+        expect(page.locator("#lib-dialog-meta")).to_contain_text(where)
+        keyword = page.locator("#lib-dialog-tags li", has_text="长城")
+        expect(keyword).to_contain_text(mark)
+        assert keyword.get_attribute("title") == "Places|长城" and keyword.locator("button").count() == 0
+        page.locator("#lib-dialog-close").click()
     assert watch.errors(KEY_ASKED) == [] and watch.off_loopback() == []
     ctx.close()
 

@@ -39,8 +39,8 @@ def test_index_then_search_in_every_format(album, db):
     first = wanwu("index", album, "--db", db, check=1)  # the corrupt file fails: exit 1, listed
     assert f"{len(VISIBLE)} new" in first.stdout and "1 failed" in first.stdout
     assert str(album / CORRUPT) in first.stderr
-    again = wanwu("index", album, "--db", db, "--json", check=0)
-    assert json.loads(again.stdout)["unchanged"] == len(VISIBLE) + 1
+    again = json.loads(wanwu("index", album, "--db", db, "--json", check=1).stdout)  # it still fails
+    assert again["unchanged"] == len(VISIBLE) and again["failed"] == again["still_failing"] == 1
 
     paths = wanwu("search", "espresso", "--db", db, "--format", "paths", check=0).stdout.splitlines()
     assert paths == [str(album / "kitchen/coffee.png")]
@@ -210,6 +210,33 @@ def test_sigint_stops_quickly_and_the_next_run_resumes(tmp_path, photos, db):
     conn.close()
 
 
+def test_failures_stay_visible_until_fixed(album, db, photos):
+    """Issue 26 item 6: a re-index does not say "0 failed" (exit 0) while files still fail, and
+    `wanwu library --failed` names them with the reason until they are replaced by good photos."""
+    bad = album / "kitchen/empty.jpg"
+    bad.write_bytes(b"")
+    wanwu("index", album, "--db", db, check=1)
+    again = wanwu("index", album, "--db", db, check=1)
+    assert "2 failed (2 unchanged since an earlier run)" in again.stdout and "0 classified" in again.stdout
+    assert "wanwu library --failed" in again.stderr
+    listed = wanwu("library", "--db", db, "--failed", check=1)
+    lines = listed.stdout.splitlines()
+    assert [line.split(" ")[0].rstrip(":") for line in lines] == sorted([str(album / CORRUPT), str(bad)])
+    assert "damaged" in lines[1] and "empty" in lines[0] and "2 file(s) failed" in listed.stderr
+    rows = json.loads(wanwu("library", "--db", db, "--failed", "--format", "json", check=1).stdout)
+    assert {r["path"] for r in rows} == {str(album / CORRUPT), str(bad)} and all(r["code"] and r["error"] for r in rows)
+    paths0 = wanwu("library", "--db", db, "--failed", "--format", "paths0", check=1).stdout
+    assert paths0.split("\0")[:-1] == sorted([str(album / CORRUPT), str(bad)])
+    assert "--failed lists them" in wanwu("library", "--db", db, check=0).stdout
+
+    shutil.copy(photos["coffee.png"], bad)  # fixed: a good photo in its place
+    (album / CORRUPT).unlink()  # and the other one gone
+    fixed = json.loads(wanwu("index", album, "--db", db, "--json", check=0).stdout)
+    assert fixed["failed"] == 0 and fixed["classified"] == 1 and fixed["deleted"] == 1
+    assert wanwu("library", "--db", db, "--failed", check=0).stdout == ""
+    assert json.loads(wanwu("library", "--db", db, "--failed", "--format", "json", check=0).stdout) == []
+
+
 def test_the_catalogue_inside_the_photo_folder_is_not_indexed(album):
     """wanwu's own files (the catalogue, its WAL, lock and thumbnails) are never photos."""
     db = album / "library.db"
@@ -218,7 +245,7 @@ def test_the_catalogue_inside_the_photo_folder_is_not_indexed(album):
     thumbs.mkdir(parents=True)
     shutil.copy(album / "kitchen/coffee.png", thumbs / "abc.jpg")
     again = json.loads(wanwu("index", album, "--db", db, "--json").stdout)
-    assert again["new"] == 0 and again["unchanged"] == len(VISIBLE) + 1
+    assert again["new"] == 0 and again["unchanged"] == len(VISIBLE) and again["still_failing"] == 1
 
 
 def test_index_removes_thumbnails_of_photos_gone_from_the_catalogue(album, db):

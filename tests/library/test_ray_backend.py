@@ -235,6 +235,7 @@ def test_index_with_ray_equals_the_one_machine_index(local_ray, album, tmp_path,
     assert looked == []  # every photo's faces came back from the workers
     assert code == 1 and (ray_run["new"], ray_run["failed"]) == (plain["new"], 1)
     assert sent == [photos]
+    assert ray_run["metadata_read"] == 0  # GPS and the photos' own keywords came back from the workers
 
     one_machine, on_ray = _catalogue(tmp_path / "plain.db"), _catalogue(tmp_path / "ray.db")
     assert on_ray == one_machine and len(on_ray) == photos
@@ -251,7 +252,9 @@ def test_index_with_ray_equals_the_one_machine_index(local_ray, album, tmp_path,
 
     # incremental: an unchanged tree sends nothing to the cluster
     code, again = _index(str(album), "--db", str(tmp_path / "ray.db"), "--ray", "auto")
-    assert (again["unchanged"], again["new"], again["changed"]) == (photos, 0, 0)
+    assert (again["unchanged"], again["new"], again["changed"]) == (photos - 1, 0, 0)
+    assert code == 1 and again["failed"] == again["still_failing"] == 1  # the corrupt JPEG, not retried
+
     assert sent == [photos]  # no second job
     assert _catalogue(tmp_path / "ray.db") == on_ray
 

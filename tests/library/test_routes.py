@@ -205,3 +205,34 @@ def test_tag_edits_from_the_page_do_what_wanwu_tag_does(indexed, make_client):
         assert client.post(url, json=bad, headers=auth).status_code == status, bad
     assert client.post(url, content=b"add=dog", headers={**auth, "Content-Type": "text/plain"}).status_code == 422
     assert client.post("/api/v1/library/photos/999999/tags", json={"add": ["dog"]}, headers=auth).status_code == 404
+
+
+def test_photo_item_has_place_and_other_apps_keywords(album, index, app_clients):
+    """Issue 26 items 5 and 9: the photo item says where (EXIF GPS) and carries the keywords a
+    digiKam sidecar holds, as the user's (``source``: sidecar); search finds them."""
+    gps = {1: "N", 2: (39.0, 54.0, 27.0), 3: "E", 4: (116.0, 23.0, 50.0)}  # 北京
+    with Image.open(album / "travel/2019/summer/china.jpg") as img:
+        exif = Image.Exif()
+        exif[0x8825] = gps
+        img.save(album / "travel/2019/summer/china.jpg", "JPEG", exif=exif)
+    (album / "travel/2019/summer/china.jpg.xmp").write_text(
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:digiKam="http://www.digikam.org/ns/1.0/">'
+        "<digiKam:TagsList><rdf:Seq><rdf:li>旅行/北京</rdf:li></rdf:Seq></digiKam:TagsList>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    index([album])
+    client = app_clients(ServerConfig.from_env(library=str(index.db)))
+    found = client.get("/api/v1/library/search", params={"q": "旅行"}).json()
+    assert found["total"] == 1
+    one = client.get(f"/api/v1/library/photos/{found['items'][0]['id']}").json()
+    assert (one["latitude"], one["longitude"]) == (39.9075, 116.397222)
+    [kw] = [t for t in one["tags"] if t.get("source")]
+    assert kw == {
+        "wnid": None,
+        "label": "北京",
+        "score": None,
+        "user": True,
+        "source": "sidecar",
+        "hierarchy": "旅行|北京",
+    }

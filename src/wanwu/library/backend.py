@@ -11,7 +11,6 @@ from memory; its one forward pass gives both the tags and the embedding (``embed
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import os
 import threading
@@ -27,6 +26,7 @@ from ..errors import EngineError, ImageInputError
 from ..stages import ImageResult, Prepared
 from .embeddings import pooled, sharpness
 from .files import DEFAULT_MAX_FILE_MB, open_regular, sha256_of, too_large
+from .metadata import Embedded, read_embedded
 
 log = logging.getLogger("wanwu")
 
@@ -38,6 +38,14 @@ class FileFacts:
     sha256: str
     taken: str | None = None
     camera: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    keywords: list | None = None  # ``xmp.Keyword``s of the file's own XMP/IPTC; None: not read
+
+    def take(self, meta: Embedded) -> None:
+        """Take what the file's metadata says (``metadata.read_embedded``)."""
+        self.taken, self.camera, self.keywords = meta.taken, meta.camera, meta.keywords
+        self.latitude, self.longitude = meta.latitude, meta.longitude
 
 
 @dataclass
@@ -67,43 +75,17 @@ def as_classified(item: Classified | tuple[str, ImageResult]) -> Classified:
         return item
     path, result = item
     try:
-        sha = file_sha256(path)
-        exif = read_exif(path) if result.error is None else (None, None)
+        facts = FileFacts(file_sha256(path))
+        if result.error is None:
+            facts.take(read_embedded(path))
     except (OSError, ImageInputError):
         return Classified(path, result, None)
-    return Classified(path, result, FileFacts(sha, *exif))
+    return Classified(path, result, facts)
 
 
 def file_sha256(path: str) -> str:
     """SHA-256 of a regular file, streamed; ``NotARegularFileError`` for a FIFO, device ..."""
     return sha256_of(path)
-
-
-def read_exif(source: bytes | str) -> tuple[str | None, str | None]:
-    """(date taken as ISO 8601, "Make Model") from the EXIF of image bytes (or a file), when
-    present. Call it only on an image whose pixel count was checked (decoded): opening an icon
-    decodes it. A PNG's EXIF is read only when it comes before the image data: Pillow loads a
-    PNG's every pixel to look for a later one."""
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
-            if img.format == "PNG":
-                exif = Image.Exif()
-                if img.info.get("exif"):
-                    exif.load(img.info["exif"])
-            else:
-                exif = img.getexif()
-            sub = exif.get_ifd(0x8769)  # Exif IFD: DateTimeOriginal lives there
-    except Exception:
-        return None, None
-    when = sub.get(0x9003) or exif.get(0x0132)  # DateTimeOriginal, else DateTime
-    taken = None
-    if isinstance(when, str) and len(when) >= 19 and when[4] == ":":
-        taken = when[:10].replace(":", "-") + "T" + when[11:19]
-    make, model = (str(exif.get(t) or "").strip("\x00 ") for t in (0x010F, 0x0110))
-    camera = model if model.startswith(make) else f"{make} {model}".strip()
-    return taken, camera or None
 
 
 def tagger_name(model: str, precision: str, weights_sha256: str) -> str:
@@ -197,7 +179,7 @@ class LocalBackend:
                     prepared = self.stages.front(data, path, keep_image=self.faces is not None)
                 except ImageInputError as exc:
                     return failed(exc, facts)
-                facts.taken, facts.camera = read_exif(data)
+                facts.take(read_embedded(data))
         found = None
         if prepared.image is not None and not self._stop.is_set():  # stopping: faces are found next run
             try:

@@ -107,6 +107,20 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TRIGGER embeddings_upd AFTER UPDATE ON embeddings BEGIN UPDATE embeddings_version SET n = n + 1; END;
     CREATE TRIGGER embeddings_del AFTER DELETE ON embeddings BEGIN UPDATE embeddings_version SET n = n + 1; END;
     """,
+    # issue 26: where the photo was taken, and the keywords other apps wrote (library/metadata.py)
+    """
+    ALTER TABLE photos ADD COLUMN latitude REAL;       -- EXIF GPS, decimal degrees, south negative
+    ALTER TABLE photos ADD COLUMN longitude REAL;      -- west negative
+    ALTER TABLE photos ADD COLUMN metadata_read INTEGER;  -- 1: GPS and the file's own keywords read; NULL: not yet
+    ALTER TABLE photos ADD COLUMN sidecar_stamp TEXT;  -- its sidecars' size and mtime when their keywords were read
+    CREATE TABLE keywords (                  -- other apps' keywords: the user's own, never wanwu's tags
+        photo_id    INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+        source      TEXT NOT NULL,            -- sidecar (photo.jpg.xmp, photo.xmp) | embedded (the photo's XMP/IPTC)
+        name        TEXT NOT NULL,            -- the keyword; a hierarchy's leaf
+        path        TEXT,                     -- the hierarchy, "|"-joined (Places|China|北京); NULL: flat
+        PRIMARY KEY (photo_id, source, name)
+    ) WITHOUT ROWID;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -190,10 +204,26 @@ def _configure(conn: sqlite3.Connection) -> sqlite3.Connection:
     return conn
 
 
-def open_catalogue(db: str | os.PathLike | None = None, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open (and for writers create and migrate) the catalogue. Readers never create a file:
-    a missing catalogue is a ``LibraryError`` telling how to make one, and so is a file that
-    is not a catalogue."""
+def require_catalogue(db: str | os.PathLike | None) -> Path:
+    """The catalogue's path, or a ``LibraryError`` saying there is none and how to make one.
+    Commands that only read or change an existing catalogue (``search``, ``tag``, ``people`` ...)
+    call it before anything that would create a file (the lock, the folder, the database)."""
+    path = resolve_db_path(db)
+    if not path.is_file():
+        raise LibraryError(
+            f"no photo catalogue at {path}; make one with `wanwu index PHOTOS_FOLDER` (or point --db / {ENV_VAR} at it)"
+        )
+    return path
+
+
+def open_catalogue(
+    db: str | os.PathLike | None = None, *, readonly: bool = False, create: bool = True
+) -> sqlite3.Connection:
+    """Open (and for writers migrate, and create unless ``create`` is false) the catalogue.
+    Readers never create a file: a missing catalogue is a ``LibraryError`` telling how to make
+    one (``require_catalogue``), and so is a file that is not a catalogue."""
+    if readonly or not create:
+        require_catalogue(db)
     try:
         with full_disk_reported(resolve_db_path(db)):
             return _open(db, readonly=readonly)
@@ -206,11 +236,6 @@ def open_catalogue(db: str | os.PathLike | None = None, *, readonly: bool = Fals
 def _open(db: str | os.PathLike | None = None, *, readonly: bool = False) -> sqlite3.Connection:
     path = resolve_db_path(db)
     if readonly:
-        if not path.is_file():
-            raise LibraryError(
-                f"no photo catalogue at {path}; make one with `wanwu index PHOTOS_FOLDER`"
-                f" (or point --db / {ENV_VAR} at it)"
-            )
         conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
         _configure(conn)
         version = conn.execute("PRAGMA user_version").fetchone()[0]

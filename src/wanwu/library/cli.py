@@ -5,7 +5,6 @@ failures and the summary's details to stderr."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import signal
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from .. import settings
+from .. import csv_out, settings
 from ..atomic import TEMP_SUFFIX, remove_stale_temps, stale_before
 from ..cli_args import HelpFormatter, positive_int
 from ..errors import EXIT_DISK_FULL, EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError
@@ -41,6 +40,7 @@ EXIT_INTERRUPTED = 130
 TAG_BUSY_TIMEOUT_MS = 30_000
 
 SEARCH_FORMATS = ("table", "json", "jsonl", "csv", "paths", "paths0")
+LIBRARY_FORMATS = ("table", "json", "paths", "paths0")
 TABLE_PAGE = 50  # photos the table shows unless --limit says otherwise; the other formats list all
 
 INDEX_EXAMPLES = f"""\
@@ -58,7 +58,8 @@ Links are never followed out of the folders given, and only regular files are re
 (FIFOs, devices and links leading out are skipped and reported; docs/library.md).
 Ctrl-C stops within a couple of seconds, keeping what was done; run it again to go on.
 
-exit status: 0 every photo indexed; 1 some files failed (listed on stderr) or the run could
+exit status: 0 every photo indexed; 1 some files failed (listed on stderr; one that failed
+before and is unchanged still counts: `wanwu library --failed` lists them) or the run could
 not go on (the error says why; what was committed is kept); 2 usage error; 75 try again later:
 another wanwu process is writing the catalogue (nothing was done), or with --ray a worker or
 node died (what was classified is kept); {EXIT_DISK_FULL} a disk is full (one line says
@@ -84,9 +85,11 @@ LIBRARY_EXAMPLES = """\
 examples:
   wanwu library                                 # photos, failures, top groups and labels, models
   wanwu library --format json
+  wanwu library --failed                        # the files that could not be indexed, and why
   wanwu library --export photos.parquet         # every photo with its tags (.jsonl, .csv, .parquet)
 
-exit status: 0 done; 1 no usable catalogue, or the export failed; 2 usage error.
+exit status: 0 done (with --failed: no file failed); 1 no usable catalogue, the export failed, or
+with --failed some file did; 2 usage error.
 """
 
 TAG_EXAMPLES = """\
@@ -95,8 +98,9 @@ examples:
   wanwu tag a.jpg b.jpg --add holiday           # a free keyword (not an ImageNet class)
 User tags survive re-indexing and go into the XMP sidecar (with --write-xmp).
 
-exit status: 0 every photo tagged; 1 some photo is not in the catalogue or its sidecar could
-not be written (the others are tagged); 2 usage error.
+exit status: 0 every photo tagged; 1 there is no catalogue (none is made: `wanwu index FOLDER`
+makes one), or some photo is not in it or its sidecar could not be written (the others are
+tagged); 2 usage error.
 """
 
 
@@ -207,7 +211,8 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser(
         "search",
-        description="Find photos by class or group name (English, Chinese, synonyms, wnids).",
+        description="Find photos by class or group name (English, Chinese, synonyms, wnids), by your own "
+        "tags, and by the keywords other apps wrote (XMP sidecars, the photo's own XMP/IPTC).",
         epilog=SEARCH_EXAMPLES,
         formatter_class=HelpFormatter,
     )
@@ -233,7 +238,7 @@ def add_parsers(sub: Any) -> None:
         choices=SEARCH_FORMATS,
         default="table",
         help="table (a page of matches), json, jsonl, csv, paths (one a line) or paths0 "
-        "(NUL-separated, for xargs -0: safe with any file name)",
+        f"(NUL-separated, for xargs -0: safe with any file name); {csv_out.HELP}",
     )
     p.set_defaults(func=cmd_search)
 
@@ -244,8 +249,23 @@ def add_parsers(sub: Any) -> None:
         formatter_class=HelpFormatter,
     )
     _common(p)
-    p.add_argument("--format", "-f", choices=("table", "json"), default="table")
-    p.add_argument("--export", metavar="FILE", help="write every photo with its tags to FILE.jsonl, .csv or .parquet")
+    p.add_argument(
+        "--format",
+        "-f",
+        choices=LIBRARY_FORMATS,
+        default="table",
+        help="table, json, or with --failed also paths (one a line) or paths0 (NUL-separated)",
+    )
+    p.add_argument(
+        "--failed",
+        action="store_true",
+        help="list the files that could not be indexed, with the reasons (they stay listed until fixed)",
+    )
+    p.add_argument(
+        "--export",
+        metavar="FILE",
+        help=f"write every photo with its tags to FILE.jsonl, .csv or .parquet ({csv_out.HELP})",
+    )
     p.set_defaults(func=cmd_library)
 
     p = sub.add_parser(
@@ -397,6 +417,15 @@ def cmd_index(args: argparse.Namespace) -> int:
             conn.close()
     for path, error in summary.failures:
         print(f"wanwu: failed: {error}" if path in error else f"wanwu: failed: {path}: {error}", file=sys.stderr)
+    if summary.still_failing:
+        print(
+            f"wanwu: {summary.still_failing} file(s) still failing, unchanged since an earlier run "
+            "(retried when changed; `wanwu library --failed` lists them)",
+            file=sys.stderr,
+        )
+    for path, line in summary.sidecar_problems:
+        if sidecars is None or path not in sidecars.problems:  # else said once below, by the writer
+            print(f"wanwu: sidecar: {line}", file=sys.stderr)
     for line in summary.skipped.lines():
         print(f"wanwu: {line}", file=sys.stderr)
     xmp_problems = list(sidecars.problems.values()) if sidecars is not None else []
@@ -408,8 +437,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"wanwu: faces: {error}" if path in error else f"wanwu: faces: {path}: {error}", file=sys.stderr)
     if pruned:
         print(f"wanwu: removed {pruned} cached thumbnail(s) of photos no longer in the catalogue", file=sys.stderr)
+    if sidecars is not None:
+        print(f"wanwu: {sidecars.summary()}", file=sys.stderr)
     if args.json:
-        print(json_text(json.dumps({**summary.to_dict(), "catalogue": str(db_path)}, ensure_ascii=False, indent=2)))
+        written = {"sidecars": sidecars.counts()} if sidecars is not None else {}
+        info = {**summary.to_dict(), **written, "catalogue": str(db_path)}
+        print(json_text(json.dumps(info, ensure_ascii=False, indent=2)))
     else:
         state = "interrupted after" if summary.interrupted else "indexed"
         print(f"{state}: {summary.line()}")
@@ -511,8 +544,7 @@ def _write_matches(items: Iterable[dict], fmt: str) -> int:
             out.write(json_text(json.dumps(item, ensure_ascii=False)) + "\n")
             n += 1
     elif fmt == "csv":
-        w = csv.writer(out)
-        w.writerow(["id", "path", "rank", "wnid", "label", "score"])
+        w = csv_out.writer(out, ["id", "path", "rank", "wnid", "label", "score"])
         for item in items:
             n += 1
             for rank, t in enumerate(item["tags"], 1):
@@ -542,8 +574,13 @@ def cmd_library(args: argparse.Namespace) -> int:
 
     lang = _lang_of(args)
     db_path = resolve_db_path(args.db)
+    if args.format in ("paths", "paths0") and not args.failed:
+        print(f"wanwu library: --format {args.format} lists files: use it with --failed", file=sys.stderr)
+        return EXIT_USAGE
     conn = open_catalogue(db_path, readonly=True)
     try:
+        if args.failed:
+            return _list_failed(conn, args.format)
         if args.export:
             try:
                 n = export(conn, args.export, lang, _confidence_of(args))
@@ -561,6 +598,22 @@ def cmd_library(args: argparse.Namespace) -> int:
     for line in summary_lines(info, _size(info["photo_bytes"]), _size(info["catalogue_bytes"]), lang):
         print(line)
     return EXIT_OK
+
+
+def _list_failed(conn: sqlite3.Connection, fmt: str) -> int:
+    """``wanwu library --failed``: every file that could not be indexed, with the reason."""
+    from .export import failed_photos
+
+    rows = failed_photos(conn)
+    if fmt == "json":
+        print(json_text(json.dumps(rows, ensure_ascii=False, indent=2)))
+    elif fmt in ("paths", "paths0"):
+        _write_matches(rows, fmt)
+    else:
+        for r in rows:  # as `wanwu index` said it: the reason, naming the file
+            sys.stdout.write((r["error"] if r["path"] in r["error"] else f"{r['path']}: {r['error']}") + "\n")
+        print(f"{len(rows)} file(s) failed", file=sys.stderr)
+    return EXIT_FAILED if rows else EXIT_OK
 
 
 def _size(n: int) -> str:
@@ -582,7 +635,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
     db_path = resolve_db_path(args.db)
     failed = 0
     with full_disk_reported(db_path):
-        conn = open_catalogue(db_path)
+        conn = open_catalogue(db_path, create=False)  # tagging never makes an empty catalogue
         # the user's edit waits for a running `wanwu index` to finish its current batch (it holds
         # the write lock for milliseconds at a time); 30 s covers a checkpoint on a slow disk
         conn.execute(f"PRAGMA busy_timeout = {TAG_BUSY_TIMEOUT_MS}")

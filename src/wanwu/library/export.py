@@ -4,12 +4,12 @@ spreadsheets and data teams. Rows stream from SQLite in pages; nothing holds the
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sqlite3
 from typing import Iterator
 
+from .. import csv_out
 from ..errors import ConfigError
 from ..install import pip_install
 from . import names
@@ -50,6 +50,15 @@ def summary(
     }
 
 
+def failed_photos(conn: sqlite3.Connection) -> list[dict]:
+    """The files that could not be indexed: ``[{path, code, error}]`` by path. A file stays
+    listed until it changes and then indexes (or leaves the folder)."""
+    return [
+        {"path": r["path"], "code": r["error_code"], "error": r["error"] or ""}
+        for r in conn.execute("SELECT path, error_code, error FROM photos WHERE error_code IS NOT NULL ORDER BY path")
+    ]
+
+
 def iter_photos(conn: sqlite3.Connection, lang: str = "en", confidence: float | None = None) -> Iterator[dict]:
     """Every photo (failed ones with their error), in id order, page by page."""
     last = 0
@@ -84,8 +93,8 @@ def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", confidence
                 f.write(json_text(json.dumps(p, ensure_ascii=False)) + "\n")
                 n += 1
             return n
-        w = csv.writer(f)
-        w.writerow(
+        w = csv_out.writer(
+            f,
             [
                 "id",
                 "path",
@@ -100,7 +109,7 @@ def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", confidence
                 "user",
                 "error",
                 "group",
-            ]
+            ],
         )
         for p in rows:
             n += 1

@@ -43,7 +43,9 @@ from .backend import Classified, ClassifyBackend, as_classified, file_sha256
 from .catalogue import record_roots, transaction
 from .embeddings import encode
 from .files import db_text
+from .metadata import Embedded, read_embedded, sidecar_keywords
 from .walker import FileEntry, walk
+from .xmp import Keyword, sidecar_stamp
 
 # the summary line shows photos/s only for runs that classified at least this many photos: below
 # it the rate measures starting the model and one file's luck (one non-photo read "400.5 photos/s")
@@ -59,13 +61,17 @@ class IndexSummary:
     moved: int = 0
     copied: int = 0
     deleted: int = 0
-    failed: int = 0
+    failed: int = 0  # failed in this run, or failed before and unchanged since (``still_failing``)
+    still_failing: int = 0  # unchanged files that failed in an earlier run: not retried, still counted
     unchanged: int = 0
+    keywords_read: int = 0  # photos whose sidecar keywords were (re)read: their sidecars changed
+    metadata_read: int = 0  # photos catalogued before GPS and keywords were kept: read now, no model
     classified: int = 0  # files that went through the model
     seconds: float = 0.0
     classify_seconds: float = 0.0
     interrupted: bool = False
-    failures: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # those of this run
+    sidecar_problems: list[tuple[str, str]] = field(default_factory=list)  # (photo, why its sidecar was not read)
     skipped: SkipReport = field(default_factory=SkipReport)
 
     @property
@@ -79,18 +85,24 @@ class IndexSummary:
         ]
         if self.embedded:
             parts.insert(3, f"{self.embedded} embedded")
+        if self.still_failing:
+            parts[parts.index(f"{self.failed} failed")] += f" ({self.still_failing} unchanged since an earlier run)"
+        for n, what in ((self.keywords_read, "sidecar(s) read"), (self.metadata_read, "metadata read")):
+            if n:
+                parts.append(f"{n} {what}")
         rate = f", {self.rate:.1f} photos/s" if self.classified - self.failed >= RATE_MIN_PHOTOS else ""
         return f"{', '.join(parts)} in {self.seconds:.1f} s ({self.classified} classified{rate})"
 
     def to_dict(self) -> dict:
         keys: tuple[str, ...] = ("new", "changed", "retagged", "embedded", "moved", "copied", "deleted")
-        keys += ("failed", "unchanged", "classified")
+        keys += ("failed", "still_failing", "unchanged", "classified", "keywords_read", "metadata_read")
         out: dict = {k: getattr(self, k) for k in keys}
         out.update(
             seconds=round(self.seconds, 3),
             photos_per_second=round(self.rate, 2),
             interrupted=self.interrupted,
             failures=[{"path": p, "error": e} for p, e in self.failures],
+            sidecar_problems=[e for _, e in self.sidecar_problems],
             skipped=self.skipped.lines(),
         )
         return out
@@ -158,6 +170,7 @@ class Indexer:
         self._ops: list[Callable[[sqlite3.Connection], int | None]] = []
         self._last_commit = time.monotonic()
         self.folders: set[str] = set()  # the folders walked (stale temporary files are looked for there)
+        self._sidecars: list[str] = []  # photos whose sidecars changed: their keywords are read again
 
     def request_stop(self) -> None:
         """Finish the current result, commit, and return (safe to call from a signal handler)."""
@@ -206,6 +219,11 @@ class Indexer:
             if todo and not self.stopping:
                 self._classify(todo, s)
             self._flush()
+            if walked and not self.stopping:
+                self._read_metadata(s)
+            if not self.stopping:
+                self._read_sidecars(s)
+            self._flush()
         except BaseException as exc:
             if self._ops and not is_disk_full(exc):
                 try:  # a second Ctrl-C, say: what is queued is consistent, keep it
@@ -245,11 +263,14 @@ class Indexer:
                 c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (CAST(? AS TEXT))", seen)
                 seen.clear()
             row = c.execute(
-                "SELECT id, size, mtime_ns, sha256, tagger, error_code, "
+                "SELECT id, size, mtime_ns, sha256, tagger, error_code, sidecar_stamp, "
                 "(SELECT model FROM embeddings WHERE photo_id = photos.id) AS embedded_by "
                 "FROM photos WHERE path = CAST(? AS TEXT)",
                 (db_text(entry.path),),
             ).fetchone()
+            stamp = sidecar_stamp(entry.path)
+            if stamp != ((row["sidecar_stamp"] or "") if row is not None else ""):
+                self._sidecars.append(entry.path)
             if row is None:
                 todo.append(_Todo(entry, "new"))
             elif self.force:
@@ -260,8 +281,11 @@ class Indexer:
                 todo.append(_Todo(entry, "retagged", row["id"], row["sha256"]))
             elif self.embed and row["error_code"] is None and row["embedded_by"] != self.tagger:
                 todo.append(_Todo(entry, "embedded", row["id"], row["sha256"]))
+            elif row["error_code"] is not None:  # retried when it changes; until then it still fails
+                s.failed += 1
+                s.still_failing += 1
             else:
-                s.unchanged += 1  # a failed file is retried when it changes
+                s.unchanged += 1
         c.executemany("INSERT OR IGNORE INTO temp.seen VALUES (CAST(? AS TEXT))", seen)
         self.progress.scanning(n)
         self._find_missing(roots)
@@ -339,6 +363,37 @@ class Indexer:
             s.copied += 1
         return rest
 
+    def _read_metadata(self, s: IndexSummary) -> None:
+        """GPS and the file's own keywords of photos catalogued before they were kept (or by a
+        backend that does not read them), read from the file: no model (as embeddings and faces
+        are backfilled). Only photos seen in this walk, a page at a time."""
+        last = 0
+        while not self.stopping:
+            rows = self.conn.execute(
+                "SELECT p.id, p.path FROM photos p JOIN temp.seen s ON s.path = p.path "
+                "WHERE p.metadata_read IS NULL AND p.error_code IS NULL AND p.id > ? ORDER BY p.id LIMIT 500",
+                (last,),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                if self.stopping:
+                    return
+                self._queue(_metadata(row["id"], read_embedded(row["path"])))
+                s.metadata_read += 1
+            last = rows[-1]["id"]
+
+    def _read_sidecars(self, s: IndexSummary) -> None:
+        """The keywords other apps wrote in the sidecars that changed since they were last read
+        (``sidecar_stamp``), replacing those read before; no model."""
+        while self._sidecars and not self.stopping:
+            path = self._sidecars.pop()
+            stamp = sidecar_stamp(path)  # now: a sidecar written meanwhile (--write-xmp) is read as it is
+            keywords, problems = sidecar_keywords(path)
+            s.sidecar_problems += [(path, f"{p}; its keywords were not read") for p in problems]
+            self._queue(_sidecar_keywords(path, stamp, keywords))
+            s.keywords_read += 1
+
     def _delete_missing(self, s: IndexSummary) -> None:
         self._flush()
         with transaction(self.conn) as c:
@@ -370,7 +425,7 @@ class Indexer:
 
     def _store(self, t: _Todo, item: Classified, s: IndexSummary) -> None:
         e, r = t.entry, item.result
-        if r.error is not None:
+        if r.error is not None:  # counted once: kinds are counted only for photos that worked
             s.failed += 1
             s.failures.append((e.path, r.error.message))
         else:
@@ -400,8 +455,8 @@ def _move(photo_id: int, e: FileEntry) -> Callable[[sqlite3.Connection], int]:
 def _copy(twin: sqlite3.Row, e: FileEntry, sha: str | None, tagger: str) -> Callable[[sqlite3.Connection], int]:
     def op(c: sqlite3.Connection) -> int:
         new_id = c.execute(
-            "INSERT INTO photos (path, size, mtime_ns, sha256, width, height, taken, camera, tagger, indexed_at) "
-            "VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO photos (path, size, mtime_ns, sha256, width, height, taken, camera, tagger, indexed_at, "
+            "latitude, longitude, metadata_read) VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 db_text(e.path),
                 e.size,
@@ -413,8 +468,16 @@ def _copy(twin: sqlite3.Row, e: FileEntry, sha: str | None, tagger: str) -> Call
                 twin["camera"],
                 tagger,
                 time.time(),
+                twin["latitude"],
+                twin["longitude"],
+                twin["metadata_read"],
             ),
         ).fetchone()[0]
+        c.execute(  # the same bytes: the same embedded keywords (its own sidecars are read as any)
+            "INSERT INTO keywords (photo_id, source, name, path) SELECT ?, source, name, path FROM keywords "
+            "WHERE photo_id = ? AND source = 'embedded'",
+            (new_id, twin["id"]),
+        )
         c.execute(
             "INSERT INTO tags (photo_id, rank, wnid, score) SELECT ?, rank, wnid, score FROM tags WHERE photo_id = ?",
             (new_id, twin["id"]),
@@ -435,11 +498,13 @@ def _result(e: FileEntry, item: Classified, tagger: str, kind: str) -> Callable[
     def op(c: sqlite3.Connection) -> int:
         photo_id = c.execute(
             "INSERT INTO photos (path, size, mtime_ns, sha256, width, height, taken, camera, tagger, indexed_at, "
-            "error_code, error) VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT)) "
+            "error_code, error, latitude, longitude, metadata_read) "
+            "VALUES (CAST(? AS TEXT), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?, ?) "
             "ON CONFLICT(path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
             "sha256 = excluded.sha256, width = excluded.width, height = excluded.height, taken = excluded.taken, "
             "camera = excluded.camera, tagger = excluded.tagger, indexed_at = excluded.indexed_at, "
-            "error_code = excluded.error_code, error = excluded.error RETURNING id",
+            "error_code = excluded.error_code, error = excluded.error, latitude = excluded.latitude, "
+            "longitude = excluded.longitude, metadata_read = excluded.metadata_read RETURNING id",
             (
                 db_text(e.path),
                 e.size,
@@ -453,8 +518,13 @@ def _result(e: FileEntry, item: Classified, tagger: str, kind: str) -> Callable[
                 time.time(),
                 r.error.code if r.error is not None else None,
                 db_text(r.error.message) if r.error is not None else None,  # it may name the file
+                facts.latitude if facts else None,
+                facts.longitude if facts else None,
+                1 if facts and facts.keywords is not None else None,  # None: read later, without the model
             ),
         ).fetchone()[0]
+        if facts and facts.keywords is not None:
+            _replace_keywords(c, photo_id, "embedded", facts.keywords)
         c.execute("DELETE FROM tags WHERE photo_id = ?", (photo_id,))
         _store_embedding(c, photo_id, tagger, item)
         if r.error is None:
@@ -472,6 +542,37 @@ def _result(e: FileEntry, item: Classified, tagger: str, kind: str) -> Callable[
         return photo_id
 
     return op
+
+
+def _metadata(photo_id: int, meta: Embedded) -> Callable[[sqlite3.Connection], None]:
+    def op(c: sqlite3.Connection) -> None:
+        c.execute(
+            "UPDATE photos SET latitude = ?, longitude = ?, metadata_read = 1, taken = coalesce(taken, ?), "
+            "camera = coalesce(camera, ?) WHERE id = ?",
+            (meta.latitude, meta.longitude, meta.taken, meta.camera, photo_id),
+        )
+        _replace_keywords(c, photo_id, "embedded", meta.keywords)
+
+    return op
+
+
+def _sidecar_keywords(path: str, stamp: str, keywords: list[Keyword]) -> Callable[[sqlite3.Connection], None]:
+    def op(c: sqlite3.Connection) -> None:
+        row = c.execute("SELECT id FROM photos WHERE path = CAST(? AS TEXT)", (db_text(path),)).fetchone()
+        if row is None:  # not catalogued (the run stopped before it was): read next time
+            return
+        _replace_keywords(c, row[0], "sidecar", keywords)
+        c.execute("UPDATE photos SET sidecar_stamp = ? WHERE id = ?", (stamp, row[0]))
+
+    return op
+
+
+def _replace_keywords(c: sqlite3.Connection, photo_id: int, source: str, keywords: list[Keyword]) -> None:
+    c.execute("DELETE FROM keywords WHERE photo_id = ? AND source = ?", (photo_id, source))
+    c.executemany(
+        "INSERT OR IGNORE INTO keywords (photo_id, source, name, path) VALUES (?, ?, ?, ?)",
+        [(photo_id, source, k.name, k.path) for k in keywords],
+    )
 
 
 def _store_embedding(c: sqlite3.Connection, photo_id: int, tagger: str, item: Classified) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 from ..cli_args import HelpFormatter
 from ..errors import EXIT_FAILED, EXIT_USAGE
 from ..install import pip_install
-from .catalogue import ENV_VAR, open_catalogue, resolve_db_path, writer_lock
+from .catalogue import ENV_VAR, open_catalogue, require_catalogue, resolve_db_path, writer_lock
 
 EXIT_OK = 0
 FACES_ENV = "WANWU_FACES"  # 0/no/off: like --no-faces
@@ -234,8 +234,9 @@ def cmd_people(args: argparse.Namespace) -> int:
         if args.forget_all and action:
             print("wanwu people: --forget-all takes no ACTION", file=sys.stderr)
             return EXIT_USAGE
+        require_catalogue(db_path)  # before the lock file: naming people never makes a catalogue
         with writer_lock(db_path):
-            conn = open_catalogue(db_path)
+            conn = open_catalogue(db_path, create=False)
             try:
                 affected = _photos_concerned(conn, args) if args.write_xmp else []
                 if args.forget_all:

@@ -286,6 +286,10 @@ def _result_schema() -> Any:
             ("sha256", pa.string()),  # null: the file could not be read on the worker
             ("taken", pa.string()),
             ("camera", pa.string()),
+            ("latitude", pa.float64()),
+            ("longitude", pa.float64()),
+            # the file's own keywords (metadata.read_embedded); null: not read
+            ("keywords", pa.list_(pa.struct([("name", pa.string()), ("path", pa.string())]))),
             ("width", pa.int32()),
             ("height", pa.int32()),
             ("indices", pa.list_(pa.int32())),
@@ -307,6 +311,11 @@ def _to_row(c: Any) -> dict:
         "sha256": facts.sha256 if facts else None,
         "taken": facts.taken if facts else None,
         "camera": facts.camera if facts else None,
+        "latitude": facts.latitude if facts else None,
+        "longitude": facts.longitude if facts else None,
+        "keywords": None
+        if facts is None or facts.keywords is None
+        else [{"name": k.name, "path": k.path} for k in facts.keywords],
         "width": r.width,
         "height": r.height,
         "indices": [p.index for p in r.predictions],
@@ -354,9 +363,20 @@ def _faces_from_blob(blob: bytes | None) -> list | None:
 def _from_row(row: dict, errors: dict[str, type[WanwuError]]) -> Any:
     from ..labels import imagenet_classes
     from .backend import Classified, FileFacts
+    from .xmp import Keyword
 
     path = row["path"]
-    facts = FileFacts(row["sha256"], row["taken"], row["camera"]) if row["sha256"] is not None else None
+    facts = None
+    if row["sha256"] is not None:
+        keywords = row.get("keywords")
+        facts = FileFacts(
+            row["sha256"],
+            row["taken"],
+            row["camera"],
+            row.get("latitude"),
+            row.get("longitude"),
+            None if keywords is None else [Keyword(k["name"], k["path"]) for k in keywords],
+        )
     if row["error_code"] is not None:
         cls = errors.get(row["error_code"], WanwuError)
         return Classified(path, ImageResult(path, error=cls(row["error_message"])), facts)

@@ -4,8 +4,9 @@ top-k (a class, a label group, or nothing), at ``confidence`` (None: calibrated 
 that tagged it); the raw top-k is never shown here. A query names classes or groups in English
 or Chinese, by synonym or wnid (``wanwu.labels``); a tag matches when every class it stands for
 is named ("dog" finds a photo tagged "retriever"); photos rank by their matching tag's score.
-User-added tags match too (by class, or a free keyword containing the query), and a tag the
-user removed never matches; so do a named person's name and, for "people"/"人物", every photo
+User-added tags match too (by class, or a free keyword containing the query), and so do the
+keywords other apps wrote (``keywords``: a keyword or its hierarchy containing the query); a tag
+the user removed never matches; so do a named person's name and, for "people"/"人物", every photo
 with faces (``people``).
 """
 
@@ -100,9 +101,24 @@ def _tags(conn: sqlite3.Connection, photo_ids: list[int], lang: str, confidence:
         if any(t["wnid"] == wnid and wnid for t in out[pid]):
             continue
         out[pid].append({"wnid": wnid, "label": names.label(wnid, lang) if wnid else name, "score": None, "user": True})
+    for pid, kw in keyword_tags(conn, photo_ids):  # other apps' keywords: the user's too
+        if not any(t["label"].lower() == kw["label"].lower() for t in out[pid]):
+            out[pid].append(kw)
     for pid, extra in people_tags(conn, photo_ids, lang).items():  # named persons first; "people" last
         out[pid] = [t for t in extra if t.get("person")] + out[pid] + [t for t in extra if not t.get("person")]
     return out
+
+
+def keyword_tags(conn: sqlite3.Connection, photo_ids: list[int]) -> Iterator[tuple[int, dict]]:
+    """The keywords other apps wrote (``keywords``: sidecars, the photo's own XMP/IPTC) as
+    visible tags: the user's (``user`` true, ``score`` None), with their ``source`` and, for a
+    hierarchy's leaf, its ``hierarchy`` (``Places|China|北京``). Never written back as wanwu's."""
+    marks = ",".join("?" * len(photo_ids))
+    for pid, name, path, source in conn.execute(
+        f"SELECT photo_id, name, path, source FROM keywords WHERE photo_id IN ({marks}) ORDER BY source DESC, name",
+        photo_ids,
+    ):
+        yield pid, {"wnid": None, "label": name, "score": None, "user": True, "source": source, "hierarchy": path}
 
 
 def members(tag: dict) -> tuple[str, ...]:
@@ -120,6 +136,8 @@ def _photo_dict(row: sqlite3.Row, tags: list[dict]) -> dict:
         "height": row["height"],
         "taken": row["taken"],
         "camera": row["camera"],
+        "latitude": row["latitude"],
+        "longitude": row["longitude"],
         "tags": tags,
     }
 
@@ -185,8 +203,10 @@ def search(
     people_sql, people_args = matching_sql(query, wnids)  # named persons; every photo with faces for "people"
     for pid, _score in conn.execute(
         f"SELECT photo_id, 1.0 FROM user_tags WHERE removed = 0 AND (wnid IN ({marks}) OR instr(lower(name), lower(?)) > 0)"
+        " UNION ALL SELECT photo_id, 1.0 FROM keywords WHERE instr(lower(name), lower(?)) > 0"
+        " OR instr(lower(coalesce(path, '')), lower(?)) > 0"
         f" UNION ALL {people_sql}",
-        [*wnids, query, *people_args],
+        [*wnids, query, query, query, *people_args],
     ):
         best[pid] = 1.0
     ranked = sorted(best, key=lambda pid: (-best[pid], pid))

@@ -15,8 +15,9 @@ TEXT = {
         "model": "model",
         "groups": "groups",
         "labels": "labels",
-        "photos_line": "{photos} ({size} on disk), {failed} failed, {user_tags} user tag(s)",
+        "photos_line": "{photos} ({size} on disk), {failed} failed{failed_hint}, {user_tags} user tag(s)",
         "model_line": "{tagger}: {n} photo(s)",
+        "failed_hint": " (wanwu library --failed lists them)",
         "separator": ", ",
     },
     "zh": {
@@ -25,8 +26,9 @@ TEXT = {
         "model": "模型",
         "groups": "类别组",
         "labels": "类别",
-        "photos_line": "{photos} 张（磁盘上 {size}），{failed} 张失败，{user_tags} 个用户标签",
+        "photos_line": "{photos} 张（磁盘上 {size}），{failed} 张失败{failed_hint}，{user_tags} 个用户标签",
         "model_line": "{tagger}：{n} 张",
+        "failed_hint": "（wanwu library --failed 列出它们）",
         "separator": "，",
     },
 }
@@ -42,7 +44,10 @@ def summary_lines(info: dict, size: str, catalogue_size: str, lang: str = "en") 
 
     out = [
         line("catalogue", f"{info['catalogue']} ({catalogue_size})"),
-        line("photos", text["photos_line"].format(size=size, **info)),
+        line(
+            "photos",
+            text["photos_line"].format(size=size, failed_hint=text["failed_hint"] if info["failed"] else "", **info),
+        ),
     ]
     out += [line("model", text["model_line"].format(tagger=t, n=n)) for t, n in info["models"].items()]
     for heading in ("groups", "labels"):

@@ -28,6 +28,7 @@ import os
 import sqlite3
 import stat
 import xml.etree.ElementTree as ET
+from collections import Counter
 from dataclasses import dataclass
 
 import defusedxml.ElementTree as SafeET
@@ -121,6 +122,19 @@ def sidecar_path(photo_path: str, naming: str = "ext") -> str:
     return photo_path + ".xmp"
 
 
+def sidecar_stamp(photo_path: str) -> str:
+    """What says whether a photo's sidecars changed: size and mtime of each one there is
+    (``photo.jpg.xmp``, ``photo.xmp``), "" when there is none. One ``lstat`` per naming."""
+    parts = []
+    for naming in NAMINGS:
+        try:
+            st = os.lstat(sidecar_path(photo_path, naming))
+        except OSError:
+            continue
+        parts.append(f"{naming}:{st.st_size}:{st.st_mtime_ns}")
+    return " ".join(parts)
+
+
 def keywords_for(tags: list[dict], lang: str = "en") -> Keywords:
     """Keywords of a photo's visible tags (``search`` tag dicts): each tag's label (a class, or a
     label group the tag policy backed off to) and its broader WordNet groups' (flat), and
@@ -129,6 +143,8 @@ def keywords_for(tags: list[dict], lang: str = "en") -> Keywords:
     flat: dict[str, None] = {}
     hier: dict[str, None] = {}
     for t in tags:
+        if t.get("source"):  # another app's keyword: already in its sidecar or photo, never wanwu's
+            continue
         label = t["label"].replace("|", "/")
         flat.setdefault(t["label"], None)
         if t.get("person"):  # a named person (wanwu.library.people)
@@ -166,7 +182,7 @@ def _adopt_prefix(prefix: str, uri: str) -> None:
         pass
 
 
-def _read(photo_path: str, path: str) -> ET.ElementTree | None:
+def read_sidecar(photo_path: str, path: str) -> ET.ElementTree | None:
     """The sidecar's XMP packet, None when there is none, ``SidecarError`` when it is to be left
     alone (a link, not a regular file, too large, unreadable, not XMP). Opened without
     following a link (``O_NOFOLLOW``): a sidecar swapped for a link meanwhile is refused too."""
@@ -206,6 +222,63 @@ def _read(photo_path: str, path: str) -> ET.ElementTree | None:
     return tree
 
 
+def parse_packet(data: bytes) -> ET.ElementTree | None:
+    """An XMP packet embedded in a photo (``img.info["xmp"]``), parsed with defusedxml; None when
+    it is not XML."""
+    try:
+        return ET.ElementTree(SafeET.fromstring(data))
+    except (ET.ParseError, DefusedXmlException, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """A keyword another app (or the user in it) wrote: its name (a hierarchy's leaf) and, when
+    it came from a hierarchy, the whole path joined with "|" (``Places|China|北京``)."""
+
+    name: str
+    path: str | None = None
+
+
+def others_keywords(tree: ET.ElementTree) -> list[Keyword]:
+    """Every keyword of an XMP packet that wanwu did not write: the union of ``dc:subject``,
+    ``lr:hierarchicalSubject`` ("|") and ``digiKam:TagsList`` ("/") over every
+    ``rdf:Description`` (not the first field that has some: immich #28015), a hierarchy kept as
+    its leaf with its path. Left out, as ``merge`` replaces them: the keywords listed in
+    ``wanwu:Keywords``, every ``wanwu|...`` path and the ``People|NAME`` of a name wanwu wrote."""
+    root = tree.getroot()
+    descs = [] if root is None else list(root.iter(_q("rdf:Description")))
+    ours = {k for d in descs for k in _bag_items(d, "wanwu:Keywords")}
+    found: list[Keyword] = []
+
+    def add(parts: list[str]) -> None:
+        parts = [p.strip() for p in parts if p.strip()]
+        if not parts or parts[0] == ROOT or (parts[0] == PEOPLE_ROOT and len(parts) == 2 and parts[1] in ours):
+            return
+        if len(parts) == 1 and parts[0] in ours:
+            return
+        found.append(Keyword(parts[-1], "|".join(parts) if len(parts) > 1 else None))
+
+    for d in descs:
+        for k in _bag_items(d, "dc:subject"):
+            add([k])
+        for k in _bag_items(d, "lr:hierarchicalSubject"):
+            add(k.split("|"))
+        for k in _bag_items(d, "digiKam:TagsList"):
+            add(k.split("/"))
+    return unite(found)
+
+
+def unite(keywords: list[Keyword]) -> list[Keyword]:
+    """One keyword per name (any case), a hierarchy's path kept over a flat mention."""
+    found: dict[str, Keyword] = {}
+    for k in keywords:
+        known = found.get(k.name.lower())
+        if known is None or (known.path is None and k.path is not None):
+            found[k.name.lower()] = k
+    return list(found.values())
+
+
 def _bag_items(desc: ET.Element, prop: str) -> list[str]:
     el = desc.find(_q(prop))
     if el is None:
@@ -243,7 +316,8 @@ def merge(tree: ET.ElementTree, kw: Keywords) -> ET.ElementTree:
     flat = [k for k in _bag_items(desc, "dc:subject") if k not in ours_before]
     people = {f"{PEOPLE_ROOT}|{k}" for k in ours_before}  # names wanwu wrote last time
     hier = [k for k in _bag_items(desc, "lr:hierarchicalSubject") if not k.startswith(prefix) and k not in people]
-    tags = [k for k in _bag_items(desc, "digiKam:TagsList") if not k.startswith(ROOT + "/")]
+    people_tags = {p.replace("|", "/") for p in people}
+    tags = [k for k in _bag_items(desc, "digiKam:TagsList") if not k.startswith(ROOT + "/") and k not in people_tags]
     _set_bag(desc, "dc:subject", flat + [k for k in kw.flat if k not in flat])
     _set_bag(desc, "lr:hierarchicalSubject", hier + list(kw.hierarchical))
     _set_bag(desc, "digiKam:TagsList", tags + [h.replace("|", "/") for h in kw.hierarchical], "rdf:Seq")
@@ -264,14 +338,19 @@ def _serialized(tree: ET.ElementTree) -> bytes:
     return b"" if root is None else ET.tostring(root)
 
 
+NEW, MERGED, UP_TO_DATE = "new", "merged", "up to date"  # what write_sidecar did
+
+
 def write_sidecar(photo_path: str, kw: Keywords, naming: str = "ext", regions=None) -> str | None:
-    """Create or merge the sidecar of ``photo_path``; returns its path, or None when there was
-    none and there is nothing to say (no keyword, no face region). ``regions``
+    """Create or merge the sidecar of ``photo_path``; returns what it did: ``NEW`` (none was
+    there), ``MERGED`` (an existing one, another app's or wanwu's, rewritten with everything else
+    it held kept) or ``UP_TO_DATE``; None when there was none and there is nothing to say (no
+    keyword, no face region). ``regions``
     (``xmp_regions.Regions``): wanwu's face regions, replacing the ones it wrote. An existing
     sidecar that would not change is not rewritten. Never opens the photo; ``SidecarError``
     names photo and sidecar."""
     path = sidecar_path(photo_path, naming)
-    tree = _read(photo_path, path)
+    tree = read_sidecar(photo_path, path)
     if tree is None:
         if not kw.flat and not kw.hierarchical and not (regions is not None and regions.faces):
             return None
@@ -286,7 +365,7 @@ def write_sidecar(photo_path: str, kw: Keywords, naming: str = "ext", regions=No
         apply(tree, regions)
     ET.indent(tree, space=" ")
     if before is not None and _serialized(tree) == before:
-        return path
+        return UP_TO_DATE
     root = tree.getroot()
     assert root is not None
     body = ET.tostring(root, encoding="unicode")
@@ -298,7 +377,7 @@ def write_sidecar(photo_path: str, kw: Keywords, naming: str = "ext", regions=No
             problem = f"not written: no space left on {describe_disk(os.path.dirname(path) or '.')}"
             raise SidecarError(photo_path, path, problem, disk_full=True) from None
         raise SidecarError(photo_path, path, f"not written: {exc.strerror or exc}") from None
-    return path
+    return NEW if before is None else MERGED
 
 
 class SidecarWriter:
@@ -312,12 +391,15 @@ class SidecarWriter:
         self.problems: dict[str, str] = {}  # photo path -> the one line about it
         self._full_disks: set[int] = set()
         self._done: set[int] = set()  # photos whose sidecar this run already brought up to date
+        self.outcomes: dict[int, str] = {}  # photo id -> what its sidecar write did first (``counts``)
 
     def __call__(self, photo_id: int) -> None:
         from .search import photos_by_id
         from .xmp_regions import regions_for
 
-        row = self.conn.execute("SELECT path, error_code FROM photos WHERE id = ?", (photo_id,)).fetchone()
+        row = self.conn.execute(
+            "SELECT path, error_code, sidecar_stamp FROM photos WHERE id = ?", (photo_id,)
+        ).fetchone()
         if row is None or row["error_code"] is not None or row["path"] in self.problems:
             return
         path = row["path"]
@@ -327,13 +409,46 @@ class SidecarWriter:
         for p in photos_by_id(self.conn, [photo_id], self.lang, self.confidence):
             try:
                 regions = regions_for(self.conn, photo_id)  # MWG face regions
-                write_sidecar(path, keywords_for(p["tags"], self.lang), self.naming, regions)
+                before = sidecar_stamp(path)
+                done = write_sidecar(path, keywords_for(p["tags"], self.lang), self.naming, regions)
+                if done in (NEW, MERGED) and before == (row["sidecar_stamp"] or ""):
+                    self._keep_read(photo_id, path)
+                if done is not None and self.outcomes.get(photo_id, UP_TO_DATE) == UP_TO_DATE:
+                    self.outcomes[photo_id] = done
             except SidecarError as exc:
                 message = str(exc)
                 if exc.disk_full:
                     self._full_disks.add(_device(path))
                     message += "; no more sidecars are written on that disk in this run"
                 self.problems[path] = message
+
+    def _keep_read(self, photo_id: int, path: str) -> None:
+        """The sidecar's other keywords were read before wanwu rewrote only its own: its new stamp
+        is recorded, so the next ``wanwu index`` does not read it again (if the catalogue is
+        busy, it does: no harm)."""
+        try:
+            self.conn.execute("UPDATE photos SET sidecar_stamp = ? WHERE id = ?", (sidecar_stamp(path), photo_id))
+        except sqlite3.OperationalError:
+            pass
+
+    def counts(self) -> dict[str, int]:
+        """Sidecars written in this run: new, merged, up to date, not written (``problems``)."""
+        found = Counter(self.outcomes.values())
+        return {
+            "new": found[NEW],
+            "merged": found[MERGED],
+            "up_to_date": found[UP_TO_DATE],
+            "not_written": len(self.problems),
+        }
+
+    def summary(self) -> str:
+        """The index summary's line about them."""
+        n = self.counts()
+        skipped = n["up_to_date"] + n["not_written"]
+        return (
+            f"sidecars: {n['new']} new, {n['merged']} merged, {skipped} skipped "
+            f"({n['up_to_date']} up to date, {n['not_written']} not written)"
+        )
 
     def refresh(self) -> None:
         """With --write-xmp on an already indexed tree: every photo's sidecar brought up to date

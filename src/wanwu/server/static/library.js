@@ -26,7 +26,8 @@
       "status.count": "{n} photos", "status.count.one": "1 photo", "status.match": "{n} photos match “{q}”",
       "status.match.one": "1 photo matches “{q}”", "status.none": "No photo matches “{q}”.",
       "status.empty": "The catalogue is empty: run `wanwu index` on a photo folder.",
-      "status.loading": "Loading…", "tag.user": "your tag",
+      "status.loading": "Loading…", "tag.user": "your tag", "tag.keyword": "your keyword",
+      "place": "{lat}° {ns}, {lon}° {ew}", "place.N": "N", "place.S": "S", "place.E": "E", "place.W": "W",
       "dialog.prev": "‹ Previous", "dialog.next": "Next ›", "tag.add": "Add",
       "tag.addPlaceholder": "Add a tag: dog, 海滩, holiday…", "tag.remove": "Remove the tag {label}",
       "tag.saved": "Saved: {message}",
@@ -47,7 +48,8 @@
       "status.count": "{n} 张照片", "status.match": "{n} 张照片匹配“{q}”",
       "status.none": "没有照片匹配“{q}”。",
       "status.empty": "相册为空：请先对照片文件夹运行 `wanwu index`。",
-      "status.loading": "加载中…", "tag.user": "你的标签",
+      "status.loading": "加载中…", "tag.user": "你的标签", "tag.keyword": "你的关键词",
+      "place": "{ns} {lat}°，{ew} {lon}°", "place.N": "北纬", "place.S": "南纬", "place.E": "东经", "place.W": "西经",
       "dialog.prev": "‹ 上一张", "dialog.next": "下一张 ›", "tag.add": "添加",
       "tag.addPlaceholder": "添加标签：狗、beach、旅行……", "tag.remove": "删除标签“{label}”",
       "tag.saved": "已保存：{message}",
@@ -312,8 +314,9 @@
     renderStep();
     current = item;
     els.dialogTitle.textContent = item.path.split(/[\\/]/).pop();
-    els.dialogMeta.textContent = [item.width && `${item.width}×${item.height}`, item.taken, item.camera, item.path]
-      .filter(Boolean).join(" · ");
+    els.dialogMeta.textContent = [
+      item.width && `${item.width}×${item.height}`, takenText(item.taken), item.camera, placeText(item), item.path,
+    ].filter(Boolean).join(" · ");
     renderTags(item);
     els.dialogImg.removeAttribute("src");
     els.dialogImg.alt = item.tags.length ? item.tags[0].label : "";
@@ -321,11 +324,33 @@
     try { els.dialogImg.src = await blobUrl(item.image_url); } catch { els.dialogImg.src = await blobUrl(item.thumbnail_url).catch(() => ""); }
   }
 
+  /* When and where: EXIF's date (no zone: the camera's wall clock, shown as such) in the page's
+     language, and the GPS position rounded to 4 decimals (about 10 m), as text, no map. */
+  function takenText(iso) {
+    if (!iso) return "";
+    const when = new Date(iso);
+    if (Number.isNaN(when.getTime())) return iso;
+    return new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en", { dateStyle: "long", timeStyle: "short" }).format(when);
+  }
+
+  function placeText(item) {
+    if (item.latitude == null || item.longitude == null) return "";
+    return t("place", {
+      lat: Math.abs(item.latitude).toFixed(4), ns: t(item.latitude < 0 ? "place.S" : "place.N"),
+      lon: Math.abs(item.longitude).toFixed(4), ew: t(item.longitude < 0 ? "place.W" : "place.E"),
+    });
+  }
+
+  /* The model's tag with its score; the user's (wanwu tag) and the keywords other apps wrote
+     (tag.source: a sidecar, the photo's own XMP/IPTC) marked as theirs; only wanwu's can be removed here. */
   function renderTags(item) {
-    els.dialogTags.replaceChildren(...item.tags.map((tag) => h("li", { class: tag.user ? "is-user" : "" },
+    els.dialogTags.replaceChildren(...item.tags.map((tag) => h("li", { class: tag.user ? "is-user" : "", title: tag.hierarchy || null },
       h("span", { class: "lib-tag-label", text: tag.label }),
-      h("span", { class: "lib-tag-score", text: tag.score == null ? t("tag.user") : `${(tag.score * 100).toFixed(1)}%` }),
-      h("button", {
+      h("span", {
+        class: "lib-tag-score",
+        text: tag.source ? t("tag.keyword") : tag.score == null ? t("tag.user") : `${(tag.score * 100).toFixed(1)}%`,
+      }),
+      tag.source ? null : h("button", {
         type: "button", class: "lib-tag-remove", text: "×", title: t("tag.remove", { label: tag.label }),
         "aria-label": t("tag.remove", { label: tag.label }), onclick: () => editTags({ remove: [tag.wnid || tag.label] }),
       }))));
