@@ -145,7 +145,7 @@ def named_faces(photo_path: str, size: tuple[int, int]) -> list[Named]:
     out: list[Named] = []
     for naming in xmp.NAMINGS:
         try:
-            tree = xmp._read(photo_path, xmp.sidecar_path(photo_path, naming))
+            tree = xmp.read_sidecar(photo_path, xmp.sidecar_path(photo_path, naming))
         except xmp.SidecarError:
             continue
         if tree is not None:
