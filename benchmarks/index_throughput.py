@@ -195,6 +195,53 @@ def run_index(folder: str, db: Path, batch: int, extra: list[str]) -> dict:
     return {"summary": summary, "wall": wall, "cpu": cpu, "rss_mb": int(hwm[-1].split()[1]) / 1024}
 
 
+def _thread_cpu() -> dict[int, float]:
+    """CPU seconds of each thread of this process, by native thread id (/proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def index_cpu_by_thread(folder: str, batch: int) -> dict[str, float]:
+    """CPU seconds per photo of each kind of thread of an in-process index run (the indexer and
+    ``LocalBackend`` as ``wanwu index`` builds them): reading + decoding (``wanwu-index``), forward
+    passes (``wanwu-infer``), and the main thread (walk, hand-over, SQLite writes)."""
+    import threading
+
+    from wanwu.library import backend as backend_module
+    from wanwu.library.catalogue import open_catalogue
+    from wanwu.library.indexer import Indexer
+    from wanwu.pipeline import Classifier
+
+    clf = Classifier(threads=1)  # as `wanwu index` makes it
+    names: dict[int, str] = {}
+    at_close: dict[int, float] = {}
+
+    class Backend(backend_module.LocalBackend):
+        def close(self) -> None:  # the pools' threads end here: take their CPU first
+            at_close.update(_thread_cpu())
+            names.update({t.native_id: t.name.rstrip("0123456789_") for t in threading.enumerate() if t.native_id})
+            super().close()
+
+    with tempfile.TemporaryDirectory(prefix="wanwu-bench-threads-") as tmp:
+        conn = open_catalogue(Path(tmp) / "catalogue.db")
+        before = _thread_cpu()
+        summary = Indexer(conn, "bench", lambda: Backend(clf, top_k=10, batch_size=batch)).run([folder])
+        conn.close()
+    out: dict[str, float] = {}
+    for tid, cpu in at_close.items():
+        name = names.get(tid, "other")
+        out[name] = out.get(name, 0.0) + (cpu - before.get(tid, 0.0)) / summary.classified
+    return out
+
+
 def _load() -> str:
     return ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -273,6 +320,11 @@ def main() -> None:
                 f"and walk included), {rate / limit:.0%} of the limit; CPU busy {busy:.0%} of {CORES} cores "
                 f"(end to end); peak RSS {best['rss_mb']:.0f} MB; rounds: "
                 + ", ".join(f"{run['summary']['photos_per_second']:.1f}" for run in runs)
+            )
+            threads = index_cpu_by_thread(str(folder), best_batch)
+            print(
+                "CPU ms per photo by thread in an in-process index run: "
+                + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in sorted(threads.items(), key=lambda kv: -kv[1]))
             )
             print(
                 f"CPU per photo in wanwu index (start-up of {startup['cpu']:.2f} s taken off): {per_photo * 1e3:.1f} ms "
