@@ -47,8 +47,12 @@ def test_concurrent_one_thread_passes_give_the_same_answers(photos):
             [p.score for p in a.result.predictions], [p.score for p in b.result.predictions], rtol=1e-4, atol=1e-6
         )
         np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-5)
-        assert encode(a.embedding) == encode(b.embedding) or np.abs(
-            np.frombuffer(encode(a.embedding), np.int8).astype(int) - np.frombuffer(encode(b.embedding), np.int8)
-        ).max() <= 1, path
+        assert (
+            encode(a.embedding) == encode(b.embedding)
+            or np.abs(
+                np.frombuffer(encode(a.embedding), np.int8).astype(int) - np.frombuffer(encode(b.embedding), np.int8)
+            ).max()
+            <= 1
+        ), path
         assert a.sharpness == b.sharpness and a.facts == b.facts, path
         assert (a.result.width, a.result.height) == (b.result.width, b.result.height)

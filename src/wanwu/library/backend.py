@@ -176,7 +176,9 @@ class LocalBackend:
         if passes is None:
             passes = max(1, default_threads() // max(1, getattr(classifier.engine, "threads", None) or 1))
         self.passes = passes
-        self.infer_pool = ThreadPoolExecutor(max_workers=passes, thread_name_prefix="wanwu-infer") if passes > 1 else None
+        self.infer_pool = (
+            ThreadPoolExecutor(max_workers=passes, thread_name_prefix="wanwu-infer") if passes > 1 else None
+        )
         precision = getattr(classifier.engine, "precision", None) or "fp32"
         self.tagger = tagger_name(classifier.model_name, precision, classifier.weights.sha256)
         self._stop = threading.Event()
