@@ -1,10 +1,11 @@
 """``wanwu index`` throughput against ``wanwu classify`` on the same files, in one process with
 one classifier, so the ratio is fair on a shared machine (the absolute photos/s are not).
 
-Makes two sets of JPEGs from the real test photos (scikit-image, matplotlib, scikit-learn):
-500x375 (ImageNet-sized) and 4000x3000 (12 MP, a phone camera), then for each set, alternating
-runs: ``Classifier.classify_iter`` (what ``wanwu classify`` runs), a first ``Indexer`` run on a
-new catalogue (hash + EXIF + classify + SQLite writes), and an unchanged re-index (stat only).
+Makes two sets of JPEGs with ``index_throughput.make_set`` (from ../shared/imagenet-100, else
+scikit-image's photos): 500x375 (ImageNet-sized) and 4000x3000 (12 MP, a phone camera), then for
+each set, alternating runs: ``Classifier.classify_iter`` (what ``wanwu classify`` runs), a first
+``Indexer`` run on a new catalogue (hash + EXIF + classify + SQLite writes), and an unchanged
+re-index (stat only). ``index_throughput.py`` measures ``wanwu index`` against the machine's limit.
 
     python benchmarks/library_index.py [--small 240] [--large 24] [--rounds 2]
 """
@@ -12,47 +13,13 @@ new catalogue (hash + EXIF + classify + SQLite writes), and an unchanged re-inde
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image
-
-
-def _sources() -> list[Path]:
-    import matplotlib
-    import skimage
-    import sklearn
-
-    sk = Path(skimage.__file__).parent / "data"
-    return [
-        sk / "chelsea.png",
-        sk / "coffee.png",
-        sk / "astronaut.png",
-        sk / "rocket.jpg",
-        sk / "motorcycle_left.png",
-        Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg",
-        Path(sklearn.__file__).parent / "datasets" / "images" / "china.jpg",
-        Path(sklearn.__file__).parent / "datasets" / "images" / "flower.jpg",
-    ]
-
-
-def make_set(folder: Path, n: int, size: tuple[int, int]) -> list[str]:
-    """``n`` distinct JPEGs of ``size`` (each a different crop/flip of a real photo)."""
-    folder.mkdir(parents=True)
-    sources = [Image.open(p).convert("RGB") for p in _sources()]
-    paths = []
-    for i in range(n):
-        img = sources[i % len(sources)]
-        w, h = img.size
-        shift = (i // len(sources)) % 8
-        crop = img.crop((shift * w // 40, shift * h // 40, w - (7 - shift) * w // 40, h - (7 - shift) * h // 40))
-        if (i // len(sources)) % 2:
-            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        out = folder / f"{i:05d}.jpg"
-        crop.resize(size, Image.Resampling.BILINEAR).save(out, "JPEG", quality=90)
-        paths.append(str(out))
-    return paths
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from index_throughput import make_set  # the one place benchmarks make photo sets
 
 
 def run(small: int, large: int, rounds: int) -> None:

@@ -22,6 +22,7 @@ from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
+from ..engines import default_threads
 from ..errors import EngineError, ImageInputError
 from ..stages import ImageResult, Prepared
 from .embeddings import pooled, sharpness
@@ -127,7 +128,13 @@ class LocalBackend:
     """The wanwu pipeline on this machine. At most ``window`` files are read or decoded ahead
     of inference, and at most ``max_file_bytes`` of file bytes are held at once, so memory stays
     bounded however many and however big the files. Only regular files up to ``max_file_bytes``
-    are read (others are per-file errors: ``file_too_large``, ``not_a_regular_file``)."""
+    are read (others are per-file errors: ``file_too_large``, ``not_a_regular_file``).
+
+    Forward passes run on ``passes`` threads at once (default: the cores over the engine's
+    intra-op threads), beside the ``threads`` decoding ones. ``wanwu index`` gives the engine one
+    intra-op thread and runs one pass per core: no intra-op thread then spins or waits for
+    another while decoding needs the core (at two intra-op threads a pass cost 1.7-2x the CPU of
+    one thread on the shared 2-core machine; benchmarks/index_throughput.py)."""
 
     def __init__(
         self,
@@ -137,6 +144,7 @@ class LocalBackend:
         threads: int = 2,
         max_file_bytes: int = DEFAULT_MAX_FILE_MB * 1_000_000,
         faces=None,
+        passes: int | None = None,
     ):
         self.classifier = classifier
         self.faces = faces  # a ``wanwu.faces.detect.FaceFinder``: faces found in the decoded image
@@ -147,6 +155,12 @@ class LocalBackend:
         self.max_file_bytes = max_file_bytes
         self.budget = _ByteBudget(max_file_bytes)
         self.pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="wanwu-index")
+        if passes is None:
+            passes = max(1, default_threads() // max(1, getattr(classifier.engine, "threads", None) or 1))
+        self.passes = passes
+        self.infer_pool = (
+            ThreadPoolExecutor(max_workers=passes, thread_name_prefix="wanwu-infer") if passes > 1 else None
+        )
         precision = getattr(classifier.engine, "precision", None) or "fp32"
         self.tagger = tagger_name(classifier.model_name, precision, classifier.weights.sha256)
         self._stop = threading.Event()
@@ -194,6 +208,7 @@ class LocalBackend:
 
     def classify(self, paths: Iterable[str]) -> Iterator[Classified]:
         pending: deque[Future] = deque()
+        passes: deque[Future[list[Classified]]] = deque()  # batches in their forward pass
         batch: list[tuple[Classified, Prepared | None]] = []
         it = iter(paths)
         exhausted = False
@@ -208,12 +223,19 @@ class LocalBackend:
                 break
             batch.append(pending.popleft().result())
             if len(batch) >= self.batch_size or (not pending and (exhausted or self._stop.is_set())):
-                yield from self._finish(batch)
+                if self.infer_pool is None:
+                    yield from self._finish(batch)
+                else:
+                    passes.append(self.infer_pool.submit(self._finish, batch))
+                    while len(passes) >= self.passes or (passes and passes[0].done()):
+                        yield from passes.popleft().result()
                 batch = []
         if batch:
             yield from self._finish(batch)
+        while passes:
+            yield from passes.popleft().result()
 
-    def _finish(self, batch: list[tuple[Classified, Prepared | None]]) -> Iterator[Classified]:
+    def _finish(self, batch: list[tuple[Classified, Prepared | None]]) -> list[Classified]:
         ready = [(c, p) for c, p in batch if p is not None]
         if ready:
             logits, vectors = self._infer(np.stack([p.x for _, p in ready]))
@@ -221,8 +243,7 @@ class LocalBackend:
             for i, ((c, _), preds) in enumerate(zip(ready, predictions)):
                 c.result.predictions = preds
                 c.embedding = None if vectors is None else vectors[i]
-        for c, _ in batch:
-            yield c
+        return [c for c, _ in batch]
 
     def _infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """One forward pass: logits and the pooled embeddings (None from an engine whose model has
@@ -240,3 +261,5 @@ class LocalBackend:
     def close(self) -> None:
         self._stop.set()
         self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.infer_pool is not None:
+            self.infer_pool.shutdown(wait=True, cancel_futures=True)

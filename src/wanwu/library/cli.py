@@ -360,7 +360,10 @@ def cmd_index(args: argparse.Namespace) -> int:
                 )
             from ..pipeline import Classifier
 
-            clf = Classifier(**chosen.classifier_kwargs())
+            kwargs = chosen.classifier_kwargs()
+            if kwargs["threads"] is None:  # one intra-op thread, one forward pass per core (LocalBackend)
+                kwargs["threads"] = 1
+            clf = Classifier(**kwargs)
             return LocalBackend(clf, stored_k, batch_size=args.batch_size, max_file_bytes=max_file_bytes, faces=finder)
 
         bar_on = (not args.quiet and sys.stderr.isatty()) or os.environ.get("WANWU_PROGRESS") == "1"
