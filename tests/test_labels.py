@@ -224,6 +224,9 @@ def _example_queries() -> list[tuple[str, str]]:
     for where, text in sources.items():
         people = {n.strip('"') for n in re.findall(r"wanwu people name \S+ (\S+)", text)}  # found by name, not class
         people |= set(re.findall(r'wanwu search "([^"]+)"` finds the photos [^.]*named', text))  # named in another app
+        for sentence in re.split(r"\.\s", text):  # other apps' keywords are found as the user's, not as classes
+            if re.search(r"[Kk]eywords? other apps|keyword or its hierarchy", sentence):
+                people |= set(re.findall(r"`wanwu search (\S+)`", sentence))
         for line in re.findall(r"wanwu (?:search|labels) ([^|#\n`]*)", text):
             words = iter(re.findall(r'"[^"]+"|\S+', line))
             for word in words:
