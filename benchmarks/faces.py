@@ -8,7 +8,11 @@
    below), because wall time on a shared machine says little. ``--dlib`` also times the same ``find`` with dlib's own descriptor (the path
    before the ONNX one), photo by photo interleaved, so the two figures share the load.
 
-    python benchmarks/faces.py [--data ../shared/faces] [--sides 640,800,1024] [--dlib]
+4. ``--index N``: the real ``wanwu index`` (a subprocess, a new catalogue each run) on N 12 MP
+   copies of the photos (every photo has a face), with faces off and on, runs alternating so
+   both see the same load: wall and CPU time per photo, what faces add, peak RSS.
+
+    python benchmarks/faces.py [--data ../shared/faces] [--sides 640,800,1024] [--dlib] [--index 48]
 """
 
 from __future__ import annotations
@@ -40,8 +44,13 @@ def main() -> None:
     ap.add_argument("--timed-sides", default="640,800", help="working sizes whose CPU cost is measured")
     ap.add_argument("--repeat", type=int, default=1, help="timing passes over the photos")
     ap.add_argument("--dlib", action="store_true", help="also time dlib's own descriptor (the old path), interleaved")
+    ap.add_argument("--index", type=int, metavar="N", help="only: wanwu index on N 12 MP copies, faces off and on")
+    ap.add_argument("--rounds", type=int, default=3, help="--index: runs of each kind (default: %(default)s)")
     args = ap.parse_args()
     data = Path(args.data)
+    if args.index:
+        index_with_and_without_faces(data, args.index, args.rounds)
+        return
     finder = FaceFinder()
     images = {rel: load_image(data / rel).image for rel in PEOPLE}
 
@@ -125,6 +134,61 @@ def main() -> None:
             if reference is not None:
                 line += f"; with dlib's descriptor {ms[f'dlib{side}']:.0f} = +{ms[f'dlib{side}'] / classifier:.0%}"
             print(line)
+
+
+def twelve_megapixel_copies(data: Path, folder: Path, n: int) -> list[Path]:
+    """``n`` JPEGs (quality 90) of about 12 MP from the photos of ``PEOPLE``, aspect kept (a crop
+    could cut the face off); past the number of photos, mirrored copies."""
+    sources = list(PEOPLE)
+    paths = []
+    for i in range(n):
+        im = ImageOps.exif_transpose(Image.open(data / sources[i % len(sources)])).convert("RGB")
+        if (i // len(sources)) % 2:
+            im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        s = (12e6 / (im.width * im.height)) ** 0.5
+        path = folder / f"{i:04d}_{sources[i % len(sources)].replace('/', '_')}"
+        im.resize((round(im.width * s), round(im.height * s)), Image.Resampling.BICUBIC).save(
+            path.with_suffix(".jpg"), quality=90
+        )
+        paths.append(path.with_suffix(".jpg"))
+    return paths
+
+
+def index_with_and_without_faces(data: Path, n: int, rounds: int) -> None:
+    """What faces add to ``wanwu index`` of 12 MP photos: wall and CPU per photo, same files,
+    runs alternating (faces off, on, off, on...) so that both kinds share the machine's load."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from index_throughput import run_index
+
+    with tempfile.TemporaryDirectory(prefix="wanwu-bench-faces-") as tmp:
+        folder = Path(tmp) / "photos"
+        folder.mkdir()
+        twelve_megapixel_copies(data, folder, n)
+        run_index(str(folder), Path(tmp) / "warm.db", 8, [], faces=True)  # caches: the ONNX graphs, the detector
+        runs: dict[bool, list[dict]] = {False: [], True: []}
+        for r in range(rounds):
+            for faces in (False, True):
+                runs[faces].append(run_index(str(folder), Path(tmp) / f"{faces}-{r}.db", 8, [], faces=faces))
+        print(
+            f"wanwu index on {n} 12 MP photos (each with a face), {rounds} runs each, alternating; load {os.getloadavg()[0]:.1f}"
+        )
+        print(
+            "| faces | wall s (best) | wall s (median) | CPU ms per photo (median) | peak RSS MB (max) |\n|---|---|---|---|---|"
+        )
+        best, med = {}, {}
+        for faces, rs in runs.items():
+            walls = sorted(r["wall"] for r in rs)
+            cpus = sorted(r["cpu"] for r in rs)
+            best[faces], med[faces] = walls[0], walls[len(walls) // 2]
+            print(
+                f"| {'on' if faces else 'off'} | {walls[0]:.1f} | {med[faces]:.1f} | {cpus[len(cpus) // 2] / n * 1e3:.0f} "
+                f"| {max(r['rss_mb'] for r in rs):.0f} |"
+            )
+        print(
+            f"faces add {best[True] / best[False] - 1:+.0%} to the index time (best runs), "
+            f"{med[True] / med[False] - 1:+.0%} (medians); per-run: "
+            + ", ".join(f"{a['wall']:.1f}/{b['wall']:.1f}" for a, b in zip(runs[False], runs[True]))
+        )
 
 
 if __name__ == "__main__":

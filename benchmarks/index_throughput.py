@@ -177,12 +177,14 @@ _CHILD = (
 )
 
 
-def run_index(folder: str, db: Path, batch: int, extra: list[str]) -> dict:
+def run_index(folder: str, db: Path, batch: int, extra: list[str], faces: bool = False) -> dict:
     """``wanwu index`` as a user runs it, in a subprocess: its summary, wall seconds, CPU seconds
-    and peak RSS."""
+    and peak RSS. Faces are off unless ``faces`` (``benchmarks/faces.py --index`` compares both)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [sys.executable, "-c", _CHILD]
-    cmd += ["index", folder, "--db", str(db), "--quiet", "--no-faces", "--json", "--batch-size", str(batch), *extra]
+    cmd += ["index", folder, "--db", str(db), "--quiet", "--json", "--batch-size", str(batch), *extra]
+    if not faces:
+        cmd.append("--no-faces")
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
