@@ -104,3 +104,31 @@ def test_a_version_4_catalogue_is_upgraded_and_backfilled_without_the_model(fold
     conn.close()
     again, _ = index([folder])
     assert again.metadata_read == 0 and again.keywords_read == 0  # read once
+
+
+def test_exports_carry_the_place(folder, index, tmp_path):
+    """CSV, JSON Lines and Parquet exports have latitude/longitude (empty/null without a fix)."""
+    import csv
+    import json
+
+    from wanwu.library.export import export
+
+    index([folder])
+    conn = open_catalogue(index.db, readonly=True)
+    export(conn, str(tmp_path / "all.csv"))
+    with open(tmp_path / "all.csv", encoding="utf-8-sig", newline="") as f:
+        places = {r["path"].rsplit("/", 1)[1]: (r["latitude"], r["longitude"]) for r in csv.DictReader(f)}
+    assert places["sydney.jpg"] == ("-33.865", "151.210139")
+    assert places["garbage.jpg"] == places["coffee.png"] == ("", "")
+    export(conn, str(tmp_path / "all.jsonl"))
+    lines = [json.loads(x) for x in (tmp_path / "all.jsonl").read_text("utf-8").splitlines()]
+    assert {(p["latitude"], p["longitude"]) for p in lines} == {(-33.865, 151.210139), (None, None)}
+    pq = pytest.importorskip("pyarrow.parquet", reason="Parquet needs the parquet extra (pyarrow)")
+    export(conn, str(tmp_path / "all.parquet"))
+    table = pq.read_table(tmp_path / "all.parquet").to_pylist()
+    assert {p["path"].rsplit("/", 1)[1]: p["latitude"] for p in table} == {
+        "sydney.jpg": -33.865,
+        "garbage.jpg": None,
+        "coffee.png": None,
+    }
+    conn.close()

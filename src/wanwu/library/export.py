@@ -102,6 +102,8 @@ def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", confidence
                 "height",
                 "taken",
                 "camera",
+                "latitude",
+                "longitude",
                 "rank",
                 "wnid",
                 "label",
@@ -113,7 +115,8 @@ def export(conn: sqlite3.Connection, out_path: str, lang: str = "en", confidence
         )
         for p in rows:
             n += 1
-            base = [p["id"], p["path"], p["width"], p["height"], p["taken"], p["camera"]]
+            place = ["" if p.get(k) is None else p[k] for k in ("latitude", "longitude")]
+            base = [p["id"], p["path"], p["width"], p["height"], p["taken"], p["camera"], *place]
             if not p["tags"]:
                 w.writerow(base + ["", "", "", "", "", p["error"] or "", ""])
             for rank, t in enumerate(p["tags"], 1):
@@ -155,6 +158,8 @@ def _parquet(rows: Iterator[dict], out_path: str) -> int:
             ("height", pa.int32()),
             ("taken", pa.string()),
             ("camera", pa.string()),
+            ("latitude", pa.float64()),  # EXIF GPS, decimal degrees (south and west negative); null: none
+            ("longitude", pa.float64()),
             ("size", pa.int64()),
             ("sha256", pa.string()),
             ("tagger", pa.string()),
