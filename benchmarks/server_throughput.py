@@ -14,9 +14,12 @@ In one run, interleaved in rounds so machine noise hits every side alike:
   clients are lean (``workload.LeanConnection``) unless ``--client httpx``: they share the two
   cores with the server, and httpx's ~2 ms of CPU per request cost the server ~12% of its rate;
 - **engine ceiling**: the same model, engine and precision as the server, in this process,
-  on preprocessed batches of 8 (no decoding, no HTTP): what the forward passes alone allow.
+  on preprocessed batches of 8 (no decoding, no HTTP): what the forward passes alone allow;
+- **pipeline**: the same model, engine and precision, in this process, ``Classifier.classify``
+  of a list of the same photos' bytes (decode and preprocess threads, batches of 8): what wanwu
+  does without HTTP (issue 23 goal 3: the server should make >= 85% of it).
 
-Prints the ratios server / baseline and server / ceiling. Needs the `torch` extra for the
+Prints the ratios server / baseline, server / pipeline and server / ceiling. Needs the `torch` extra for the
 baseline (without it, the baseline is skipped). Not asserted anywhere: run it on a quiet machine.
 """
 
@@ -120,6 +123,16 @@ def images_per_s(fn, items, seconds: float) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def pipeline_images_per_s(clf, photos, seconds: float) -> float:
+    """Images/s of ``clf.classify(list of bytes)`` (decode threads, batched passes), whole lists
+    of 64 photos until ``seconds`` have passed."""
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        items = [photos[(n + i) % len(photos)].data for i in range(64)]
+        n += len(clf.classify(items))
+    return n / (time.perf_counter() - t0)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=16)
@@ -157,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     ceiling_clf.infer(batches[0])
 
-    base, ceiling, served, latencies, peak, end = [], [], [], [], [], []
+    ceiling_clf.classify([p.data for p in photos[:8]])  # warm the pipeline's shapes
+    base, ceiling, pipeline, served, latencies, peak, end = [], [], [], [], [], [], []
     with ServerProcess(*args.server_args) as server:
         server.wait_ready()
         ready_rss = RssSampler(server.proc.pid).rss_mb()
@@ -165,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             if baseline_clf is not None:
                 base.append(images_per_s(lambda p: baseline_clf.classify_one(p.data), photos, args.duration / 2))
             ceiling.append(8 * images_per_s(ceiling_clf.infer, batches, args.duration / 4))
+            pipeline.append(pipeline_images_per_s(ceiling_clf, photos, args.duration / 2))
             with RssSampler(server.proc.pid) as rss:
                 ips, lat = asyncio.run(
                     drive(server.port, photos, args.clients, args.duration, seed=r, lean=args.client == "lean")
@@ -176,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {r + 1}: server {ips:.1f} img/s, RSS peak {peak[-1]:.0f} MB", file=sys.stderr, flush=True)
 
     name = ceiling_clf.model_name
-    srv, ceil = float(np.median(served)), float(np.median(ceiling))
+    srv, ceil, pipe = float(np.median(served)), float(np.median(ceiling)), float(np.median(pipeline))
     b = float(np.median(base)) if base else None
     report = {
         "model": name,
@@ -189,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "server_p99_ms": percentile(latencies, 99),
         "baseline_img_per_s": b,
         "engine_ceiling_img_per_s": ceil,
+        "pipeline_img_per_s": pipe,
         "rss_mb": {"ready": ready_rss, "peak": max(peak), "end_of_load": float(np.median(end))},
     }
     lines = [
@@ -199,9 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     if b:
         lines.append(f"baseline         {b:7.1f} img/s   (torch eager fp32, batch 1, 1 thread, end to end)")
     lines += [
+        f"pipeline         {pipe:7.1f} img/s   (Classifier.classify of a list, in process: decode threads, batches of 8)",
         f"engine ceiling   {ceil:7.1f} img/s   ({engine} {precision}, forward passes of 8 preprocessed images only)",
         (f"server / baseline {srv / b:.2f}x;  " if b else "")
-        + f"server / engine ceiling {srv / ceil:.2f}x"
+        + f"server / pipeline {srv / pipe:.2f}x;  server / engine ceiling {srv / ceil:.2f}x"
         + (f";  engine ceiling / baseline {ceil / b:.2f}x" if b else ""),
         f"server RSS: {ready_rss:.0f} MB ready, peak {max(peak):.0f} MB under load, "
         f"{report['rss_mb']['end_of_load']:.0f} MB at the end of a round",
