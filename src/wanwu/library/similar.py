@@ -109,7 +109,7 @@ def embed_file(path: str, model: str) -> np.ndarray:
         raise ConfigError(f"the catalogue's embeddings come from {model}; its weights are not the ones installed")
     with open(path, "rb") as f:
         data = f.read()
-    prepared = clf.stages.front(data, os.path.basename(path))  # ImageInputError for a bad file
+    prepared = clf.runner.prepare(data, os.path.basename(path))  # ImageInputError for a bad file
     _, features = clf.infer_with_features(prepared.x[None])
     return pooled(features)[0]
 
