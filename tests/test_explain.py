@@ -22,9 +22,9 @@ from PIL import Image
 from wanwu import Classifier, overlay
 from wanwu.cli import main
 from wanwu.errors import AmbiguousLabelError, UnknownLabelError
-from wanwu.pipeline.explain import class_map, crop_box, grid_shape, map_to_image, resolve_target
 from wanwu.models import get_spec, list_specs
 from wanwu.overlay import LEGEND, LEGEND_HEIGHT, viridis_lut
+from wanwu.pipeline.explain import class_map, crop_box, grid_shape, map_to_image, resolve_target
 
 MAP_TOLERANCE = 1e-4
 QUADRANTS = {"top-left": (0, 0), "top-right": (224, 0), "bottom-left": (0, 224), "bottom-right": (224, 224)}
