@@ -30,8 +30,8 @@ measures the same thing (as KServe's ``Model.__call__`` does):
 How to add a stage: add its field to ``Timing`` (``results.py``: the JSON ``timing_ms``, the
 bench's latency report and Ray's rows show it), a ``Classifier`` method that does the work,
 and a step here that times it, stores the time in the image's ``Timing`` and calls
-``recorder.observe(model, "<stage>", seconds)``; call it in order from ``_prepare`` (before the
-forward pass) or ``postprocess`` (after it). ``wanwu_stage_duration_seconds{stage=...}``
+``recorder.observe(model, "<stage>", seconds)``; call it in order from ``prepare`` (before the
+forward pass) or ``postprocess`` (after it): every road above then runs it. ``wanwu_stage_duration_seconds{stage=...}``
 follows without touching the metrics.
 """
 
@@ -411,6 +411,16 @@ class Runner:
                 ran.result = p.result(preds)
                 ran.features = None if maps is None else maps[i]
         return [ran for ran, _ in batch]
+
+    def feature_map(self, source: ImageSource, name: str) -> np.ndarray:
+        """One image's last feature map (C, h, w) from its forward pass, with no postprocess:
+        what the library's embeddings are pooled from. Raises ``ImageInputError`` for bad input,
+        ``EngineError`` when the engine's model has no feature output."""
+        prepared = self.prepare(source, name)
+        t0 = time.perf_counter()
+        _, maps = self.model.infer_with_features(prepared.x[None])
+        self._observe("inference", time.perf_counter() - t0)
+        return maps[0]
 
     # -- explain ----------------------------------------------------------------------------
     def explain(
