@@ -103,9 +103,9 @@ def test_run_many_hooks_read_inspect_and_features(classifier, photos):
 
     names = ["chelsea.png", "missing", "coffee.png"]
     ran = list(classifier.runner.run_many(names, top_k=1, batch_size=2, read=read, inspect=inspect, features=True))
-    assert [r.source for r in ran] == names and opened == ["chelsea.png", "coffee.png"]
+    assert [r.source for r in ran] == names and sorted(opened) == ["chelsea.png", "coffee.png"]  # read on 2 threads
     assert [r.result.ok for r in ran] == [True, False, True] and ran[1].facts is None
-    assert ran[0].facts == {"name": "chelsea.png"} and [s[0] for s in seen] == ["chelsea.png", "coffee.png"]
+    assert ran[0].facts == {"name": "chelsea.png"} and sorted(s[0] for s in seen) == ["chelsea.png", "coffee.png"]
     assert ran[0].features is not None and ran[0].features.ndim == 3 and ran[1].features is None
 
 

@@ -172,6 +172,8 @@ class LocalBackend:
         within the byte budget until the image is prepared). Problems raise ``ImageInputError``."""
         try:
             fd, st = open_regular(path)
+        except ImageInputError:  # not a regular file, or missing (some are OSErrors too): as they are
+            raise
         except OSError as exc:
             raise UnreadableFileError(f"cannot read {path}: {exc.strerror or exc}") from None
         with os.fdopen(fd, "rb") as f:

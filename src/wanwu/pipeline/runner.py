@@ -196,7 +196,7 @@ class Runner:
             Timing(decode=t1 - t0, preprocess=t2 - t1),
             list(getattr(decoded, "warnings", ())),
             decoded.image if keep_image else None,
-            t2,
+            time.perf_counter(),
         )
 
     def _pass(self, batch: np.ndarray, features: bool = False) -> tuple[np.ndarray, np.ndarray | None, float]:
