@@ -86,7 +86,7 @@ def ray_cost_per_photo(paths: list[str], clf, actors: int, batch_size: int) -> d
 
     from wanwu.library.backend import Classified, FileFacts
     from wanwu.library.ray_backend import _error_classes, _from_row, _to_row
-    from wanwu.stages import ImageResult
+    from wanwu.pipeline.results import ImageResult
 
     row = _to_row(Classified("x", ImageResult("x", clf.classify(_any_photo(), top_k=5), 500, 375), FileFacts("0" * 64)))
     ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths) // batch_size))
@@ -126,7 +126,7 @@ def insert_rate(root: Path, n: int, clf) -> float:
     from wanwu.library.backend import Classified, FileFacts
     from wanwu.library.catalogue import open_catalogue
     from wanwu.library.indexer import Indexer
-    from wanwu.stages import ImageResult
+    from wanwu.pipeline.results import ImageResult
 
     tree = root / "tree"
     for i in range(n):

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from wanwu.batching import BusyError, MicroBatcher
+from wanwu.pipeline.batching import BusyError, MicroBatcher
 
 
 class SlowDouble:
@@ -58,20 +58,31 @@ def test_idle_request_is_not_delayed_by_max_wait():
     assert elapsed < 1.0
 
 
-def test_waits_for_announced_requests_to_join_the_batch():
+def test_waits_for_images_still_being_prepared_to_join_the_batch():
     engine = SlowDouble()
+    engine.gate.clear()  # hold the first pass so the next two images meet in the queue
     batcher = MicroBatcher(engine, max_batch_size=16, max_wait_ms=1000)
+    preparing = threading.Event()
+
+    def slow_prepare():
+        preparing.set()
+        time.sleep(0.05)
+        return np.ones((1, 1, 1), np.float32)
+
     try:
-        results = []
-        with batcher.expect():  # a second request is still decoding
-            first = batcher.submit(np.ones((1, 1, 1), np.float32))
-            time.sleep(0.05)
-            second = batcher.submit(np.ones((1, 1, 1), np.float32))
-        results = [first.result(timeout=5), second.result(timeout=5)]
+        first = batcher.submit(np.ones((1, 1, 1), np.float32))  # the thread takes it and is held
+        time.sleep(0.05)
+        with ThreadPoolExecutor(2) as pool:
+            second = pool.submit(batcher.run, lambda: np.ones((1, 1, 1), np.float32))
+            third = pool.submit(batcher.run, slow_prepare)  # still preparing when the batch forms
+            assert preparing.wait(5)
+            engine.gate.set()
+            results = [first.result(timeout=5), second.result().result(timeout=5), third.result().result(timeout=5)]
     finally:
+        engine.gate.set()
         batcher.close()
-    assert len(results) == 2
-    assert engine.sizes == [2]
+    assert len(results) == 3
+    assert engine.sizes == [1, 2]
 
 
 def test_engine_failure_reaches_every_caller_and_the_batcher_keeps_working():
@@ -121,27 +132,46 @@ def test_many_threads_get_correct_answers():
     assert out == [i + 1.0 for i in range(200)]
 
 
-def test_inline_pass_only_when_alone_and_the_batcher_waits_for_it():
-    """claim_inline: a lone image may run its pass on its own thread; not while another image is
-    queued or being decoded, and the batcher does not start a pass while an inline one runs."""
-    import threading
+def test_run_is_inline_when_alone_and_queued_otherwise():
+    """``run``: a lone image has its pass on the caller's thread (the future comes back done);
+    while another image is being prepared or a pass runs, it goes through the batcher's thread."""
+    threads: list[str] = []
 
-    import numpy as np
+    def engine(x):
+        threads.append(threading.current_thread().name)
+        return x.reshape(len(x), -1).sum(axis=1, keepdims=True)
 
-    from wanwu.batching import MicroBatcher
-
-    started = threading.Event()
-    b = MicroBatcher(lambda x: (started.set(), x.sum(axis=(1, 2, 3))[:, None])[1], max_wait_ms=0)
+    b = MicroBatcher(engine, max_wait_ms=0, name="batcher-thread")
     try:
-        with b.expect():
-            assert b.claim_inline()  # alone
-            assert not b.claim_inline()  # one inline pass at a time
-            fut = b.submit(np.ones((1, 2, 2), np.float32))  # queued meanwhile: must wait
-            assert not started.wait(0.2)
-            b.release_inline(1)
-        assert fut.result(5)[0] == 4.0
-        assert (b.batches, b.images) == (2, 2)
-        with b.expect(), b.expect():
-            assert not b.claim_inline()  # another image is being decoded: batch instead
+        fut = b.run(lambda: np.ones((1, 2, 2), np.float32))
+        assert fut.done() and fut.result()[0] == 4.0 and threads == [threading.current_thread().name]
+        inner: list = []
+
+        def prepare_while_another_is_prepared():
+            inner.append(b.run(lambda: np.ones((1, 2, 2), np.float32)))  # two images announced: queued
+            return np.full((1, 2, 2), 2.0, np.float32)
+
+        outer = b.run(prepare_while_another_is_prepared)
+        assert inner[0].result(5)[0] == 4.0 and outer.result(5)[0] == 8.0
+        assert threads[1] == "batcher-thread"
+        assert (b.batches, b.images) == (len(threads), 3)
+    finally:
+        b.close()
+
+
+def test_a_failed_inline_pass_reaches_its_caller_and_frees_the_batcher():
+    calls = {"n": 0}
+
+    def flaky(x):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("engine exploded")
+        return x.reshape(len(x), -1)
+
+    b = MicroBatcher(flaky, max_wait_ms=0)
+    try:
+        with pytest.raises(RuntimeError, match="exploded"):
+            b.run(lambda: np.ones((1,), np.float32)).result(5)
+        assert b.run(lambda: np.full((1,), 3.0, np.float32)).result(5)[0] == 3.0
     finally:
         b.close()

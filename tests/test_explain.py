@@ -1,4 +1,4 @@
-"""Class activation maps (``wanwu.explain``, ``wanwu.overlay``, ``wanwu explain``): a real photo
+"""Class activation maps (``wanwu.pipeline.explain``, ``wanwu.overlay``, ``wanwu explain``): a real photo
 pasted into one quadrant of a plain canvas gets most of the heat; ONNX Runtime and the torch
 reference give the same map for every registered model; the map goes back onto the original
 (EXIF-rotated) image through resize and center crop; bad input fails as it does for classify.
@@ -22,9 +22,9 @@ from PIL import Image
 from wanwu import Classifier, overlay
 from wanwu.cli import main
 from wanwu.errors import AmbiguousLabelError, UnknownLabelError
-from wanwu.explain import class_map, crop_box, grid_shape, map_to_image, resolve_target
 from wanwu.models import get_spec, list_specs
 from wanwu.overlay import LEGEND, LEGEND_HEIGHT, viridis_lut
+from wanwu.pipeline.explain import class_map, crop_box, grid_shape, map_to_image, resolve_target
 
 MAP_TOLERANCE = 1e-4
 QUADRANTS = {"top-left": (0, 0), "top-right": (224, 0), "bottom-left": (0, 224), "bottom-right": (224, 224)}

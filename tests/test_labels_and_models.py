@@ -13,7 +13,7 @@ from wanwu.labels import imagenet_classes, wnid_to_index
 from wanwu.models import DEFAULT_MODEL, MODELS, get_spec
 from wanwu.models.spec import IMAGENET_MEAN, IMAGENET_STD
 from wanwu.models.weights import load_state_dict, resolve_weights
-from wanwu.pipeline import softmax, top_k_predictions
+from wanwu.pipeline.results import softmax, top_k_predictions
 
 ALL_MODELS = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet18", "vgg16"]
 

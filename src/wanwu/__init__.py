@@ -12,17 +12,17 @@ from .lazy import lazy_names
 
 if TYPE_CHECKING:
     from .errors import WanwuError
-    from .explain import Explanation
-    from .pipeline import Classifier, ImageResult, Prediction
+    from .pipeline import Classifier, Explanation, ImageResult, Prediction, Timing
 
 __version__ = "0.1.0"
-__all__ = ["Classifier", "Explanation", "ImageResult", "Prediction", "WanwuError", "__version__"]
+__all__ = ["Classifier", "Explanation", "ImageResult", "Prediction", "Timing", "WanwuError", "__version__"]
 
 _HOME = {
     "Classifier": ".pipeline",
     "ImageResult": ".pipeline",
     "Prediction": ".pipeline",
-    "Explanation": ".explain",
+    "Explanation": ".pipeline",
+    "Timing": ".pipeline",
     "WanwuError": ".errors",
 }
 

@@ -221,9 +221,9 @@ def _overlay_path(out_dir: Path, name: str, used: set[Path]) -> Path:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from .errors import ImageInputError
-    from .explain import resolve_target
     from .overlay import overlay_png
     from .pipeline import Classifier
+    from .pipeline.explain import resolve_target
     from .walk import SkipReport
 
     skipped = SkipReport()

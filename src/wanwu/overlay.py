@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 if TYPE_CHECKING:
-    from .explain import Explanation
+    from .pipeline.explain import Explanation
 
 # viridis, channel = sum_i c_i t^i (least-squares fit to matplotlib's 256 colours)
 _VIRIDIS_POLY = (

@@ -28,14 +28,13 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
-from .engines import DEFAULT_ENGINE, DEFAULT_PRECISION, ENGINE_TABLE, ENGINES, PRECISIONS, check_engine
+from .engines import DEFAULT_ENGINE, ENGINE_TABLE, ENGINES, PRECISIONS, check_engine
 from .errors import ConfigError
 from .labels import default_lang, parse_lang
 from .models import DEFAULT_MODEL, MODELS, get_spec
-from .preprocessing import DEFAULT_MAX_PIXELS
+from .pipeline.defaults import DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_TOP_K
 from .tag_policy import calibration, parse_confidence
 
-DEFAULT_TOP_K = 5
 MAX_TOP_K = 1000  # the number of ImageNet-1k classes
 __all__ = [
     "DEFAULT_ENGINE",

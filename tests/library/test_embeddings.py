@@ -33,7 +33,7 @@ def test_index_stores_one_embedding_per_photo_from_the_same_pass(album, index, c
         assert model == "test/fp32/abc" and vector.shape == (1280,) and sharp > 0
         assert abs(float(np.linalg.norm(vector)) - 1) < 1e-5
     # the stored vector is the pooled feature map of the photo's own forward pass
-    prepared = classifier.stages.front(str(album / "kitchen/coffee.png"), "coffee")
+    prepared = classifier.runner.prepare(str(album / "kitchen/coffee.png"), "coffee")
     _, features = classifier.infer_with_features(prepared.x[None])
     want = embeddings.pooled(features)[0]
     assert float(want @ got[str(album / "kitchen/coffee.png")][1]) > 0.999

@@ -340,14 +340,14 @@ def test_a_file_that_becomes_a_fifo_after_the_walk_is_refused_at_once(tmp_path, 
     os.mkfifo(fifo)
     backend = LocalBackend(classifier, top_k=1)
     out: list = []
-    t = threading.Thread(target=lambda: out.append(backend._front(str(fifo))), daemon=True)
+    t = threading.Thread(target=lambda: out.extend(backend.classify([str(fifo)])), daemon=True)
     t.start()
     t.join(30)
     if t.is_alive():  # release the blocked open() so the thread ends
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
         pytest.fail("reading a FIFO blocked")
     backend.close()
-    assert out[0][0].result.error.code == "not_a_regular_file"
+    assert out[0].result.error.code == "not_a_regular_file"
 
 
 def test_ctrl_c_stops_an_index_with_a_fifo_in_the_tree(tmp_path, photos):

@@ -51,10 +51,10 @@ def labeled_photos(data_dir: str | os.PathLike, limit: int | None = None) -> lis
 
 
 def prepare_inputs(clf, photos: list[Path], progress: bool = True, desc: str = "decode") -> np.ndarray:
-    """Decode + preprocess each photo through ``clf``'s own pipeline stages -> (N, 3, H, W)."""
+    """Decode + preprocess each photo through ``clf``'s runner -> (N, 3, H, W)."""
     arrays = []
     for path in tqdm(photos, desc=desc, unit="img", file=sys.stderr, disable=not progress or None, leave=False):
-        arrays.append(clf.preprocess(clf.decode(path).image))
+        arrays.append(clf.runner.prepare(path, str(path)).x)
     return np.stack(arrays)
 
 

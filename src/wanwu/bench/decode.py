@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,21 +41,15 @@ def upscale_photos(
     return out
 
 
-class _DraftMargin:
-    """Classifier.load with a larger draft target: decode at the smallest DCT scale that keeps the
-    shorter side >= ``factor`` x the resize size (the Classifier default uses DRAFT_MARGIN = 2)."""
+def _decoding_as(clf, *, draft: bool, factor: float):
+    """A shallow copy of ``clf`` (the same engine) that decodes exactly (``draft=False``) or in
+    draft mode keeping the shorter side >= ``factor`` x the resize size, with its own runner."""
+    from ..pipeline.runner import Runner
 
-    def __init__(self, clf, factor: float):
-        self.clf, self.factor = clf, factor
-
-    def decode(self, data):
-        from ..imaging import load_image
-
-        size = int(round(self.clf.spec.preprocessing.resize_size * self.factor))
-        return load_image(data, max_pixels=self.clf.max_pixels, draft_size=size)
-
-    def preprocess(self, image):
-        return self.clf.preprocess(image)
+    copy_ = copy.copy(clf)
+    copy_.draft, copy_.draft_margin = draft, factor
+    copy_.runner = Runner(copy_)
+    return copy_
 
 
 def compare_draft(
@@ -65,10 +58,10 @@ def compare_draft(
     """Decode + preprocess every photo exactly and in draft mode (alternating which goes first),
     classify both, and report time per image and per megapixel, and top-1 agreement.
     ``clf`` is any Classifier; its engine is shared by both paths. ``factor`` > 1 keeps a margin:
-    the draft decode keeps the shorter side >= factor x the resize size."""
-    exact = copy.copy(clf)
-    exact.draft = False
-    draft = _DraftMargin(clf, factor)
+    the draft decode keeps the shorter side >= factor x the resize size (the Classifier's
+    default is ``DRAFT_MARGIN``). The times are the runner's decode + preprocess."""
+    exact = _decoding_as(clf, draft=False, factor=factor)
+    draft = _decoding_as(clf, draft=True, factor=factor)
     t_exact, t_draft, mp, applied = [], [], [], 0
     x_exact, x_draft = [], []
     for i, path in enumerate(
@@ -77,18 +70,16 @@ def compare_draft(
         data = path.read_bytes()
         order = (exact, draft) if i % 2 == 0 else (draft, exact)
         for c in order:
-            t0 = time.perf_counter()
-            decoded = c.decode(data)
-            x = c.preprocess(decoded.image)
-            ms = (time.perf_counter() - t0) * 1e3
+            prepared = c.runner.prepare(data, path.name, keep_image=True)
+            ms = (prepared.timing.decode + prepared.timing.preprocess) * 1e3
             if c is exact:
                 t_exact.append(ms)
-                x_exact.append(x)
-                mp.append(decoded.width * decoded.height / 1e6)
+                x_exact.append(prepared.x)
+                mp.append(prepared.width * prepared.height / 1e6)
             else:
                 t_draft.append(ms)
-                x_draft.append(x)
-                applied += sorted(decoded.image.size) != sorted((decoded.width, decoded.height))
+                x_draft.append(prepared.x)
+                applied += sorted(prepared.image.size) != sorted((prepared.width, prepared.height))
     from .accuracy import predict
 
     top_exact = predict(clf.infer, np.stack(x_exact)).argmax(axis=1)

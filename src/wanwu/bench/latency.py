@@ -7,7 +7,7 @@ import sys
 
 from tqdm import tqdm
 
-from ..settings import DEFAULT_TOP_K
+from ..pipeline.defaults import DEFAULT_TOP_K
 from .stats import interleave, summarize
 
 STAGES = ("decode", "preprocess", "inference", "postprocess", "total")

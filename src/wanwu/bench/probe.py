@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from wanwu.pipeline import Classifier  # the import is part of the cold start
-    from wanwu.settings import DEFAULT_PRECISION, DEFAULT_TOP_K
+    from wanwu.pipeline.defaults import DEFAULT_PRECISION, DEFAULT_TOP_K
 
     _emit(event="imported", t=time.time())
     clf = Classifier(

@@ -23,7 +23,7 @@ from ..imaging import IMAGE_EXTENSIONS
 from ..models import DEFAULT_MODEL, get_spec
 from ..paths import display_path
 from ..pipeline import Classifier
-from ..settings import DEFAULT_PRECISION
+from ..pipeline.defaults import DEFAULT_PRECISION
 from .machine import load_average, machine_info
 from .stats import ratio
 from .variants import (
@@ -189,7 +189,7 @@ class Bench:
         """The latency photos, decoded and preprocessed for ``model`` (for throughput)."""
         if model not in self._inputs:
             clf = self.required(baseline(model))
-            self._inputs[model] = np.stack([clf.preprocess(clf.decode(b).image) for b in self.latency_bytes])
+            self._inputs[model] = np.stack([clf.runner.prepare(b, "bench").x for b in self.latency_bytes])
         return self._inputs[model]
 
     def _built(self, variants: list[Variant]) -> dict[str, tuple[Variant, Classifier]]:

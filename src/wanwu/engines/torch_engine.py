@@ -35,7 +35,7 @@ class TorchEngine:
 
     def class_gradient(self, features: np.ndarray, index: int) -> np.ndarray:
         """d logits[index] / d features of one image (C, h, w), by autograd through the model's
-        own head: the reference for class activation maps (``wanwu.explain``)."""
+        own head: the reference for class activation maps (``wanwu.pipeline.explain``)."""
         with torch.enable_grad():
             f = torch.from_numpy(np.array(features[None], dtype=np.float32)).requires_grad_(True)
             self.model.forward_head(f)[0, index].backward()

@@ -4,7 +4,7 @@ When the logits come from one linear layer on the global average of ``features``
 EfficientNet-Lite and ResNet), ``logits = W @ mean_hw(features) + b``, so the map of class c is
 exactly ``W[c] @ features`` per position. ``linear_head`` finds that ``W`` and ``b`` in the fp32
 graph itself (whatever weights it was built from); VGG, whose head is three linear layers,
-has none; ``head_layers`` reads any head (VGG's too) as the list of layers that ``wanwu.explain``
+has none; ``head_layers`` reads any head (VGG's too) as the list of layers that ``wanwu.pipeline.explain``
 back-propagates through. Imports the onnx package: call it when explaining, not to classify."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ HeadLayer = tuple
 
 def head_layers(model: bytes) -> list[HeadLayer]:
     """The layers from ``features`` to ``logits`` of the fp32 graph ``model``, in order: what
-    ``wanwu.explain`` back-propagates a class's score through (VGG's three linear layers as well
+    ``wanwu.pipeline.explain`` back-propagates a class's score through (VGG's three linear layers as well
     as the single one of the others). ``ValueError`` for an op it does not know."""
     import onnx
     from onnx import numpy_helper

@@ -2,8 +2,8 @@
 incremental planning, catalogue writes, sidecars) stays in the indexer.
 
 A backend takes paths and yields one ``Classified`` per path, in any order. ``LocalBackend``
-runs the wanwu pipeline here (``Stages``: threaded decode with JPEG draft decoding, batched
-inference); ``ray_backend.RayBackend`` (``--ray``) runs one ``LocalBackend`` per Ray actor on
+runs the wanwu pipeline here (``Runner.run_many``: threaded decode with JPEG draft decoding,
+batched inference); ``ray_backend.RayBackend`` (``--ray``) runs one ``LocalBackend`` per Ray actor on
 a cluster's workers. Each file is read once: its bytes are hashed, their EXIF read and decoded
 from memory; its one forward pass gives both the tags and the embedding (``embeddings.py``).
 """
@@ -11,11 +11,10 @@ from memory; its one forward pass gives both the tags and the embedding (``embed
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import threading
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Protocol
@@ -23,8 +22,9 @@ from typing import Iterable, Iterator, Protocol
 import numpy as np
 
 from ..engines import default_threads
-from ..errors import EngineError, ImageInputError
-from ..stages import ImageResult, Prepared
+from ..errors import ImageInputError
+from ..pipeline.results import ImageResult
+from ..pipeline.runner import Prepared
 from .embeddings import pooled, sharpness
 from .files import DEFAULT_MAX_FILE_MB, open_regular, sha256_of, too_large
 from .metadata import Embedded, read_embedded
@@ -125,10 +125,14 @@ class _ByteBudget:
 
 
 class LocalBackend:
-    """The wanwu pipeline on this machine. At most ``window`` files are read or decoded ahead
-    of inference, and at most ``max_file_bytes`` of file bytes are held at once, so memory stays
-    bounded however many and however big the files. Only regular files up to ``max_file_bytes``
-    are read (others are per-file errors: ``file_too_large``, ``not_a_regular_file``).
+    """The wanwu pipeline on this machine: ``Runner.run_many`` with the indexer's hooks. Each
+    file is opened once (``_read``: its bytes, their hash, then, once decoded, their EXIF) and
+    its decoded image is looked at for faces (``_inspect``) before it goes; the forward pass
+    also gives the feature map that becomes the embedding. At most ``window`` files are read or
+    decoded ahead of inference, and at most ``max_file_bytes`` of file bytes are held at once,
+    so memory stays bounded however many and however big the files. Only regular files up to
+    ``max_file_bytes`` are read (others are per-file errors: ``file_too_large``,
+    ``not_a_regular_file``).
 
     Forward passes run on ``passes`` threads at once (default: the cores over the engine's
     intra-op threads), beside the ``threads`` decoding ones. ``wanwu index`` gives the engine one
@@ -148,111 +152,71 @@ class LocalBackend:
     ):
         self.classifier = classifier
         self.faces = faces  # a ``wanwu.faces.detect.FaceFinder``: faces found in the decoded image
-        self.stages = classifier.stages
+        self.runner = classifier.runner
         self.top_k = top_k
         self.batch_size = batch_size
+        self.threads = threads
         self.window = batch_size * 2 + threads
         self.max_file_bytes = max_file_bytes
         self.budget = _ByteBudget(max_file_bytes)
-        self.pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="wanwu-index")
         if passes is None:
             passes = max(1, default_threads() // max(1, getattr(classifier.engine, "threads", None) or 1))
         self.passes = passes
-        self.infer_pool = (
-            ThreadPoolExecutor(max_workers=passes, thread_name_prefix="wanwu-infer") if passes > 1 else None
-        )
         precision = getattr(classifier.engine, "precision", None) or "fp32"
         self.tagger = tagger_name(classifier.model_name, precision, classifier.weights.sha256)
         self._stop = threading.Event()
 
-    def _front(self, path: str) -> tuple[Classified, Prepared | None]:
-        """Read, hash, decode (the pixel count checked from the header before anything else
-        reads the image), then EXIF."""
-
-        def failed(error: ImageInputError, facts: FileFacts | None = None) -> tuple[Classified, None]:
-            return Classified(path, ImageResult(path, error=error), facts), None
-
+    @contextmanager
+    def _read(self, path: str) -> Iterator[tuple[bytes, Classified]]:
+        """The runner's ``read`` hook: open a regular file once, read and hash its bytes (held
+        within the byte budget until the image is prepared). Problems raise ``ImageInputError``."""
         try:
             fd, st = open_regular(path)
-        except ImageInputError as exc:
-            return failed(exc)
+        except ImageInputError:  # not a regular file, or missing (some are OSErrors too): as they are
+            raise
         except OSError as exc:
-            return failed(UnreadableFileError(f"cannot read {path}: {exc.strerror or exc}"))
+            raise UnreadableFileError(f"cannot read {path}: {exc.strerror or exc}") from None
         with os.fdopen(fd, "rb") as f:
             if st.st_size > self.max_file_bytes:
-                return failed(too_large(path, st.st_size, self.max_file_bytes))
+                raise too_large(path, st.st_size, self.max_file_bytes)
             with self.budget.hold(st.st_size):
                 try:
                     data = f.read(self.max_file_bytes + 1)
                 except OSError as exc:
-                    return failed(UnreadableFileError(f"cannot read {path}: {exc.strerror or exc}"))
+                    raise UnreadableFileError(f"cannot read {path}: {exc.strerror or exc}") from None
                 if len(data) > self.max_file_bytes:  # grew since the stat
-                    return failed(too_large(path, len(data), self.max_file_bytes))
-                facts = FileFacts(hashlib.sha256(data).hexdigest())
-                try:
-                    prepared = self.stages.front(data, path, keep_image=self.faces is not None)
-                except ImageInputError as exc:
-                    return failed(exc, facts)
-                facts.take(read_embedded(data))
-        found = None
-        if prepared.image is not None and not self._stop.is_set():  # stopping: faces are found next run
-            try:
-                found = self.faces.find(prepared.image)
-            except Exception as exc:  # no faces this time (looked for again next run), never a failed photo
-                log.warning("wanwu: faces: %s: %s", path, exc)
-            prepared.image = None  # the pixels go now, not after the batch's inference
-        result = ImageResult(path, width=prepared.width, height=prepared.height)
-        item = Classified(path, result, facts, found)
+                    raise too_large(path, len(data), self.max_file_bytes)
+                yield data, Classified(path, ImageResult(path), FileFacts(hashlib.sha256(data).hexdigest()))
+
+    def _inspect(self, data: bytes, prepared: Prepared, item: Classified) -> None:
+        """The runner's ``inspect`` hook, once the file decoded (so within the pixel limit): its
+        EXIF, the sharpness of the model input, and faces in the decoded image."""
+        assert item.facts is not None
+        item.facts.take(read_embedded(data))
         item.sharpness = sharpness(prepared.x)
-        return item, prepared
+        if self.faces is not None and prepared.image is not None and not self._stop.is_set():
+            try:  # stopping: faces are found next run
+                item.faces = self.faces.find(prepared.image)
+            except Exception as exc:  # no faces this time (looked for again next run), never a failed photo
+                log.warning("wanwu: faces: %s: %s", prepared.name, exc)
 
     def classify(self, paths: Iterable[str]) -> Iterator[Classified]:
-        pending: deque[Future] = deque()
-        passes: deque[Future[list[Classified]]] = deque()  # batches in their forward pass
-        batch: list[tuple[Classified, Prepared | None]] = []
-        it = iter(paths)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < self.window and not self._stop.is_set():
-                path = next(it, None)
-                if path is None:
-                    exhausted = True
-                    break
-                pending.append(self.pool.submit(self._front, path))
-            if not pending:
-                break
-            batch.append(pending.popleft().result())
-            if len(batch) >= self.batch_size or (not pending and (exhausted or self._stop.is_set())):
-                if self.infer_pool is None:
-                    yield from self._finish(batch)
-                else:
-                    passes.append(self.infer_pool.submit(self._finish, batch))
-                    while len(passes) >= self.passes or (passes and passes[0].done()):
-                        yield from passes.popleft().result()
-                batch = []
-        if batch:
-            yield from self._finish(batch)
-        while passes:
-            yield from passes.popleft().result()
-
-    def _finish(self, batch: list[tuple[Classified, Prepared | None]]) -> list[Classified]:
-        ready = [(c, p) for c, p in batch if p is not None]
-        if ready:
-            logits, vectors = self._infer(np.stack([p.x for _, p in ready]))
-            predictions, _ = self.stages.back(logits, self.top_k)
-            for i, ((c, _), preds) in enumerate(zip(ready, predictions)):
-                c.result.predictions = preds
-                c.embedding = None if vectors is None else vectors[i]
-        return [c for c, _ in batch]
-
-    def _infer(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """One forward pass: logits and the pooled embeddings (None from an engine whose model has
-        no feature output; the photos are then tagged without one)."""
-        try:
-            logits, features = self.classifier.infer_with_features(batch)
-        except EngineError:
-            return self.stages.infer_timed(batch)[0], None
-        return logits, pooled(features)
+        unstopped = itertools.takewhile(lambda _: not self._stop.is_set(), paths)
+        for ran in self.runner.run_many(
+            unstopped,
+            self.top_k,
+            self.batch_size,
+            self.threads,
+            window=self.window,
+            read=self._read,
+            inspect=self._inspect,
+            features=True,
+            passes=self.passes,
+        ):
+            item = ran.facts if ran.facts is not None else Classified(ran.source, ran.result, None)
+            item.result = ran.result
+            item.embedding = None if ran.features is None else pooled(ran.features[None])[0]
+            yield item
 
     def stop(self) -> None:
         """Read no further files; what is in flight still comes out of ``classify``."""
@@ -260,6 +224,3 @@ class LocalBackend:
 
     def close(self) -> None:
         self._stop.set()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        if self.infer_pool is not None:
-            self.infer_pool.shutdown(wait=True, cancel_futures=True)

@@ -34,8 +34,8 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import EXIT_RETRY, ConfigError, EngineError, WanwuError
 from ..install import pip_install
-from ..settings import DEFAULT_TOP_K
-from ..stages import ImageResult, Prediction, Timing
+from ..pipeline.defaults import DEFAULT_TOP_K
+from ..pipeline.results import ImageResult, Prediction, Timing
 from .embeddings import decode, encode
 
 log = logging.getLogger("wanwu")
@@ -296,7 +296,8 @@ def _result_schema() -> Any:
             ("scores", pa.list_(pa.float64())),
             ("error_code", pa.string()),
             ("error_message", pa.string()),
-            ("seconds", pa.list_(pa.float64())),  # decode, preprocess, inference, postprocess
+            # seconds per stage, by name (Timing.as_dict): a stage added to Timing is a field here
+            ("seconds", pa.struct([(stage, pa.float64()) for stage in Timing().as_dict()])),
             ("faces", pa.binary()),  # null: not looked for; else float32 rows (see _faces_blob)
             ("embedding", pa.binary()),  # int8 as the catalogue stores it (embeddings.encode)
             ("sharpness", pa.float64()),
@@ -322,7 +323,7 @@ def _to_row(c: Any) -> dict:
         "scores": [p.score for p in r.predictions],
         "error_code": r.error.code if r.error is not None else None,
         "error_message": r.error.message if r.error is not None else None,
-        "seconds": [t.decode, t.preprocess, t.inference, t.postprocess],
+        "seconds": t.as_dict(),
         "faces": _faces_blob(c.faces),
         "embedding": None if c.embedding is None else encode(c.embedding),
         "sharpness": c.sharpness,
@@ -382,7 +383,7 @@ def _from_row(row: dict, errors: dict[str, type[WanwuError]]) -> Any:
         return Classified(path, ImageResult(path, error=cls(row["error_message"])), facts)
     classes = imagenet_classes()
     predictions = [Prediction(i, classes[i].wnid, classes[i].label, s) for i, s in zip(row["indices"], row["scores"])]
-    result = ImageResult(path, predictions, row["width"], row["height"], Timing(*row["seconds"]))
+    result = ImageResult(path, predictions, row["width"], row["height"], Timing.from_dict(row["seconds"] or {}))
     vector = row.get("embedding")
     return Classified(
         path,

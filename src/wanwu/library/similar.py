@@ -109,9 +109,8 @@ def embed_file(path: str, model: str) -> np.ndarray:
         raise ConfigError(f"the catalogue's embeddings come from {model}; its weights are not the ones installed")
     with open(path, "rb") as f:
         data = f.read()
-    prepared = clf.stages.front(data, os.path.basename(path))  # ImageInputError for a bad file
-    _, features = clf.infer_with_features(prepared.x[None])
-    return pooled(features)[0]
+    features = clf.runner.feature_map(data, os.path.basename(path))  # ImageInputError for a bad file
+    return pooled(features[None])[0]
 
 
 # --- duplicates ----------------------------------------------------------------------------

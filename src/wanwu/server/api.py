@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from ..errors import AmbiguousLabelError, ImageInputError, UnknownLabelError, UnsupportedLanguageError
-from ..explain import resolve_target
 from ..pipeline import Classifier
+from ..pipeline.explain import resolve_target
 from ..settings import MAX_TOP_K
 from ..tag_policy import STORED_TOP_K, Policy, policy, verdict
 from .context import AppContext, context_of, get_context

@@ -2,10 +2,11 @@
 requests by route template and status, request latency, stage latencies, images classified,
 errors by code, and the process's memory/CPU/fds.
 
-Stage latencies are recorded by the stage runner (``wanwu.stages``), never by a route, so each
-histogram has one meaning on every route: ``wanwu_inference_duration_seconds`` is one forward
-pass (a batch of any size; cache hits run none), ``wanwu_stage_duration_seconds`` is one image's
-decode, preprocess or postprocess."""
+Stage latencies are recorded by the stage runner (``wanwu.pipeline.runner``), never by a route,
+so each histogram has one meaning on every route: ``wanwu_inference_duration_seconds`` is one
+forward pass (a batch of any size; cache hits run none), ``wanwu_stage_duration_seconds`` is one
+image's decode, preprocess, postprocess (top-k, or v2's probabilities) or, for explain, its
+class activation map (``stage="class_map"``)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ class Metrics:
         )
         self.stage_seconds = Histogram(
             "wanwu_stage_duration_seconds",
-            "One image's decode, preprocess or postprocess",
+            "One image's decode, preprocess, postprocess or class_map (explain)",
             ["model", "stage"],
             buckets=_LATENCY_BUCKETS,
             registry=r,

@@ -1,24 +1,29 @@
-"""``Classifier``: images -> top-k ImageNet predictions. It holds a model (spec, weights, engine)
-and its four stages, decode -> preprocess -> infer -> postprocess; ``wanwu.stages`` runs and
-times them for the CLI, the Python API, the server and the benchmarks."""
+"""``Classifier``: one model (spec, weights, engine) and its four stages, decode -> preprocess
+-> infer -> postprocess, each a plain function of its input. It never sequences them: that is
+``wanwu.pipeline.runner.Runner``'s one job; ``classify``, ``classify_iter`` and ``explain`` here
+are conveniences that hand the work to its runner."""
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Iterable, Iterator, Sequence, cast
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, cast
 
 import numpy as np
 
-from .engines import DEFAULT_ENGINE, Engine, check_engine
-from .explain import Explanation, HeadGradients, resolve_target
-from .imaging import DecodedImage, ImageSource, Preprocessing, load_image, preprocess
-from .models import DEFAULT_MODEL, ModelSpec, get_spec
-from .models.weights import ResolvedWeights, resolve_weights
-from .settings import DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_TOP_K
-from .stages import ImageResult, Prediction, Stages, Timing, softmax, top_k_predictions
+from ..engines import DEFAULT_ENGINE, Engine, check_engine
+from ..imaging import DecodedImage, ImageSource, Preprocessing, load_image, preprocess
+from ..models import DEFAULT_MODEL, ModelSpec, get_spec
+from ..models.weights import ResolvedWeights, resolve_weights
+from .defaults import DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_TOP_K
+from .explain import HeadGradients, resolve_target
+from .results import ImageResult, Prediction, top_k_predictions
+from .runner import Runner
 
-__all__ = ["Classifier", "ImageResult", "Prediction", "Timing", "softmax", "top_k_predictions"]
+if TYPE_CHECKING:
+    from .explain import Explanation
+
+__all__ = ["DRAFT_MARGIN", "Classifier"]
 
 log = logging.getLogger("wanwu")
 
@@ -51,11 +56,12 @@ class Classifier:
         self.spec: ModelSpec = get_spec(model)
         self.max_pixels = max_pixels
         self.draft = draft
+        self.draft_margin = DRAFT_MARGIN  # the benchmarks try others (wanwu.bench.decode)
         self.weights: ResolvedWeights = resolve_weights(self.spec, weights)
         self.engine: Engine = engine_spec.create(
             self.spec, self.weights, precision=precision, threads=threads, **(engine_options or {})
         )
-        self.stages = Stages(self)  # the stage runner, recording nowhere (the server makes its own)
+        self.runner = Runner(self)  # direct forward passes, recording nowhere (the server makes its own)
         self._head_gradients = HeadGradients(self)  # for explain; reads nothing until first used
         self.warmup()
 
@@ -64,14 +70,14 @@ class Classifier:
         size = self.spec.input_size
         self.postprocess(self.infer(np.zeros((1, 3, size, size), np.float32)), 1)
 
-    # -- the four stages (run and timed by ``self.stages``) ---------------------------------
+    # -- the four stages (sequenced and timed by ``Runner``) ---------------------------------
     @property
     def model_name(self) -> str:
         return self.spec.name
 
     def decode(self, source: ImageSource, name: str | None = None) -> DecodedImage:
         """Bytes, path or file -> validated RGB image (JPEGs at reduced DCT scale unless ``draft=False``)."""
-        draft_size = int(self.spec.preprocessing.resize_size * DRAFT_MARGIN) if self.draft else None
+        draft_size = int(self.spec.preprocessing.resize_size * self.draft_margin) if self.draft else None
         return load_image(source, max_pixels=self.max_pixels, name=name, draft_size=draft_size)
 
     def preprocess(self, image: Any) -> np.ndarray:
@@ -79,11 +85,17 @@ class Classifier:
         return preprocess(image, self.spec.preprocessing)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
+        """float32 NCHW batch -> (N, classes) logits: one forward pass."""
         return self.engine.run(batch)
 
     def infer_with_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Logits and the last feature map (N, C, h, w) from one forward pass (for CAM)."""
+        """Logits and the last feature map (N, C, h, w) from one forward pass (for CAM and embeddings)."""
         return self.engine.run_with_features(batch)
+
+    @staticmethod
+    def postprocess(logits: np.ndarray, top_k: int) -> list[list[Prediction]]:
+        """(N, classes) logits -> per image the ``top_k`` most probable classes."""
+        return top_k_predictions(logits, top_k)
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -93,15 +105,11 @@ class Classifier:
         """d logits[index] / d features (C, h, w) of one image, from the engine's own weights."""
         return self._head_gradients(features, index)
 
-    @staticmethod
-    def postprocess(logits: np.ndarray, top_k: int) -> list[list[Prediction]]:
-        return top_k_predictions(logits, top_k)
-
-    # -- convenience ----------------------------------------------------------------------
+    # -- convenience: the runner does the work ----------------------------------------------
     def classify_one(self, source: ImageSource, top_k: int = DEFAULT_TOP_K, name: str | None = None) -> ImageResult:
         """One image through all four stages, timing each. Input errors are returned in the
         result (``result.error``), not raised."""
-        return self.stages.run(source, top_k, name)
+        return self.runner.run(source, top_k, name)
 
     def classify(
         self, images: ImageSource | Sequence[ImageSource], top_k: int = DEFAULT_TOP_K
@@ -122,10 +130,11 @@ class Classifier:
         wnid or name; default the top-1 class): ``.heatmap()`` over the whole photo, ``.cam``
         over the model's crop. Raises on bad input, like ``classify`` of one image."""
         index = None if target is None else resolve_target(target)
-        return self.stages.explain(image, top_k, index, name)
+        return self.runner.explain(image, top_k, index, name)
 
     def classify_iter(
         self, images: Iterable[ImageSource], top_k: int = DEFAULT_TOP_K, batch_size: int = 8, decode_threads: int = 2
     ) -> Iterator[ImageResult]:
         """Results in input order. Decoding/preprocessing runs in threads, inference in batches."""
-        return self.stages.run_many(images, top_k, batch_size=batch_size, threads=decode_threads)
+        for ran in self.runner.run_many(images, top_k, batch_size=batch_size, threads=decode_threads):
+            yield ran.result

@@ -3,8 +3,9 @@
 One inference thread takes the first waiting image, adds every image already queued (up to
 ``max_batch_size``) and runs them as one batch. While a batch runs, new requests queue up and
 form the next one, so batches grow with load by themselves. An idle server adds no wait: the
-thread only lingers (at most ``max_wait_ms``) when other requests have announced themselves
-(``expect()``: they are still decoding) and will be ready in a moment.
+thread only lingers (at most ``max_wait_ms``) when other images are still being prepared
+(announced by ``run``) and will be ready in a moment. A lone image does not even change
+threads: ``run`` does its pass inline, on the caller's thread.
 
 The queue is bounded: when ``max_queue`` images are waiting, ``submit`` raises ``BusyError``
 (the server answers 503 with Retry-After) instead of letting memory grow.
@@ -21,7 +22,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import BusyError
+from ..errors import BusyError
 
 __all__ = ["BusyError", "MicroBatcher"]
 
@@ -54,17 +55,30 @@ class MicroBatcher:
         self._thread.start()
 
     # -- producers ----------------------------------------------------------------------
-    @contextmanager
-    def expect(self) -> Iterator[None]:
-        """Announce an image that is still being decoded, so a forming batch may wait for it."""
-        with self._cond:
-            self._expected += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._expected -= 1
-                self._cond.notify_all()
+    def run(self, prepare: Callable[[], np.ndarray]) -> Future:
+        """One image's forward pass, in one call. ``prepare()`` makes its input (C, H, W) on the
+        caller's thread (decode and preprocess; its exceptions propagate) while the image is
+        announced, so a batch forming meanwhile may wait for it. Then, when the image is alone
+        (nothing queued or running, no other image being prepared), its pass runs right here
+        on the caller's thread (one hop instead of three) and the future comes back done;
+        otherwise the image joins the queue. The future resolves to its logits row; a full
+        queue raises ``BusyError``."""
+        with self._announced():
+            x = prepare()
+            if not self._claim_inline():
+                return self.submit(x)
+            fut: Future = Future()
+            try:
+                row = self._infer(x[None])[0]
+            except BaseException as exc:
+                self._release_inline(0)
+                if not isinstance(exc, Exception):
+                    raise
+                fut.set_exception(exc)
+                return fut
+            self._release_inline(1)
+            fut.set_result(row)
+            return fut
 
     def submit(self, x: np.ndarray) -> Future:
         """Queue one preprocessed image (C, H, W); the future resolves to its logits row."""
@@ -78,17 +92,28 @@ class MicroBatcher:
             self._cond.notify_all()
         return fut
 
-    def claim_inline(self) -> bool:
-        """A lone request may run its forward pass on its own thread (one hop less than the
-        queue): True when nothing is queued or running and no other image is being decoded.
-        The caller must ``release_inline()`` after its pass; meanwhile the batcher waits."""
+    @contextmanager
+    def _announced(self) -> Iterator[None]:
+        """An image that is still being prepared: a forming batch may wait for it."""
+        with self._cond:
+            self._expected += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._expected -= 1
+                self._cond.notify_all()
+
+    def _claim_inline(self) -> bool:
+        """True (and the batcher waits) when nothing is queued or running and no other image
+        is being prepared; ``_release_inline`` after the pass."""
         with self._cond:
             if self._closed or self._busy or self._queue or self._expected > 1:
                 return False
             self._busy = True
             return True
 
-    def release_inline(self, images: int = 1) -> None:
+    def _release_inline(self, images: int) -> None:
         """After an inline pass of ``images`` images (0 if it failed): counted as a batch."""
         with self._cond:
             if images:

@@ -1,4 +1,5 @@
-"""Class activation maps: where in the photo the model found the class it names.
+"""Class activation maps: where in the photo the model found the class it names. The maths
+only: ``Runner.explain`` (``runner.py``) runs the stages and calls ``class_map`` and ``crop_box``.
 
 Every wanwu model reads its last feature map F (C x h x w, the engines' ``features`` output)
 with a small head. The map of class c is Grad-CAM (Selvaraju et al. 2017):
@@ -25,14 +26,14 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .imaging import Preprocessing, resize_geometry
-from .labels import resolve_class
-from .stages import Prediction, Timing
+from ..imaging import Preprocessing, resize_geometry
+from ..labels import resolve_class
+from .results import Prediction, Timing
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .graph.head import HeadLayer
+    from ..graph.head import HeadLayer
 
 HEATMAP_CELLS = 64  # the JSON grid's longer side; the other side keeps the photo's aspect ratio
 
@@ -111,8 +112,8 @@ class HeadGradients:
         engine = self.clf.engine
         if hasattr(engine, "class_gradient"):  # the torch engine: autograd on its own head
             return engine.class_gradient
-        from .engines import onnx_model
-        from .graph.head import head_layers
+        from ..engines import onnx_model
+        from ..graph.head import head_layers
 
         layers = head_layers(onnx_model(self.clf.spec, self.clf.weights, "fp32"))
         return lambda features, index: head_gradient(layers, features, index)
