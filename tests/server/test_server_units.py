@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from wanwu import cli_serve
+from wanwu.cli import serve as cli_serve
 from wanwu.errors import UnknownModelError
 from wanwu.server.config import ConfigError, ServerConfig
 from wanwu.server.errors import InvalidTensorError

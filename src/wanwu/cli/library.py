@@ -1,5 +1,5 @@
 """``wanwu index``, ``wanwu search``, ``wanwu library`` and ``wanwu tag``: the photo library's
-commands. ``wanwu.cli`` calls ``add_parsers``. Results go to stdout; the progress bar, the
+commands (and, through ``people`` and ``similar``, theirs). ``wanwu.cli`` calls ``add_parsers``. Results go to stdout; the progress bar, the
 failures and the summary's details to stderr."""
 
 from __future__ import annotations
@@ -17,13 +17,10 @@ from typing import Any, Iterable
 
 from .. import csv_out, settings
 from ..atomic import TEMP_SUFFIX, remove_stale_temps, stale_before
-from ..cli_args import HelpFormatter, positive_int
 from ..errors import EXIT_DISK_FULL, EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError
 from ..install import DISTRIBUTION, pip_install
-from ..tag_policy import ENV_VAR as CONFIDENCE_VAR
-from ..tag_policy import STORED_TOP_K, parse_confidence
-from . import names, people_cli
-from .catalogue import (
+from ..library import names
+from ..library.catalogue import (
     ENV_VAR,
     LibraryBusyError,
     full_disk_reported,
@@ -33,8 +30,12 @@ from .catalogue import (
     wanwu_files,
     writer_lock,
 )
-from .files import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, json_text
-from .xmp import SidecarWriter
+from ..library.files import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, json_text
+from ..library.xmp import SidecarWriter
+from ..tag_policy import ENV_VAR as CONFIDENCE_VAR
+from ..tag_policy import STORED_TOP_K, parse_confidence
+from . import people as people_cli
+from .args import HelpFormatter, positive_int
 
 EXIT_INTERRUPTED = 130
 TAG_BUSY_TIMEOUT_MS = 30_000
@@ -285,7 +286,7 @@ def add_parsers(sub: Any) -> None:
 
     people_cli.add_parser(sub)  # people
 
-    from . import similar_cli
+    from . import similar as similar_cli
 
     similar_cli.add_parsers(sub)  # similar, duplicates (issue 22)
 
@@ -323,21 +324,21 @@ class _Bar:
 
 
 def _tagger_for(chosen: settings.ModelSettings) -> str:
+    from ..library.backend import tagger_name
     from ..models import get_spec
     from ..models.weights import resolve_weights
-    from .backend import tagger_name
 
     return tagger_name(chosen.model, chosen.precision, resolve_weights(get_spec(chosen.model), chosen.weights).sha256)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .backend import LocalBackend
-    from .indexer import Indexer
+    from ..library.backend import LocalBackend
+    from ..library.indexer import Indexer
 
     chosen = settings.ModelSettings.from_args(args)
     chosen.export_cache_dir()
     if args.ray:
-        from .ray_backend import RayBackend, require_ray
+        from ..library.ray_backend import RayBackend, require_ray
 
         require_ray()  # the install hint before any work
     missing = [p for p in args.paths if not os.path.exists(os.path.expanduser(p))]
@@ -472,7 +473,7 @@ def _max_file_mb(args: argparse.Namespace) -> int:
 def _prune_thumbnails(conn, db_path: Path) -> int:
     """Thumbnails of photos gone from the catalogue (deleted, or changed: a new hash) are removed.
     Without a thumbnail cache (the Library view never opened) the catalogue's hashes are not read."""
-    from .thumbnails import prune
+    from ..library.thumbnails import prune
 
     cache = thumbnails_dir(db_path)
     if not cache.is_dir():
@@ -483,7 +484,7 @@ def _prune_thumbnails(conn, db_path: Path) -> int:
 
 # --- search / library / tag ----------------------------------------------------------------
 def cmd_search(args: argparse.Namespace) -> int:
-    from .search import search
+    from ..library.search import search
 
     lang = _lang_of(args)
     limit = args.limit if args.limit is not None else (TABLE_PAGE if args.format == "table" else None)
@@ -572,8 +573,8 @@ def _write_matches(items: Iterable[dict], fmt: str) -> int:
 
 
 def cmd_library(args: argparse.Namespace) -> int:
-    from .export import export, summary
-    from .summary_text import summary_lines
+    from ..library.export import export, summary
+    from ..library.summary_text import summary_lines
 
     lang = _lang_of(args)
     db_path = resolve_db_path(args.db)
@@ -605,7 +606,7 @@ def cmd_library(args: argparse.Namespace) -> int:
 
 def _list_failed(conn: sqlite3.Connection, fmt: str) -> int:
     """``wanwu library --failed``: every file that could not be indexed, with the reason."""
-    from .export import failed_photos
+    from ..library.export import failed_photos
 
     rows = failed_photos(conn)
     if fmt == "json":
@@ -629,7 +630,7 @@ def _size(n: int) -> str:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from .usertags import apply
+    from ..library.usertags import apply
 
     if not args.add and not args.remove:
         print("wanwu tag: give --add LABEL and/or --remove LABEL", file=sys.stderr)

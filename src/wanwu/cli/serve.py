@@ -1,5 +1,5 @@
-"""``wanwu serve``: argument parsing and running uvicorn. ``cli.py`` calls ``add_parser``, which
-makes ``run`` the command's function; ``python -m wanwu.cli_serve`` runs it on its own. The
+"""``wanwu serve``: argument parsing and running uvicorn. ``wanwu.cli`` calls ``add_parser``, which
+makes ``run`` the command's function; ``python -m wanwu.cli.serve`` runs it on its own. The
 model options come from ``wanwu.settings`` (shared with ``classify``), the rest from
 ``ServerConfig``."""
 
@@ -14,11 +14,11 @@ import sys
 import time
 from typing import Any
 
-from . import settings
-from .cli_args import ArgumentParser
-from .errors import EXIT_FAILED, WanwuError
-from .labels import user_lang
-from .server.config import ServerConfig, key_file_mode_if_public
+from .. import settings
+from ..errors import EXIT_FAILED, WanwuError
+from ..labels import user_lang
+from ..server.config import ServerConfig, key_file_mode_if_public
+from .args import ArgumentParser
 
 log = logging.getLogger("wanwu.server")
 
@@ -357,16 +357,16 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"wanwu serve: error: {problem}", file=sys.stderr)
         return EXIT_FAILED
-    from .server.logs import setup_logging, uvicorn_log_config
+    from ..server.logs import setup_logging, uvicorn_log_config
 
     setup_logging(config.log_level)
     config.export_cache_dir()
 
     import uvicorn
 
-    from .server import InferenceService, create_app
-    from .server.http_protocol import header_deadline_protocol
-    from .server.memory import tune_malloc
+    from ..server import InferenceService, create_app
+    from ..server.http_protocol import header_deadline_protocol
+    from ..server.memory import tune_malloc
 
     tune_malloc()
     log.info("loading %s (%s, %s)…", config.model, config.engine, config.precision)
