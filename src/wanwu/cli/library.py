@@ -12,7 +12,6 @@ import sqlite3
 import sys
 import textwrap
 import time
-from pathlib import Path
 from typing import Any, Iterable
 
 from .. import csv_out, settings
@@ -25,6 +24,7 @@ from ..library.catalogue import (
     LibraryBusyError,
     full_disk_reported,
     open_catalogue,
+    prune_thumbnails,
     resolve_db_path,
     thumbnails_dir,
     wanwu_files,
@@ -414,7 +414,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             if sidecars is not None and not indexer.stopping:
                 sidecars.refresh()  # a changed --tag-confidence or user tag rewrites, without the model
             stale = remove_stale_temps(sorted(indexer.folders), stale_before(), suffix=".xmp" + TEMP_SUFFIX)
-            pruned = 0 if summary.interrupted else _prune_thumbnails(conn, db_path)
+            pruned = 0 if summary.interrupted else prune_thumbnails(conn, db_path)
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
@@ -468,18 +468,6 @@ def _max_file_mb(args: argparse.Namespace) -> int:
         return positive_int(env)
     except (argparse.ArgumentTypeError, ValueError):
         raise ConfigError(f"{MAX_FILE_ENV}={env!r} is not a whole number of MB above 0; unset it or fix it") from None
-
-
-def _prune_thumbnails(conn, db_path: Path) -> int:
-    """Thumbnails of photos gone from the catalogue (deleted, or changed: a new hash) are removed.
-    Without a thumbnail cache (the Library view never opened) the catalogue's hashes are not read."""
-    from ..library.thumbnails import prune
-
-    cache = thumbnails_dir(db_path)
-    if not cache.is_dir():
-        return 0
-    keep = {row[0] for row in conn.execute("SELECT DISTINCT sha256 FROM photos WHERE sha256 IS NOT NULL")}
-    return prune(cache, keep)
 
 
 # --- search / library / tag ----------------------------------------------------------------

@@ -93,17 +93,9 @@ def index_faces(
         finally:
             if bar is not None:
                 bar.close()
-    touched = [pid for pid, _ in todo]
-    touched += [r[0] for r in conn.execute("SELECT DISTINCT photo_id FROM faces WHERE clustered = 0")]
+    touched = [pid for pid, _ in todo] + people.photos_with_unclustered_faces(conn)
     made = people.cluster_new_faces(conn)
-    touched += [
-        r[0]
-        for r in conn.execute(
-            "SELECT DISTINCT f.photo_id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.indexed_at >= ?",
-            (since,),
-        )
-    ]
-    touched = sorted(set(touched))
+    touched = sorted({*touched, *people.photos_with_faces_indexed_since(conn, since)})
     disagreed = people.names_from_other_apps(conn, touched)
     if disagreed:
         more = f" (and {len(disagreed) - 1} more)" if len(disagreed) > 1 else ""
@@ -112,9 +104,9 @@ def index_faces(
             file=sys.stderr,
         )
     if looked or todo or made:  # a run that looked at no photo for faces has nothing to say about them
-        found = conn.execute("SELECT count(*), count(DISTINCT photo_id) FROM faces WHERE forgotten = 0").fetchone()
+        faces, photos = people.face_counts(conn)
         print(
-            f"wanwu: faces: {found[0]} in {found[1]} photo(s); {made} new person(s); `wanwu people` lists them",
+            f"wanwu: faces: {faces} in {photos} photo(s); {made} new person(s); `wanwu people` lists them",
             file=sys.stderr,
         )
     return failures, touched
@@ -197,17 +189,8 @@ def _photos_concerned(conn, args: argparse.Namespace) -> list[int]:
     from ..library import people
 
     if args.forget_all:
-        return [r[0] for r in conn.execute("SELECT DISTINCT photo_id FROM faces")]
-    refs = [args.person] + ([args.other] if args.action == "merge" else [])
-    ids: set[int] = set()
-    for ref in refs:
-        face = people.face_ref(ref)
-        if face is not None:
-            ids.update(r[0] for r in conn.execute("SELECT photo_id FROM faces WHERE id = ?", (face,)))
-        else:
-            pid = people.person_id(conn, ref)
-            ids.update(r[0] for r in conn.execute("SELECT photo_id FROM faces WHERE person_id = ?", (pid,)))
-    return sorted(ids)
+        return people.photos_with_faces(conn)
+    return people.photos_of(conn, [args.person] + ([args.other] if args.action == "merge" else []))
 
 
 def _rewrite_sidecars(conn, args: argparse.Namespace, photo_ids: list[int]) -> int:

@@ -80,15 +80,13 @@ def add_parsers(sub: Any) -> None:
 def _query(conn, key: str, photo: str, n: int) -> tuple[str, list[dict]]:
     """(what was asked, the answer): a catalogued file or id uses its stored embedding; any other
     file is embedded now by the catalogue's model."""
-    from ..library.similar import embed_file, index_for, similar_to_id, similar_to_vector
+    from ..library.similar import embed_file, embedded_photo_id, index_for, similar_to_id, similar_to_vector
 
     path = os.path.abspath(os.path.expanduser(photo))
     if os.path.isfile(path):
-        row = conn.execute(
-            "SELECT p.id FROM photos p JOIN embeddings e ON e.photo_id = p.id WHERE p.path = ?", (path,)
-        ).fetchone()
-        if row is not None:
-            return path, similar_to_id(conn, key, row[0], n)
+        photo_id = embedded_photo_id(conn, path)
+        if photo_id is not None:
+            return path, similar_to_id(conn, key, photo_id, n)
         model, _ = index_for(conn, key)
         print(f"wanwu: {photo} is not in the catalogue: embedding it with {model}", file=sys.stderr)
         return path, similar_to_vector(conn, key, embed_file(path, model), n)

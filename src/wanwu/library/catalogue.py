@@ -345,3 +345,16 @@ def wanwu_files(db_path: Path) -> set[str]:
 def thumbnails_dir(db_path: Path) -> Path:
     """Thumbnails are cached beside the catalogue, never beside the photos."""
     return db_path.with_name(db_path.stem + "-thumbnails")
+
+
+def prune_thumbnails(conn: sqlite3.Connection, db_path: str | Path) -> int:
+    """Remove the cached thumbnails and face crops of photos gone from the catalogue (deleted, or
+    changed: a new hash); how many. Without a thumbnail cache (the Library view never opened) the
+    catalogue's hashes are not read. ``wanwu index`` runs it after a run that was not interrupted."""
+    from .thumbnails import prune
+
+    cache = thumbnails_dir(Path(db_path))
+    if not cache.is_dir():
+        return 0
+    keep = {row[0] for row in conn.execute("SELECT DISTINCT sha256 FROM photos WHERE sha256 IS NOT NULL")}
+    return prune(cache, keep)
