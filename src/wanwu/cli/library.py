@@ -25,8 +25,10 @@ from ..library.catalogue import (
     full_disk_reported,
     open_catalogue,
     prune_thumbnails,
+    read_snapshot,
     resolve_db_path,
     thumbnails_dir,
+    wait_for_writers,
     wanwu_files,
     writer_lock,
 )
@@ -480,7 +482,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         # one read transaction: every photo listed comes from the same snapshot, even while
         # `wanwu index` commits (with limit=None search streams the matches 1000 at a time)
-        conn.execute("BEGIN")
+        read_snapshot(conn)
         page = search(conn, args.query, lang=lang, confidence=_confidence_of(args), limit=limit, offset=args.offset)
         if args.query.strip() and not page.wnids:
             print(
@@ -630,7 +632,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
         conn = open_catalogue(db_path, create=False)  # tagging never makes an empty catalogue
         # the user's edit waits for a running `wanwu index` to finish its current batch (it holds
         # the write lock for milliseconds at a time); 30 s covers a checkpoint on a slow disk
-        conn.execute(f"PRAGMA busy_timeout = {TAG_BUSY_TIMEOUT_MS}")
+        wait_for_writers(conn, TAG_BUSY_TIMEOUT_MS)
         try:
             sidecars = SidecarWriter(conn, lang, _confidence_of(args), args.xmp_name) if args.write_xmp else None
             for path in args.paths:
