@@ -35,10 +35,11 @@ def _all_errors() -> list[type[WanwuError]]:
 
 ERROR_MODULES = [
     "wanwu.server.errors",
+    "wanwu.server.library_routes",
     "wanwu.faces.models",
     *(
         f"wanwu.library.{m}"
-        for m in ("backend", "catalogue", "files", "people", "ray_backend", "routes", "similar", "vectors", "xmp")
+        for m in ("backend", "catalogue", "files", "people", "ray_backend", "similar", "vectors", "xmp")
     ),
 ]
 

@@ -207,8 +207,8 @@ _VALUE_OPTIONS = {"--lang", "--format", "--tag-confidence", "--min-score", "--of
 
 def _example_queries() -> list[tuple[str, str]]:
     """Every query the page, the ``--help`` epilogs and the README show as an example."""
-    from wanwu import cli_labels
-    from wanwu.library import cli as library_cli
+    from wanwu.cli import labels as cli_labels
+    from wanwu.cli import library as library_cli
 
     found: list[tuple[str, str]] = []
     static = ROOT / "src" / "wanwu" / "server" / "static"

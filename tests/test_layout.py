@@ -35,3 +35,16 @@ def test_preprocessing_is_defined_once():
     from wanwu.models import Preprocessing as registry_one
 
     assert Preprocessing is registry_one and Preprocessing.__module__ == "wanwu.preprocessing"
+
+
+def test_the_front_ends_are_on_top():
+    """The commands (``wanwu/cli/``) and the HTTP server (``wanwu/server/``) call the library,
+    the pipeline and the engines; nothing below them imports them back (the indexer gets its
+    backend, progress and sidecar hook passed in), and the server never imports the commands."""
+    for module in SRC.rglob("*.py"):
+        room = module.relative_to(SRC).parts[0]
+        imported = _wanwu_imports(module)
+        if room != "cli":
+            assert "cli" not in imported, module
+        if room not in ("cli", "server"):
+            assert "server" not in imported, module

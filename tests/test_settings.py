@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from wanwu import cli, cli_serve, settings
+from wanwu import cli, settings
+from wanwu.cli import serve as cli_serve
 from wanwu.engines import ENGINE_TABLE, ENGINES, check_engine, get_engine
 from wanwu.errors import EXIT_FAILED, ConfigError
 from wanwu.server.config import ServerConfig

@@ -109,11 +109,13 @@ def setting(
     choices: Iterable[str] | None = None,
     shown: str | None = None,
     flag: str | None = None,
+    flag_options: Mapping[str, Any] | None = None,
     secret: bool = False,
 ) -> Any:
     """A dataclass field that is also a setting: ``default``, the ``env`` variable, the
     ``parse`` function for its text, and what the generated flag looks like (``shown`` is
-    the default as the help prints it, when ``str(default)`` would not say it well)."""
+    the default as the help prints it, when ``str(default)`` would not say it well;
+    ``flag_options``: argparse keywords the flag needs beyond these, e.g. ``nargs``)."""
     meta = {
         "env": env,
         "parse": parse,
@@ -123,6 +125,7 @@ def setting(
         "choices": tuple(choices) if choices is not None else None,
         "shown": shown,
         "flag": flag,
+        "flag_options": dict(flag_options or {}),
     }
     return field(default=default, repr=not secret, metadata=meta)
 
@@ -335,8 +338,9 @@ def add_arguments(
     help: Mapping[str, str] | None = None,
 ) -> None:
     """Add the flags of settings ``names`` to ``parser`` (a parser or an argument group).
-    Every flag defaults to None, so ``from_args`` can tell "not given" and use the environment;
-    ``help`` replaces the generic help text of some settings with the entry point's own."""
+    Every flag defaults to None, so ``from_args`` can tell "not given" and use the environment
+    (an on/off setting gets ``--x`` and ``--no-x``); ``help`` replaces the generic help text of
+    some settings with the entry point's own."""
     by_name = {f.name: f for f in fields(settings)}
     for name in names:
         meta = by_name[name].metadata
@@ -346,10 +350,13 @@ def add_arguments(
             "default": None,
             "help": help_text(settings, name, (help or {}).get(name)),
         }
-        if meta.get("choices"):
+        if meta["parse"] is parse_bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif meta.get("choices"):
             kwargs["choices"] = meta["choices"]
         elif meta["parse"] is not str:
             kwargs["type"] = arg_type(meta["parse"])
         if meta.get("metavar"):
             kwargs["metavar"] = meta["metavar"]
+        kwargs.update(meta.get("flag_options") or {})
         parser.add_argument(*flags, **kwargs)

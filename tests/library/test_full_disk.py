@@ -19,9 +19,9 @@ from contextlib import redirect_stderr, redirect_stdout
 import pytest
 from album_tree import LAYOUT
 
+from wanwu.cli import library as library_cli
 from wanwu.cli import main
 from wanwu.errors import EXIT_DISK_FULL
-from wanwu.library import cli as library_cli
 from wanwu.library.catalogue import open_catalogue
 
 VISIBLE = [rel for rel in LAYOUT if not rel.startswith(".")]
@@ -146,7 +146,7 @@ def test_a_thumbnail_cache_that_cannot_be_written_is_the_servers_problem(
         raise OSError(error, os.strerror(error), str(path))
 
     monkeypatch.setattr("wanwu.library.thumbnails.write_atomic", refuse)
-    monkeypatch.setattr("wanwu.library.routes._last_logged", {})
+    monkeypatch.setattr("wanwu.server.library_routes._last_logged", {})
     with caplog.at_level(logging.ERROR):
         answers = [client.get(item["thumbnail_url"]) for item in items if item["tags"]]
     assert {r.status_code for r in answers} == {status}

@@ -23,8 +23,8 @@ def test_no_rate_for_a_tiny_run_and_a_rate_for_a_real_one():
 def test_no_faces_line_when_no_photo_was_looked_at(tmp_path, capsys):
     """Issue 26 item 2: the README's Ray example (and every re-index with nothing new) printed
     "wanwu: faces: 0 in 0 photo(s); 0 new person(s)"."""
+    from wanwu.cli.people import index_faces
     from wanwu.library.catalogue import open_catalogue
-    from wanwu.library.people_cli import index_faces
 
     conn = open_catalogue(tmp_path / "library.db")
     try:

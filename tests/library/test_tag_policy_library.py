@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from wanwu import settings
+from wanwu.cli import library as library_cli
 from wanwu.cli import main
-from wanwu.library import cli as library_cli
 from wanwu.library import usertags, xmp
 from wanwu.library.catalogue import open_catalogue
 from wanwu.library.export import summary

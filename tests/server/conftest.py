@@ -116,7 +116,7 @@ class ServerProcess:
         self.stdout_path = log_path.with_name(log_path.stem + ".stdout")
         with open(log_path, "wb") as log, open(self.stdout_path, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "wanwu.cli_serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
+                [sys.executable, "-m", "wanwu.cli.serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
                 stdout=out,
                 stderr=log,
                 env=full_env,

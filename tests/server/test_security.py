@@ -17,7 +17,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from wanwu import cli_serve
+from wanwu.cli import serve as cli_serve
 from wanwu.server import InferenceService, create_app
 from wanwu.server import auth as auth_module
 from wanwu.server.config import ConfigError, ServerConfig

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from wanwu.cli_serve import EPILOG, port_problem
+from wanwu.cli.serve import EPILOG, port_problem
 from wanwu.models import MODELS
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from wanwu import cli_serve
+from wanwu.cli import serve as cli_serve
 from wanwu.errors import UnknownModelError
 from wanwu.server.config import ConfigError, ServerConfig
 from wanwu.server.errors import InvalidTensorError
@@ -88,6 +88,34 @@ def test_serve_flags_override_env(monkeypatch):
     args = root.parse_args(["serve", "--port", "9200", "--max-upload-mb", "3"])
     c = cli_serve.config_from_args(args)
     assert (c.port, c.top_k, c.max_upload_mb) == (9200, 4, 3.0)
+
+
+def test_every_server_setting_has_its_flag_with_help_and_variable():
+    """The serve flags are generated from ServerConfig's table: a field added there is a flag
+    here, its help followed by its variable (compared without white space: argparse wraps lines,
+    also after a hyphen)."""
+    import dataclasses
+
+    text = "".join(_serve_parser().format_help().split())
+    for f in dataclasses.fields(ServerConfig):
+        if f.name in cli_serve.NOT_FLAGS:
+            continue
+        help_text = cli_serve.MODEL_HELP.get(f.name) or f.metadata["help"]
+        assert f"{ServerConfig.flag_name(f.name)}" in text, f.name
+        assert "".join(f"{help_text} [env {f.metadata['env']}".split()) in text, f.name
+
+
+def test_generated_serve_flags_parse_as_before():
+    root = argparse.ArgumentParser()
+    cli_serve.add_parser(root.add_subparsers(dest="command"))
+    args = root.parse_args(["serve", "--library", "--show-cache-hits", "--no-metrics-public", "--log-level", "debug"])
+    c = ServerConfig.from_args(args, environ={"WANWU_METRICS_PUBLIC": "1", "WANWU_SHOW_CACHE_HITS": "0"})
+    assert (c.library, c.show_cache_hits, c.metrics_public, c.log_level) == ("", True, False, "debug")
+    args = root.parse_args(["serve", "--library", "cat.db", "--workers", "auto", "-k", "3"])
+    c = ServerConfig.from_args(args, environ={})
+    assert (c.library, c.workers, c.top_k, c.port, c.show_cache_hits) == ("cat.db", None, 3, 8080, False)
+    with pytest.raises(SystemExit):
+        root.parse_args(["serve", "--log-level", "loud"])
 
 
 def test_serve_bad_config_exits_2(capsys):

@@ -61,7 +61,7 @@ def server(tmp_path_factory) -> Iterator[RunningServer]:
             [
                 sys.executable,
                 "-m",
-                "wanwu.cli_serve",
+                "wanwu.cli.serve",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -4,5 +4,6 @@ setup) measured in the same run, and write the result as Markdown + JSON + PNG p
 
 One module per job: ``machine`` (what we ran on), ``variants`` (what we measure), ``stats``
 (percentiles, interleaving), ``latency``, ``throughput``, ``accuracy``, ``quantization``,
-``decode``, ``memory`` (+ ``probe``, the fresh process it times), ``targets``, ``report``, ``cli``.
+``decode``, ``memory`` (+ ``probe``, the fresh process it times), ``targets``, ``report``;
+the ``wanwu bench`` command line is ``wanwu.cli.bench``.
 """

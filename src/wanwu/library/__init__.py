@@ -6,4 +6,6 @@ incrementally (``wanwu index``), searched by class or group in English and Chine
 Modules: ``catalogue`` (schema, migrations, lock), ``walker`` (files and stats), ``indexer``
 (incremental rules, batching, stop), ``backend`` (the swappable classify step; ``ray_backend``
 runs it on a Ray cluster), ``xmp`` (sidecars), ``search``, ``usertags``, ``export``, ``names``
-(labels/groups), ``thumbnails``, ``routes`` (HTTP API) and ``cli``."""
+(labels/groups), ``thumbnails``, ``people`` and ``similar``. The commands are in ``wanwu.cli``
+(``library``, ``people``, ``similar``) and the HTTP routes in ``wanwu.server``
+(``library_routes``, ``people_routes``): they call this package, never the other way."""

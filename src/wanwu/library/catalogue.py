@@ -345,3 +345,28 @@ def wanwu_files(db_path: Path) -> set[str]:
 def thumbnails_dir(db_path: Path) -> Path:
     """Thumbnails are cached beside the catalogue, never beside the photos."""
     return db_path.with_name(db_path.stem + "-thumbnails")
+
+
+def prune_thumbnails(conn: sqlite3.Connection, db_path: str | Path) -> int:
+    """Remove the cached thumbnails and face crops of photos gone from the catalogue (deleted, or
+    changed: a new hash); how many. Without a thumbnail cache (the Library view never opened) the
+    catalogue's hashes are not read. ``wanwu index`` runs it after a run that was not interrupted."""
+    from .thumbnails import prune
+
+    cache = thumbnails_dir(Path(db_path))
+    if not cache.is_dir():
+        return 0
+    keep = {row[0] for row in conn.execute("SELECT DISTINCT sha256 FROM photos WHERE sha256 IS NOT NULL")}
+    return prune(cache, keep)
+
+
+def read_snapshot(conn: sqlite3.Connection) -> None:
+    """Begin a read transaction on ``conn``: every read until it ends sees the catalogue as it is
+    now, while ``wanwu index`` goes on committing (a listing streamed in pages stays one listing)."""
+    conn.execute("BEGIN")
+
+
+def wait_for_writers(conn: sqlite3.Connection, timeout_ms: int) -> None:
+    """Let ``conn`` wait up to ``timeout_ms`` for another writer's lock before ``database is
+    locked`` (a connection waits 5 s: what a reader needs to wait out a checkpoint)."""
+    conn.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")

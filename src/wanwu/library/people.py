@@ -369,6 +369,46 @@ def face_ref(ref: str) -> int | None:
     return int(digits) if digits.isdigit() else None
 
 
+def photos_with_faces(conn: sqlite3.Connection) -> list[int]:
+    """Every photo with a face in the catalogue (what ``wanwu people --forget-all`` changes)."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT photo_id FROM faces")]
+
+
+def photos_of(conn: sqlite3.Connection, refs: Sequence[str]) -> list[int]:
+    """The photos of the faces and persons ``refs`` name (``face:12``, or a person's number or name)."""
+    ids: set[int] = set()
+    for ref in refs:
+        face = face_ref(ref)
+        if face is not None:
+            ids.update(r[0] for r in conn.execute("SELECT photo_id FROM faces WHERE id = ?", (face,)))
+        else:
+            pid = person_id(conn, ref)
+            ids.update(r[0] for r in conn.execute("SELECT photo_id FROM faces WHERE person_id = ?", (pid,)))
+    return sorted(ids)
+
+
+def photos_with_unclustered_faces(conn: sqlite3.Connection) -> list[int]:
+    """Photos with faces not yet grouped into persons (``cluster_new_faces`` will group them)."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT photo_id FROM faces WHERE clustered = 0")]
+
+
+def photos_with_faces_indexed_since(conn: sqlite3.Connection, since: float) -> list[int]:
+    """Photos with faces whose catalogue row was written at ``since`` (a time.time()) or later."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT DISTINCT f.photo_id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.indexed_at >= ?",
+            (since,),
+        )
+    ]
+
+
+def face_counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(faces, photos with a face), forgotten faces left out."""
+    faces, photos = conn.execute("SELECT count(*), count(DISTINCT photo_id) FROM faces WHERE forgotten = 0").fetchone()
+    return faces, photos
+
+
 def _recentre(conn: sqlite3.Connection, pid: int) -> None:
     """A person's centroid from its faces again (after a face left it); a person without faces
     left goes, unless named (its name and centroid keep finding its next faces)."""

@@ -61,6 +61,14 @@ def index_for(conn: sqlite3.Connection, key: str) -> tuple[str, VectorIndex]:
     return model, cached_index(conn, key, model)
 
 
+def embedded_photo_id(conn: sqlite3.Connection, path: str) -> int | None:
+    """The id of the catalogued photo at ``path`` when it has an embedding, else None."""
+    row = conn.execute(
+        "SELECT p.id FROM photos p JOIN embeddings e ON e.photo_id = p.id WHERE p.path = ?", (path,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
 def similar_to_id(conn: sqlite3.Connection, key: str, photo_id: int, count: int = DEFAULT_COUNT) -> list[dict]:
     """The ``count`` photos most like catalogued photo ``photo_id``; ``PhotoNotEmbeddedError``
     when it has no embedding of the catalogue's model."""

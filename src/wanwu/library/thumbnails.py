@@ -4,7 +4,7 @@ pixel limit and JPEG draft decoding — and cached beside the catalogue (never b
 keyed by the photo's content hash, so copies share one and a changed photo gets a new one.
 Face crops (the People view) are cached the same way, under ``faces/``. ``prune`` removes those of photos the catalogue no longer holds (``wanwu index`` runs it).
 The photo is a path, or an opened photo (``.path`` and ``.read()``: the server renders from the
-descriptor it checked, ``routes._Opened``).
+descriptor it checked, ``wanwu.server.library_routes._Opened``).
 
 A photo that cannot be read raises ``ImageInputError`` / ``OSError``; a cache that cannot be
 written raises ``DiskFullError`` (no space left) or ``ThumbnailCacheError``, which name the

@@ -1,8 +1,8 @@
 """``wanwu serve``: FastAPI app with the JSON API, the Open Inference Protocol v2, metrics and
 the web UI. Start it with ``wanwu serve`` or ``create_app(ServerConfig.from_env())``.
 
-The names below are imported on first use (PEP 562), so ``wanwu.server.config`` (which the
-``wanwu`` command's parser reads for the serve flags' help) comes without FastAPI and uvicorn."""
+The names below are imported on first use (PEP 562), so ``wanwu.server.config`` (whose table
+``wanwu serve``'s flags are generated from) comes without FastAPI and uvicorn."""
 
 from __future__ import annotations
 

@@ -14,13 +14,13 @@ from starlette.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from ..library.catalogue import resolve_db_path
-from ..library.routes import install_library
 from . import api, torchserve, v2
 from .auth import ApiKeyMiddleware, is_open_path
 from .config import ServerConfig
 from .context import AppContext
 from .errors import install_error_handlers
 from .inference import InferenceService
+from .library_routes import install_library
 from .limits import BodySizeLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import (

@@ -2,7 +2,8 @@
 shares (``wanwu.settings.ModelSettings``: model, engine, precision, threads, max pixels, top-k,
 cache dir) and the server's own. Each field has a ``WANWU_*`` environment variable; CLI flags
 override the environment, which overrides the defaults. A server setting is added here the
-way ``wanwu.settings`` describes, with its flag in ``cli_serve.add_arguments``."""
+way ``wanwu.settings`` describes: one field with its variable, parser and help, and ``wanwu
+serve`` has its flag (``wanwu.cli.serve`` generates every flag from this table)."""
 
 from __future__ import annotations
 
@@ -69,40 +70,138 @@ class ServerConfig(ModelSettings):
     threads, max pixels, top-k, cache dir; ``weights`` applies to ``model`` only) and the
     server's own. Build with ``ServerConfig.from_env(**overrides)``."""
 
-    host: str = _opt("127.0.0.1", "WANWU_HOST")
-    port: int = _opt(8080, "WANWU_PORT", parse_int)
+    host: str = _opt("127.0.0.1", "WANWU_HOST", help="address to bind; 0.0.0.0 exposes the server to the network")
+    port: int = _opt(8080, "WANWU_PORT", parse_int, metavar="PORT", help="TCP port")
     workers: int | None = _opt(
-        None, "WANWU_WORKERS", parse_optional_int, shown="auto"
+        None,
+        "WANWU_WORKERS",
+        parse_optional_int,
+        shown="auto",
+        metavar="N",
+        help="threads decoding and preprocessing images; auto = all cores",
     )  # decode threads; None = all cores
-    max_upload_mb: float = _opt(20.0, "WANWU_MAX_UPLOAD_MB", parse_float)
-    max_files: int = _opt(64, "WANWU_MAX_FILES", parse_int)  # images per request (JSON API and v2)
+    max_upload_mb: float = _opt(
+        20.0, "WANWU_MAX_UPLOAD_MB", parse_float, metavar="MB", help="largest request body, in MB (413 above)"
+    )
+    max_files: int = _opt(
+        64, "WANWU_MAX_FILES", parse_int, metavar="N", help="most images in one request (413 above)"
+    )  # images per request (JSON API and v2)
     # most images per forward pass; 1 = no batching. 8, not 16: on 2-4 cores the same images/s
     # (forward passes gain <5% past 8) with ~60 MB less at the peak (benchmarks/server_throughput.py)
-    batch_size: int = _opt(8, "WANWU_BATCH_SIZE", parse_int)
-    batch_wait_ms: float = _opt(2.0, "WANWU_BATCH_WAIT_MS", parse_float)  # linger for requests still decoding
-    max_queue: int = _opt(256, "WANWU_MAX_QUEUE", parse_int)  # images waiting for inference; 503 above
-    cache_entries: int = _opt(4096, "WANWU_CACHE_ENTRIES", parse_int)  # result cache; 0 turns it off
-    cache_mb: float = _opt(64.0, "WANWU_CACHE_MB", parse_float)
+    batch_size: int = _opt(
+        8,
+        "WANWU_BATCH_SIZE",
+        parse_int,
+        metavar="N",
+        help="most images per forward pass when requests arrive together; 1 turns batching off",
+    )
+    batch_wait_ms: float = _opt(
+        2.0,
+        "WANWU_BATCH_WAIT_MS",
+        parse_float,
+        metavar="MS",
+        help="how long a forming batch may wait for requests still decoding (never when idle)",
+    )  # linger for requests still decoding
+    max_queue: int = _opt(
+        256, "WANWU_MAX_QUEUE", parse_int, metavar="N", help="images waiting for inference before 503 + Retry-After"
+    )
+    cache_entries: int = _opt(
+        4096,
+        "WANWU_CACHE_ENTRIES",
+        parse_int,
+        metavar="N",
+        help="result cache size (same photo again = no inference); 0 turns it off",
+    )
+    cache_mb: float = _opt(64.0, "WANWU_CACHE_MB", parse_float, metavar="MB", help="result cache memory bound")
     # "cached": true in answers tells a client someone sent that photo before; off by default
-    show_cache_hits: bool = _opt(False, "WANWU_SHOW_CACHE_HITS", parse_bool)
-    max_models: int = _opt(0, "WANWU_MAX_MODELS", parse_int)  # models kept loaded (LRU, never the default); 0 = all
-    shutdown_timeout: float = _opt(10.0, "WANWU_SHUTDOWN_TIMEOUT", parse_float)  # seconds to finish in-flight requests
+    show_cache_hits: bool = _opt(
+        False,
+        "WANWU_SHOW_CACHE_HITS",
+        parse_bool,
+        help='say "cached": true in answers served from the cache (reveals that someone sent '
+        "the same photo before: for single-user servers; /metrics counts hits either way)",
+    )
+    max_models: int = _opt(
+        0,
+        "WANWU_MAX_MODELS",
+        parse_int,
+        metavar="N",
+        help="most models kept loaded (each EfficientNet-Lite adds ~70 MB RSS); to load another, the "
+        "least recently used one is unloaded, never the default; 0 = keep every model asked for",
+    )
+    shutdown_timeout: float = _opt(
+        10.0,
+        "WANWU_SHUTDOWN_TIMEOUT",
+        parse_float,
+        metavar="S",
+        help="seconds to finish in-flight requests on shutdown",
+    )
     request_timeout: float = _opt(
-        30.0, "WANWU_REQUEST_TIMEOUT", parse_float
-    )  # work on one request after its body; 0 = none
+        30.0,
+        "WANWU_REQUEST_TIMEOUT",
+        parse_float,
+        metavar="S",
+        help="longest the server works on one request once its body is in (503 after); 0 = no limit",
+    )
     body_timeout: float = _opt(
-        10.0, "WANWU_BODY_TIMEOUT", parse_float
-    )  # longest stall while a request arrives; 0 = none
-    max_connections: int = _opt(1000, "WANWU_MAX_CONNECTIONS", parse_int)  # open connections before plain 503s
-    api_key: str | None = _opt(None, "WANWU_API_KEY", secret=True)  # Bearer token for the API; None = open
-    api_key_file: str | None = _opt(None, "WANWU_API_KEY_FILE")  # or the file holding it
-    metrics_public: bool = _opt(False, "WANWU_METRICS_PUBLIC", parse_bool)  # /metrics without the key
+        10.0,
+        "WANWU_BODY_TIMEOUT",
+        parse_float,
+        metavar="S",
+        help="longest a client may stall while sending headers or body (408 and the connection is "
+        "closed; a body must also average 8 KB/s); 0 = no limit",
+    )
+    max_connections: int = _opt(
+        1000,
+        "WANWU_MAX_CONNECTIONS",
+        parse_int,
+        metavar="N",
+        help="open connections and requests at once; more get a plain 503",
+    )
+    api_key: str | None = _opt(
+        None,
+        "WANWU_API_KEY",
+        secret=True,
+        metavar="KEY",
+        help="require 'Authorization: Bearer KEY' on the API (see the access notes at the end); never "
+        "logged, but `ps` shows it to every user of the machine: prefer --api-key-file",
+    )  # None = open
+    api_key_file: str | None = _opt(
+        None,
+        "WANWU_API_KEY_FILE",
+        metavar="FILE",
+        help="read the API key from FILE (one line; the key stays out of `ps` and the shell's history); "
+        "a missing, unreadable or empty FILE stops the server",
+    )
+    metrics_public: bool = _opt(
+        False,
+        "WANWU_METRICS_PUBLIC",
+        parse_bool,
+        help="serve /metrics without the API key (for a Prometheus scraper)",
+    )
     cors_origins: tuple[str, ...] = _opt(
-        (), "WANWU_CORS_ORIGINS", parse_origins, flag="--cors-origin"
-    )  # browser origins allowed
-    log_level: str = _opt("info", "WANWU_LOG_LEVEL")
+        (),
+        "WANWU_CORS_ORIGINS",
+        parse_origins,
+        flag="--cors-origin",
+        metavar="URL",
+        # each --cors-origin is kept as typed; __post_init__ splits and joins the list
+        flag_options={"action": "append", "type": None},
+        help="let web pages from this origin (e.g. https://app.example) call the API from a "
+        "browser; repeat it or give a comma list; * allows any",
+    )
+    log_level: str = _opt(
+        "info", "WANWU_LOG_LEVEL", choices=("critical", "error", "warning", "info", "debug"), help="log verbosity"
+    )
     # the Library view and /api/v1/library/*: a catalogue path, "" for the default one; None = off
-    library: str | None = _opt(None, "WANWU_SERVE_LIBRARY")
+    library: str | None = _opt(
+        None,
+        "WANWU_SERVE_LIBRARY",
+        metavar="DB",
+        flag_options={"nargs": "?", "const": ""},  # --library alone: the default catalogue
+        help="also serve the photo library (Library view, /api/v1/library/*) of catalogue DB; "
+        "without DB: $WANWU_LIBRARY or $XDG_DATA_HOME/wanwu/library.db",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerConfig:

@@ -3,10 +3,10 @@
 Photos are addressed by catalogue id only: no route takes a path, and a file is served only
 when the catalogue lists it and it is still that photo: a regular file inside the folders the
 catalogue was indexed from once links are resolved, of the catalogued size and mtime (or
-content hash), checked on the descriptor that is then sent (``files.open_catalogued``). A photo
+content hash), checked on the descriptor that is then sent (``wanwu.library.files.open_catalogued``). A photo
 replaced by a link to anything else is never sent. Each request
 opens the catalogue read-only (WAL: ``wanwu index`` may be writing meanwhile), except
-``POST /photos/{id}/tags``, which does what ``wanwu tag`` does (``usertags.apply``), and the
+``POST /photos/{id}/tags``, which does what ``wanwu tag`` does (``wanwu.library.usertags.apply``), and the
 People edits (``people_routes``: what ``wanwu people`` does). Like every
 ``/api`` route, these need the API key when the server has one; the edit takes JSON only, which
 a page on another site cannot send here without CORS allowing it.
@@ -38,15 +38,15 @@ from ..errors import (
     UnsupportedLanguageError,
     WanwuError,
 )
-from ..server.context import context_of
-from ..server.errors import BadRequestError, error_responses
-from ..server.language import LangQuery, response_language
-from . import names, usertags
-from .catalogue import LibraryError, catalogue_roots, open_catalogue, thumbnails_dir
-from .export import summary
-from .files import NotServedError, PhotoChangedError, json_text, open_catalogued
-from .search import group_counts, photo, search
-from .thumbnails import BROWSER_SHOWS, thumbnail, viewable
+from ..library import names, usertags
+from ..library.catalogue import LibraryError, catalogue_roots, open_catalogue, thumbnails_dir
+from ..library.export import summary
+from ..library.files import NotServedError, PhotoChangedError, json_text, open_catalogued
+from ..library.search import group_counts, photo, search
+from ..library.thumbnails import BROWSER_SHOWS, thumbnail, viewable
+from .context import context_of
+from .errors import BadRequestError, error_responses
+from .language import LangQuery, response_language
 
 
 class _JSON(JSONResponse):
@@ -246,7 +246,7 @@ def library_tag(
 
 @dataclass
 class _Opened:
-    """A catalogued photo checked and opened for serving (``files.open_catalogued``)."""
+    """A catalogued photo checked and opened for serving (``wanwu.library.files.open_catalogued``)."""
 
     file: Any  # binary file object, positioned at 0
     path: str  # as catalogued
@@ -369,7 +369,7 @@ def library_similar(
 ) -> dict:
     """The ``limit`` photos whose embeddings are closest to photo ``photo_id``'s, with their
     ``similarity`` (cosine, 0-1), best first. 409 while the catalogue has no embeddings."""
-    from .similar import similar_to_id
+    from ..library.similar import similar_to_id
 
     lang = _lang(request, lang)
     with _catalogue(request) as (ctx, conn):
@@ -389,7 +389,7 @@ def library_duplicates(
     """Groups of exact copies (same content hash) and, apart, of near-duplicates (embeddings at
     cosine >= ``threshold``), each with the suggested ``keeper`` id and its ``reason``. Nothing
     is ever deleted by wanwu."""
-    from .similar import DEFAULT_THRESHOLD, duplicates
+    from ..library.similar import DEFAULT_THRESHOLD, duplicates
 
     with _catalogue(request) as (ctx, conn):
         found = duplicates(conn, str(ctx.db_path), DEFAULT_THRESHOLD if threshold is None else threshold)

@@ -12,9 +12,8 @@ import os
 import sys
 from typing import Any
 
-from . import settings
-from .cli_args import HelpFormatter
-from .labels import (
+from .. import settings
+from ..labels import (
     ImageNetClass,
     LabelGroup,
     classes_of,
@@ -30,7 +29,8 @@ from .labels import (
     resolve_group,
     synonyms_of,
 )
-from .textwidth import display_width, ljust
+from ..textwidth import display_width, ljust
+from .args import HelpFormatter
 
 EXAMPLES = """\
 examples:

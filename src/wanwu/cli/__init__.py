@@ -5,7 +5,14 @@ photo library (index, search, library, tag, people, similar, duplicates).
 that adds its options. Only the command being run has its options built (and its module
 imported): ``wanwu --help`` imports none of them, ``wanwu classify`` not the web server nor the
 catalogue. The others stand in the parser by name and help line, so a mistyped command still
-lists them all."""
+lists them all.
+
+Every command's front end lives in this package, one module per family: ``classify``
+(classify, explain, models, download; ``prepare`` for ``models --prepare``), ``labels``,
+``serve``, ``bench``, ``library`` (index, search, library, tag), ``people`` and ``similar``
+(similar, duplicates), with the shared argparse helpers in ``args``. They parse, call the
+library, server or pipeline, and print; nothing below them imports them back.
+``python -m wanwu.cli`` runs ``main`` (``__main__.py``)."""
 
 from __future__ import annotations
 
@@ -15,9 +22,9 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Sequence
 
-from . import __version__
-from .cli_args import ArgumentParser, HelpFormatter
-from .errors import EXIT_OK, EXIT_USAGE, WanwuError
+from .. import __version__
+from ..errors import EXIT_OK, EXIT_USAGE, WanwuError
+from .args import ArgumentParser, HelpFormatter
 
 
 @dataclass(frozen=True)
@@ -26,18 +33,18 @@ class Command:
     builder: str  # "module:function": the function adds this command (and maybe its neighbours) to the subparsers
 
 
-_CLASSIFY = "wanwu.cli_classify:add_parsers"
-_LIBRARY = "wanwu.library.cli:add_parsers"
+_CLASSIFY = "wanwu.cli.classify:add_parsers"
+_LIBRARY = "wanwu.cli.library:add_parsers"
 COMMANDS: dict[str, Command] = {
     "classify": Command("label images, files or folders", _CLASSIFY),
     "explain": Command("show where in a photo the model saw a class", _CLASSIFY),
     "models": Command("list models and whether their weights are here; --prepare builds them ahead", _CLASSIFY),
     "download": Command("fetch official weights (online machines only)", _CLASSIFY),
-    "labels": Command("list the class names (English, 中文) and label groups", "wanwu.cli_labels:add_parser"),
-    "serve": Command("run the web UI and HTTP API", "wanwu.cli_serve:add_parser"),
+    "labels": Command("list the class names (English, 中文) and label groups", "wanwu.cli.labels:add_parser"),
+    "serve": Command("run the web UI and HTTP API", "wanwu.cli.serve:add_parser"),
     "bench": Command(
         "measure latency, throughput, accuracy and memory against a torch eager 1-thread baseline",
-        "wanwu.bench.cli:add_parser",
+        "wanwu.cli.bench:add_parser",
     ),
     "index": Command("tag a photo collection into the catalogue (incremental)", _LIBRARY),
     "search": Command("find photos in the catalogue by what is in them", _LIBRARY),
@@ -119,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except WanwuError as exc:
-        from .labels import user_lang
+        from ..labels import user_lang
 
         print(f"wanwu: error: {exc.text(user_lang(getattr(args, 'lang', None)))}", file=sys.stderr)
         return exc.exit_status
@@ -128,7 +135,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

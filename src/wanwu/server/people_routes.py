@@ -1,5 +1,5 @@
 """The People part of the Library API (``/api/v1/library/people...``, ``/faces/...``): what
-``wanwu people`` does (``library.people``: list, show, name, merge, forget), over HTTP for the
+``wanwu people`` does (``wanwu.library.people``: list, show, name, merge, forget), over HTTP for the
 page's People view, and each face as a small JPEG crop.
 
 As every library route: persons and faces by id only (never a path from the client), behind the
@@ -7,7 +7,7 @@ API key, errors as the usual JSON (a bad name 422 ``bad_person_name``, an unknow
 404 ``person_not_found``, a name another person has 409 ``person_name_taken``, a catalogue held
 too long by ``wanwu index`` 503 ``busy``). Edits write the catalogue only, like ``POST
 /photos/{id}/tags``: the sidecars follow at the next ``wanwu index --write-xmp``. A face crop is
-made from the photo opened the safe way (``routes._open_photo``) and cached with the thumbnails.
+made from the photo opened the safe way (``library_routes._open_photo``) and cached with the thumbnails.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from ..errors import BusyError
-from ..server.errors import error_responses
-from . import people
-from .catalogue import open_catalogue
-from .routes import (
+from ..library import people
+from ..library.catalogue import open_catalogue
+from ..library.search import photos_by_id
+from ..library.thumbnails import FACE_SIZE, face_crop
+from .errors import error_responses
+from .library_routes import (
     _IMAGE_RESPONSES,
     _JSON,
     _LANG_ERRORS,
@@ -40,8 +42,6 @@ from .routes import (
     _rendition,
     _with_urls,
 )
-from .search import photos_by_id
-from .thumbnails import FACE_SIZE, face_crop
 
 router = APIRouter(prefix="/api/v1/library", tags=["Library: people"], default_response_class=_JSON)
 PersonId = Annotated[int, PathParam(ge=1, le=MAX_INT, description="person number (from GET /people)")]

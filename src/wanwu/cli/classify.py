@@ -1,5 +1,5 @@
 """``wanwu classify``, ``explain``, ``models`` and ``download``: the commands around one model
-(the photo library's are in ``wanwu.library.cli``, serving in ``cli_serve``)."""
+(the photo library's are in ``wanwu.cli.library``, serving in ``wanwu.cli.serve``)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-from . import cli_prepare, csv_out, settings
-from .cli_args import HelpFormatter, positive_int
-from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from .paths import cache_dir, display_text, user_path
-from .textwidth import display_width, ljust
+from .. import csv_out, settings
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from ..paths import cache_dir, display_text, user_path
+from ..textwidth import display_width, ljust
+from . import prepare as cli_prepare
+from .args import HelpFormatter, positive_int
 
 if TYPE_CHECKING:
-    from .walk import SkipReport
+    from ..walk import SkipReport
 
 log = logging.getLogger("wanwu")
 
@@ -43,7 +44,7 @@ exit status: 0 all images classified, 1 some image failed, 2 usage error.
 def _iter_inputs(paths: Sequence[str], report: SkipReport) -> Iterator[str]:
     """Folders expanded by ``wanwu.walk`` (what it leaves out goes to ``report``); files and
     ``-`` kept as given."""
-    from .walk import iter_images
+    from ..walk import iter_images
 
     for p in paths:
         if p == "-" or not Path(p).expanduser().is_dir():
@@ -117,9 +118,9 @@ def _gather_inputs(args: argparse.Namespace, skipped: SkipReport) -> list[str] |
 def cmd_classify(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from . import tag_policy
-    from .pipeline import Classifier
-    from .walk import SkipReport
+    from .. import tag_policy
+    from ..pipeline import Classifier
+    from ..walk import SkipReport
 
     skipped = SkipReport()
     files = _gather_inputs(args, skipped)
@@ -220,11 +221,11 @@ def _overlay_path(out_dir: Path, name: str, used: set[Path]) -> Path:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .errors import ImageInputError
-    from .overlay import overlay_png
-    from .pipeline import Classifier
-    from .pipeline.explain import resolve_target
-    from .walk import SkipReport
+    from ..errors import ImageInputError
+    from ..pipeline.explain import resolve_target
+    from ..overlay import overlay_png
+    from ..pipeline import Classifier
+    from ..walk import SkipReport
 
     skipped = SkipReport()
     files = _gather_inputs(args, skipped)
@@ -283,8 +284,8 @@ exit status: 0 listed / something prepared, 1 nothing could be prepared, 2 usage
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models import DEFAULT_MODEL, list_specs
-    from .models.weights import availability
+    from ..models import DEFAULT_MODEL, list_specs
+    from ..models.weights import availability
 
     if args.prepare is not None:
         return cli_prepare.cmd_prepare(args)
@@ -354,8 +355,8 @@ def _prepared_legend(engine: str, shown: set[str]) -> str:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from .models import get_spec
-    from .models.weights import download_weights, find_official_weights
+    from ..models import get_spec
+    from ..models.weights import download_weights, find_official_weights
 
     spec = get_spec(args.model)
     if spec.weights and spec.weights.package:

@@ -1,4 +1,4 @@
-"""``wanwu bench``: the command line of the benchmarks (plugged into ``wanwu`` by ``cli.py``)."""
+"""``wanwu bench``: the command line of the benchmarks (plugged into ``wanwu`` by ``wanwu.cli``; the measuring is in ``wanwu.bench``)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..cli_args import positive_float as _positive_float
-from ..cli_args import positive_int as _positive_int
+from .args import positive_float as _positive_float
+from .args import positive_int as _positive_int
 
 COMMANDS = {
     "latency": ("single-image latency, end to end and per stage", ["latency"]),
@@ -50,9 +50,9 @@ def _threads(text: str) -> str:
 
 
 def _add_options(p: argparse.ArgumentParser, command: str) -> None:
+    from ..bench.variants import BASELINE_ENGINE, SECTIONS
     from ..engines import ENGINES, PRECISIONS
     from ..models import MODELS
-    from .variants import BASELINE_ENGINE, SECTIONS
 
     default_models = "all" if command == "compare" else "the default model"
     p.add_argument(
@@ -212,7 +212,7 @@ def _add_tags_parser(sub) -> None:
 
 
 def _run_tags(args: argparse.Namespace) -> int:
-    from .tags import run as run_tags
+    from ..bench.tags import run as run_tags
 
     if args.data is None:
         print("wanwu bench tags: needs --data DIR (photos named <wnid>_*.JPEG or wnid folders)", file=sys.stderr)
@@ -242,9 +242,9 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def options_from_args(args: argparse.Namespace):
+    from ..bench.suite import BenchOptions
+    from ..bench.variants import SECTIONS, parse_threads
     from ..models import DEFAULT_MODEL, MODELS
-    from .suite import BenchOptions
-    from .variants import SECTIONS, parse_threads
 
     command = args.bench_command
     sections = getattr(args, "sections", None) or COMMANDS[command][1] or list(SECTIONS)
@@ -280,8 +280,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.bench_command == "tags":
         return _run_tags(args)
-    from .report import markdown, write_report
-    from .suite import Bench
+    from ..bench.report import markdown, write_report
+    from ..bench.suite import Bench
 
     opts = options_from_args(args)
     if "accuracy" in opts.sections and opts.data is None and args.bench_command == "accuracy":

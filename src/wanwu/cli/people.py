@@ -1,5 +1,5 @@
 """``wanwu people`` (list, show, name, merge, forget, --forget-all) and the faces part of
-``wanwu index`` (``--no-faces``, the faces pass, clustering). ``library.cli`` registers them.
+``wanwu index`` (``--no-faces``, the faces pass, clustering). ``wanwu.cli.library`` registers them.
 Results go to stdout; progress and the faces summary to stderr."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import os
 import sys
 from typing import Any, Callable
 
-from ..cli_args import HelpFormatter
 from ..errors import EXIT_FAILED, EXIT_USAGE
 from ..install import pip_install
-from .catalogue import ENV_VAR, open_catalogue, require_catalogue, resolve_db_path, writer_lock
+from ..library.catalogue import ENV_VAR, open_catalogue, require_catalogue, resolve_db_path, writer_lock
+from .args import HelpFormatter
 
 EXIT_OK = 0
 FACES_ENV = "WANWU_FACES"  # 0/no/off: like --no-faces
@@ -76,7 +76,7 @@ def index_faces(
     this run looked at a photo for faces (``looked``: classifying did) or made a person. Returns
     the photos that could not be read, and the ids of the photos whose faces changed (their
     sidecars are written again)."""
-    from . import people
+    from ..library import people
 
     todo = people.photos_without_faces(conn, roots)
     failures: list[tuple[str, str]] = []
@@ -93,17 +93,9 @@ def index_faces(
         finally:
             if bar is not None:
                 bar.close()
-    touched = [pid for pid, _ in todo]
-    touched += [r[0] for r in conn.execute("SELECT DISTINCT photo_id FROM faces WHERE clustered = 0")]
+    touched = [pid for pid, _ in todo] + people.photos_with_unclustered_faces(conn)
     made = people.cluster_new_faces(conn)
-    touched += [
-        r[0]
-        for r in conn.execute(
-            "SELECT DISTINCT f.photo_id FROM faces f JOIN photos p ON p.id = f.photo_id WHERE p.indexed_at >= ?",
-            (since,),
-        )
-    ]
-    touched = sorted(set(touched))
+    touched = sorted({*touched, *people.photos_with_faces_indexed_since(conn, since)})
     disagreed = people.names_from_other_apps(conn, touched)
     if disagreed:
         more = f" (and {len(disagreed) - 1} more)" if len(disagreed) > 1 else ""
@@ -112,9 +104,9 @@ def index_faces(
             file=sys.stderr,
         )
     if looked or todo or made:  # a run that looked at no photo for faces has nothing to say about them
-        found = conn.execute("SELECT count(*), count(DISTINCT photo_id) FROM faces WHERE forgotten = 0").fetchone()
+        faces, photos = people.face_counts(conn)
         print(
-            f"wanwu: faces: {found[0]} in {found[1]} photo(s); {made} new person(s); `wanwu people` lists them",
+            f"wanwu: faces: {faces} in {photos} photo(s); {made} new person(s); `wanwu people` lists them",
             file=sys.stderr,
         )
     return failures, touched
@@ -194,26 +186,17 @@ def _table(rows: list[dict]) -> None:
 
 def _photos_concerned(conn, args: argparse.Namespace) -> list[int]:
     """The photos whose sidecars change with this action (before it is done)."""
-    from . import people
+    from ..library import people
 
     if args.forget_all:
-        return [r[0] for r in conn.execute("SELECT DISTINCT photo_id FROM faces")]
-    refs = [args.person] + ([args.other] if args.action == "merge" else [])
-    ids: set[int] = set()
-    for ref in refs:
-        face = people.face_ref(ref)
-        if face is not None:
-            ids.update(r[0] for r in conn.execute("SELECT photo_id FROM faces WHERE id = ?", (face,)))
-        else:
-            pid = people.person_id(conn, ref)
-            ids.update(r[0] for r in conn.execute("SELECT photo_id FROM faces WHERE person_id = ?", (pid,)))
-    return sorted(ids)
+        return people.photos_with_faces(conn)
+    return people.photos_of(conn, [args.person] + ([args.other] if args.action == "merge" else []))
 
 
 def _rewrite_sidecars(conn, args: argparse.Namespace, photo_ids: list[int]) -> int:
     """Write the sidecars of ``photo_ids`` again (names as keywords, face regions)."""
-    from .cli import _confidence_of, _lang_of
-    from .xmp import SidecarWriter
+    from ..library.xmp import SidecarWriter
+    from .library import _confidence_of, _lang_of
 
     sidecars = SidecarWriter(conn, _lang_of(args), _confidence_of(args), args.xmp_name)
     for pid in photo_ids:
@@ -226,7 +209,7 @@ def _rewrite_sidecars(conn, args: argparse.Namespace, photo_ids: list[int]) -> i
 
 
 def cmd_people(args: argparse.Namespace) -> int:
-    from . import people
+    from ..library import people
 
     action = args.action
     db_path = resolve_db_path(args.db)

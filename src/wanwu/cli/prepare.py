@@ -10,14 +10,14 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from . import settings
-from .engines import PRECISIONS, EngineSpec, get_engine
-from .errors import EXIT_FAILED, EXIT_USAGE, WanwuError
-from .labels import user_lang
-from .paths import display_text, user_path
+from .. import settings
+from ..engines import PRECISIONS, EngineSpec, get_engine
+from ..errors import EXIT_FAILED, EXIT_USAGE, WanwuError
+from ..labels import user_lang
+from ..paths import display_text, user_path
 
 if TYPE_CHECKING:
-    from .models.spec import ModelSpec
+    from ..models.spec import ModelSpec
 
 EXIT_OK = 0
 ALL = "all"
@@ -78,9 +78,9 @@ def prepared(spec: ModelSpec, available: bool, engine: EngineSpec) -> list[str] 
     """The precisions whose files ``--prepare`` would find already built for ``spec`` and ``engine``
     (the same test: ``is_prepared``), or ``NOT_NEEDED``, ``UNAVAILABLE``, ``UNKNOWN``. Reads no
     weights file: their checksum comes from the memo, or the answer is ``UNKNOWN``."""
-    from .engines.onnx_cache import any_cached
-    from .engines.prepare import prepared_precisions
-    from .models.weights import official_weights_if_hashed
+    from ..engines.onnx_cache import any_cached
+    from ..engines.prepare import prepared_precisions
+    from ..models.weights import official_weights_if_hashed
 
     if not engine.runs_onnx:
         return NOT_NEEDED
@@ -98,9 +98,9 @@ def prepared(spec: ModelSpec, available: bool, engine: EngineSpec) -> list[str] 
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from .engines.prepare import prepare
-    from .models import get_spec
-    from .models.weights import resolve_weights
+    from ..engines.prepare import prepare
+    from ..models import get_spec
+    from ..models.weights import resolve_weights
 
     chosen = _settings(args)
     specs = [get_spec(name) for name in dict.fromkeys(args.prepare or [chosen.model])]  # a typo: exit 2 first

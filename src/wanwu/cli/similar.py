@@ -1,5 +1,5 @@
 """``wanwu similar`` and ``wanwu duplicates``: "more like this" and the duplicate finder over
-the catalogue's embeddings (``similar.py``). Results to stdout, notes to stderr."""
+the catalogue's embeddings (``wanwu.library.similar``). Results to stdout, notes to stderr."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import os
 import sys
 from typing import Any
 
-from ..cli_args import HelpFormatter, positive_int
 from ..errors import EXIT_FAILED, ConfigError
-from .catalogue import ENV_VAR, open_catalogue, resolve_db_path
-from .similar import DEFAULT_COUNT, DEFAULT_THRESHOLD
+from ..library.catalogue import ENV_VAR, open_catalogue, resolve_db_path
+from ..library.similar import DEFAULT_COUNT, DEFAULT_THRESHOLD
+from .args import HelpFormatter, positive_int
 
 SIMILAR_EXAMPLES = """\
 examples:
@@ -80,15 +80,13 @@ def add_parsers(sub: Any) -> None:
 def _query(conn, key: str, photo: str, n: int) -> tuple[str, list[dict]]:
     """(what was asked, the answer): a catalogued file or id uses its stored embedding; any other
     file is embedded now by the catalogue's model."""
-    from .similar import embed_file, index_for, similar_to_id, similar_to_vector
+    from ..library.similar import embed_file, embedded_photo_id, index_for, similar_to_id, similar_to_vector
 
     path = os.path.abspath(os.path.expanduser(photo))
     if os.path.isfile(path):
-        row = conn.execute(
-            "SELECT p.id FROM photos p JOIN embeddings e ON e.photo_id = p.id WHERE p.path = ?", (path,)
-        ).fetchone()
-        if row is not None:
-            return path, similar_to_id(conn, key, row[0], n)
+        photo_id = embedded_photo_id(conn, path)
+        if photo_id is not None:
+            return path, similar_to_id(conn, key, photo_id, n)
         model, _ = index_for(conn, key)
         print(f"wanwu: {photo} is not in the catalogue: embedding it with {model}", file=sys.stderr)
         return path, similar_to_vector(conn, key, embed_file(path, model), n)
@@ -118,7 +116,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    from .similar import duplicates
+    from ..library.similar import duplicates
 
     db_path = resolve_db_path(args.db)
     conn = open_catalogue(db_path, readonly=True)

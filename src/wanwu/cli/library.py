@@ -1,5 +1,5 @@
 """``wanwu index``, ``wanwu search``, ``wanwu library`` and ``wanwu tag``: the photo library's
-commands. ``wanwu.cli`` calls ``add_parsers``. Results go to stdout; the progress bar, the
+commands (and, through ``people`` and ``similar``, theirs). ``wanwu.cli`` calls ``add_parsers``. Results go to stdout; the progress bar, the
 failures and the summary's details to stderr."""
 
 from __future__ import annotations
@@ -12,29 +12,32 @@ import sqlite3
 import sys
 import textwrap
 import time
-from pathlib import Path
 from typing import Any, Iterable
 
 from .. import csv_out, settings
 from ..atomic import TEMP_SUFFIX, remove_stale_temps, stale_before
-from ..cli_args import HelpFormatter, positive_int
 from ..errors import EXIT_DISK_FULL, EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError
 from ..install import DISTRIBUTION, pip_install
-from ..tag_policy import ENV_VAR as CONFIDENCE_VAR
-from ..tag_policy import STORED_TOP_K, parse_confidence
-from . import names, people_cli
-from .catalogue import (
+from ..library import names
+from ..library.catalogue import (
     ENV_VAR,
     LibraryBusyError,
     full_disk_reported,
     open_catalogue,
+    prune_thumbnails,
+    read_snapshot,
     resolve_db_path,
     thumbnails_dir,
+    wait_for_writers,
     wanwu_files,
     writer_lock,
 )
-from .files import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, json_text
-from .xmp import SidecarWriter
+from ..library.files import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, json_text
+from ..library.xmp import SidecarWriter
+from ..tag_policy import ENV_VAR as CONFIDENCE_VAR
+from ..tag_policy import STORED_TOP_K, parse_confidence
+from . import people as people_cli
+from .args import HelpFormatter, positive_int
 
 EXIT_INTERRUPTED = 130
 TAG_BUSY_TIMEOUT_MS = 30_000
@@ -285,7 +288,7 @@ def add_parsers(sub: Any) -> None:
 
     people_cli.add_parser(sub)  # people
 
-    from . import similar_cli
+    from . import similar as similar_cli
 
     similar_cli.add_parsers(sub)  # similar, duplicates (issue 22)
 
@@ -323,21 +326,21 @@ class _Bar:
 
 
 def _tagger_for(chosen: settings.ModelSettings) -> str:
+    from ..library.backend import tagger_name
     from ..models import get_spec
     from ..models.weights import resolve_weights
-    from .backend import tagger_name
 
     return tagger_name(chosen.model, chosen.precision, resolve_weights(get_spec(chosen.model), chosen.weights).sha256)
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .backend import LocalBackend
-    from .indexer import Indexer
+    from ..library.backend import LocalBackend
+    from ..library.indexer import Indexer
 
     chosen = settings.ModelSettings.from_args(args)
     chosen.export_cache_dir()
     if args.ray:
-        from .ray_backend import RayBackend, require_ray
+        from ..library.ray_backend import RayBackend, require_ray
 
         require_ray()  # the install hint before any work
     missing = [p for p in args.paths if not os.path.exists(os.path.expanduser(p))]
@@ -413,7 +416,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             if sidecars is not None and not indexer.stopping:
                 sidecars.refresh()  # a changed --tag-confidence or user tag rewrites, without the model
             stale = remove_stale_temps(sorted(indexer.folders), stale_before(), suffix=".xmp" + TEMP_SUFFIX)
-            pruned = 0 if summary.interrupted else _prune_thumbnails(conn, db_path)
+            pruned = 0 if summary.interrupted else prune_thumbnails(conn, db_path)
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
@@ -469,21 +472,9 @@ def _max_file_mb(args: argparse.Namespace) -> int:
         raise ConfigError(f"{MAX_FILE_ENV}={env!r} is not a whole number of MB above 0; unset it or fix it") from None
 
 
-def _prune_thumbnails(conn, db_path: Path) -> int:
-    """Thumbnails of photos gone from the catalogue (deleted, or changed: a new hash) are removed.
-    Without a thumbnail cache (the Library view never opened) the catalogue's hashes are not read."""
-    from .thumbnails import prune
-
-    cache = thumbnails_dir(db_path)
-    if not cache.is_dir():
-        return 0
-    keep = {row[0] for row in conn.execute("SELECT DISTINCT sha256 FROM photos WHERE sha256 IS NOT NULL")}
-    return prune(cache, keep)
-
-
 # --- search / library / tag ----------------------------------------------------------------
 def cmd_search(args: argparse.Namespace) -> int:
-    from .search import search
+    from ..library.search import search
 
     lang = _lang_of(args)
     limit = args.limit if args.limit is not None else (TABLE_PAGE if args.format == "table" else None)
@@ -491,7 +482,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         # one read transaction: every photo listed comes from the same snapshot, even while
         # `wanwu index` commits (with limit=None search streams the matches 1000 at a time)
-        conn.execute("BEGIN")
+        read_snapshot(conn)
         page = search(conn, args.query, lang=lang, confidence=_confidence_of(args), limit=limit, offset=args.offset)
         if args.query.strip() and not page.wnids:
             print(
@@ -572,8 +563,8 @@ def _write_matches(items: Iterable[dict], fmt: str) -> int:
 
 
 def cmd_library(args: argparse.Namespace) -> int:
-    from .export import export, summary
-    from .summary_text import summary_lines
+    from ..library.export import export, summary
+    from ..library.summary_text import summary_lines
 
     lang = _lang_of(args)
     db_path = resolve_db_path(args.db)
@@ -605,7 +596,7 @@ def cmd_library(args: argparse.Namespace) -> int:
 
 def _list_failed(conn: sqlite3.Connection, fmt: str) -> int:
     """``wanwu library --failed``: every file that could not be indexed, with the reason."""
-    from .export import failed_photos
+    from ..library.export import failed_photos
 
     rows = failed_photos(conn)
     if fmt == "json":
@@ -629,7 +620,7 @@ def _size(n: int) -> str:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from .usertags import apply
+    from ..library.usertags import apply
 
     if not args.add and not args.remove:
         print("wanwu tag: give --add LABEL and/or --remove LABEL", file=sys.stderr)
@@ -641,7 +632,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
         conn = open_catalogue(db_path, create=False)  # tagging never makes an empty catalogue
         # the user's edit waits for a running `wanwu index` to finish its current batch (it holds
         # the write lock for milliseconds at a time); 30 s covers a checkpoint on a slow disk
-        conn.execute(f"PRAGMA busy_timeout = {TAG_BUSY_TIMEOUT_MS}")
+        wait_for_writers(conn, TAG_BUSY_TIMEOUT_MS)
         try:
             sidecars = SidecarWriter(conn, lang, _confidence_of(args), args.xmp_name) if args.write_xmp else None
             for path in args.paths:

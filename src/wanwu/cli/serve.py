@@ -1,7 +1,7 @@
-"""``wanwu serve``: argument parsing and running uvicorn. ``cli.py`` calls ``add_parser``, which
-makes ``run`` the command's function; ``python -m wanwu.cli_serve`` runs it on its own. The
-model options come from ``wanwu.settings`` (shared with ``classify``), the rest from
-``ServerConfig``."""
+"""``wanwu serve``: argument parsing and running uvicorn. ``wanwu.cli`` calls ``add_parser``, which
+makes ``run`` the command's function; ``python -m wanwu.cli.serve`` runs it on its own. The
+flags are generated from ``ServerConfig``'s table (``wanwu.server.config``: the model settings
+it shares with ``classify`` and the server's own), each with its help, variable and default."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import signal
 import socket
 import sys
 import time
+from dataclasses import fields
 from typing import Any
 
-from . import settings
-from .cli_args import ArgumentParser
-from .errors import EXIT_FAILED, WanwuError
-from .labels import user_lang
-from .server.config import ServerConfig, key_file_mode_if_public
+from .. import settings
+from ..errors import EXIT_FAILED, WanwuError
+from ..labels import user_lang
+from ..server.config import ServerConfig, key_file_mode_if_public
+from .args import ArgumentParser
 
 log = logging.getLogger("wanwu.server")
 
@@ -62,174 +63,34 @@ Every option can also be set by the environment variable shown with it; a flag w
 over the environment."""
 
 
-def _h(name: str, text: str) -> str:
-    return settings.help_text(ServerConfig, name, text)
+# the model settings as the server words them (the others keep the help of wanwu.settings)
+MODEL_HELP = {
+    "model": "default model (see `wanwu models`); others load on first use",
+    "weights": "weights file for --model instead of the official one",
+    "threads": "threads per forward pass; auto = all cores this process may use",
+    "max_pixels": "most pixels decoded per image (e.g. 40M; baseline JPEGs count at their reduced "
+    "decoding scale), checked from the header (413 above)",
+    "top_k": "predictions per image when a request does not say",
+}
+# settings without a flag: each request says its language (?lang=, Accept-Language); WANWU_LANG
+# only sets the server's fallback
+NOT_FLAGS = ("lang",)
+ACCESS = ("api_key", "api_key_file", "metrics_public", "cors_origins")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``serve`` options (all default to None so the environment can fill them in)."""
-    a = parser.add_argument
-    a("--host", help=_h("host", "address to bind; 0.0.0.0 exposes the server to the network"))
-    a("--port", type=int, help=_h("port", "TCP port"))
+    """The ``serve`` options, one per ``ServerConfig`` field (but ``NOT_FLAGS``), generated from
+    its table: the server's own, the model options, then access control. Each defaults to None
+    so that the environment can fill it in."""
+    own = [f.name for f in fields(ServerConfig) if f.name not in settings.MODEL_SETTINGS]
+    settings.add_arguments(parser, [n for n in own if n not in ACCESS], settings=ServerConfig)
     settings.add_arguments(
-        parser,
-        ("model", "weights", "engine", "precision", "threads"),
+        parser.add_argument_group("model options"),
+        [n for n in settings.MODEL_SETTINGS if n not in NOT_FLAGS],
         settings=ServerConfig,
-        help={
-            "model": "default model (see `wanwu models`); others load on first use",
-            "weights": "weights file for --model instead of the official one",
-            "threads": "threads per forward pass; auto = all cores this process may use",
-        },
+        help=MODEL_HELP,
     )
-    a(
-        "--workers",
-        type=settings.arg_type(settings.parse_optional_int),
-        metavar="N",
-        help=_h("workers", "threads decoding and preprocessing images; auto = all cores"),
-    )
-    a("--max-upload-mb", type=float, metavar="MB", help=_h("max_upload_mb", "largest request body, in MB (413 above)"))
-    settings.add_arguments(
-        parser,
-        ("max_pixels",),
-        settings=ServerConfig,
-        help={
-            "max_pixels": "most pixels decoded per image (e.g. 40M; baseline JPEGs count at their reduced "
-            "decoding scale), checked from the header (413 above)"
-        },
-    )
-    a("--max-files", type=int, metavar="N", help=_h("max_files", "most images in one request (413 above)"))
-    settings.add_arguments(
-        parser,
-        ("top_k", "tag_confidence"),
-        settings=ServerConfig,
-        help={"top_k": "predictions per image when a request does not say"},
-    )
-    a(
-        "--batch-size",
-        type=int,
-        metavar="N",
-        help=_h("batch_size", "most images per forward pass when requests arrive together; 1 turns batching off"),
-    )
-    a(
-        "--batch-wait-ms",
-        type=float,
-        metavar="MS",
-        help=_h("batch_wait_ms", "how long a forming batch may wait for requests still decoding (never when idle)"),
-    )
-    a(
-        "--max-queue",
-        type=int,
-        metavar="N",
-        help=_h("max_queue", "images waiting for inference before 503 + Retry-After"),
-    )
-    a(
-        "--cache-entries",
-        type=int,
-        metavar="N",
-        help=_h("cache_entries", "result cache size (same photo again = no inference); 0 turns it off"),
-    )
-    a("--cache-mb", type=float, metavar="MB", help=_h("cache_mb", "result cache memory bound"))
-    a(
-        "--max-models",
-        type=int,
-        metavar="N",
-        help=_h(
-            "max_models",
-            "most models kept loaded (each EfficientNet-Lite adds ~70 MB RSS); to load another, the "
-            "least recently used one is unloaded, never the default; 0 = keep every model asked for",
-        ),
-    )
-    a(
-        "--show-cache-hits",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help=_h(
-            "show_cache_hits",
-            'say "cached": true in answers served from the cache (reveals that someone sent '
-            "the same photo before: for single-user servers; /metrics counts hits either way)",
-        ),
-    )
-    a(
-        "--shutdown-timeout",
-        type=float,
-        metavar="S",
-        help=_h("shutdown_timeout", "seconds to finish in-flight requests on shutdown"),
-    )
-    a(
-        "--request-timeout",
-        type=float,
-        metavar="S",
-        help=_h(
-            "request_timeout", "longest the server works on one request once its body is in (503 after); 0 = no limit"
-        ),
-    )
-    a(
-        "--body-timeout",
-        type=float,
-        metavar="S",
-        help=_h(
-            "body_timeout",
-            "longest a client may stall while sending headers or body (408 and the connection is "
-            "closed; a body must also average 8 KB/s); 0 = no limit",
-        ),
-    )
-    a(
-        "--max-connections",
-        type=int,
-        metavar="N",
-        help=_h("max_connections", "open connections and requests at once; more get a plain 503"),
-    )
-
-    access = parser.add_argument_group("access control")
-    b = access.add_argument
-    b(
-        "--api-key",
-        metavar="KEY",
-        help=_h(
-            "api_key",
-            "require 'Authorization: Bearer KEY' on the API (see the access notes at the end); never "
-            "logged, but `ps` shows it to every user of the machine: prefer --api-key-file",
-        ),
-    )
-    b(
-        "--api-key-file",
-        metavar="FILE",
-        help=_h(
-            "api_key_file",
-            "read the API key from FILE (one line; the key stays out of `ps` and the shell's history); "
-            "a missing, unreadable or empty FILE stops the server",
-        ),
-    )
-    b(
-        "--metrics-public",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help=_h("metrics_public", "serve /metrics without the API key (for a Prometheus scraper)"),
-    )
-    b(
-        "--cors-origin",
-        dest="cors_origins",
-        action="append",
-        metavar="URL",
-        help=_h(
-            "cors_origins",
-            "let web pages from this origin (e.g. https://app.example) call the API from a "
-            "browser; repeat it or give a comma list; * allows any",
-        ),
-    )
-    a(
-        "--library",
-        nargs="?",
-        const="",
-        metavar="DB",
-        help=_h(
-            "library",
-            "also serve the photo library (Library view, /api/v1/library/*) of catalogue DB; "
-            "without DB: $WANWU_LIBRARY or $XDG_DATA_HOME/wanwu/library.db",
-        ),
-    )
-    a("--log-level", choices=("critical", "error", "warning", "info", "debug"), help=_h("log_level", "log verbosity"))
-    settings.add_arguments(parser, ("cache_dir",), settings=ServerConfig)
+    settings.add_arguments(parser.add_argument_group("access control"), ACCESS, settings=ServerConfig)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -357,16 +218,16 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"wanwu serve: error: {problem}", file=sys.stderr)
         return EXIT_FAILED
-    from .server.logs import setup_logging, uvicorn_log_config
+    from ..server.logs import setup_logging, uvicorn_log_config
 
     setup_logging(config.log_level)
     config.export_cache_dir()
 
     import uvicorn
 
-    from .server import InferenceService, create_app
-    from .server.http_protocol import header_deadline_protocol
-    from .server.memory import tune_malloc
+    from ..server import InferenceService, create_app
+    from ..server.http_protocol import header_deadline_protocol
+    from ..server.memory import tune_malloc
 
     tune_malloc()
     log.info("loading %s (%s, %s)…", config.model, config.engine, config.precision)
