@@ -60,28 +60,12 @@ class Classified:
 
 
 class ClassifyBackend(Protocol):
-    """Classify files, yielding as results are ready, in any order: a ``Classified`` each, or a
-    plain ``(path, ImageResult)`` pair (the indexer then hashes the file itself, on this
-    machine). ``stop`` (optional) asks it to read no further files."""
+    """Classify files, yielding a ``Classified`` for each as it is ready, in any order. ``stop``
+    (optional) asks it to read no further files."""
 
-    def classify(self, paths: Iterable[str]) -> Iterator[Classified | tuple[str, ImageResult]]: ...
+    def classify(self, paths: Iterable[str]) -> Iterator[Classified]: ...
 
     def close(self) -> None: ...
-
-
-def as_classified(item: Classified | tuple[str, ImageResult]) -> Classified:
-    """A backend's answer as a ``Classified``: facts read from the file when the backend gave none
-    (hashed in a stream; EXIF only of a file the backend could decode, so within the pixel limit)."""
-    if isinstance(item, Classified):
-        return item
-    path, result = item
-    try:
-        facts = FileFacts(file_sha256(path))
-        if result.error is None:
-            facts.take(read_embedded(path))
-    except (OSError, ImageInputError):
-        return Classified(path, result, None)
-    return Classified(path, result, facts)
 
 
 def file_sha256(path: str) -> str:
@@ -161,8 +145,6 @@ class LocalBackend:
         self.infer_pool = (
             ThreadPoolExecutor(max_workers=passes, thread_name_prefix="wanwu-infer") if passes > 1 else None
         )
-        precision = getattr(classifier.engine, "precision", None) or "fp32"
-        self.tagger = tagger_name(classifier.model_name, precision, classifier.weights.sha256)
         self._stop = threading.Event()
 
     def _front(self, path: str) -> tuple[Classified, Prepared | None]:
