@@ -17,7 +17,6 @@ from typing import Any
 from . import settings
 from .cli_args import ArgumentParser
 from .errors import EXIT_FAILED, WanwuError
-from .labels import user_lang
 from .server.config import ServerConfig, key_file_mode_if_public
 
 log = logging.getLogger("wanwu.server")
@@ -225,7 +224,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=_h(
             "library",
             "also serve the photo library (Library view, /api/v1/library/*) of catalogue DB; "
-            "without DB: $WANWU_LIBRARY or $XDG_DATA_HOME/wanwu/library.db",
+            "without DB: $XDG_DATA_HOME/wanwu/library.db",
         ),
     )
     a("--log-level", choices=("critical", "error", "warning", "info", "debug"), help=_h("log_level", "log verbosity"))
@@ -351,7 +350,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
     except WanwuError as exc:
-        print(f"wanwu serve: error: {exc.text(user_lang(getattr(args, 'lang', None)))}", file=sys.stderr)
+        print(
+            f"wanwu serve: error: {exc.text(settings.resolve_lang(getattr(args, 'lang', None), strict=False))}",
+            file=sys.stderr,
+        )
         return exc.exit_status
     problem = port_problem(config.host, config.port)
     if problem:

@@ -24,6 +24,7 @@ class OpenVinoEngine:
 
     def __init__(self, model: bytes, *, precision: str = DEFAULT_PRECISION, threads: int | None = None):
         import openvino as ov  # installed: ``EngineSpec.create`` checked before importing this module
+
         self.precision = precision
         self.threads = threads or default_threads()
         core = ov.Core()

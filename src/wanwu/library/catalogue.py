@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from .. import settings
 from ..errors import EXIT_RETRY, DiskFullError, WanwuError
 from .files import db_text, text_from_db
 
@@ -141,7 +142,7 @@ class LibraryBusyError(LibraryError):
 
 def default_db_path() -> Path:
     """``$WANWU_LIBRARY``, else ``$XDG_DATA_HOME/wanwu/library.db`` (``~/.local/share/...``)."""
-    env = os.environ.get(ENV_VAR)
+    env = settings.env_value("library")
     if env:
         return Path(env).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")

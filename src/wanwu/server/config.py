@@ -101,8 +101,9 @@ class ServerConfig(ModelSettings):
         (), "WANWU_CORS_ORIGINS", parse_origins, flag="--cors-origin"
     )  # browser origins allowed
     log_level: str = _opt("info", "WANWU_LOG_LEVEL")
-    # the Library view and /api/v1/library/*: a catalogue path, "" for the default one; None = off
-    library: str | None = _opt(None, "WANWU_SERVE_LIBRARY")
+    # the Library view and /api/v1/library/*: a catalogue path, "" for the default one; None = off.
+    # The CLI's catalogue variable turns it on; WANWU_SERVE_LIBRARY is its former name (one release)
+    library: str | None = _opt(None, "WANWU_LIBRARY", deprecated=("WANWU_SERVE_LIBRARY",))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerConfig:
