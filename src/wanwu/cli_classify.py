@@ -387,7 +387,13 @@ def add_parsers(sub: Any) -> None:
         default="table",
         help=f"output format ({csv_out.HELP})",
     )
-    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per inference call")
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=settings.DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help="images per inference call",
+    )
     p.add_argument(
         "--exact-decode",
         action="store_true",

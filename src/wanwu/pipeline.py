@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator, Sequence, cast
 
 import numpy as np
 
-from .engines import DEFAULT_ENGINE, Engine, check_engine
+from .engines import DEFAULT_BATCH_SIZE, DEFAULT_ENGINE, Engine, check_engine
 from .explain import Explanation, HeadGradients, resolve_target
 from .imaging import DecodedImage, ImageSource, Preprocessing, load_image, preprocess
 from .models import DEFAULT_MODEL, ModelSpec, get_spec
@@ -125,7 +125,11 @@ class Classifier:
         return self.stages.explain(image, top_k, index, name)
 
     def classify_iter(
-        self, images: Iterable[ImageSource], top_k: int = DEFAULT_TOP_K, batch_size: int = 8, decode_threads: int = 2
+        self,
+        images: Iterable[ImageSource],
+        top_k: int = DEFAULT_TOP_K,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        decode_threads: int = 2,
     ) -> Iterator[ImageResult]:
         """Results in input order. Decoding/preprocessing runs in threads, inference in batches."""
         return self.stages.run_many(images, top_k, batch_size=batch_size, threads=decode_threads)

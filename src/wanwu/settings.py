@@ -34,7 +34,15 @@ import sys
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
-from .engines import DEFAULT_ENGINE, DEFAULT_PRECISION, ENGINE_TABLE, ENGINES, PRECISIONS, check_engine
+from .engines import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_ENGINE,
+    DEFAULT_PRECISION,
+    ENGINE_TABLE,
+    ENGINES,
+    PRECISIONS,
+    check_engine,
+)
 from .errors import ConfigError
 from .labels import default_lang, parse_lang
 from .library.files import DEFAULT_MAX_FILE_MB
@@ -45,6 +53,7 @@ from .tag_policy import calibration, parse_confidence
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 1000  # the number of ImageNet-1k classes
 __all__ = [
+    "DEFAULT_BATCH_SIZE",
     "DEFAULT_ENGINE",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MODEL",

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol
 
 import numpy as np
 
+from .engines import DEFAULT_BATCH_SIZE
 from .errors import ImageInputError, WanwuError
 from .labels import DEFAULT_LANG, imagenet_classes, label_in
 
@@ -276,7 +277,7 @@ class Stages:
         return prepared.result(predictions[0])
 
     def run_many(
-        self, sources: Iterable[ImageSource], top_k: int, batch_size: int = 8, threads: int = 2
+        self, sources: Iterable[ImageSource], top_k: int, batch_size: int = DEFAULT_BATCH_SIZE, threads: int = 2
     ) -> Iterator[ImageResult]:
         """Results in input order: ``front`` on ``threads`` threads, forward passes of up to
         ``batch_size`` images (each image's ``inference`` is its share of its batch's pass)."""

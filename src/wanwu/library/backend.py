@@ -22,7 +22,7 @@ from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
-from ..engines import default_threads
+from ..engines import DEFAULT_BATCH_SIZE, default_threads
 from ..errors import EngineError, ImageInputError
 from ..stages import ImageResult, Prepared
 from .embeddings import pooled, sharpness
@@ -124,7 +124,7 @@ class LocalBackend:
         self,
         classifier,
         top_k: int,
-        batch_size: int = 8,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int = 2,
         max_file_bytes: int = DEFAULT_MAX_FILE_MB * 1_000_000,
         faces=None,

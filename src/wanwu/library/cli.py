@@ -167,7 +167,13 @@ def add_parsers(sub: Any) -> None:
         default="ext",
         help="sidecar name: ext = photo.jpg.xmp (digiKam, darktable, Immich), stem = photo.xmp (Lightroom)",
     )
-    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per inference call")
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=settings.DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help="images per inference call",
+    )
     p.add_argument(
         "--max-file-mb",
         type=positive_int,

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
+from ..engines import DEFAULT_BATCH_SIZE as INFER_BATCH  # forward passes inside an actor
 from ..errors import EXIT_RETRY, ConfigError, EngineError, WanwuError
 from ..install import pip_install
 from ..settings import DEFAULT_TOP_K
@@ -46,8 +47,6 @@ INSTALL_HINT = f"--ray needs Ray: {pip_install('ray')}"
 # were both slower than 16 (small batches pay Ray's per-task cost, large ones leave an actor
 # idle at the end and make an interrupted run lose more work); 16 it is.
 DEFAULT_BATCH_SIZE = 16
-# Forward passes inside one actor's batch (LocalBackend's batch): the engine's sweet spot.
-INFER_BATCH = 8
 
 
 def ray_available() -> bool:

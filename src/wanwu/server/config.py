@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..engines import default_threads
+from ..engines import DEFAULT_BATCH_SIZE, default_threads
 from ..errors import ConfigError
 from ..settings import ModelSettings, parse_bool, parse_float, parse_int, parse_optional_int, parse_pixels, setting
 
@@ -76,9 +76,8 @@ class ServerConfig(ModelSettings):
     )  # decode threads; None = all cores
     max_upload_mb: float = _opt(20.0, "WANWU_MAX_UPLOAD_MB", parse_float)
     max_files: int = _opt(64, "WANWU_MAX_FILES", parse_int)  # images per request (JSON API and v2)
-    # most images per forward pass; 1 = no batching. 8, not 16: on 2-4 cores the same images/s
-    # (forward passes gain <5% past 8) with ~60 MB less at the peak (benchmarks/server_throughput.py)
-    batch_size: int = _opt(8, "WANWU_BATCH_SIZE", parse_int)
+    # most images per forward pass; 1 = no batching (why 8: wanwu.engines.DEFAULT_BATCH_SIZE)
+    batch_size: int = _opt(DEFAULT_BATCH_SIZE, "WANWU_BATCH_SIZE", parse_int)
     batch_wait_ms: float = _opt(2.0, "WANWU_BATCH_WAIT_MS", parse_float)  # linger for requests still decoding
     max_queue: int = _opt(256, "WANWU_MAX_QUEUE", parse_int)  # images waiting for inference; 503 above
     cache_entries: int = _opt(4096, "WANWU_CACHE_ENTRIES", parse_int)  # result cache; 0 turns it off
