@@ -23,7 +23,7 @@ from typing import Iterable, Iterator, Protocol
 import numpy as np
 
 from ..engines import DEFAULT_BATCH_SIZE, default_threads
-from ..errors import EngineError, ImageInputError
+from ..errors import EngineError, ImageInputError, UnreadableFileError
 from ..stages import ImageResult, Prepared
 from .embeddings import pooled, sharpness
 from .files import DEFAULT_MAX_FILE_MB, open_regular, sha256_of, too_large
@@ -78,11 +78,6 @@ def tagger_name(model: str, precision: str, weights_sha256: str) -> str:
     tagged by another tagger is re-tagged by the next ``wanwu index``. The engine is not part of
     it: ONNX Runtime, OpenVINO and torch give the same labels (tests/test_engines_parity.py)."""
     return f"{model}/{precision}/{weights_sha256[:12]}"
-
-
-class UnreadableFileError(ImageInputError):
-    code = "unreadable"
-    http_status = 422
 
 
 class _ByteBudget:

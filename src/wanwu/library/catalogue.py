@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .. import settings
-from ..errors import EXIT_RETRY, DiskFullError, WanwuError
+from ..errors import DiskFullError, LibraryBusyError, LibraryError
 from .files import db_text, text_from_db
 
 DEFAULT_NAME = "library.db"
@@ -124,20 +124,6 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class LibraryError(WanwuError):
-    code = "library_error"
-    summary = "a problem with the photo catalogue"
-    summary_zh = "照片相册的问题"
-    http_status = 409
-
-
-class LibraryBusyError(LibraryError):
-    code = "library_busy"
-    exit_status = EXIT_RETRY  # not 1 ("some files failed"): nothing was tried; run it again later
-    summary = "another process is writing the photo catalogue"
-    summary_zh = "另一个进程正在写入照片相册"
 
 
 def default_db_path() -> Path:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from ..engines import DEFAULT_BATCH_SIZE as INFER_BATCH  # forward passes inside an actor
-from ..errors import EXIT_RETRY, ConfigError, EngineError, WanwuError
+from ..errors import ConfigError, EngineError, RayWorkerLostError, WanwuError
 from ..install import pip_install
 from ..settings import DEFAULT_TOP_K
 from ..stages import ImageResult, Prediction, Timing
@@ -130,16 +130,6 @@ def _root_cause(exc: BaseException) -> str:
     return lines[-1].strip() if lines else type(exc).__name__
 
 
-class RayWorkerLostError(EngineError):
-    """A Ray worker process, raylet or node died under the job (killed, out of memory, a
-    machine gone). The job ends there; what reached the catalogue is kept."""
-
-    code = "ray_worker_lost"
-    exit_status = EXIT_RETRY  # the same command goes on where this one stopped
-    summary = "a Ray worker or node died during the job"
-    summary_zh = "任务进行中一个 Ray 工作进程或节点失效"
-
-
 def _lost(exc: BaseException) -> str | None:
     """What went away when ``exc`` (or what it wraps) says a Ray worker, raylet or node died,
     else None (e.g. wanwu's own error on a worker, such as an unknown model)."""
@@ -225,9 +215,8 @@ def _ray_data_console_without_errors() -> Iterator[None]:
 
 
 def _error_classes() -> dict[str, type[WanwuError]]:
-    """code -> error class, so a worker's failure comes back as the same wanwu error."""
-    from . import backend  # noqa: F401 - its UnreadableFileError is one of them
-
+    """code -> error class, so a worker's failure comes back as the same wanwu error (every
+    class is in ``wanwu.errors``, imported above)."""
     out: dict[str, type[WanwuError]] = {}
     todo: list[type[WanwuError]] = [WanwuError]
     while todo:
