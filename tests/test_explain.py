@@ -121,13 +121,7 @@ def _maps_agree(model: str, ort: Classifier, reference: Classifier, paths) -> No
         assert diff < MAP_TOLERANCE, f"{model} on {path.name}: ORT and torch maps differ by {diff:.1e}"
 
 
-# the default model here; lite1 and lite2 in the slow tier: test_registry.py compares every
-# model's map with torch's already (on one photo), so these two repeat it on a second photo
-PACKAGED = [
-    pytest.param(s.name, marks=[] if s.name == DEFAULT_MODEL else [pytest.mark.slow])
-    for s in list_specs()
-    if s.weights is not None and s.weights.package
-]
+PACKAGED = [s.name for s in list_specs() if s.weights is not None and s.weights.package]
 # VGG-16 (138 M parameters, 528 MB of weights) in the slow tier, as in test_engines_parity.py
 FILE_ONLY = [
     pytest.param(s.name, marks=[pytest.mark.slow] if (s.params_m or 0) > 50 else [])
@@ -136,7 +130,11 @@ FILE_ONLY = [
 ]
 
 
-@pytest.mark.parametrize("model", PACKAGED)
+# the default model here; lite1 and lite2 in the slow tier: test_registry.py compares every
+# model's map with torch's already (on one photo), so these two repeat it on a second photo
+@pytest.mark.parametrize(
+    "model", [pytest.param(m, marks=[] if m == DEFAULT_MODEL else [pytest.mark.slow]) for m in PACKAGED]
+)
 def test_ort_and_torch_maps_match_official_weights(classifier, photos, model):
     spec = get_spec(model)
     if importlib.util.find_spec(spec.weights.package_module) is None:
