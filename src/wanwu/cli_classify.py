@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from . import cli_prepare, csv_out, settings
 from .cli_args import HelpFormatter, positive_int
+from .envelope import envelope
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from .paths import cache_dir, display_text, user_path
 from .textwidth import display_width, ljust
@@ -186,8 +187,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if args.format == "json":
-        header = {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision, "lang": lang}
-        json.dump({**header, "results": collected}, out, indent=2, ensure_ascii=False)
+        json.dump(envelope(clf, collected, lang), out, indent=2, ensure_ascii=False)
         out.write("\n")
     if not args.quiet:
         _print_skipped(skipped, args)
@@ -258,8 +258,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         t = explanation.target
         print(f"{name}: {t.label} {t.score * 100:.1f}% -> {path}", file=sys.stdout, flush=True)
     if args.format == "json":
-        header = {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision}
-        json.dump({**header, "results": results}, sys.stdout, ensure_ascii=False)
+        json.dump(envelope(clf, results), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     if failed:
         print(f"wanwu: {failed} of {len(files)} images could not be explained", file=sys.stderr)
@@ -284,7 +283,7 @@ exit status: 0 listed / something prepared, 1 nothing could be prepared, 2 usage
 
 def cmd_models(args: argparse.Namespace) -> int:
     from .models import DEFAULT_MODEL, list_specs
-    from .models.weights import availability
+    from .models.weights import availability, describe
 
     if args.prepare is not None:
         return cli_prepare.cmd_prepare(args)
@@ -299,24 +298,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     shown: list[str] = []  # the prepared column
     for spec in list_specs():
         ok, reason = availability(spec)
-        size = spec.weights.size_bytes / 1e6 if spec.weights and spec.weights.size_bytes else None
         done = cli_prepare.prepared(spec, ok, engine)
         shown.append(("+".join(done) or "no") if isinstance(done, list) else done)
-        rows.append(
-            {
-                "name": spec.name,
-                "title": spec.title,
-                "default": spec.name == DEFAULT_MODEL,
-                "available": ok,
-                "reason": reason,
-                "prepared": done if isinstance(done, list) else None,
-                "top1": spec.top1,
-                "params_m": spec.params_m,
-                "gflops": spec.gflops,
-                "size_mb": round(size, 1) if size else None,
-                "input_size": spec.input_size,
-            }
-        )
+        prepared = done if isinstance(done, list) else None
+        rows.append({**describe(spec, ok, reason), "default": spec.name == DEFAULT_MODEL, "prepared": prepared})
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return EXIT_OK
