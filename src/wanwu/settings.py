@@ -6,7 +6,8 @@ the library commands' and the benchmarks' variables), read one at a time with ``
 Precedence everywhere: defaults < environment < command-line flags. No other module reads a
 ``WANWU_*`` variable: docs/configuration.md lists them all (a test checks it against these tables).
 
-An entry point (``wanwu classify``, ``serve``, ``index``, ``explain``, ``labels`` ...) does:
+An entry point that runs a model (``wanwu classify``, ``explain``, ``index``; ``serve`` through
+``ServerConfig``, a subclass) does:
 
     from wanwu import settings
     settings.add_arguments(parser)                         # --model, --engine, ... (defaults None)
@@ -14,7 +15,9 @@ An entry point (``wanwu classify``, ``serve``, ``index``, ``explain``, ``labels`
     s = settings.ModelSettings.from_args(args)             # + environment, validated
     clf = Classifier(**s.classifier_kwargs())
 
-and passes ``names=`` to take only some of them (``settings.add_arguments(p, ["model", "top_k"])``).
+and passes ``names=`` to take only some of them (``settings.add_arguments(p, ["model", "top_k"])``;
+``wanwu models --prepare`` builds its settings with ``from_env(**chosen)``, ``wanwu labels`` needs
+only ``resolve_lang``).
 
 How to add a setting: add one field to ``ModelSettings`` (or to ``ServerConfig`` when only the
 server has it, or to ``CommandSettings`` when one command or helper reads it) with ``setting(default, "WANWU_NAME", parse, help=...)``; give ``parse`` a
