@@ -130,8 +130,9 @@ FILE_ONLY = [
 ]
 
 
-# the default model here; lite1 and lite2 in the slow tier: test_registry.py compares every
-# model's map with torch's already (on one photo), so these two repeat it on a second photo
+# the default model here; lite1 and lite2 in the slow tier (with test_registry.py's map check of
+# every model): a map is the same maths on every model (checked here on lite0), and lite1's and
+# lite2's last feature maps are checked against torch's in the fast tier (test_engines_parity.py)
 @pytest.mark.parametrize(
     "model", [pytest.param(m, marks=[] if m == DEFAULT_MODEL else [pytest.mark.slow]) for m in PACKAGED]
 )
