@@ -67,6 +67,7 @@ __all__ = [
     "CommandSettings",
     "ModelSettings",
     "add_arguments",
+    "env_name",
     "env_value",
     "parse_bool",
     "parse_optional_int",
@@ -419,11 +420,19 @@ class CommandSettings:
 SETTING_TABLES: tuple[type, ...] = (ModelSettings, CommandSettings)  # ServerConfig adds the server's
 
 
+def _field(name: str) -> Any:
+    return next(f for table in SETTING_TABLES for f in fields(table) if f.name == name)
+
+
+def env_name(name: str) -> str:
+    """The ``WANWU_*`` variable of setting ``name`` (``ModelSettings`` or ``CommandSettings``), for messages."""
+    return _field(name).metadata["env"]
+
+
 def env_value(name: str, environ: Mapping[str, str] | None = None) -> Any:
     """The value of setting ``name`` (a field of ``ModelSettings`` or ``CommandSettings``) from its
     ``WANWU_*`` variable, else its default; ``ConfigError`` when the variable's text is not valid."""
-    f = next(f for table in SETTING_TABLES for f in fields(table) if f.name == name)
-    return env_parsed(f, os.environ if environ is None else environ)
+    return env_parsed(_field(name), os.environ if environ is None else environ)
 
 
 def resolve_lang(flag: str | None = None, environ: Mapping[str, str] | None = None, *, strict: bool = True) -> str:

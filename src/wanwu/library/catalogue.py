@@ -21,7 +21,7 @@ from ..errors import DiskFullError, LibraryBusyError, LibraryError
 from .files import db_text, text_from_db
 
 DEFAULT_NAME = "library.db"
-ENV_VAR = "WANWU_LIBRARY"
+ENV_VAR = settings.env_name("library")
 
 # Each entry moves the schema from version i to i + 1 (``PRAGMA user_version``). Never edit a
 # released step: append a new one.

@@ -16,7 +16,7 @@ from ..install import pip_install
 from .catalogue import ENV_VAR, open_catalogue, require_catalogue, resolve_db_path, writer_lock
 
 EXIT_OK = 0
-FACES_ENV = "WANWU_FACES"  # 0/no/off: like --no-faces
+FACES_ENV = settings.env_name("faces")  # 0/no/off: like --no-faces
 
 PEOPLE_EXAMPLES = f"""\
 examples:
