@@ -22,7 +22,7 @@ from PIL import Image
 from wanwu import Classifier, overlay
 from wanwu.cli import main
 from wanwu.errors import AmbiguousLabelError, UnknownLabelError
-from wanwu.models import get_spec, list_specs
+from wanwu.models import DEFAULT_MODEL, get_spec, list_specs
 from wanwu.overlay import LEGEND, LEGEND_HEIGHT, viridis_lut
 from wanwu.pipeline.explain import class_map, crop_box, grid_shape, map_to_image, resolve_target
 
@@ -130,7 +130,12 @@ FILE_ONLY = [
 ]
 
 
-@pytest.mark.parametrize("model", PACKAGED)
+# the default model here; lite1 and lite2 in the slow tier (with test_registry.py's map check of
+# every model): a map is the same maths on every model (checked here on lite0), and lite1's and
+# lite2's last feature maps are checked against torch's in the fast tier (test_engines_parity.py)
+@pytest.mark.parametrize(
+    "model", [pytest.param(m, marks=[] if m == DEFAULT_MODEL else [pytest.mark.slow]) for m in PACKAGED]
+)
 def test_ort_and_torch_maps_match_official_weights(classifier, photos, model):
     spec = get_spec(model)
     if importlib.util.find_spec(spec.weights.package_module) is None:

@@ -50,6 +50,7 @@ def test_outputs_and_linear_head(tmp_cache, random_weights, chelsea, name):
     np.testing.assert_allclose(cam.mean(axis=(2, 3)) + b, logits, atol=1e-4)  # CAM is exact
 
 
+@pytest.mark.slow  # VGG-16's graph built from 528 MB of weights, as its parity tests (test_engines_parity.py)
 def test_vgg_has_no_linear_head(tmp_cache, random_weights):
     model, _ = graph_of("vgg16", random_weights)
     assert linear_head(model) is None

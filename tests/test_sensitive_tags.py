@@ -22,7 +22,7 @@ def _shared(name: str) -> Path | None:
     return None
 
 
-FACES = Path(os.environ["WANWU_FACES"]) if os.environ.get("WANWU_FACES") else _shared("faces")
+FACES = Path(os.environ["WANWU_FACES_DATA"]) if os.environ.get("WANWU_FACES_DATA") else _shared("faces")
 IMAGENET = _shared("imagenet-100")
 GUENON = "n02484975"
 

@@ -190,3 +190,76 @@ def test_add_arguments_for_a_new_entry_point():
     args = parser.parse_args(["--top-k", "3"])
     s = ModelSettings.from_args(args, environ={"WANWU_ENGINE": "torch"})
     assert (s.top_k, s.engine, s.model) == (3, "torch", settings.DEFAULT_MODEL)
+
+
+# -- every WANWU_* variable in one table, documented --------------------------------------------
+def _tables_variables() -> set[str]:
+    from dataclasses import fields
+
+    return {f.metadata["env"] for t in (ModelSettings, settings.CommandSettings, ServerConfig) for f in fields(t)}
+
+
+def test_every_variable_the_source_names_is_a_setting_and_documented():
+    """A ``WANWU_*`` name anywhere in the package is a field of the settings tables (read through
+    them), and docs/configuration.md lists every one of them, and nothing else."""
+    from pathlib import Path
+
+    import wanwu
+
+    root = Path(wanwu.__file__).parent
+    named = {
+        m
+        for p in root.rglob("*.py")
+        for m in re.findall(r"\bWANWU_[A-Z0-9_]*[A-Z0-9]\b", p.read_text(encoding="utf-8"))
+    }
+    known = _tables_variables() | {"WANWU_SERVE_LIBRARY"}  # the deprecated alias
+    placeholders = {"WANWU_NAME", "WANWU_OLD", "WANWU_X"}  # settings.py's how-to
+    assert named - known - placeholders == set()
+    doc = (root.parents[1] / "docs" / "configuration.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"`(WANWU_[A-Z0-9_]+)`", doc))
+    assert documented == known
+
+
+def test_one_variable_names_the_catalogue_for_the_library_commands_and_serve(tmp_path, monkeypatch):
+    from wanwu.library.catalogue import default_db_path
+
+    db = tmp_path / "mine.db"
+    monkeypatch.setenv("WANWU_LIBRARY", str(db))
+    assert default_db_path() == db
+    assert ServerConfig.from_env({"WANWU_LIBRARY": str(db)}).library == str(db)
+    assert ServerConfig.from_env({}).library is None
+
+
+def test_the_former_serve_library_variable_still_works_with_a_warning(capsys, monkeypatch):
+    monkeypatch.setattr(settings, "_warned", set())
+    assert ServerConfig.from_env({"WANWU_SERVE_LIBRARY": "/srv/a.db"}).library == "/srv/a.db"
+    err = capsys.readouterr().err
+    assert "WANWU_SERVE_LIBRARY is deprecated" in err and "WANWU_LIBRARY" in err
+    both = {"WANWU_SERVE_LIBRARY": "/srv/a.db", "WANWU_LIBRARY": "/srv/b.db"}
+    monkeypatch.setattr(settings, "_warned", set())
+    assert ServerConfig.from_env(both).library == "/srv/b.db"
+    assert "ignored" in capsys.readouterr().err
+
+
+def test_one_language_resolver_flag_then_variable_then_locale():
+    resolve = settings.resolve_lang
+    assert resolve("zh", {"WANWU_LANG": "en"}) == "zh"
+    assert resolve(None, {"WANWU_LANG": "zh-CN", "LANG": "en_US.UTF-8"}) == "zh"
+    assert resolve(None, {"LANG": "zh_CN.UTF-8"}) == "zh"
+    assert resolve(None, {}) == "en"
+    with pytest.raises(ConfigError, match="WANWU_LANG"):
+        resolve(None, {"WANWU_LANG": "fr"})
+    assert resolve(None, {"WANWU_LANG": "fr", "LANG": "zh_CN.UTF-8"}, strict=False) == "zh"  # an error's language
+    assert ModelSettings.from_env({"LANG": "zh_CN.UTF-8"}).label_lang({"LANG": "zh_CN.UTF-8"}) == "zh"
+
+
+def test_command_variables_are_parsed_and_a_bad_one_names_itself():
+    env = {"WANWU_MAX_FILE_MB": "50", "WANWU_FACES": "off", "WANWU_PROGRESS": "1", "WANWU_WEIGHTS_DIR": "/a:/b"}
+    assert settings.env_value("max_file_mb", env) == 50
+    assert settings.env_value("faces", env) is False and settings.env_value("faces", {}) is True
+    assert settings.env_value("progress", env) is True and settings.env_value("progress", {}) is False
+    assert settings.env_value("weights_dir", env) == "/a:/b"
+    for name, text in (("max_file_mb", "0"), ("faces", "maybe")):
+        var = settings.CommandSettings.__dataclass_fields__[name].metadata["env"]
+        with pytest.raises(ConfigError, match=var):
+            settings.env_value(name, {var: text})

@@ -81,8 +81,3 @@ class ResultCache:
             while self._items and (len(self._items) > self.max_entries or self._bytes > self.max_bytes):
                 _, evicted = self._items.popitem(last=False)
                 self._bytes -= evicted.nbytes
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0

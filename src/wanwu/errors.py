@@ -25,6 +25,8 @@ EXIT_DISK_FULL = 74  # a disk wanwu writes to is full (sysexits' EX_IOERR); noth
 # "try again later", as mail and backup tools use it: a script can retry on 75 and on nothing else
 EXIT_RETRY = 75
 
+MAX_PERSON_NAME = 100  # characters in a person's name (the CLI and the API)
+
 
 class WanwuError(Exception):
     """Base class: a problem the user can act on (never a bug)."""
@@ -222,3 +224,134 @@ class UnsupportedLanguageError(WanwuError):
     exit_status = EXIT_USAGE
     summary = "a language other than en (English) or zh (Chinese)"
     summary_zh = "不支持的语言（只有 en 英文和 zh 中文）"
+
+
+# --- photo library: files, catalogue, sidecars, similar photos, people ---------------------------
+class UnreadableFileError(ImageInputError):
+    code = "unreadable"
+    http_status = 422
+    summary = "the file cannot be read (permissions, an I/O error, gone while reading)"
+    summary_zh = "文件无法读取（权限、读写错误，或读取时已不在）"
+
+
+class FileTooLargeError(ImageInputError):
+    code = "file_too_large"
+    http_status = 413
+    summary = "the file is larger than --max-file-mb"
+    summary_zh = "文件大于 --max-file-mb"
+
+
+class NotARegularFileError(ImageInputError):
+    code = "not_a_regular_file"
+    http_status = 422
+    summary = "not a regular file (a FIFO, device or socket): never read"
+    summary_zh = "不是普通文件（FIFO、设备或套接字）：从不读取"
+
+
+class LibraryError(WanwuError):
+    code = "library_error"
+    summary = "a problem with the photo catalogue"
+    summary_zh = "照片相册的问题"
+    http_status = 409
+
+
+class LibraryBusyError(LibraryError):
+    code = "library_busy"
+    exit_status = EXIT_RETRY  # not 1 ("some files failed"): nothing was tried; run it again later
+    summary = "another process is writing the photo catalogue"
+    summary_zh = "另一个进程正在写入照片相册"
+
+
+class NoEmbeddingsError(LibraryError):
+    code = "no_embeddings"
+    http_status = 409
+    summary = "the catalogue has no embeddings yet; run `wanwu index` on your photos"
+    summary_zh = "相册还没有特征向量；请对照片运行 `wanwu index`"
+
+
+class PhotoNotEmbeddedError(LibraryError):
+    code = "photo_not_embedded"
+    http_status = 404
+    summary = "the photo has no embedding of the catalogue's model"
+    summary_zh = "这张照片没有相册所用模型的特征向量"
+
+
+class PhotoNotFoundError(WanwuError):
+    code = "photo_not_found"
+    http_status = 404
+    summary = "no photo with this id in the catalogue"
+    summary_zh = "相册中没有这个编号的照片"
+
+
+class PhotoGoneError(WanwuError):
+    code = "photo_gone"
+    http_status = 410
+    summary = "the photo is in the catalogue but its file is gone or unreadable (re-run wanwu index)"
+    summary_zh = "照片在相册中，但文件已不在或无法读取（请重新运行 wanwu index）"
+
+
+class NotServedError(WanwuError):
+    """Why the server will not send a catalogued photo's file; ``code``/``http_status`` per case."""
+
+    code = "photo_not_served"
+    http_status = 404
+    summary = "the photo's file now leads outside the library's folders or is not a regular file"
+    summary_zh = "照片文件现在指向相册文件夹之外，或不是普通文件"
+
+
+class PhotoChangedError(WanwuError):
+    code = "photo_changed"
+    http_status = 410
+    summary = "the photo's file is no longer the catalogued content (re-run wanwu index)"
+    summary_zh = "照片文件已不是编入相册时的内容（请重新运行 wanwu index）"
+
+
+class SidecarError(WanwuError):
+    """A sidecar left alone or not written; the message names the photo and the sidecar."""
+
+    code = "sidecar_error"
+    http_status = 500
+    summary = "an XMP sidecar was left alone or could not be written"
+    summary_zh = "XMP 附属文件未改动或无法写入"
+
+    def __init__(self, photo: str, sidecar: str, problem: str, *, disk_full: bool = False):
+        super().__init__(f"{photo}: {sidecar} {problem}")
+        self.photo, self.sidecar, self.disk_full = photo, sidecar, disk_full
+
+
+class PersonNotFoundError(WanwuError):
+    code = "person_not_found"
+    http_status = 404
+    summary = "no such person or face"
+    summary_zh = "没有这个人或这张脸"
+
+
+class PersonNameError(ConfigError):
+    code = "bad_person_name"
+    http_status = 422
+    summary = f"a person's name must not be empty, longer than {MAX_PERSON_NAME} characters, nor contain '|' or control characters"
+    summary_zh = f"人名不能为空，不能超过 {MAX_PERSON_NAME} 个字符，也不能含有“|”或控制字符"
+
+
+class PersonNameTakenError(WanwuError):
+    code = "person_name_taken"
+    http_status = 409
+    summary = "another person already has that name"
+    summary_zh = "另一个人已经用了这个名字"
+
+
+# --- optional parts: faces, a Ray cluster --------------------------------------------------------
+class FacesUnavailableError(ConfigError):
+    code = "faces_unavailable"
+    summary_zh = "未安装人脸扩展（faces）"
+    summary = "the faces extra is not installed"
+
+
+class RayWorkerLostError(EngineError):
+    """A Ray worker process, raylet or node died under the job (killed, out of memory, a
+    machine gone). The job ends there; what reached the catalogue is kept."""
+
+    code = "ray_worker_lost"
+    exit_status = EXIT_RETRY  # the same command goes on where this one stopped
+    summary = "a Ray worker or node died during the job"
+    summary_zh = "任务进行中一个 Ray 工作进程或节点失效"

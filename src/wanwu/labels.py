@@ -317,20 +317,6 @@ def parse_lang(text: str) -> str:
         raise ValueError(f"{text!r} is not a language wanwu speaks: use en or zh") from None
 
 
-def user_lang(flag: str | None = None, environ: Mapping[str, str] | None = None) -> str:
-    """The language a person reads wanwu's messages in: ``--lang`` (``flag``), else
-    ``WANWU_LANG``, else the locale's (``default_lang``). A ``WANWU_LANG`` no language has is
-    passed over here: the settings report it as the usage error it is."""
-    environ = os.environ if environ is None else environ
-    for value in (flag, environ.get("WANWU_LANG")):
-        if value and value.strip():
-            try:
-                return normalize_lang(value, strict=True)
-            except UnsupportedLanguageError:
-                continue
-    return default_lang(environ)
-
-
 def default_lang(environ: Mapping[str, str] | None = None) -> str:
     """The language of the user's locale: the first of LC_ALL, LC_MESSAGES, LANG that is set
     (``zh_CN.UTF-8`` -> ``zh``); English otherwise."""

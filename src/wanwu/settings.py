@@ -1,9 +1,13 @@
 """The settings every entry point shares, in one table: model, weights, engine, precision,
 threads, max pixels, top-k, label language and cache dir, each with its default, ``WANWU_*`` environment
 variable, parser and help text. ``ModelSettings`` holds them; ``ServerConfig`` extends it with
-the server's own. Precedence everywhere: defaults < environment < command-line flags.
+the server's own; ``CommandSettings`` holds the rest (where weights and the photo catalogue are,
+the library commands' and the benchmarks' variables), read one at a time with ``env_value``.
+Precedence everywhere: defaults < environment < command-line flags. No other module reads a
+``WANWU_*`` variable: docs/configuration.md lists them all (a test checks it against these tables).
 
-An entry point (``wanwu classify``, ``serve``, ``index``, ``explain``, ``labels`` ...) does:
+An entry point that runs a model (``wanwu classify``, ``explain``, ``index``; ``serve`` through
+``ServerConfig``, a subclass) does:
 
     from wanwu import settings
     settings.add_arguments(parser)                         # --model, --engine, ... (defaults None)
@@ -11,32 +15,46 @@ An entry point (``wanwu classify``, ``serve``, ``index``, ``explain``, ``labels`
     s = settings.ModelSettings.from_args(args)             # + environment, validated
     clf = Classifier(**s.classifier_kwargs())
 
-and passes ``names=`` to take only some of them (``settings.add_arguments(p, ["model", "top_k"])``).
+and passes ``names=`` to take only some of them (``settings.add_arguments(p, ["model", "top_k"])``;
+``wanwu models --prepare`` builds its settings with ``from_env(**chosen)``, ``wanwu labels`` needs
+only ``resolve_lang``).
 
 How to add a setting: add one field to ``ModelSettings`` (or to ``ServerConfig`` when only the
-server has it) with ``setting(default, "WANWU_NAME", parse, help=...)``; give ``parse`` a
+server has it, or to ``CommandSettings`` when one command or helper reads it) with ``setting(default, "WANWU_NAME", parse, help=...)``; give ``parse`` a
 function that turns the environment's / the flag's text into the value and raises ValueError
 with a short explanation otherwise, and add a range check to ``validate`` if there is one.
 The flag (``--name``), its help with ``[env WANWU_NAME; default: ...]`` and the environment
 variable follow from the field; entry points that take all settings get it without change.
+Then add a row to docs/configuration.md. A variable that is renamed keeps its old name for one
+release as ``deprecated=("WANWU_OLD",)``: still read, with a warning on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
-from .engines import DEFAULT_ENGINE, ENGINE_TABLE, ENGINES, PRECISIONS, check_engine
+from .engines import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_ENGINE,
+    ENGINE_TABLE,
+    ENGINES,
+    PRECISIONS,
+    check_engine,
+)
 from .errors import ConfigError
 from .labels import default_lang, parse_lang
+from .library.files import DEFAULT_MAX_FILE_MB
 from .models import DEFAULT_MODEL, MODELS, get_spec
 from .pipeline.defaults import DEFAULT_MAX_PIXELS, DEFAULT_PRECISION, DEFAULT_TOP_K
 from .tag_policy import calibration, parse_confidence
 
 MAX_TOP_K = 1000  # the number of ImageNet-1k classes
 __all__ = [
+    "DEFAULT_BATCH_SIZE",
     "DEFAULT_ENGINE",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MODEL",
@@ -44,11 +62,15 @@ __all__ = [
     "DEFAULT_TOP_K",
     "MAX_TOP_K",
     "MODEL_SETTINGS",
+    "CommandSettings",
     "ModelSettings",
     "add_arguments",
+    "env_name",
+    "env_value",
     "parse_bool",
     "parse_optional_int",
     "parse_pixels",
+    "resolve_lang",
     "setting",
 ]
 
@@ -59,6 +81,13 @@ def parse_int(text: str) -> int:
         return int(text.strip())
     except ValueError:
         raise ValueError(f"{text!r} is not a whole number") from None
+
+
+def parse_positive_int(text: str) -> int:
+    value = parse_int(text)
+    if value < 1:
+        raise ValueError(f"{text!r} is not a whole number above 0")
+    return value
 
 
 def parse_float(text: str) -> float:
@@ -111,13 +140,16 @@ def setting(
     flag: str | None = None,
     flag_options: Mapping[str, Any] | None = None,
     secret: bool = False,
+    deprecated: Iterable[str] = (),
 ) -> Any:
     """A dataclass field that is also a setting: ``default``, the ``env`` variable, the
     ``parse`` function for its text, and what the generated flag looks like (``shown`` is
     the default as the help prints it, when ``str(default)`` would not say it well;
-    ``flag_options``: argparse keywords the flag needs beyond these, e.g. ``nargs``)."""
+    ``flag_options``: argparse keywords the flag needs beyond these, e.g. ``nargs``).
+    ``deprecated``: former names of the variable, still read (with a warning) when ``env`` is not set."""
     meta = {
         "env": env,
+        "deprecated": tuple(deprecated),
         "parse": parse,
         "help": help,
         "short": short,
@@ -128,6 +160,46 @@ def setting(
         "flag_options": dict(flag_options or {}),
     }
     return field(default=default, repr=not secret, metadata=meta)
+
+
+_warned: set[str] = set()
+
+
+def env_text(f: Any, environ: Mapping[str, str]) -> str | None:
+    """The text of setting field ``f``'s variable in ``environ`` (None when unset or empty); a
+    deprecated name is read when the current one is not set, with a warning on stderr (once)."""
+    env = f.metadata["env"]
+    raw = environ.get(env)
+    for old in f.metadata.get("deprecated", ()):
+        old_raw = environ.get(old)
+        if old_raw is None or not old_raw.strip():
+            continue
+        used = raw is None or not raw.strip()
+        if old not in _warned:
+            _warned.add(old)
+            what = "used for now" if used else f"ignored: {env} is set"
+            print(
+                f"wanwu: {old} is deprecated and will be removed in the next release; set {env} instead ({what})",
+                file=sys.stderr,
+            )
+        if used:
+            raw, env = old_raw, old
+    if raw is None or raw.strip() == "":
+        return None
+    return raw
+
+
+def env_parsed(f: Any, environ: Mapping[str, str]) -> Any:
+    """Setting field ``f``'s value from ``environ``, or ``f.default`` when its variable is not set;
+    ``ConfigError`` naming the variable when its text is not a valid value."""
+    raw = env_text(f, environ)
+    if raw is None:
+        return f.default
+    try:
+        return f.metadata["parse"](raw)
+    except ValueError:
+        env = f.metadata["env"]
+        raise ConfigError(f"{env}={raw!r} is not a valid value for {f.name}; unset it or fix it") from None
 
 
 _S = TypeVar("_S", bound="ModelSettings")
@@ -220,13 +292,8 @@ class ModelSettings:
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
-            env = f.metadata["env"]
-            raw = environ.get(env)
-            if raw is not None and raw.strip() != "":
-                try:
-                    values[f.name] = f.metadata["parse"](raw)
-                except ValueError:
-                    raise ConfigError(f"{env}={raw!r} is not a valid value for {f.name}; unset it or fix it") from None
+            if env_text(f, environ) is not None:
+                values[f.name] = env_parsed(f, environ)
         names = {f.name for f in fields(cls)}
         values.update({k: v for k, v in overrides.items() if v is not None and k in names})
         return values
@@ -277,8 +344,8 @@ class ModelSettings:
             raise self.error("top_k", f"{self.top_k} is not between 1 and {MAX_TOP_K}")
 
     def label_lang(self, environ: Mapping[str, str] | None = None) -> str:
-        """``lang`` if set (flag or WANWU_LANG), else the locale's language (``wanwu.labels.default_lang``)."""
-        return self.lang or default_lang(environ)
+        """``lang`` if set (flag or WANWU_LANG), else the locale's language (``resolve_lang``)."""
+        return resolve_lang(self.lang, environ)
 
     def classifier_kwargs(self) -> dict[str, Any]:
         """Arguments for ``Classifier(**...)``."""
@@ -299,6 +366,94 @@ class ModelSettings:
 
 
 MODEL_SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(ModelSettings))
+
+
+@dataclass(frozen=True)
+class CommandSettings:
+    """The variables that are not model settings: where official weights and the photo catalogue
+    are, and the defaults of some commands' own flags (a flag, when there is one, wins). Read one
+    at a time with ``env_value(name)``; nothing builds this class whole."""
+
+    weights_dir: str = setting(
+        "",
+        "WANWU_WEIGHTS_DIR",
+        metavar="DIRS",
+        shown="none; then the torch hub cache, $TORCH_HOME/hub/checkpoints",
+        help=f"folders searched for official weight files by name (several: separated by {os.pathsep!r})",
+    )
+    library: str | None = setting(
+        None,
+        "WANWU_LIBRARY",
+        metavar="FILE",
+        shown="$XDG_DATA_HOME/wanwu/library.db or ~/.local/share/wanwu/library.db",
+        help="the photo catalogue of wanwu index, search, tag, library, people, similar and duplicates "
+        "(their --db) and of wanwu serve, which then serves the Library view (its --library)",
+    )
+    max_file_mb: int = setting(
+        DEFAULT_MAX_FILE_MB,
+        "WANWU_MAX_FILE_MB",
+        parse_positive_int,
+        metavar="MB",
+        help="wanwu index: larger files are not read (a per-file error), and at most "
+        "this many MB of files are held at once (--max-file-mb)",
+    )
+    faces: bool = setting(True, "WANWU_FACES", parse_bool, help="off: wanwu index looks for no faces, like --no-faces")
+    ray: str | None = setting(
+        None,
+        "WANWU_RAY",
+        metavar="ADDRESS",
+        help="wanwu index classifies on this Ray cluster (--ray: auto, HOST:PORT, ray://HOST:10001, local)",
+    )
+    progress: bool = setting(
+        False,
+        "WANWU_PROGRESS",
+        parse_bool,
+        help="on: wanwu index draws its progress bar on stderr even when that is not a terminal (a log file)",
+    )
+    bench_data: str | None = setting(
+        None,
+        "WANWU_BENCH_DATA",
+        metavar="DIR",
+        help="labelled photos for wanwu bench (its --data): <wnid>_*.JPEG files or wnid folders",
+    )
+
+
+SETTING_TABLES: tuple[type, ...] = (ModelSettings, CommandSettings)  # ServerConfig adds the server's
+
+
+def _field(name: str) -> Any:
+    return next(f for table in SETTING_TABLES for f in fields(table) if f.name == name)
+
+
+def env_name(name: str) -> str:
+    """The ``WANWU_*`` variable of setting ``name`` (``ModelSettings`` or ``CommandSettings``), for messages."""
+    return _field(name).metadata["env"]
+
+
+def env_value(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """The value of setting ``name`` (a field of ``ModelSettings`` or ``CommandSettings``) from its
+    ``WANWU_*`` variable, else its default; ``ConfigError`` when the variable's text is not valid."""
+    return env_parsed(_field(name), os.environ if environ is None else environ)
+
+
+def resolve_lang(flag: str | None = None, environ: Mapping[str, str] | None = None, *, strict: bool = True) -> str:
+    """The language of class names and messages: ``--lang`` (``flag``), else ``WANWU_LANG``, else
+    the locale's (``wanwu.labels.default_lang``). A ``WANWU_LANG`` no language has is a
+    ``ConfigError`` (so is such a ``flag``); with ``strict=False`` (the language of an error message
+    about to be printed, which may be that very error) it is passed over instead."""
+    if flag and flag.strip():
+        try:
+            return parse_lang(flag)
+        except ValueError as exc:
+            if strict:
+                raise ConfigError(f"--lang: {exc}") from None
+    try:
+        lang = env_value("lang", environ)
+    except ConfigError:
+        if strict:
+            raise
+        lang = None
+    return lang or default_lang(environ)
 
 
 # --- argparse: flags generated from the table ----------------------------------------------

@@ -37,7 +37,6 @@ STORED_TOP_K = 10
 # For a model/precision without a calibration row: the strictest calibrated values.
 FALLBACK_CONFIDENCE = 0.7
 FALLBACK_SENSITIVE_BAR = 0.9
-ENV_VAR = "WANWU_TAG_CONFIDENCE"
 
 
 def _data(name: str) -> str:

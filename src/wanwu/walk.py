@@ -77,9 +77,6 @@ class SkipReport:
             )
         return out
 
-    def skipped_files(self) -> int:
-        return sum(len(p) for p in self.unreadable.values())
-
 
 def _examples(paths: list[Path], shown: int = 2) -> str:
     names = ", ".join(p.name for p in paths[:shown])

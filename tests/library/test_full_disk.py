@@ -85,6 +85,9 @@ def test_a_full_catalogue_is_one_line_and_exit_74_and_keeps_what_was_committed(a
     assert rc == 1 and _count(db) == len(VISIBLE) + 1 + 60  # 1: the corrupt photo
 
 
+# slow tier: a real tmpfs (root) filled up by real processes; the full catalogue above checks the
+# one line and exit 74 of `wanwu index` faster, this one adds the mount point and `wanwu tag`
+@pytest.mark.slow
 def test_a_really_full_disk(tmpfs, album, chelsea):
     """The catalogue on a 2 MB tmpfs: once filled (a real ENOSPC, which SQLite reports as "disk is
     full" or, opening, as "disk I/O error"), `wanwu index` and `wanwu tag` say so in one line and

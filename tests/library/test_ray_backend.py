@@ -368,6 +368,7 @@ def _ray_index(root, db, ray_tmp, *extra: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow  # a private Ray cluster in a real `wanwu index --ray local` (as every local_ray test)
 def test_a_ray_run_prints_no_ray_error_line(photo_tree, tmp_path):
     """Every run used to log, at error level, "... has constructor arguments in the object store
     and max_restarts > 0": Ray Data's actors get their arguments by reference, and Ray warns that

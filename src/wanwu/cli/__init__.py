@@ -126,9 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except WanwuError as exc:
-        from ..labels import user_lang
+        from ..settings import resolve_lang
 
-        print(f"wanwu: error: {exc.text(user_lang(getattr(args, 'lang', None)))}", file=sys.stderr)
+        print(f"wanwu: error: {exc.text(resolve_lang(getattr(args, 'lang', None), strict=False))}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print("wanwu: interrupted", file=sys.stderr)

@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from .. import settings
 from .args import positive_float as _positive_float
 from .args import positive_int as _positive_int
 
@@ -103,7 +104,7 @@ def _add_options(p: argparse.ArgumentParser, command: str) -> None:
     p.add_argument(
         "--data",
         type=Path,
-        default=os.environ.get("WANWU_BENCH_DATA"),
+        default=settings.env_value("bench_data"),
         metavar="DIR",
         help="photos named <wnid>_*.JPEG or an ImageFolder tree of wnid folders; needed for accuracy "
         "(env WANWU_BENCH_DATA; without it the bundled calibration photos are used for speed)",
@@ -197,7 +198,7 @@ def _add_tags_parser(sub) -> None:
     p.add_argument(
         "--data",
         type=Path,
-        default=os.environ.get("WANWU_BENCH_DATA"),
+        default=settings.env_value("bench_data"),
         metavar="DIR",
         help="labelled photos: <wnid>_*.JPEG files or wnid sub-folders [env WANWU_BENCH_DATA]",
     )

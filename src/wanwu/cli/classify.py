@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from .. import csv_out, settings
+from ..envelope import envelope
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ..paths import cache_dir, display_text, user_path
 from ..textwidth import display_width, ljust
@@ -187,8 +188,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if args.format == "json":
-        header = {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision, "lang": lang}
-        json.dump({**header, "results": collected}, out, indent=2, ensure_ascii=False)
+        json.dump(envelope(clf, collected, lang), out, indent=2, ensure_ascii=False)
         out.write("\n")
     if not args.quiet:
         _print_skipped(skipped, args)
@@ -222,9 +222,9 @@ def _overlay_path(out_dir: Path, name: str, used: set[Path]) -> Path:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from ..errors import ImageInputError
-    from ..pipeline.explain import resolve_target
     from ..overlay import overlay_png
     from ..pipeline import Classifier
+    from ..pipeline.explain import resolve_target
     from ..walk import SkipReport
 
     skipped = SkipReport()
@@ -259,8 +259,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         t = explanation.target
         print(f"{name}: {t.label} {t.score * 100:.1f}% -> {path}", file=sys.stdout, flush=True)
     if args.format == "json":
-        header = {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision}
-        json.dump({**header, "results": results}, sys.stdout, ensure_ascii=False)
+        json.dump(envelope(clf, results), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     if failed:
         print(f"wanwu: {failed} of {len(files)} images could not be explained", file=sys.stderr)
@@ -285,7 +284,7 @@ exit status: 0 listed / something prepared, 1 nothing could be prepared, 2 usage
 
 def cmd_models(args: argparse.Namespace) -> int:
     from ..models import DEFAULT_MODEL, list_specs
-    from ..models.weights import availability
+    from ..models.weights import availability, describe
 
     if args.prepare is not None:
         return cli_prepare.cmd_prepare(args)
@@ -300,24 +299,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     shown: list[str] = []  # the prepared column
     for spec in list_specs():
         ok, reason = availability(spec)
-        size = spec.weights.size_bytes / 1e6 if spec.weights and spec.weights.size_bytes else None
         done = cli_prepare.prepared(spec, ok, engine)
         shown.append(("+".join(done) or "no") if isinstance(done, list) else done)
-        rows.append(
-            {
-                "name": spec.name,
-                "title": spec.title,
-                "default": spec.name == DEFAULT_MODEL,
-                "available": ok,
-                "reason": reason,
-                "prepared": done if isinstance(done, list) else None,
-                "top1": spec.top1,
-                "params_m": spec.params_m,
-                "gflops": spec.gflops,
-                "size_mb": round(size, 1) if size else None,
-                "input_size": spec.input_size,
-            }
-        )
+        prepared = done if isinstance(done, list) else None
+        rows.append({**describe(spec, ok, reason), "default": spec.name == DEFAULT_MODEL, "prepared": prepared})
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -388,7 +373,13 @@ def add_parsers(sub: Any) -> None:
         default="table",
         help=f"output format ({csv_out.HELP})",
     )
-    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per inference call")
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=settings.DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help="images per inference call",
+    )
     p.add_argument(
         "--exact-decode",
         action="store_true",

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 from typing import Any
 
@@ -17,14 +16,12 @@ from ..labels import (
     ImageNetClass,
     LabelGroup,
     classes_of,
-    default_lang,
     find_classes,
     group_names,
     groups_of,
     imagenet_classes,
     label_groups,
     label_in,
-    normalize_lang,
     resolve_class,
     resolve_group,
     synonyms_of,
@@ -134,8 +131,7 @@ def _print_groups(groups: list[LabelGroup], fmt: str, lang: str, out, members: b
 
 
 def cmd_labels(args: argparse.Namespace) -> int:
-    env = os.environ.get(settings.ModelSettings.env_name("lang"), "").strip()
-    lang = args.lang or (normalize_lang(env, strict=True) if env else default_lang())
+    lang = settings.resolve_lang(args.lang)
     out = sys.stdout
     if args.groups:
         groups = [resolve_group(name) for name in args.names] if args.names else list(label_groups())

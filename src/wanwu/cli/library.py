@@ -34,7 +34,6 @@ from ..library.catalogue import (
 )
 from ..library.files import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, json_text
 from ..library.xmp import SidecarWriter
-from ..tag_policy import ENV_VAR as CONFIDENCE_VAR
 from ..tag_policy import STORED_TOP_K, parse_confidence
 from . import people as people_cli
 from .args import HelpFormatter, positive_int
@@ -118,26 +117,15 @@ def _non_negative_int(text: str) -> int:
 
 
 def _lang_of(args: argparse.Namespace) -> str:
-    """--lang, else WANWU_LANG, else the locale's language (as the model settings do)."""
-    if getattr(args, "lang", None):
-        return args.lang
-    env = os.environ.get("WANWU_LANG", "").strip()
-    if env:
-        try:
-            return names.parse_lang(env)
-        except ValueError as exc:
-            raise ConfigError(f"WANWU_LANG: {exc}") from None
-    return names.default_lang()
+    """--lang, else WANWU_LANG, else the locale's language (``settings.resolve_lang``)."""
+    return settings.resolve_lang(getattr(args, "lang", None))
 
 
 def _confidence_of(args: argparse.Namespace) -> float | None:
     """--tag-confidence, else WANWU_TAG_CONFIDENCE, else None (calibrated per model)."""
     if getattr(args, "tag_confidence", None) is not None:
         return args.tag_confidence
-    try:
-        return parse_confidence(os.environ.get(CONFIDENCE_VAR, ""))
-    except ValueError as exc:
-        raise ConfigError(f"{CONFIDENCE_VAR}: {exc}") from None
+    return settings.env_value("tag_confidence")
 
 
 def _common(p: argparse.ArgumentParser, *, lang: bool = True, min_score: bool = True) -> None:
@@ -182,7 +170,13 @@ def add_parsers(sub: Any) -> None:
         default="ext",
         help="sidecar name: ext = photo.jpg.xmp (digiKam, darktable, Immich), stem = photo.xmp (Lightroom)",
     )
-    p.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="images per inference call")
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=settings.DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help="images per inference call",
+    )
     p.add_argument(
         "--max-file-mb",
         type=positive_int,
@@ -196,7 +190,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--ray",
         metavar="ADDRESS",
-        default=os.environ.get("WANWU_RAY") or None,
+        default=settings.env_value("ray"),
         help="classify on a Ray cluster: auto (the one `ray start` joined here), HOST:PORT, "
         "ray://HOST:10001, or local (a private one-node Ray on 127.0.0.1); photos must be at the "
         f"same path on every node; needs {pip_install('ray')} [env WANWU_RAY] (docs/scale-out.md)",
@@ -369,7 +363,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             clf = Classifier(**kwargs)
             return LocalBackend(clf, stored_k, batch_size=args.batch_size, max_file_bytes=max_file_bytes, faces=finder)
 
-        bar_on = (not args.quiet and sys.stderr.isatty()) or os.environ.get("WANWU_PROGRESS") == "1"
+        bar_on = (not args.quiet and sys.stderr.isatty()) or settings.env_value("progress")
         bar = _Bar(enabled=bar_on)
         exclude = wanwu_files(db_path) | {str(thumbnails_dir(db_path))}
         indexer = Indexer(
@@ -463,13 +457,7 @@ def _max_file_mb(args: argparse.Namespace) -> int:
     """--max-file-mb, else WANWU_MAX_FILE_MB, else the default."""
     if args.max_file_mb is not None:
         return args.max_file_mb
-    env = os.environ.get(MAX_FILE_ENV, "").strip()
-    if not env:
-        return DEFAULT_MAX_FILE_MB
-    try:
-        return positive_int(env)
-    except (argparse.ArgumentTypeError, ValueError):
-        raise ConfigError(f"{MAX_FILE_ENV}={env!r} is not a whole number of MB above 0; unset it or fix it") from None
+    return settings.env_value("max_file_mb")
 
 
 # --- search / library / tag ----------------------------------------------------------------

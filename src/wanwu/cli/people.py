@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any, Callable
 
+from .. import settings
 from ..errors import EXIT_FAILED, EXIT_USAGE
 from ..install import pip_install
 from ..library.catalogue import ENV_VAR, open_catalogue, require_catalogue, resolve_db_path, writer_lock
 from .args import HelpFormatter
 
 EXIT_OK = 0
-FACES_ENV = "WANWU_FACES"  # 0/no/off: like --no-faces
+FACES_ENV = settings.env_name("faces")  # 0/no/off: like --no-faces
 
 PEOPLE_EXAMPLES = f"""\
 examples:
@@ -40,7 +40,6 @@ def add_index_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-faces",
         action="store_true",
-        default=os.environ.get(FACES_ENV, "").strip().lower() in ("0", "no", "off", "false"),
         help=f"do not look for faces (by default with the faces extra installed) [env {FACES_ENV}=0]",
     )
 
@@ -50,7 +49,7 @@ def make_finder(args: argparse.Namespace) -> Any:
     then one line on stderr says how to get it)."""
     from ..faces import INSTALL_HINT, faces_available
 
-    if getattr(args, "no_faces", False):
+    if getattr(args, "no_faces", False) or not settings.env_value("faces"):
         return None
     if not faces_available():
         print(f"wanwu: faces are not looked for: {INSTALL_HINT} (--no-faces hides this line)", file=sys.stderr)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from .. import settings
 from ..engines import PRECISIONS, EngineSpec, get_engine
 from ..errors import EXIT_FAILED, EXIT_USAGE, WanwuError
-from ..labels import user_lang
 from ..paths import display_text, user_path
 
 if TYPE_CHECKING:
@@ -117,14 +116,19 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         try:
             weights = resolve_weights(spec, chosen.weights)
         except WanwuError as exc:
-            print(display_text(f"wanwu: error: {exc.text(user_lang())}"), file=sys.stderr)
+            print(display_text(f"wanwu: error: {exc.text(settings.resolve_lang(strict=False))}"), file=sys.stderr)
             rows += [_row(spec.name, p, error=exc) for p in precisions]
             continue
         for precision in precisions:
             try:
                 done = prepare(spec, weights, precision, announce=_progress)
             except WanwuError as exc:
-                print(display_text(f"wanwu: error: {spec.name} {precision}: {exc.text(user_lang())}"), file=sys.stderr)
+                print(
+                    display_text(
+                        f"wanwu: error: {spec.name} {precision}: {exc.text(settings.resolve_lang(strict=False))}"
+                    ),
+                    file=sys.stderr,
+                )
                 rows.append(_row(spec.name, precision, error=exc))
                 continue
             rows.append(

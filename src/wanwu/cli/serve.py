@@ -17,7 +17,6 @@ from typing import Any
 
 from .. import settings
 from ..errors import EXIT_FAILED, WanwuError
-from ..labels import user_lang
 from ..server.config import ServerConfig, key_file_mode_if_public
 from .args import ArgumentParser
 
@@ -212,7 +211,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
     except WanwuError as exc:
-        print(f"wanwu serve: error: {exc.text(user_lang(getattr(args, 'lang', None)))}", file=sys.stderr)
+        print(
+            f"wanwu serve: error: {exc.text(settings.resolve_lang(getattr(args, 'lang', None), strict=False))}",
+            file=sys.stderr,
+        )
         return exc.exit_status
     problem = port_problem(config.host, config.port)
     if problem:

@@ -140,6 +140,10 @@ ENGINE_TABLE: tuple[EngineSpec, ...] = (
 ENGINES: tuple[str, ...] = tuple(e.name for e in ENGINE_TABLE)
 DEFAULT_ENGINE = "onnxruntime"
 DEFAULT_PRECISION = "fp32"  # int8 is faster but moves some labels (docs/benchmarks.md)
+# Most images per forward pass, wherever images come in batches (classify, index, the server's
+# micro-batcher, a Ray actor). 8, not 16: on 2-4 cores the same images/s (forward passes gain <5%
+# past 8) with ~60 MB less at the peak (benchmarks/server_throughput.py)
+DEFAULT_BATCH_SIZE = 8
 PRECISIONS: tuple[str, ...] = tuple(dict.fromkeys(p for e in ENGINE_TABLE for p in e.precisions))
 
 

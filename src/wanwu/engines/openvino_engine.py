@@ -23,10 +23,8 @@ class OpenVinoEngine:
     name = "openvino"
 
     def __init__(self, model: bytes, *, precision: str = DEFAULT_PRECISION, threads: int | None = None):
-        try:
-            import openvino as ov
-        except ImportError:
-            raise EngineError("the openvino engine needs the openvino package: pip install openvino") from None
+        import openvino as ov  # installed: ``EngineSpec.create`` checked before importing this module
+
         self.precision = precision
         self.threads = threads or default_threads()
         core = ov.Core()

@@ -15,19 +15,13 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import FacesUnavailableError
 from ..install import pip_install
 
 INSTALL_HINT = f"finding faces needs the faces extra: {pip_install('faces')}"
 WEIGHTS_PACKAGE = "face_recognition_models"
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"
 DESCRIPTOR_FILE = "dlib_face_recognition_resnet_model_v1.dat"
-
-
-class FacesUnavailableError(ConfigError):
-    code = "faces_unavailable"
-    summary_zh = "未安装人脸扩展（faces）"
-    summary = "the faces extra is not installed"
 
 
 def weights_dir() -> Path | None:

@@ -21,8 +21,8 @@ from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
-from ..engines import default_threads
-from ..errors import ImageInputError
+from ..engines import DEFAULT_BATCH_SIZE, default_threads
+from ..errors import ImageInputError, UnreadableFileError
 from ..pipeline.results import ImageResult
 from ..pipeline.runner import Prepared
 from .embeddings import pooled, sharpness
@@ -60,28 +60,12 @@ class Classified:
 
 
 class ClassifyBackend(Protocol):
-    """Classify files, yielding as results are ready, in any order: a ``Classified`` each, or a
-    plain ``(path, ImageResult)`` pair (the indexer then hashes the file itself, on this
-    machine). ``stop`` (optional) asks it to read no further files."""
+    """Classify files, yielding a ``Classified`` for each as it is ready, in any order. ``stop``
+    (optional) asks it to read no further files."""
 
-    def classify(self, paths: Iterable[str]) -> Iterator[Classified | tuple[str, ImageResult]]: ...
+    def classify(self, paths: Iterable[str]) -> Iterator[Classified]: ...
 
     def close(self) -> None: ...
-
-
-def as_classified(item: Classified | tuple[str, ImageResult]) -> Classified:
-    """A backend's answer as a ``Classified``: facts read from the file when the backend gave none
-    (hashed in a stream; EXIF only of a file the backend could decode, so within the pixel limit)."""
-    if isinstance(item, Classified):
-        return item
-    path, result = item
-    try:
-        facts = FileFacts(file_sha256(path))
-        if result.error is None:
-            facts.take(read_embedded(path))
-    except (OSError, ImageInputError):
-        return Classified(path, result, None)
-    return Classified(path, result, facts)
 
 
 def file_sha256(path: str) -> str:
@@ -94,11 +78,6 @@ def tagger_name(model: str, precision: str, weights_sha256: str) -> str:
     tagged by another tagger is re-tagged by the next ``wanwu index``. The engine is not part of
     it: ONNX Runtime, OpenVINO and torch give the same labels (tests/test_engines_parity.py)."""
     return f"{model}/{precision}/{weights_sha256[:12]}"
-
-
-class UnreadableFileError(ImageInputError):
-    code = "unreadable"
-    http_status = 422
 
 
 class _ByteBudget:
@@ -144,7 +123,7 @@ class LocalBackend:
         self,
         classifier,
         top_k: int,
-        batch_size: int = 8,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int = 2,
         max_file_bytes: int = DEFAULT_MAX_FILE_MB * 1_000_000,
         faces=None,
@@ -162,8 +141,6 @@ class LocalBackend:
         if passes is None:
             passes = max(1, default_threads() // max(1, getattr(classifier.engine, "threads", None) or 1))
         self.passes = passes
-        precision = getattr(classifier.engine, "precision", None) or "fp32"
-        self.tagger = tagger_name(classifier.model_name, precision, classifier.weights.sha256)
         self._stop = threading.Event()
 
     @contextmanager

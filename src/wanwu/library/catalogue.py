@@ -16,11 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..errors import EXIT_RETRY, DiskFullError, WanwuError
+from .. import settings
+from ..errors import DiskFullError, LibraryBusyError, LibraryError
 from .files import db_text, text_from_db
 
 DEFAULT_NAME = "library.db"
-ENV_VAR = "WANWU_LIBRARY"
+ENV_VAR = settings.env_name("library")
 
 # Each entry moves the schema from version i to i + 1 (``PRAGMA user_version``). Never edit a
 # released step: append a new one.
@@ -125,23 +126,9 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class LibraryError(WanwuError):
-    code = "library_error"
-    summary = "a problem with the photo catalogue"
-    summary_zh = "照片相册的问题"
-    http_status = 409
-
-
-class LibraryBusyError(LibraryError):
-    code = "library_busy"
-    exit_status = EXIT_RETRY  # not 1 ("some files failed"): nothing was tried; run it again later
-    summary = "another process is writing the photo catalogue"
-    summary_zh = "另一个进程正在写入照片相册"
-
-
 def default_db_path() -> Path:
     """``$WANWU_LIBRARY``, else ``$XDG_DATA_HOME/wanwu/library.db`` (``~/.local/share/...``)."""
-    env = os.environ.get(ENV_VAR)
+    env = settings.env_value("library")
     if env:
         return Path(env).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")

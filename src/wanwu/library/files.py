@@ -19,40 +19,15 @@ import re
 import stat
 from typing import BinaryIO, Iterable
 
-from ..errors import ImageInputError, WanwuError
+from ..errors import (
+    FileTooLargeError,
+    NotARegularFileError,
+    NotServedError,
+    PhotoChangedError,
+)
 
 DEFAULT_MAX_FILE_MB = 200  # a 100 MP 16-bit TIFF is ~600 MB; camera JPEGs and RAW-sized PNGs are far under
 MAX_FILE_ENV = "WANWU_MAX_FILE_MB"
-
-
-class FileTooLargeError(ImageInputError):
-    code = "file_too_large"
-    http_status = 413
-    summary = "the file is larger than --max-file-mb"
-    summary_zh = "文件大于 --max-file-mb"
-
-
-class NotARegularFileError(ImageInputError):
-    code = "not_a_regular_file"
-    http_status = 422
-    summary = "not a regular file (a FIFO, device or socket): never read"
-    summary_zh = "不是普通文件（FIFO、设备或套接字）：从不读取"
-
-
-class NotServedError(WanwuError):
-    """Why the server will not send a catalogued photo's file; ``code``/``http_status`` per case."""
-
-    code = "photo_not_served"
-    http_status = 404
-    summary = "the photo's file now leads outside the library's folders or is not a regular file"
-    summary_zh = "照片文件现在指向相册文件夹之外，或不是普通文件"
-
-
-class PhotoChangedError(WanwuError):
-    code = "photo_changed"
-    http_status = 410
-    summary = "the photo's file is no longer the catalogued content (re-run wanwu index)"
-    summary_zh = "照片文件已不是编入相册时的内容（请重新运行 wanwu index）"
 
 
 def real_roots(roots: Iterable[str | os.PathLike]) -> tuple[str, ...]:

@@ -39,7 +39,7 @@ from typing import Callable, Iterable, Protocol, Sequence
 from ..atomic import is_disk_full
 from ..errors import ImageInputError
 from ..walk import SkipReport
-from .backend import Classified, ClassifyBackend, as_classified, file_sha256
+from .backend import Classified, ClassifyBackend, file_sha256
 from .catalogue import record_roots, transaction
 from .embeddings import encode
 from .files import db_text
@@ -407,8 +407,7 @@ class Indexer:
             backend.stop()
         t0 = time.monotonic()
         try:
-            for answer in backend.classify(t.entry.path for t in todo):
-                item = as_classified(answer)
+            for item in backend.classify(t.entry.path for t in todo):
                 t = by_path.pop(item.path, None)
                 if t is None:
                     continue

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, WanwuError
+from ..errors import PersonNameError, PersonNameTakenError, PersonNotFoundError
 from ..faces import cluster
 from .catalogue import transaction
 
@@ -39,29 +39,6 @@ PEOPLE_LABEL = {"en": "people", "zh": "人物"}  # the tag of a photo with faces
 PEOPLE_WORDS = frozenset({"people", "person", "persons", "face", "faces", "人物", "人", "人脸", "脸"})
 SAME_FACE_IOU = 0.5  # a face found again where one was (re-indexing): the same face
 MAX_NAME = 100  # characters in a person's name (the CLI and the API)
-
-
-class PersonNotFoundError(WanwuError):
-    code = "person_not_found"
-    http_status = 404
-    summary = "no such person or face"
-    summary_zh = "没有这个人或这张脸"
-
-
-class PersonNameError(ConfigError):
-    code = "bad_person_name"
-    http_status = 422
-    summary = (
-        f"a person's name must not be empty, longer than {MAX_NAME} characters, nor contain '|' or control characters"
-    )
-    summary_zh = f"人名不能为空，不能超过 {MAX_NAME} 个字符，也不能含有“|”或控制字符"
-
-
-class PersonNameTakenError(WanwuError):
-    code = "person_name_taken"
-    http_status = 409
-    summary = "another person already has that name"
-    summary_zh = "另一个人已经用了这个名字"
 
 
 # --- faces of a photo ---------------------------------------------------------------------

@@ -32,7 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import EXIT_RETRY, ConfigError, EngineError, WanwuError
+from ..engines import DEFAULT_BATCH_SIZE as INFER_BATCH  # forward passes inside an actor
+from ..errors import ConfigError, EngineError, RayWorkerLostError, WanwuError
 from ..install import pip_install
 from ..pipeline.defaults import DEFAULT_TOP_K
 from ..pipeline.results import ImageResult, Prediction, Timing
@@ -46,8 +47,6 @@ INSTALL_HINT = f"--ray needs Ray: {pip_install('ray')}"
 # were both slower than 16 (small batches pay Ray's per-task cost, large ones leave an actor
 # idle at the end and make an interrupted run lose more work); 16 it is.
 DEFAULT_BATCH_SIZE = 16
-# Forward passes inside one actor's batch (LocalBackend's batch): the engine's sweet spot.
-INFER_BATCH = 8
 
 
 def ray_available() -> bool:
@@ -129,16 +128,6 @@ def _root_cause(exc: BaseException) -> str:
         exc = cause
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else type(exc).__name__
-
-
-class RayWorkerLostError(EngineError):
-    """A Ray worker process, raylet or node died under the job (killed, out of memory, a
-    machine gone). The job ends there; what reached the catalogue is kept."""
-
-    code = "ray_worker_lost"
-    exit_status = EXIT_RETRY  # the same command goes on where this one stopped
-    summary = "a Ray worker or node died during the job"
-    summary_zh = "任务进行中一个 Ray 工作进程或节点失效"
 
 
 def _lost(exc: BaseException) -> str | None:
@@ -226,9 +215,8 @@ def _ray_data_console_without_errors() -> Iterator[None]:
 
 
 def _error_classes() -> dict[str, type[WanwuError]]:
-    """code -> error class, so a worker's failure comes back as the same wanwu error."""
-    from . import backend  # noqa: F401 - its UnreadableFileError is one of them
-
+    """code -> error class, so a worker's failure comes back as the same wanwu error (every
+    class is in ``wanwu.errors``, imported above)."""
     out: dict[str, type[WanwuError]] = {}
     todo: list[type[WanwuError]] = [WanwuError]
     while todo:

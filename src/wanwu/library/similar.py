@@ -21,7 +21,7 @@ import os
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from .catalogue import LibraryError
+from ..errors import PhotoNotEmbeddedError
 
 if TYPE_CHECKING:  # NumPy and the index on first use: the CLI's parser reads the defaults below
     import numpy as np
@@ -94,13 +94,6 @@ def _answer(conn, index: VectorIndex, q: np.ndarray, count: int, exclude: int | 
     ids = [int(index.ids[p]) for p in pos]
     rows = _rows(conn, ids)
     return [{**_item(rows[i]), "similarity": round(float(s), 4)} for i, s in zip(ids, sims) if i in rows]
-
-
-class PhotoNotEmbeddedError(LibraryError):
-    code = "photo_not_embedded"
-    http_status = 404
-    summary = "the photo has no embedding of the catalogue's model"
-    summary_zh = "这张照片没有相册所用模型的特征向量"
 
 
 def embed_file(path: str, model: str) -> np.ndarray:

@@ -27,7 +27,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .catalogue import LibraryError
+from ..errors import NoEmbeddingsError
 
 PROJECTED_DIMS = 128
 FIT_ROWS = 20_000
@@ -42,13 +42,6 @@ _EPS = 1e-4  # float32 rounding in the bounds
 # ``linked`` keeps the all-pairs answer of an index for the next call (the gallery's duplicates
 # review asks again after every click) while it holds at most this many pairs: 16 bytes a pair.
 LINKED_KEPT = 2_000_000
-
-
-class NoEmbeddingsError(LibraryError):
-    code = "no_embeddings"
-    http_status = 409
-    summary = "the catalogue has no embeddings yet; run `wanwu index` on your photos"
-    summary_zh = "相册还没有特征向量；请对照片运行 `wanwu index`"
 
 
 @dataclass

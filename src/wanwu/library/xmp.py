@@ -35,7 +35,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from ..atomic import describe_disk, is_disk_full, write_atomic
-from ..errors import WanwuError
+from ..errors import SidecarError
 from . import names
 
 NS = {
@@ -95,19 +95,6 @@ NAMINGS = ("ext", "stem")  # photo.jpg.xmp (digiKam, darktable, Immich) | photo.
 def _q(name: str) -> str:
     prefix, local = name.split(":")
     return f"{{{NS[prefix]}}}{local}"
-
-
-class SidecarError(WanwuError):
-    """A sidecar left alone or not written; the message names the photo and the sidecar."""
-
-    code = "sidecar_error"
-    http_status = 500
-    summary = "an XMP sidecar was left alone or could not be written"
-    summary_zh = "XMP 附属文件未改动或无法写入"
-
-    def __init__(self, photo: str, sidecar: str, problem: str, *, disk_full: bool = False):
-        super().__init__(f"{photo}: {sidecar} {problem}")
-        self.photo, self.sidecar, self.disk_full = photo, sidecar, disk_full
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,24 @@ def public_reason(spec: ModelSpec) -> str:
     return f"weights not on this server (its operator can run: wanwu download {spec.name})"
 
 
+def describe(spec: ModelSpec, available: bool, reason: str | None) -> dict:
+    """What every list of models says about one (``wanwu models``, ``/api/v1/models``, v2's
+    repository index): its registry facts, and whether it can run here (``reason`` when not,
+    as the caller may show it: with this machine's paths for its operator, without for others)."""
+    size = spec.weights.size_bytes if spec.weights else None
+    return {
+        "name": spec.name,
+        "title": spec.title,
+        "available": available,
+        "reason": None if available else reason,
+        "top1": spec.top1,
+        "params_m": spec.params_m,
+        "gflops": spec.gflops,
+        "input_size": spec.input_size,
+        "size_mb": round(size / 1e6, 1) if size else None,
+    }
+
+
 def availability(spec: ModelSpec) -> tuple[bool, str | None]:
     """(available, reason) without hashing big files: presence by name only."""
     if spec.weights is None:

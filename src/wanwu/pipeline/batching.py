@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..engines import DEFAULT_BATCH_SIZE
 from ..errors import BusyError
 
 __all__ = ["BusyError", "MicroBatcher"]
@@ -32,7 +33,7 @@ class MicroBatcher:
         self,
         infer: Callable[[np.ndarray], np.ndarray],
         *,
-        max_batch_size: int = 16,
+        max_batch_size: int = DEFAULT_BATCH_SIZE,
         max_wait_ms: float = 2.0,
         max_queue: int = 256,
         name: str = "wanwu-inference",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, cast
 
 import numpy as np
 
-from ..engines import DEFAULT_ENGINE, Engine, check_engine
+from ..engines import DEFAULT_BATCH_SIZE, DEFAULT_ENGINE, Engine, check_engine
 from ..imaging import DecodedImage, ImageSource, Preprocessing, load_image, preprocess
 from ..models import DEFAULT_MODEL, ModelSpec, get_spec
 from ..models.weights import ResolvedWeights, resolve_weights
@@ -133,7 +133,11 @@ class Classifier:
         return self.runner.explain(image, top_k, index, name)
 
     def classify_iter(
-        self, images: Iterable[ImageSource], top_k: int = DEFAULT_TOP_K, batch_size: int = 8, decode_threads: int = 2
+        self,
+        images: Iterable[ImageSource],
+        top_k: int = DEFAULT_TOP_K,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        decode_threads: int = 2,
     ) -> Iterator[ImageResult]:
         """Results in input order. Decoding/preprocessing runs in threads, inference in batches."""
         for ran in self.runner.run_many(images, top_k, batch_size=batch_size, threads=decode_threads):

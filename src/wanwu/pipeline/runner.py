@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, S
 
 import numpy as np
 
+from ..engines import DEFAULT_BATCH_SIZE
 from ..errors import EngineError, ImageInputError
 from .batching import MicroBatcher
 from .explain import Explanation, class_map, crop_box
@@ -327,7 +328,7 @@ class Runner:
         self,
         sources: Iterable[Any],
         top_k: int,
-        batch_size: int = 8,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         threads: int = 2,
         *,
         window: int | None = None,

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from ..envelope import envelope
 from ..errors import AmbiguousLabelError, ImageInputError, UnknownLabelError, UnsupportedLanguageError
 from ..pipeline import Classifier
 from ..pipeline.explain import resolve_target
@@ -72,13 +73,7 @@ ModelName = Annotated[str | None, Query(description="model name from /api/v1/mod
 
 
 def _envelope(clf: Classifier, results: list[Classified], lang: str, top_k: int, pol: Policy) -> dict:
-    return {
-        "model": clf.model_name,
-        "engine": clf.engine.name,
-        "precision": clf.engine.precision,
-        "lang": lang,
-        "results": [_without_none(_with_verdict(r, lang, top_k, pol)) for r in results],
-    }
+    return envelope(clf, [_without_none(_with_verdict(r, lang, top_k, pol)) for r in results], lang)
 
 
 def _with_verdict(r: Classified, lang: str, top_k: int, pol: Policy) -> dict:
@@ -250,4 +245,4 @@ async def explain(
 
         png = await ctx.service.run_cpu(overlay_png, answers[0], OVERLAY_MAX_SIDE, lang)
         return Response(png, media_type="image/png")
-    return {"model": clf.model_name, "engine": clf.engine.name, "precision": clf.engine.precision, "results": results}
+    return envelope(clf, results)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..engines import default_threads
+from ..engines import DEFAULT_BATCH_SIZE, default_threads
 from ..errors import ConfigError
 from ..settings import ModelSettings, parse_bool, parse_float, parse_int, parse_optional_int, parse_pixels, setting
 
@@ -86,10 +86,9 @@ class ServerConfig(ModelSettings):
     max_files: int = _opt(
         64, "WANWU_MAX_FILES", parse_int, metavar="N", help="most images in one request (413 above)"
     )  # images per request (JSON API and v2)
-    # most images per forward pass; 1 = no batching. 8, not 16: on 2-4 cores the same images/s
-    # (forward passes gain <5% past 8) with ~60 MB less at the peak (benchmarks/server_throughput.py)
+    # most images per forward pass; 1 = no batching (why 8: wanwu.engines.DEFAULT_BATCH_SIZE)
     batch_size: int = _opt(
-        8,
+        DEFAULT_BATCH_SIZE,
         "WANWU_BATCH_SIZE",
         parse_int,
         metavar="N",
@@ -193,14 +192,16 @@ class ServerConfig(ModelSettings):
     log_level: str = _opt(
         "info", "WANWU_LOG_LEVEL", choices=("critical", "error", "warning", "info", "debug"), help="log verbosity"
     )
-    # the Library view and /api/v1/library/*: a catalogue path, "" for the default one; None = off
+    # the Library view and /api/v1/library/*: a catalogue path, "" for the default one; None = off.
+    # The CLI's catalogue variable turns it on; WANWU_SERVE_LIBRARY is its former name (one release)
     library: str | None = _opt(
         None,
-        "WANWU_SERVE_LIBRARY",
+        "WANWU_LIBRARY",
+        deprecated=("WANWU_SERVE_LIBRARY",),
         metavar="DB",
         flag_options={"nargs": "?", "const": ""},  # --library alone: the default catalogue
         help="also serve the photo library (Library view, /api/v1/library/*) of catalogue DB; "
-        "without DB: $WANWU_LIBRARY or $XDG_DATA_HOME/wanwu/library.db",
+        "without DB: $XDG_DATA_HOME/wanwu/library.db",
     )
 
     @classmethod

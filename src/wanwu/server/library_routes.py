@@ -34,9 +34,10 @@ from ..errors import (
     BusyError,
     DiskFullError,
     ImageInputError,
+    PhotoGoneError,
+    PhotoNotFoundError,
     ThumbnailCacheError,
     UnsupportedLanguageError,
-    WanwuError,
 )
 from ..library import names, usertags
 from ..library.catalogue import LibraryError, catalogue_roots, open_catalogue, thumbnails_dir
@@ -60,20 +61,6 @@ class _JSON(JSONResponse):
 log = logging.getLogger("wanwu.library")
 router = APIRouter(prefix="/api/v1/library", tags=["Library"], default_response_class=_JSON)
 status_router = APIRouter(prefix="/api/v1", tags=["Library"])  # on every server: does it have a library?
-
-
-class PhotoNotFoundError(WanwuError):
-    code = "photo_not_found"
-    http_status = 404
-    summary = "no photo with this id in the catalogue"
-    summary_zh = "相册中没有这个编号的照片"
-
-
-class PhotoGoneError(WanwuError):
-    code = "photo_gone"
-    http_status = 410
-    summary = "the photo is in the catalogue but its file is gone or unreadable (re-run wanwu index)"
-    summary_zh = "照片在相册中，但文件已不在或无法读取（请重新运行 wanwu index）"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from PIL import Image
 from ..engines import get_engine
 from ..errors import ModelUnavailableError
 from ..models import ModelSpec, get_spec, list_specs
-from ..models.weights import availability, public_reason
+from ..models.weights import availability, describe, public_reason
 from ..pipeline import Classifier
 from .config import ServerConfig
 from .memory import release_freed_memory
@@ -143,20 +143,7 @@ class ModelPool:
         """The registry as the JSON API shows it (reasons without this machine's paths)."""
         out = []
         for spec in list_specs():
-            available, reason = self.availability(spec)
-            reason = None if available else public_reason(spec)
-            size = spec.weights.size_bytes if spec.weights else None
-            out.append(
-                {
-                    "name": spec.name,
-                    "title": spec.title,
-                    "available": available,
-                    "reason": reason,
-                    "top1": spec.top1,
-                    "params_m": spec.params_m,
-                    "input_size": spec.input_size,
-                    "size_mb": round(size / 1e6, 1) if size else None,
-                    "loaded": spec.name in self._loaded,
-                }
-            )
+            available, _ = self.availability(spec)
+            facts = describe(spec, available, public_reason(spec))
+            out.append({**facts, "loaded": spec.name in self._loaded})
         return out

@@ -24,7 +24,7 @@ from .. import __version__
 from ..engines import get_engine
 from ..errors import UnknownModelError
 from ..labels import imagenet_classes
-from ..models import get_spec, list_specs
+from ..models import get_spec
 from ..pipeline import Classifier
 from .context import AppContext, get_context
 from .errors import (
@@ -162,12 +162,11 @@ async def model_config(ctx: Ctx, name: str, version: Version) -> dict:
 @router.post("/repository/index", summary="Models and their state")
 async def repository_index(ctx: Ctx) -> list[dict]:
     out = []
-    for spec in list_specs():
-        available, reason = ctx.service.pool.availability(spec)
-        state = "READY" if ctx.service.pool.is_loaded(spec.name) else ("UNAVAILABLE" if not available else "")
-        entry = {"name": spec.name, "version": MODEL_VERSION, "state": state}
-        if reason:
-            entry["reason"] = reason
+    for model in ctx.service.pool.describe():  # the JSON API's list: the same facts, the same reasons
+        state = "READY" if model["loaded"] else ("UNAVAILABLE" if not model["available"] else "")
+        entry = {"name": model["name"], "version": MODEL_VERSION, "state": state}
+        if model["reason"]:
+            entry["reason"] = model["reason"]
         out.append(entry)
     return out
 
