@@ -105,9 +105,10 @@ class _ByteBudget:
 
 class LocalBackend:
     """The wanwu pipeline on this machine: ``Runner.run_many`` with the indexer's hooks. Each
-    file is opened once (``_read``: its bytes, their hash, then, once decoded, their EXIF) and
-    its decoded image is looked at for faces (``_inspect``) before it goes; the forward pass
-    also gives the feature map that becomes the embedding. At most ``window`` files are read or
+    file is opened once (``_read``: its bytes and their hash); once it is decoded, ``_inspect``
+    reads the EXIF from those bytes, the sharpness of the model input and the faces in the
+    decoded image before the pixels go; the forward pass also gives the feature map that
+    becomes the embedding. At most ``window`` files are read or
     decoded ahead of inference, and at most ``max_file_bytes`` of file bytes are held at once,
     so memory stays bounded however many and however big the files. Only regular files up to
     ``max_file_bytes`` are read (others are per-file errors: ``file_too_large``,
@@ -146,7 +147,8 @@ class LocalBackend:
     @contextmanager
     def _read(self, path: str) -> Iterator[tuple[bytes, Classified]]:
         """The runner's ``read`` hook: open a regular file once, read and hash its bytes (held
-        within the byte budget until the image is prepared). Problems raise ``ImageInputError``."""
+        within the byte budget until the image is prepared and inspected). Problems raise
+        ``ImageInputError``."""
         try:
             fd, st = open_regular(path)
         except ImageInputError:  # not a regular file, or missing (some are OSErrors too): as they are
