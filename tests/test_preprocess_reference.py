@@ -92,7 +92,16 @@ def sized_images(photos) -> list[Image.Image]:
     return [(cat if i % 2 else coffee).resize(size, Image.Resampling.BICUBIC) for i, size in enumerate(SIZES)]
 
 
-@pytest.mark.parametrize("spec", list_specs(), ids=lambda s: s.name)
+def _one_per_transform() -> list:
+    """The first registered model of each distinct preprocessing (VGG-16's is ResNet-18's): a model
+    added with a transform of its own is covered without editing this file."""
+    first: dict = {}
+    for spec in list_specs():
+        first.setdefault(spec.preprocessing, spec)
+    return list(first.values())
+
+
+@pytest.mark.parametrize("spec", _one_per_transform(), ids=lambda s: s.name)
 def test_preprocess_is_torchvision_on_pil_exactly(spec, photos, sized_images):
     prep = spec.preprocessing
     images = [load_image(path).image for path in photos.values()] + sized_images

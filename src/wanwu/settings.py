@@ -197,9 +197,9 @@ def env_parsed(f: Any, environ: Mapping[str, str]) -> Any:
         return f.default
     try:
         return f.metadata["parse"](raw)
-    except ValueError:
+    except ValueError as exc:
         env = f.metadata["env"]
-        raise ConfigError(f"{env}={raw!r} is not a valid value for {f.name}; unset it or fix it") from None
+        raise ConfigError(f"{env}={raw!r} is not a valid value for {f.name} ({exc}); unset it or fix it") from None
 
 
 _S = TypeVar("_S", bound="ModelSettings")
