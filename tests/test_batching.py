@@ -175,3 +175,32 @@ def test_a_failed_inline_pass_reaches_its_caller_and_frees_the_batcher():
         assert b.run(lambda: np.full((1,), 3.0, np.float32)).result(5)[0] == 3.0
     finally:
         b.close()
+
+
+@pytest.mark.parametrize("passes", [1, 2])
+def test_passes_run_side_by_side_up_to_their_number(passes):
+    """With ``passes=2`` two batches are in the engine at once (one pass per core, each on one
+    intra-op thread); with one, never more than one."""
+    inside, most, lock = 0, 0, threading.Lock()
+    both_in = threading.Barrier(2)
+
+    def engine(batch: np.ndarray) -> np.ndarray:
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        try:
+            both_in.wait(timeout=0.5)  # the second pass arrives while the first is still here
+        except threading.BrokenBarrierError:
+            pass
+        with lock:
+            inside -= 1
+        return batch.reshape(len(batch), -1).sum(axis=1, keepdims=True)
+
+    batcher = MicroBatcher(engine, max_batch_size=1, max_wait_ms=0, passes=passes)
+    try:
+        futures = [batcher.submit(np.full((1, 1, 1), i, np.float32)) for i in range(4)]
+        assert [f.result(timeout=10)[0] for f in futures] == [0, 1, 2, 3]
+    finally:
+        batcher.close()
+    assert most == passes and batcher.batches == 4

@@ -98,11 +98,13 @@ class StageModel(Protocol):
 @dataclass(frozen=True)
 class BatchOptions:
     """The server's micro-batcher (``wanwu.pipeline.batching``): most images per pass, how long
-    a forming batch may wait for images still being prepared, most images waiting."""
+    a forming batch may wait for images still being prepared, most images waiting, and how many
+    passes may run at once."""
 
     max_batch_size: int
     max_wait_ms: float
     max_queue: int
+    passes: int = 1
 
 
 @dataclass
@@ -167,6 +169,7 @@ class Runner:
                 max_wait_ms=batching.max_wait_ms,
                 max_queue=batching.max_queue,
                 name=f"wanwu-infer-{model.model_name}",
+                passes=batching.passes,
             )
 
     def close(self, timeout: float | None = 5.0) -> None:
