@@ -122,10 +122,10 @@ def thumbnail_from(image: Image.Image) -> bytes:
 
 
 def stage_cpu(paths: list[str], clf) -> dict[str, float]:
-    """CPU seconds per photo of each per-photo stage of ``LocalBackend._front`` (and the
-    postprocess, and a thumbnail), one thread, on ``paths``."""
-    from wanwu.library.backend import read_exif
+    """CPU seconds per photo of each per-photo stage of ``LocalBackend`` (its read and inspect
+    hooks and the runner's stages), the postprocess and a thumbnail, one thread, on ``paths``."""
     from wanwu.library.embeddings import sharpness
+    from wanwu.library.metadata import read_embedded
 
     blobs = [Path(p).read_bytes() for p in paths]
     decoded = [clf.decode(b).image for b in blobs]
@@ -134,7 +134,7 @@ def stage_cpu(paths: list[str], clf) -> dict[str, float]:
     return {
         "read": _cpu_per_item(lambda p: Path(p).read_bytes(), paths),
         "sha256": _cpu_per_item(lambda b: hashlib.sha256(b).hexdigest(), blobs),
-        "exif": _cpu_per_item(read_exif, blobs),
+        "exif (+ XMP/IPTC keywords)": _cpu_per_item(read_embedded, blobs),
         "decode (draft)": _cpu_per_item(clf.decode, blobs),
         "preprocess": _cpu_per_item(clf.preprocess, decoded),
         "sharpness": _cpu_per_item(sharpness, inputs),
@@ -213,34 +213,42 @@ def _thread_cpu() -> dict[int, float]:
 
 def index_cpu_by_thread(folder: str, batch: int) -> dict[str, float]:
     """CPU seconds per photo of each kind of thread of an in-process index run (the indexer and
-    ``LocalBackend`` as ``wanwu index`` builds them): reading + decoding (``wanwu-index``), forward
-    passes (``wanwu-infer``), and the main thread (walk, hand-over, SQLite writes)."""
+    ``LocalBackend`` as ``wanwu index`` builds them): reading + decoding + forward passes (the
+    runner's pool threads), and the main thread (walk, hand-over, SQLite writes). Threads come
+    and go with each run of the runner, so their CPU is sampled every 20 ms while the run goes
+    (the last reading of a thread counts; it misses at most its last 20 ms)."""
     import threading
 
-    from wanwu.library import backend as backend_module
+    from wanwu.library.backend import LocalBackend
     from wanwu.library.catalogue import open_catalogue
     from wanwu.library.indexer import Indexer
     from wanwu.pipeline import Classifier
 
     clf = Classifier(threads=1)  # as `wanwu index` makes it
     names: dict[int, str] = {}
-    at_close: dict[int, float] = {}
+    last: dict[int, float] = {}
+    done = threading.Event()
 
-    class Backend(backend_module.LocalBackend):
-        def close(self) -> None:  # the pools' threads end here: take their CPU first
-            at_close.update(_thread_cpu())
-            names.update({t.native_id: t.name.rstrip("0123456789_") for t in threading.enumerate() if t.native_id})
-            super().close()
+    def sample() -> None:
+        while not done.wait(0.02):
+            last.update(_thread_cpu())
+            names.update({t.native_id: t.name.rstrip("0123456789_-") for t in threading.enumerate() if t.native_id})
 
     with tempfile.TemporaryDirectory(prefix="wanwu-bench-threads-") as tmp:
         conn = open_catalogue(Path(tmp) / "catalogue.db")
         before = _thread_cpu()
-        summary = Indexer(conn, "bench", lambda: Backend(clf, top_k=10, batch_size=batch)).run([folder])
+        sampler = threading.Thread(target=sample, name="bench-sampler", daemon=True)
+        sampler.start()
+        summary = Indexer(conn, "bench", lambda: LocalBackend(clf, top_k=10, batch_size=batch)).run([folder])
+        last.update(_thread_cpu())
+        done.set()
+        sampler.join()
         conn.close()
     out: dict[str, float] = {}
-    for tid, cpu in at_close.items():
+    for tid, cpu in last.items():
         name = names.get(tid, "other")
-        out[name] = out.get(name, 0.0) + (cpu - before.get(tid, 0.0)) / summary.classified
+        if name != "bench-sampler":
+            out[name] = out.get(name, 0.0) + (cpu - before.get(tid, 0.0)) / summary.classified
     return out
 
 
