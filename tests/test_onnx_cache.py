@@ -110,7 +110,7 @@ def test_building_and_serving_do_not_import_torch(tmp_cache, chelsea):
 def test_the_session_does_not_keep_the_model_bytes(tmp_cache, chelsea):
     """ONNX Runtime's wrapper held the graph bytes for as long as the session lived (the model's
     size in RSS for nothing: 47 MB for ResNet-18); the engine lets them go once the session is built."""
-    from wanwu.engines import onnx_model
+    from wanwu.engines.onnx_files import onnx_model
     from wanwu.engines.onnxruntime_engine import OnnxRuntimeEngine
     from wanwu.models import get_spec
     from wanwu.models.weights import resolve_weights

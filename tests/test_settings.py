@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from wanwu import cli, settings
+from wanwu import cli, environment, settings
 from wanwu.cli import serve as cli_serve
 from wanwu.engines import ENGINE_TABLE, ENGINES, check_engine, get_engine
 from wanwu.errors import EXIT_FAILED, ConfigError
@@ -231,12 +231,12 @@ def test_one_variable_names_the_catalogue_for_the_library_commands_and_serve(tmp
 
 
 def test_the_former_serve_library_variable_still_works_with_a_warning(capsys, monkeypatch):
-    monkeypatch.setattr(settings, "_warned", set())
+    monkeypatch.setattr(environment, "_warned", set())
     assert ServerConfig.from_env({"WANWU_SERVE_LIBRARY": "/srv/a.db"}).library == "/srv/a.db"
     err = capsys.readouterr().err
     assert "WANWU_SERVE_LIBRARY is deprecated" in err and "WANWU_LIBRARY" in err
     both = {"WANWU_SERVE_LIBRARY": "/srv/a.db", "WANWU_LIBRARY": "/srv/b.db"}
-    monkeypatch.setattr(settings, "_warned", set())
+    monkeypatch.setattr(environment, "_warned", set())
     assert ServerConfig.from_env(both).library == "/srv/b.db"
     assert "ignored" in capsys.readouterr().err
 

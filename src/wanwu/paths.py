@@ -1,17 +1,17 @@
 """Where wanwu keeps things on disk (all overridable by environment variables: wanwu's own are
-read through ``wanwu.settings``)."""
+read through ``wanwu.environment``)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from . import settings
+from . import environment
 
 
 def cache_dir() -> Path:
     """ONNX exports and small bookkeeping files: ``$WANWU_CACHE_DIR`` or ``~/.cache/wanwu``."""
-    env = settings.env_value("cache_dir")
+    env = environment.env_value("cache_dir")
     if env:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
@@ -21,7 +21,7 @@ def cache_dir() -> Path:
 def weights_dirs() -> list[Path]:
     """Folders searched for official weight files by name, in order: ``$WANWU_WEIGHTS_DIR``
     (``os.pathsep``-separated), then the torch hub cache (``$TORCH_HOME/hub/checkpoints``)."""
-    dirs = [Path(p).expanduser() for p in settings.env_value("weights_dir").split(os.pathsep) if p]
+    dirs = [Path(p).expanduser() for p in environment.env_value("weights_dir").split(os.pathsep) if p]
     dirs.append(torch_hub_checkpoints())
     return dirs
 

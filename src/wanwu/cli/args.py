@@ -1,5 +1,6 @@
 """What every ``wanwu`` subcommand's parser shares: argparse validators (``positive_int``,
-``positive_float``) and the help formatter. Settings with a ``WANWU_*`` variable get their flags
+``positive_float``), the help formatter, and the language and tag confidence a library command
+runs with (``lang_of``, ``confidence_of``). Settings with a ``WANWU_*`` variable get their flags
 from ``wanwu.settings.add_arguments``; this module is for the plain options around them."""
 
 from __future__ import annotations
@@ -53,3 +54,19 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
+def lang_of(args: argparse.Namespace) -> str:
+    """--lang, else WANWU_LANG, else the locale's language (``settings.resolve_lang``)."""
+    from .. import settings  # not at import: `wanwu --help` builds its parser from this module
+
+    return settings.resolve_lang(getattr(args, "lang", None))
+
+
+def confidence_of(args: argparse.Namespace) -> float | None:
+    """--tag-confidence, else WANWU_TAG_CONFIDENCE, else None (calibrated per model)."""
+    from .. import settings
+
+    if getattr(args, "tag_confidence", None) is not None:
+        return args.tag_confidence
+    return settings.env_value("tag_confidence")

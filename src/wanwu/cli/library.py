@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from .. import csv_out, settings
 from ..atomic import TEMP_SUFFIX, remove_stale_temps, stale_before
+from ..environment import DEFAULT_MAX_FILE_MB
 from ..errors import EXIT_DISK_FULL, EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError
 from ..install import DISTRIBUTION, pip_install
 from ..library import names
@@ -32,11 +33,10 @@ from ..library.catalogue import (
     wanwu_files,
     writer_lock,
 )
-from ..library.files import DEFAULT_MAX_FILE_MB, MAX_FILE_ENV, json_text
-from ..library.xmp import SidecarWriter
+from ..library.files import MAX_FILE_ENV, json_text
 from ..tag_policy import STORED_TOP_K, parse_confidence
 from . import people as people_cli
-from .args import HelpFormatter, positive_int
+from .args import HelpFormatter, confidence_of, lang_of, positive_int
 
 EXIT_INTERRUPTED = 130
 TAG_BUSY_TIMEOUT_MS = 30_000
@@ -114,18 +114,6 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
     return value
-
-
-def _lang_of(args: argparse.Namespace) -> str:
-    """--lang, else WANWU_LANG, else the locale's language (``settings.resolve_lang``)."""
-    return settings.resolve_lang(getattr(args, "lang", None))
-
-
-def _confidence_of(args: argparse.Namespace) -> float | None:
-    """--tag-confidence, else WANWU_TAG_CONFIDENCE, else None (calibrated per model)."""
-    if getattr(args, "tag_confidence", None) is not None:
-        return args.tag_confidence
-    return settings.env_value("tag_confidence")
 
 
 def _common(p: argparse.ArgumentParser, *, lang: bool = True, min_score: bool = True) -> None:
@@ -340,13 +328,15 @@ def cmd_index(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not os.path.exists(os.path.expanduser(p))]
     if missing:
         raise ConfigError(f"no such file or folder: {missing[0]}")
-    lang = _lang_of(args)
+    lang = lang_of(args)
     max_file_bytes = _max_file_mb(args) * 1_000_000
     db_path = resolve_db_path(args.db)
     with full_disk_reported(db_path), writer_lock(db_path):
         conn = open_catalogue(db_path)
         finder = people_cli.make_finder(args)  # None: --no-faces, or no faces extra
         face_failures: list[tuple[str, str]] = []
+        from ..library.sidecar_writer import SidecarWriter  # the catalogue's search: NumPy
+
         sidecars = SidecarWriter(conn, lang, chosen.tag_confidence, args.xmp_name) if args.write_xmp else None
         stored_k = max(chosen.top_k, STORED_TOP_K)  # enough to recompute the tag policy without the model
 
@@ -464,14 +454,14 @@ def _max_file_mb(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from ..library.search import search
 
-    lang = _lang_of(args)
+    lang = lang_of(args)
     limit = args.limit if args.limit is not None else (TABLE_PAGE if args.format == "table" else None)
     conn = open_catalogue(args.db, readonly=True)
     try:
         # one read transaction: every photo listed comes from the same snapshot, even while
         # `wanwu index` commits (with limit=None search streams the matches 1000 at a time)
         read_snapshot(conn)
-        page = search(conn, args.query, lang=lang, confidence=_confidence_of(args), limit=limit, offset=args.offset)
+        page = search(conn, args.query, lang=lang, confidence=confidence_of(args), limit=limit, offset=args.offset)
         if args.query.strip() and not page.wnids:
             print(
                 f"wanwu: {args.query!r} names no class or group; searching your own tags and people's names only",
@@ -554,7 +544,7 @@ def cmd_library(args: argparse.Namespace) -> int:
     from ..library.export import export, summary
     from ..library.summary_text import summary_lines
 
-    lang = _lang_of(args)
+    lang = lang_of(args)
     db_path = resolve_db_path(args.db)
     if args.format in ("paths", "paths0") and not args.failed:
         print(f"wanwu library: --format {args.format} lists files: use it with --failed", file=sys.stderr)
@@ -565,13 +555,13 @@ def cmd_library(args: argparse.Namespace) -> int:
             return _list_failed(conn, args.format)
         if args.export:
             try:
-                n = export(conn, args.export, lang, _confidence_of(args))
+                n = export(conn, args.export, lang, confidence_of(args))
             except OSError as exc:
                 print(f"wanwu: error: cannot write {args.export}: {exc.strerror or exc}", file=sys.stderr)
                 return EXIT_FAILED
             print(f"wanwu: wrote {n} photo(s) to {args.export}", file=sys.stderr)
             return EXIT_OK
-        info = summary(conn, str(db_path), lang, _confidence_of(args))
+        info = summary(conn, str(db_path), lang, confidence_of(args))
     finally:
         conn.close()
     if args.format == "json":
@@ -608,12 +598,13 @@ def _size(n: int) -> str:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
+    from ..library.sidecar_writer import SidecarWriter
     from ..library.usertags import apply
 
     if not args.add and not args.remove:
         print("wanwu tag: give --add LABEL and/or --remove LABEL", file=sys.stderr)
         return EXIT_USAGE
-    lang = _lang_of(args)
+    lang = lang_of(args)
     db_path = resolve_db_path(args.db)
     failed = 0
     with full_disk_reported(db_path):
@@ -622,7 +613,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
         # the write lock for milliseconds at a time); 30 s covers a checkpoint on a slow disk
         wait_for_writers(conn, TAG_BUSY_TIMEOUT_MS)
         try:
-            sidecars = SidecarWriter(conn, lang, _confidence_of(args), args.xmp_name) if args.write_xmp else None
+            sidecars = SidecarWriter(conn, lang, confidence_of(args), args.xmp_name) if args.write_xmp else None
             for path in args.paths:
                 try:
                     outcome = apply(conn, os.path.abspath(os.path.expanduser(path)), args.add, args.remove, lang)

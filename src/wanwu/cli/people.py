@@ -10,12 +10,11 @@ import sys
 from typing import Any, Callable
 
 from .. import settings
-from ..errors import EXIT_FAILED, EXIT_USAGE
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ..install import pip_install
 from ..library.catalogue import ENV_VAR, open_catalogue, require_catalogue, resolve_db_path, writer_lock
-from .args import HelpFormatter
+from .args import HelpFormatter, confidence_of, lang_of
 
-EXIT_OK = 0
 FACES_ENV = settings.env_name("faces")  # 0/no/off: like --no-faces
 
 PEOPLE_EXAMPLES = f"""\
@@ -194,10 +193,9 @@ def _photos_concerned(conn, args: argparse.Namespace) -> list[int]:
 
 def _rewrite_sidecars(conn, args: argparse.Namespace, photo_ids: list[int]) -> int:
     """Write the sidecars of ``photo_ids`` again (names as keywords, face regions)."""
-    from ..library.xmp import SidecarWriter
-    from .library import _confidence_of, _lang_of
+    from ..library.sidecar_writer import SidecarWriter
 
-    sidecars = SidecarWriter(conn, _lang_of(args), _confidence_of(args), args.xmp_name)
+    sidecars = SidecarWriter(conn, lang_of(args), confidence_of(args), args.xmp_name)
     for pid in photo_ids:
         sidecars(pid)
     errors = list(sidecars.problems.values())

@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from .. import settings
 from ..engines import PRECISIONS, EngineSpec, get_engine
-from ..errors import EXIT_FAILED, EXIT_USAGE, WanwuError
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, WanwuError
 from ..paths import display_text, user_path
 
 if TYPE_CHECKING:
     from ..models.spec import ModelSpec
 
-EXIT_OK = 0
 ALL = "all"
 # with --prepare only: the settings it reads, besides the model names and --precision
 PREPARE_SETTINGS = ("engine", "weights", "cache_dir")

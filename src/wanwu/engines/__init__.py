@@ -31,7 +31,6 @@ if TYPE_CHECKING:  # NumPy only for the annotations: the CLI's parser imports th
     import numpy as np
 
     from ..models.spec import ModelSpec
-    from ..models.weights import ResolvedWeights
 
 
 class Engine(Protocol):
@@ -77,7 +76,7 @@ class EngineSpec:
     def create(
         self,
         spec: ModelSpec,
-        weights: ResolvedWeights,
+        weights: Any,  # models.weights.ResolvedWeights: not imported here (weights -> paths -> settings -> here)
         *,
         precision: str,
         threads: int | None = None,
@@ -167,17 +166,6 @@ def check_engine(engine: str, precision: str) -> EngineSpec:
             f"--engine {' or '.join(others)}"
         )
     return entry
-
-
-def onnx_model(spec: ModelSpec, weights: ResolvedWeights, precision: str) -> bytes:
-    """The cached ONNX model that the ONNX-based engines run: the fp32 graph or the int8 one."""
-    if precision == "int8":
-        from .quantize import load_or_quantize
-
-        return load_or_quantize(spec, weights)
-    from .onnx_cache import load_or_export
-
-    return load_or_export(spec, weights)
 
 
 def default_threads() -> int:

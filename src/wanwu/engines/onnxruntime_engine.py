@@ -9,7 +9,8 @@ import onnxruntime as ort
 
 from ..errors import EngineError
 from ..graph import FEATURES_NAME, LOGITS_NAME
-from . import DEFAULT_PRECISION, default_threads, onnx_model
+from . import DEFAULT_PRECISION, default_threads
+from .onnx_files import onnx_model
 
 if TYPE_CHECKING:
     from ..models.spec import ModelSpec

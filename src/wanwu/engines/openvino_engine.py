@@ -12,7 +12,8 @@ import numpy as np
 
 from ..errors import EngineError
 from ..graph import FEATURES_NAME, LOGITS_NAME
-from . import DEFAULT_PRECISION, default_threads, onnx_model
+from . import DEFAULT_PRECISION, default_threads
+from .onnx_files import onnx_model
 
 if TYPE_CHECKING:
     from ..models.spec import ModelSpec

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from ..errors import CacheError
 from ..paths import user_path
-from . import onnx_model
 from .onnx_cache import is_intact, onnx_cache_path
+from .onnx_files import onnx_model
 
 if TYPE_CHECKING:
     from ..models.spec import ModelSpec

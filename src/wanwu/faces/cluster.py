@@ -18,7 +18,7 @@ person: single-link grouping chains, and a wrong new person is worse than a face
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -87,3 +87,15 @@ def link(points: np.ndarray, threshold: float = PAIR_DISTANCE) -> np.ndarray:
                 if a != b:
                     parent[max(a, b)] = min(a, b)
     return np.array([root(i) for i in range(n)])
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two boxes (left, top, width, height; any one unit)."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = min(ax + aw, bx + bw) - max(ax, bx)
+    h = min(ay + ah, by + bh) - max(ay, by)
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / (aw * ah + bw * bh - inter)

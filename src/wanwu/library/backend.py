@@ -22,11 +22,12 @@ from typing import Iterable, Iterator, Protocol
 import numpy as np
 
 from ..engines import DEFAULT_BATCH_SIZE, default_threads
+from ..environment import DEFAULT_MAX_FILE_MB
 from ..errors import ImageInputError, UnreadableFileError
 from ..pipeline.results import ImageResult
 from ..pipeline.runner import Prepared
 from .embeddings import pooled, sharpness
-from .files import DEFAULT_MAX_FILE_MB, open_regular, sha256_of, too_large
+from .files import open_regular, sha256_of, too_large
 from .metadata import Embedded, read_embedded
 
 log = logging.getLogger("wanwu")

@@ -19,6 +19,7 @@ import re
 import stat
 from typing import BinaryIO, Iterable
 
+from ..environment import variable
 from ..errors import (
     FileTooLargeError,
     NotARegularFileError,
@@ -26,8 +27,7 @@ from ..errors import (
     PhotoChangedError,
 )
 
-DEFAULT_MAX_FILE_MB = 200  # a 100 MP 16-bit TIFF is ~600 MB; camera JPEGs and RAW-sized PNGs are far under
-MAX_FILE_ENV = "WANWU_MAX_FILE_MB"
+MAX_FILE_ENV = variable("max_file_mb").metadata["env"]  # the default: environment.DEFAULT_MAX_FILE_MB
 
 
 def real_roots(roots: Iterable[str | os.PathLike]) -> tuple[str, ...]:

@@ -42,17 +42,6 @@ MAX_NAME = 100  # characters in a person's name (the CLI and the API)
 
 
 # --- faces of a photo ---------------------------------------------------------------------
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = min(ax + aw, bx + bw) - max(ax, bx)
-    h = min(ay + ah, by + bh) - max(ay, by)
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / (aw * ah + bw * bh - inter)
-
-
 def replace_faces(conn: sqlite3.Connection, photo_id: int, faces: Sequence[Face]) -> None:
     """Store ``faces`` as the photo's faces (inside the caller's transaction)."""
     old = conn.execute(
@@ -60,8 +49,8 @@ def replace_faces(conn: sqlite3.Connection, photo_id: int, faces: Sequence[Face]
     ).fetchall()
     rows = []
     for face in faces:
-        twin = max(old, key=lambda r: _iou(face.box, (r["x"], r["y"], r["w"], r["h"])), default=None)
-        if twin is not None and _iou(face.box, (twin["x"], twin["y"], twin["w"], twin["h"])) < SAME_FACE_IOU:
+        twin = max(old, key=lambda r: cluster.iou(face.box, (r["x"], r["y"], r["w"], r["h"])), default=None)
+        if twin is not None and cluster.iou(face.box, (twin["x"], twin["y"], twin["w"], twin["h"])) < SAME_FACE_IOU:
             twin = None
         if twin is not None and twin["forgotten"]:
             continue  # forgotten stays forgotten: its row is kept below
@@ -505,8 +494,8 @@ def names_from_other_apps(conn: sqlite3.Connection, photo_ids: Sequence[int]) ->
                 given = clean_name(region.name)
             except PersonNameError:
                 continue
-            face = max(faces, key=lambda f: _iou(region.box, (f["x"], f["y"], f["w"], f["h"])), default=None)
-            if face is None or _iou(region.box, (face["x"], face["y"], face["w"], face["h"])) < SAME_REGION_IOU:
+            face = max(faces, key=lambda f: cluster.iou(region.box, (f["x"], f["y"], f["w"], f["h"])), default=None)
+            if face is None or cluster.iou(region.box, (face["x"], face["y"], face["w"], face["h"])) < SAME_REGION_IOU:
                 continue
             if face["name"] is not None:
                 if face["name"].lower() != given.lower():

@@ -23,6 +23,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from ..faces.cluster import iou
 from . import xmp
 
 NS = {
@@ -57,6 +58,10 @@ class Regions:
     height: int
     faces: tuple[Region, ...]
 
+    def apply_to(self, tree: ET.ElementTree) -> None:
+        """``apply(tree, self)``: what ``xmp.write_sidecar`` calls with a photo's regions."""
+        apply(tree, self)
+
 
 def regions_for(conn: sqlite3.Connection, photo_id: int) -> Regions | None:
     """The photo's faces (not forgotten) as regions; None when its size is unknown."""
@@ -81,13 +86,11 @@ def _fmt(v: float) -> str:
 def apply(tree: ET.ElementTree, regions: Regions) -> None:
     """Replace wanwu's regions in ``tree`` by ``regions`` (none: wanwu's are removed), keeping
     every other app's; a face one of theirs covers gets none of ours."""
-    from .people import _iou
-
     theirs = [n.box for n in _named(tree, (regions.width, regions.height), lambda: 1, named_only=False)]
     regions = Regions(
         regions.width,
         regions.height,
-        tuple(r for r in regions.faces if all(_iou(r.box, b) < SAME_REGION_IOU for b in theirs)),
+        tuple(r for r in regions.faces if all(iou(r.box, b) < SAME_REGION_IOU for b in theirs)),
     )
     desc = xmp._description(tree)
     container = desc.find(_q("mwg-rs:Regions"))

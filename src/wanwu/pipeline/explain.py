@@ -112,7 +112,7 @@ class HeadGradients:
         engine = self.clf.engine
         if hasattr(engine, "class_gradient"):  # the torch engine: autograd on its own head
             return engine.class_gradient
-        from ..engines import onnx_model
+        from ..engines.onnx_files import onnx_model
         from ..graph.head import head_layers
 
         layers = head_layers(onnx_model(self.clf.spec, self.clf.weights, "fp32"))

@@ -20,7 +20,7 @@ from .config import ServerConfig
 from .context import AppContext
 from .errors import install_error_handlers
 from .inference import InferenceService
-from .library_routes import install_library
+from .library_app import install_library
 from .limits import BodySizeLimitMiddleware
 from .metrics import Metrics, MetricsMiddleware
 from .middleware import (

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..engines import DEFAULT_BATCH_SIZE, default_threads
+from ..environment import parse_bool, parse_float, parse_int, parse_optional_int, parse_pixels, setting
 from ..errors import ConfigError
-from ..settings import ModelSettings, parse_bool, parse_float, parse_int, parse_optional_int, parse_pixels, setting
+from ..settings import ModelSettings
 
 __all__ = [
     "ConfigError",

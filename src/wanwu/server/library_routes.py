@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable, Iterator
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
@@ -40,7 +40,7 @@ from ..errors import (
     UnsupportedLanguageError,
 )
 from ..library import names, usertags
-from ..library.catalogue import LibraryError, catalogue_roots, open_catalogue, thumbnails_dir
+from ..library.catalogue import LibraryError, catalogue_roots, open_catalogue
 from ..library.export import summary
 from ..library.files import NotServedError, PhotoChangedError, json_text, open_catalogued
 from ..library.search import group_counts, photo, search
@@ -68,21 +68,6 @@ class LibraryContext:
     db_path: Path
     thumbnails: Path
     tag_confidence: float | None = None  # the server's --tag-confidence (None: calibrated per model)
-
-
-def install_library(app: FastAPI, db_path: Path | None, tag_confidence: float | None = None) -> None:
-    """``GET /api/v1/library`` (whether there is a library: the page asks it) on every app, and
-    with ``db_path`` (which must exist) the catalogue's routes under ``/api/v1/library/``."""
-    app.state.library = None
-    app.include_router(status_router)
-    if db_path is None:
-        return
-    open_catalogue(db_path, readonly=True).close()  # LibraryError now, not at the first request
-    app.state.library = LibraryContext(db_path, thumbnails_dir(db_path), tag_confidence)
-    app.include_router(router)
-    from . import people_routes  # imports this module's helpers: registered once they exist
-
-    app.include_router(people_routes.router)
 
 
 @status_router.get("/library", summary="Is there a photo library?")
