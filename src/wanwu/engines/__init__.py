@@ -174,3 +174,10 @@ def default_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def passes_at_once(engine: Any) -> int:
+    """Forward passes worth running at once on this machine: the cores over the engine's threads
+    per pass (one pass using every core, or one pass per core with one intra-op thread each, as
+    ``wanwu index`` runs them)."""
+    return max(1, default_threads() // max(1, getattr(engine, "threads", None) or 1))

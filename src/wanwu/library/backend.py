@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
-from ..engines import DEFAULT_BATCH_SIZE, default_threads
+from ..engines import DEFAULT_BATCH_SIZE, passes_at_once
 from ..environment import DEFAULT_MAX_FILE_MB
 from ..errors import ImageInputError, UnreadableFileError
 from ..pipeline.results import ImageResult
@@ -141,7 +141,7 @@ class LocalBackend:
         self.max_file_bytes = max_file_bytes
         self.budget = _ByteBudget(max_file_bytes)
         if passes is None:
-            passes = max(1, default_threads() // max(1, getattr(classifier.engine, "threads", None) or 1))
+            passes = passes_at_once(classifier.engine)
         self.passes = passes
         self._stop = threading.Event()
 

@@ -25,7 +25,7 @@ import anyio.to_thread
 import numpy as np
 
 from ..cache import CachedResult, ResultCache, content_key
-from ..engines import default_threads
+from ..engines import passes_at_once
 from ..errors import ImageInputError
 from ..labels import DEFAULT_LANG
 from ..pipeline.batching import MicroBatcher
@@ -71,12 +71,6 @@ class LoadedModel:
     def batcher(self) -> MicroBatcher:
         assert self.runner.batcher is not None  # the service always makes its runners with one
         return self.runner.batcher
-
-
-def passes_for(clf: Classifier) -> int:
-    """Forward passes that may run at once: the cores over the engine's threads per pass (one
-    pass using every core, or one pass per core with ``--threads 1``, as ``wanwu index`` runs)."""
-    return max(1, default_threads() // max(1, getattr(clf.engine, "threads", None) or 1))
 
 
 class InferenceService:
@@ -159,7 +153,10 @@ class InferenceService:
                     loaded = None
                 if loaded is None:
                     batching = BatchOptions(
-                        self.config.batch_size, self.config.batch_wait_ms, self.config.max_queue, passes_for(clf)
+                        self.config.batch_size,
+                        self.config.batch_wait_ms,
+                        self.config.max_queue,
+                        passes_at_once(clf.engine),
                     )
                     loaded = LoadedModel(clf, Runner(clf, self.recorder, batching=batching))
                     self._models[clf.model_name] = loaded
