@@ -9,14 +9,22 @@ import argparse
 from typing import NoReturn
 
 
-def positive_int(text: str) -> int:
+def _whole_number(text: str, minimum: int, why: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{why}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _whole_number(text, 1, "must be at least 1")
+
+
+def non_negative_int(text: str) -> int:
+    return _whole_number(text, 0, "must not be negative")
 
 
 def positive_float(text: str) -> float:

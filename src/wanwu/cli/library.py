@@ -36,7 +36,7 @@ from ..library.catalogue import (
 from ..library.files import MAX_FILE_ENV, json_text
 from ..tag_policy import STORED_TOP_K, parse_confidence
 from . import people as people_cli
-from .args import HelpFormatter, confidence_of, lang_of, positive_int
+from .args import HelpFormatter, confidence_of, lang_of, non_negative_int, positive_int
 
 EXIT_INTERRUPTED = 130
 TAG_BUSY_TIMEOUT_MS = 30_000
@@ -104,16 +104,6 @@ exit status: 0 every photo tagged; 1 there is no catalogue (none is made: `wanwu
 makes one), or some photo is not in it or its sidecar could not be written (the others are
 tagged); 2 usage error.
 """
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
 
 
 def _common(p: argparse.ArgumentParser, *, lang: bool = True, min_score: bool = True) -> None:
@@ -212,7 +202,7 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument(
         "--offset",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=0,
         metavar="N",
         help="skip the first N matches (the table's next page)",
