@@ -203,21 +203,26 @@ class Runner:
             time.perf_counter(),
         )
 
-    def _pass(self, batch: np.ndarray, features: bool = False) -> tuple[np.ndarray, np.ndarray | None, float]:
-        """One forward pass: logits (and the feature map, when asked and the engine has one)
-        and its seconds; recorded once, whatever the batch size."""
+    def _timed_pass(self, batch: np.ndarray, features: bool) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """One forward pass: logits (and with ``features`` the feature map; ``EngineError`` when
+        the engine's model has none) and its seconds; recorded once, whatever the batch size."""
         t0 = time.perf_counter()
-        maps = None
         if features:
-            try:
-                logits, maps = self.model.infer_with_features(batch)
-            except EngineError:  # a model without a feature output: logits alone
-                logits = self.model.infer(batch)
+            logits, maps = self.model.infer_with_features(batch)
         else:
-            logits = self.model.infer(batch)
+            logits, maps = self.model.infer(batch), None
         seconds = time.perf_counter() - t0
         self._observe("inference", seconds)
         return logits, maps, seconds
+
+    def _pass(self, batch: np.ndarray, features: bool = False) -> tuple[np.ndarray, np.ndarray | None, float]:
+        """``_timed_pass``, with the feature map only when the engine has one (logits alone otherwise)."""
+        if features:
+            try:
+                return self._timed_pass(batch, True)
+            except EngineError:  # a model without a feature output: logits alone
+                pass
+        return self._timed_pass(batch, False)
 
     def _pass_logits(self, batch: np.ndarray) -> np.ndarray:
         return self._pass(batch)[0]
@@ -421,9 +426,8 @@ class Runner:
         what the library's embeddings are pooled from. Raises ``ImageInputError`` for bad input,
         ``EngineError`` when the engine's model has no feature output."""
         prepared = self.prepare(source, name)
-        t0 = time.perf_counter()
-        _, maps = self.model.infer_with_features(prepared.x[None])
-        self._observe("inference", time.perf_counter() - t0)
+        _, maps, _ = self._timed_pass(prepared.x[None], True)
+        assert maps is not None
         return maps[0]
 
     # -- explain ----------------------------------------------------------------------------
@@ -437,10 +441,9 @@ class Runner:
         m = self.model
         name = name or source_name(source)
         prepared = self.prepare(source, name, keep_image=True)
-        t2 = time.perf_counter()
-        logits, maps = m.infer_with_features(prepared.x[None])
+        logits, maps, inference = self._timed_pass(prepared.x[None], True)
+        assert maps is not None
         t3 = time.perf_counter()
-        self._observe("inference", t3 - t2)
         predictions, _ = self.postprocess(logits, top_k)
         t4 = time.perf_counter()
         index = predictions[0][0].index if target is None else int(target)
@@ -449,7 +452,7 @@ class Runner:
         t5 = time.perf_counter()
         self._observe("class_map", t5 - t4)
         timing = prepared.timing
-        timing.inference, timing.postprocess = t3 - t2, t5 - t3
+        timing.inference, timing.postprocess = inference, t5 - t3
         box = crop_box(prepared.width, prepared.height, m.preprocessing)
         return Explanation(
             name,
