@@ -21,7 +21,12 @@ per request fell from 2.7 to 1.2 ms with the pause). Prints p50/p90 of each side
 HTTP p50 / in-process p50 (target: <= 1.25), the median of each photo's own ratio (HTTP time
 over in-process time of the same photo in the same round: steadier, since a p50 over photos
 of a few distinct sizes sits in a gap between them and jumps) and each client's CPU per
-request. Latency only: not asserted anywhere, run it on a quiet machine.
+request. Then where a lone request's time goes: each side's own timing of its stages (the
+server's forward pass is timed from the image being ready to its answer being made on the event
+loop, so it holds the hand-over back), what is outside them, and the event loop's CPU per request
+for a new photo, for one the result cache answers (the fixed cost of a request: HTTP,
+middleware, the route, JSON) and for a health check. Latency only: not asserted anywhere, run
+it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import sys
 import time
@@ -44,24 +50,81 @@ PATH = "/api/v1/classify"
 HEADERS = {"content-type": "image/jpeg"}
 
 
-def stdlib_sender(port: int) -> Callable[[bytes], None]:
+Send = Callable[[bytes], float]  # one photo -> the stages' total in ms, as the side itself timed them
+
+
+def stages_ms(body: bytes) -> float:
+    """The server's own timing of its stages (decode, preprocess, inference, postprocess) for
+    the one photo of a classify answer."""
+    return float(json.loads(body)["results"][0]["timing_ms"]["total"])
+
+
+def stdlib_sender(port: int) -> Send:
     conn = http.client.HTTPConnection(HOST, port, timeout=60)
 
-    def send(data: bytes) -> None:
+    def send(data: bytes) -> float:
         conn.request("POST", PATH, body=data, headers=HEADERS)
         response = conn.getresponse()
         body = response.read()
         if response.status != 200:
             raise RuntimeError(f"{response.status}: {body[:200]!r}")
+        return stages_ms(body)
 
     return send
 
 
-def httpx_sender(client: httpx.Client) -> Callable[[bytes], None]:
-    def send(data: bytes) -> None:
-        client.post(PATH, content=data, headers=HEADERS).raise_for_status()
+def httpx_sender(client: httpx.Client) -> Send:
+    def send(data: bytes) -> float:
+        response = client.post(PATH, content=data, headers=HEADERS)
+        response.raise_for_status()
+        return stages_ms(response.content)
 
     return send
+
+
+def thread_cpu(pid: int, tid: int) -> float:
+    """CPU seconds of one thread of another process (/proc)."""
+    with open(f"/proc/{pid}/task/{tid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def where_the_time_goes(server: ServerProcess, photos: list, rng: random.Random, n: int = 200) -> list[str]:
+    """What a lone request costs besides the pipeline, on one kept-alive http.client connection:
+    the event loop's CPU per request (the server's main thread: HTTP parsing, middleware, the
+    route, JSON, the hand-over to a decode thread and back) for new photos and for a photo the
+    result cache answers (no decode, no forward pass: the fixed cost of a request), and the
+    round trip of a request that does nothing (``/v2/health/ready``)."""
+    conn = http.client.HTTPConnection(HOST, server.port, timeout=60)
+    pid = server.proc.pid
+
+    def request(method: str, path: str, body: bytes | None = None) -> None:
+        conn.request(method, path, body=body, headers=HEADERS if body is not None else {})
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{method} {path}: {response.status}")
+
+    cached = photos[0].data
+    kinds = {
+        "a new photo": lambda: request("POST", PATH, rng.choice(photos).data + rng.randbytes(8)),
+        "a photo the result cache answers": lambda: request("POST", PATH, cached),
+        "GET /v2/health/ready": lambda: request("GET", "/v2/health/ready"),
+    }
+    lines = []
+    for kind, run in kinds.items():
+        for _ in range(5):
+            run()
+        time.sleep(0.2)
+        loop0, wall = thread_cpu(pid, pid), []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            run()
+            wall.append((time.perf_counter() - t0) * 1e3)
+        loop = (thread_cpu(pid, pid) - loop0) / n * 1e3
+        lines.append(f"{kind:<33s} round trip p50 {percentile(wall, 50):5.2f} ms, event loop CPU {loop:4.2f} ms")
+    conn.close()
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,18 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     photos = [p for p in build_payloads(args.data) if p.expect_ok and p.content_type == "image/jpeg"]
     clf = Classifier()
 
-    def in_process(data: bytes) -> None:
-        if not clf.classify_one(data).ok:
+    def in_process(data: bytes) -> float:
+        result = clf.classify_one(data)
+        if not result.ok:
             raise RuntimeError("in-process classification failed")
+        return result.timing.total * 1e3
 
     with ServerProcess(*args.server_args) as server, httpx.Client(base_url=server.url, timeout=60) as client:
         server.wait_ready()
-        sides: dict[str, Callable[[bytes], None]] = {
+        sides: dict[str, Send] = {
             "in process": in_process,
             "HTTP, http.client": stdlib_sender(server.port),
             "HTTP, httpx": httpx_sender(client),
         }
         ms: dict[str, list[float]] = {name: [] for name in sides}
+        staged: dict[str, list[float]] = {name: [] for name in sides}  # each side's own stage total
         cpu: dict[str, float] = dict.fromkeys(sides, 0.0)
         for send in sides.values():  # warm every side
             for p in photos[:3]:
@@ -106,9 +172,11 @@ def main(argv: list[str] | None = None) -> int:
                 for p in sequence:
                     data = p.data + rng.randbytes(8)  # new bytes: no cache hit
                     t0 = time.perf_counter()
-                    send(data)
+                    staged[name].append(send(data))
                     out.append((time.perf_counter() - t0) * 1e3)
                 cpu[name] += time.thread_time() - cpu0
+        time.sleep(args.settle)
+        breakdown = where_the_time_goes(server, photos, rng)
 
     n = args.rounds * args.per_round
     local = percentile(ms["in process"], 50)
@@ -126,6 +194,16 @@ def main(argv: list[str] | None = None) -> int:
             f"median of each photo's ratio {paired[name]:.2f}x; the client's own CPU {cpu[name] / n * 1e3:.2f} ms "
             "per request"
         )
+    lines.append(
+        "the stages as each side timed them (decode, preprocess, forward pass, postprocess), p50: "
+        + ", ".join(f"{name} {percentile(staged[name], 50):.2f} ms" for name in names)
+    )
+    for name in names[1:]:
+        outside = [w - t for w, t in zip(ms[name], staged[name])]
+        lines.append(
+            f"{name}: outside the server's stages (HTTP, the event loop, hand-overs, the client) {percentile(outside, 50):.2f} ms"
+        )
+    lines += breakdown
     print("\n".join(lines))
     if args.out:
         out = Path(args.out)
@@ -137,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                     "ms": ms,
                     "ratio_p50": {name: percentile(ms[name], 50) / local for name in names[1:]},
                     "median_photo_ratio": paired,
+                    "stages_ms": staged,
                     "client_cpu_ms_per_request": {name: cpu[name] / n * 1e3 for name in names[1:]},
                 },
                 indent=1,

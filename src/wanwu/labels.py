@@ -288,6 +288,8 @@ def normalize_lang(value: str | None, default: str = DEFAULT_LANG, *, strict: bo
     (``"fr-CH, zh;q=0.9, en;q=0.8"`` -> ``"zh"``: the most preferred language wanwu speaks).
     Empty or ``*`` gives ``default``; so does anything else unless ``strict``, which raises
     ``UnsupportedLanguageError`` instead (for an explicit ``--lang`` or ``lang=``)."""
+    if value is not None and value in LANGS:  # already one of ours: every label of every answer asks again
+        return value
     best: tuple[float, str] | None = None
     for part in (value or "").split(","):
         tag, _, params = part.partition(";")
