@@ -65,7 +65,9 @@ def letterbox(image: Image.Image, size: int = INPUT_SIZE) -> tuple[np.ndarray, f
     width, height = image.size
     scale = size / max(width, height)
     w, h = max(1, round(width * scale)), max(1, round(height * scale))
-    small = image.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    # reducing_gap 2: a box reduction first, then bilinear; 1.3 ms instead of 2.5 for the ~1000 px
+    # draft of a 12 MP photo, and the same faces at the same scores (+-0.02) on ../shared/faces
+    small = image.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=2.0)
     ox, oy = (size - w) // 2, (size - h) // 2
     square = np.zeros((size, size, 3), np.uint8)
     square[oy : oy + h, ox : ox + w] = np.asarray(small)
@@ -136,3 +138,9 @@ class BlazeFace:
             xy = (row.reshape(-1, 2) - (ox, oy)) / scale  # box corners, then the six points
             found.append(Detection((xy[0, 0], xy[0, 1], xy[1, 0], xy[1, 1]), score, xy[2:]))
         return found
+
+    def boxes(self, image: Image.Image) -> list[tuple[float, float, float, float]]:
+        """Only the boxes of ``detect``. ``FaceFinder`` hands them to dlib's 5-point landmarks as
+        they are: on ../shared/faces they sit where dlib's HOG boxes do, on average to within 0.3%
+        of the width (centre) and 3% (size), less than HOG's own spread (4-5% and 11%)."""
+        return [d.box for d in self.detect(image)]
