@@ -25,9 +25,9 @@ average 0.8-1.6 from another engineer's work, so CPU times, interleaved photo by
 - CPU per 12 MP photo (12 photos, 14 faces): detection alone 5.5-5.7 ms (the network ~3.8 of
   it) against HOG's 21-23 at 640 (34 at 800); a whole ``find`` 13-14 ms against 29-32 (the
   descriptors ~5 ms a face, the landmarks ~1); the classifier's decode + inference 29-33 ms.
-  ``wanwu index`` of 48 12 MP photos (``--index 48 --rounds 7``, runs alternating): faces add
-  +45-46% wall (best and median runs) and +41% CPU with BlazeFace, +108% and +81% with HOG:
-  issue 21's goal (<= +50%) is met, with a small margin.
+  ``wanwu index`` of 48 12 MP photos (``--index 48``, runs alternating; three invocations of
+  3, 5 and 7 rounds): faces add +45-50% wall (best runs; medians +45-47%) and +41-42% CPU with
+  BlazeFace, +105-113% wall and +81-84% CPU with HOG: issue 21's goal (<= +50%) is met, just.
 """
 
 from __future__ import annotations
