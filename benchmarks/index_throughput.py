@@ -177,16 +177,20 @@ _CHILD = (
 )
 
 
-def run_index(folder: str, db: Path, batch: int, extra: list[str], faces: bool = False) -> dict:
+def run_index(
+    folder: str, db: Path, batch: int, extra: list[str], faces: bool = False, face_detector: str | None = None
+) -> dict:
     """``wanwu index`` as a user runs it, in a subprocess: its summary, wall seconds, CPU seconds
-    and peak RSS. Faces are off unless ``faces`` (``benchmarks/faces.py --index`` compares both)."""
+    and peak RSS. Faces are off unless ``faces`` (``benchmarks/faces.py --index`` compares both),
+    found by ``face_detector`` (WANWU_FACE_DETECTOR) when given."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [sys.executable, "-c", _CHILD]
     cmd += ["index", folder, "--db", str(db), "--quiet", "--json", "--batch-size", str(batch), *extra]
     if not faces:
         cmd.append("--no-faces")
+    env = dict(os.environ, WANWU_FACE_DETECTOR=face_detector) if face_detector else None
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:

@@ -259,7 +259,9 @@ def test_command_variables_are_parsed_and_a_bad_one_names_itself():
     assert settings.env_value("faces", env) is False and settings.env_value("faces", {}) is True
     assert settings.env_value("progress", env) is True and settings.env_value("progress", {}) is False
     assert settings.env_value("weights_dir", env) == "/a:/b"
-    for name, text in (("max_file_mb", "0"), ("faces", "maybe")):
+    assert settings.env_value("face_detector", {}) == "blazeface"
+    assert settings.env_value("face_detector", {"WANWU_FACE_DETECTOR": " HOG "}) == "hog"
+    for name, text in (("max_file_mb", "0"), ("faces", "maybe"), ("face_detector", "cnn")):
         var = settings.CommandSettings.__dataclass_fields__[name].metadata["env"]
         with pytest.raises(ConfigError, match=var):
             settings.env_value(name, {var: text})

@@ -68,6 +68,13 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"{text!r} is not one of on/off, true/false, yes/no, 1/0")
 
 
+def parse_face_detector(text: str) -> str:
+    value = text.strip().lower()
+    if value not in FACE_DETECTORS:
+        raise ValueError(f"{text!r} is not one of {', '.join(FACE_DETECTORS)}")
+    return value
+
+
 def setting(
     default: Any,
     env: str,
@@ -147,6 +154,9 @@ def env_parsed(f: Any, environ: Mapping[str, str]) -> Any:
 # A 100 MP 16-bit TIFF is ~600 MB; camera JPEGs and RAW-sized PNGs are far under.
 DEFAULT_MAX_FILE_MB = 200
 
+# wanwu.faces.detect.FaceFinder's face detectors, the default first (measurements in its docstring)
+FACE_DETECTORS = ("blazeface", "hog")
+
 CACHE_DIR: Any = setting(
     None,
     "WANWU_CACHE_DIR",
@@ -186,6 +196,14 @@ class CommandSettings:
         "this many MB of files are held at once (--max-file-mb)",
     )
     faces: bool = setting(True, "WANWU_FACES", parse_bool, help="off: wanwu index looks for no faces, like --no-faces")
+    face_detector: str = setting(
+        FACE_DETECTORS[0],
+        "WANWU_FACE_DETECTOR",
+        parse_face_detector,
+        choices=FACE_DETECTORS,
+        help="how wanwu index and wanwu people find faces: blazeface (MediaPipe's small CNN: less CPU, "
+        "smaller faces) or hog (dlib's HOG detector, the one before)",
+    )
     ray: str | None = setting(
         None,
         "WANWU_RAY",

@@ -1,6 +1,7 @@
 """``FaceFinder`` on real photos: faces per photo against ../shared/faces/README.md, boxes
 where the faces are, descriptors that tell people apart; and grace_hopper.jpg (matplotlib's
-sample portrait), which always runs with the extra installed."""
+sample portrait), which always runs with the extra installed. With the default detector
+(BlazeFace); HOG, still selectable, finds the same faces."""
 
 from __future__ import annotations
 
@@ -78,3 +79,23 @@ def test_same_person_is_close_and_different_people_are_far(found):
 def test_boxes_are_where_the_people_are(found, rel):
     left, right = found[rel]
     assert left.box[0] + left.box[2] < 0.5 < right.box[0]
+
+
+def test_hog_stays_selectable_and_finds_the_same_faces(finder, shared_faces, monkeypatch):
+    """``WANWU_FACE_DETECTOR=hog`` brings back dlib's HOG detector (the one before BlazeFace),
+    which finds the same faces; its boxes are where BlazeFace's are."""
+    from wanwu.faces.detect import FaceFinder
+
+    monkeypatch.setenv("WANWU_FACE_DETECTOR", "hog")
+    hog = FaceFinder()
+    assert hog.detector == "hog" and finder.detector == "blazeface"
+    for rel in ("groups/two_people.jpg", "rose_leslie/img1.jpg", "same-photo/obama-240p.jpg"):
+        image = load_image(shared_faces / rel).image
+        ours, theirs = finder.find(image), hog.find(image)
+        assert len(ours) == len(theirs) == len(PEOPLE[rel])
+        for a, b in zip(sorted(ours, key=lambda f: f.box[0]), sorted(theirs, key=lambda f: f.box[0])):
+            centre_a, centre_b = np.add(a.box[:2], np.divide(a.box[2:], 2)), np.add(b.box[:2], np.divide(b.box[2:], 2))
+            assert np.all(np.abs(centre_a - centre_b) < 0.1 * np.array(a.box[2:]))
+            assert float(np.linalg.norm(a.descriptor - b.descriptor)) < 0.15  # the same face, nearly the same chip
+    with pytest.raises(ValueError, match="blazeface, hog"):
+        FaceFinder(detector="cnn")

@@ -29,6 +29,7 @@ from ..engines.onnx_cache import cached
 from ..models.weights import sha256_file
 from ..paths import cache_dir
 from .dlib_format import DlibFormatError, Network, read_network_file
+from .session import THREADS, cpu_session
 
 log = logging.getLogger("wanwu.faces")
 
@@ -36,10 +37,6 @@ GRAPH_VERSION = 1  # bump when build_graph changes the graph: cached files are r
 INPUT_NAME = "chips"
 OUTPUT_NAME = "descriptors"
 DESCRIPTOR_SIZE = 128
-# one intra-op thread: measured on the shared 2-core machine (load average 7), two threads cost
-# 18-20 ms of CPU a face against 10-11 ms, and were no faster in wall time; the indexer's
-# parallelism is across photos anyway
-THREADS = 1
 
 
 def build_graph(net: Network) -> bytes:
@@ -151,20 +148,7 @@ class OnnxDescriptor:
     them -> (N, 128) float32, the numbers dlib's ``compute_face_descriptor`` gives."""
 
     def __init__(self, weights: Path, threads: int = THREADS):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(load_or_build(weights), options, providers=["CPUExecutionProvider"])
-        # as OnnxRuntimeEngine does: a CPU-only session is never rebuilt, so the 22 MB of model
-        # bytes ONNX Runtime's wrapper keeps for that can go
-        self.session.disable_fallback()
-        if getattr(self.session, "_model_bytes", None) is not None:
-            self.session._model_bytes = None
+        self.session = cpu_session(load_or_build(weights), threads)
 
     def describe(self, chips: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         if len(chips) == 0:
