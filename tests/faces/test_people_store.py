@@ -116,3 +116,13 @@ def test_merge_is_all_or_nothing(conn, monkeypatch):
     monkeypatch.undo()
     assert people.merge(conn, "Ann", str(b)) == a
     assert {r[0] for r in conn.execute("SELECT person_id FROM faces")} == {a}
+
+
+def test_ray_workers_find_faces_with_the_drivers_detector(finder, monkeypatch):
+    """A worker's environment may lack WANWU_FACE_DETECTOR: the driver's choice travels with
+    the actor's arguments and wins over the worker's own setting."""
+    from wanwu.library.ray_backend import _ClassifyActor
+
+    monkeypatch.setenv("WANWU_FACE_DETECTOR", "blazeface")  # what the worker would read itself
+    actor = _ClassifyActor({}, 5, 1, faces=True, face_detector="hog")
+    assert actor.local.faces is not None and actor.local.faces.detector == "hog"

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from ..engines import DEFAULT_BATCH_SIZE as INFER_BATCH  # forward passes inside an actor
+from ..environment import env_value
 from ..errors import ConfigError, EngineError, RayWorkerLostError, WanwuError
 from ..install import pip_install
 from ..pipeline.defaults import DEFAULT_TOP_K
@@ -230,7 +231,9 @@ class _ClassifyActor:
     """One per Ray actor: a wanwu ``LocalBackend`` (one ``Classifier``) made once, then batches
     of paths -> rows. Each file is read once on the worker: hashed, its EXIF read, decoded."""
 
-    def __init__(self, classifier_kwargs: dict, top_k: int, threads: int, faces: bool = False):
+    def __init__(
+        self, classifier_kwargs: dict, top_k: int, threads: int, faces: bool = False, face_detector: str | None = None
+    ):
         from ..pipeline import Classifier
         from .backend import LocalBackend
 
@@ -241,7 +244,7 @@ class _ClassifyActor:
             if faces_available():
                 from ..faces.detect import FaceFinder
 
-                finder = FaceFinder()
+                finder = FaceFinder(detector=face_detector)
         self.local = LocalBackend(
             Classifier(**classifier_kwargs), top_k, batch_size=INFER_BATCH, threads=threads, faces=finder
         )
@@ -475,6 +478,8 @@ class RayBackend:
                     "top_k": self.top_k,
                     "threads": self.cpus_per_actor,
                     "faces": self.faces,
+                    # the driver's choice: a worker's own environment may not carry WANWU_FACE_DETECTOR
+                    "face_detector": env_value("face_detector") if self.faces else None,
                 },
                 batch_size=batch_size,
                 batch_format="pyarrow",
