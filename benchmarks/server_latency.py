@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import random
 import sys
 import time
@@ -44,7 +43,7 @@ from typing import Callable
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workload import HOST, ServerProcess, build_payloads, percentile
+from workload import HOST, ServerProcess, build_payloads, cpu_seconds, percentile
 
 PATH = "/api/v1/classify"
 HEADERS = {"content-type": "image/jpeg"}
@@ -82,13 +81,6 @@ def httpx_sender(client: httpx.Client) -> Send:
     return send
 
 
-def thread_cpu(pid: int, tid: int) -> float:
-    """CPU seconds of one thread of another process (/proc)."""
-    with open(f"/proc/{pid}/task/{tid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def where_the_time_goes(server: ServerProcess, photos: list, rng: random.Random, n: int = 200) -> list[str]:
     """What a lone request costs besides the pipeline, on one kept-alive http.client connection:
     the event loop's CPU per request (the server's main thread: HTTP parsing, middleware, the
@@ -116,12 +108,12 @@ def where_the_time_goes(server: ServerProcess, photos: list, rng: random.Random,
         for _ in range(5):
             run()
         time.sleep(0.2)
-        loop0, wall = thread_cpu(pid, pid), []
+        loop0, wall = cpu_seconds(pid, pid), []
         for _ in range(n):
             t0 = time.perf_counter()
             run()
             wall.append((time.perf_counter() - t0) * 1e3)
-        loop = (thread_cpu(pid, pid) - loop0) / n * 1e3
+        loop = (cpu_seconds(pid, pid) - loop0) / n * 1e3
         lines.append(f"{kind:<33s} round trip p50 {percentile(wall, 50):5.2f} ms, event loop CPU {loop:4.2f} ms")
     conn.close()
     return lines

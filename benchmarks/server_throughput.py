@@ -39,7 +39,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from workload import HOST, LeanConnection, ServerProcess, build_payloads, percentile, process_stats
+from workload import HOST, LeanConnection, ServerProcess, build_payloads, cpu_seconds, percentile, process_stats
 
 PATH = "/api/v1/classify"
 
@@ -48,11 +48,14 @@ def _serve_option(args: list[str], name: str, default: str | None = None) -> str
     return args[args.index(name) + 1] if name in args and args.index(name) + 1 < len(args) else default
 
 
-async def drive(port: int, photos, clients: int, duration: float, seed: int, lean: bool) -> tuple[float, list[float]]:
+async def drive(
+    port: int, photos, clients: int, duration: float, seed: int, lean: bool
+) -> tuple[float, list[float], int]:
     """images/s and latencies of ``clients`` concurrent clients, each on its own connection:
-    ``LeanConnection``s, or one httpx client (``lean=False``)."""
+    ``LeanConnection``s, or one httpx client (``lean=False``), after a second of warm-up; and
+    the images sent in all, warm-up included."""
     rng = random.Random(seed)
-    done = 0
+    done = total = 0
     latencies: list[float] = []
     async with contextlib.AsyncExitStack() as stack:
         if lean:
@@ -73,7 +76,7 @@ async def drive(port: int, photos, clients: int, duration: float, seed: int, lea
                 return r.status_code, r.content
 
         async def client(i: int, until: float) -> None:
-            nonlocal done
+            nonlocal done, total
             mine = random.Random(seed * 1000 + i)
             while time.monotonic() < until:
                 p = mine.choice(photos)
@@ -83,13 +86,14 @@ async def drive(port: int, photos, clients: int, duration: float, seed: int, lea
                     raise RuntimeError(f"{status}: {body[:200]!r}")
                 latencies.append((time.monotonic() - t) * 1e3)
                 done += 1
+                total += 1
 
         warm_until = time.monotonic() + 1.0  # connections open, batches form
         await asyncio.gather(*(client(i, warm_until) for i in range(clients)))
         done, latencies = 0, []
         t0 = time.monotonic()
         await asyncio.gather(*(client(i, t0 + duration) for i in range(clients)))
-        return done / (time.monotonic() - t0), latencies
+        return done / (time.monotonic() - t0), latencies, total
 
 
 class RssSampler:
@@ -123,14 +127,15 @@ def images_per_s(fn, items, seconds: float) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def pipeline_images_per_s(clf, photos, seconds: float) -> float:
+def pipeline_images_per_s(clf, photos, seconds: float) -> tuple[float, float]:
     """Images/s of ``clf.classify(list of bytes)`` (decode threads, batched passes), whole lists
-    of 64 photos until ``seconds`` have passed."""
-    n, t0 = 0, time.perf_counter()
+    of 64 photos until ``seconds`` have passed, and its CPU seconds per image (this process:
+    nothing else runs in it meanwhile)."""
+    n, t0, cpu0 = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds:
         items = [photos[(n + i) % len(photos)].data for i in range(64)]
         n += len(clf.classify(items))
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), (time.process_time() - cpu0) / n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ceiling_clf.classify([p.data for p in photos[:8]])  # warm the pipeline's shapes
     base, ceiling, pipeline, served, latencies, peak, end = [], [], [], [], [], [], []
+    # CPU ms per image: the pipeline in process; the server (whole, and its event loop); the clients
+    cpu: dict[str, list[float]] = {"pipeline": [], "server": [], "event loop": [], "clients": []}
     with ServerProcess(*args.server_args) as server:
         server.wait_ready()
         ready_rss = RssSampler(server.proc.pid).rss_mb()
@@ -179,11 +186,21 @@ def main(argv: list[str] | None = None) -> int:
             if baseline_clf is not None:
                 base.append(images_per_s(lambda p: baseline_clf.classify_one(p.data), photos, args.duration / 2))
             ceiling.append(8 * images_per_s(ceiling_clf.infer, batches, args.duration / 4))
-            pipeline.append(pipeline_images_per_s(ceiling_clf, photos, args.duration / 2))
-            with RssSampler(server.proc.pid) as rss:
-                ips, lat = asyncio.run(
+            rate, pipeline_cpu = pipeline_images_per_s(ceiling_clf, photos, args.duration / 2)
+            pipeline.append(rate)
+            pid = server.proc.pid
+            server0, loop0, clients0 = cpu_seconds(pid), cpu_seconds(pid, pid), time.thread_time()
+            with RssSampler(pid) as rss:
+                ips, lat, n = asyncio.run(
                     drive(server.port, photos, args.clients, args.duration, seed=r, lean=args.client == "lean")
                 )
+            for key, used in (
+                ("pipeline", pipeline_cpu * n),
+                ("server", cpu_seconds(pid) - server0),
+                ("event loop", cpu_seconds(pid, pid) - loop0),
+                ("clients", time.thread_time() - clients0),
+            ):
+                cpu[key].append(used / n * 1e3)
             served.append(ips)
             latencies += lat
             peak.append(max(rss.samples))
@@ -206,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         "engine_ceiling_img_per_s": ceil,
         "pipeline_img_per_s": pipe,
         "rss_mb": {"ready": ready_rss, "peak": max(peak), "end_of_load": float(np.median(end))},
+        "cpu_ms_per_image": {key: float(np.median(values)) for key, values in cpu.items()},
     }
+    c = report["cpu_ms_per_image"]
     lines = [
         f"{name} {engine} {precision}, {args.clients} {args.client} clients, {args.rounds} interleaved rounds of "
         f"{args.duration:.0f} s (client, server and baseline share the machine):",
@@ -222,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         + (f";  engine ceiling / baseline {ceil / b:.2f}x" if b else ""),
         f"server RSS: {ready_rss:.0f} MB ready, peak {max(peak):.0f} MB under load, "
         f"{report['rss_mb']['end_of_load']:.0f} MB at the end of a round",
+        f"CPU per image: pipeline {c['pipeline']:.1f} ms; server {c['server']:.1f} ms (its event loop "
+        f"{c['event loop']:.1f}: HTTP, middleware, routes, hand-overs) + the clients {c['clients']:.1f} ms on the same "
+        f"cores: with both cores busy, server / pipeline can reach about {c['pipeline'] / (c['server'] + c['clients']):.2f}",
     ]
     print("\n".join(lines))
     if args.out:

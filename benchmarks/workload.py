@@ -137,6 +137,15 @@ def process_stats(pid: int) -> tuple[float, int]:
     return p.memory_info().rss / 1e6, p.num_fds()
 
 
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """CPU seconds (user + system) of a process, or of one of its threads (``thread``: its
+    native id; the process's own id is its main thread, the event loop of `wanwu serve`)."""
+    path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
