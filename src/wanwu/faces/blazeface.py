@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .cluster import iou_with
 from .session import THREADS, cpu_session
 
 MODEL_PATH = Path(__file__).parent / "data" / "blazeface_full_range.onnx"
@@ -92,15 +93,6 @@ def decode(regressors: np.ndarray, logits: np.ndarray, size: int = INPUT_SIZE) -
     return merged[valid], scores[keep][valid]
 
 
-def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """Intersection over union of ``box`` (4,) with each of ``boxes`` (K, 4), as left, top, right, bottom."""
-    w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = w * h
-    union = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
 def weighted_nms(rows: np.ndarray, scores: np.ndarray, min_iou: float = MIN_IOU) -> list[tuple[np.ndarray, float]]:
     """MediaPipe's weighted NMS over ``rows`` (K, 4 + more): best first, each with its merged row
     (the score-weighted mean of the rows overlapping it by IoU > ``min_iou``) and its own score."""
@@ -108,7 +100,7 @@ def weighted_nms(rows: np.ndarray, scores: np.ndarray, min_iou: float = MIN_IOU)
     rows, scores = rows[order], scores[order]
     out = []
     while len(rows):
-        overlap = iou(rows[0, :4], rows[:, :4]) > min_iou
+        overlap = iou_with(rows[0, :4], rows[:, :4]) > min_iou
         overlap[0] = True
         w = scores[overlap]
         out.append(((rows[overlap] * w[:, None]).sum(axis=0) / w.sum(), float(scores[0])))

@@ -89,13 +89,18 @@ def link(points: np.ndarray, threshold: float = PAIR_DISTANCE) -> np.ndarray:
     return np.array([root(i) for i in range(n)])
 
 
+def iou_with(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Intersection over union of ``box`` (4,) with each of ``boxes`` (K, 4), as left, top,
+    right, bottom (any one unit); 0 where neither has an area."""
+    w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = w * h
+    union = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
     """Intersection over union of two boxes (left, top, width, height; any one unit)."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
-    w = min(ax + aw, bx + bw) - max(ax, bx)
-    h = min(ay + ah, by + bh) - max(ay, by)
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / (aw * ah + bw * bh - inter)
+    return float(iou_with(np.array([ax, ay, ax + aw, ay + ah]), np.array([[bx, by, bx + bw, by + bh]]))[0])
