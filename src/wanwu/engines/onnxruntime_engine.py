@@ -17,32 +17,6 @@ if TYPE_CHECKING:
     from ..models.weights import ResolvedWeights
 
 
-def cpu_options(threads: int) -> ort.SessionOptions:
-    """Session options every wanwu network starts from: ``threads`` intra-op threads, one
-    inter-op, sequential, every graph optimisation, errors only in the log."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3  # errors only
-    return options
-
-
-def cpu_session(model: bytes | str, options: ort.SessionOptions) -> ort.InferenceSession:
-    """A CPU-only session on ``model`` (serialized bytes or a file path)."""
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    # ONNX Runtime's Python wrapper keeps the model bytes to rebuild the session should an
-    # execution provider fail (its own comment: "holding the memory indefinitely"); a
-    # CPU-only session is never rebuilt, so the bytes go: the model's size in RSS (47 MB
-    # for ResNet-18 fp32, 19 MB for Lite0, 22 MB for the face descriptor) for as long as the
-    # model stays loaded
-    session.disable_fallback()
-    if getattr(session, "_model_bytes", None) is not None:
-        session._model_bytes = None
-    return session
-
-
 class OnnxRuntimeEngine:
     name = "onnxruntime"
 
@@ -67,7 +41,12 @@ class OnnxRuntimeEngine:
         so idle threads do not steal the cores that decoding shares."""
         self.precision = precision
         self.threads = threads or default_threads()
-        options = cpu_options(self.threads)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only
         options.enable_cpu_mem_arena = arena
         if not spin:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -77,7 +56,14 @@ class OnnxRuntimeEngine:
         if arena and shrink_arena:
             self._run_options = ort.RunOptions()
             self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-        self.session = cpu_session(model, options)
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        # ONNX Runtime's Python wrapper keeps the model bytes to rebuild the session should an
+        # execution provider fail (its own comment: "holding the memory indefinitely"); a
+        # CPU-only session is never rebuilt, so the bytes go: the model's size in RSS (47 MB
+        # for ResNet-18 fp32, 19 MB for Lite0) for as long as the model stays loaded
+        self.session.disable_fallback()
+        if getattr(self.session, "_model_bytes", None) is not None:
+            self.session._model_bytes = None
         self.input_name = self.session.get_inputs()[0].name
         names = [o.name for o in self.session.get_outputs()]
         self._logits = LOGITS_NAME if LOGITS_NAME in names else names[0]

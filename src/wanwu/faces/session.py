@@ -13,9 +13,20 @@ THREADS = 1
 
 
 def cpu_session(model: bytes | Path, threads: int = THREADS) -> Any:
-    """An ``onnxruntime.InferenceSession`` on ``model`` (serialized bytes or a file), made as the
-    classifiers' are (``engines.onnxruntime_engine``)."""
-    from ..engines.onnxruntime_engine import cpu_options
-    from ..engines.onnxruntime_engine import cpu_session as engine_session
+    """An ``onnxruntime.InferenceSession`` on ``model`` (serialized bytes or a file)."""
+    import onnxruntime as ort
 
-    return engine_session(model if isinstance(model, bytes) else str(model), cpu_options(threads))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    source = model if isinstance(model, bytes) else str(model)
+    session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    # as OnnxRuntimeEngine does: a CPU-only session is never rebuilt, so the model bytes ONNX
+    # Runtime's wrapper keeps for that (22 MB for the descriptor) can go
+    session.disable_fallback()
+    if getattr(session, "_model_bytes", None) is not None:
+        session._model_bytes = None
+    return session
